@@ -1,0 +1,162 @@
+// matmul: batched C = act(alpha * op(A) * op(B) + beta * C + bias), op in {N, T}.
+// op(A) is m x k, op(B) is k x n, C is m x n, all row-major; bias has n entries (one per column).
+// A is read as A[row * lda + kk] (N) or A[kk * lda + row] (T), B as B[kk * ldb + col] (N) or
+// B[col * ldb + kk] (T); batch b adds b * stride to each operand (stride 0 broadcasts).
+//
+// Register blocking: each thread computes a 4 x 8 block of C in eight named vec4<f32>
+// accumulators (a private array indexed at run time would leave registers), with no
+// workgroup memory and no barriers. Its eight columns are two groups of four, WG_X * 4 apart,
+// so neighbouring threads read neighbouring vec4s of B and C. Rows and columns past the edge
+// are clamped for loading and skipped for storing, so any m, n, k >= 1 works.
+//
+// Bindings (group 0): 0 uniform Params; 1 a (read); 2 b (read); 3 bias (read, a placeholder
+// when absent); 4 c (read_write). Every `*_first` is the element of its binding where this
+// dispatch's block starts (the host binds windows of large operands; see src/ops/matmul.rs).
+// Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (4 * WG_Y)), batch).
+// Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
+
+// Keep in sync with MatmulParams in src/ops/matmul.rs.
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    a_first: u32,
+    b_first: u32,
+    c_first: u32,
+    bias_first: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    activation: u32,
+    activation_param: f32,
+    alpha: f32,
+    beta: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+// Flags; keep in sync with src/ops/matmul.rs.
+const FLAG_READ_C: u32 = 1u;   // add beta * C (never read C otherwise: it may be uninitialized)
+const FLAG_BIAS: u32 = 2u;     // add bias[col] (only with FLAG_EPILOGUE)
+const FLAG_EPILOGUE: u32 = 4u; // add the bias and apply the activation (the last k chunk)
+
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn load_a(base: u32, row: u32, kk: u32) -> f32 {
+    if (TRANS_A) {
+        return a[base + kk * p.lda + row];
+    }
+    return a[base + row * p.lda + kk];
+}
+
+fn load_b(base: u32, kk: u32, cols: vec4<u32>) -> vec4<f32> {
+    if (TRANS_B) {
+        return vec4<f32>(
+            b[base + cols.x * p.ldb + kk],
+            b[base + cols.y * p.ldb + kk],
+            b[base + cols.z * p.ldb + kk],
+            b[base + cols.w * p.ldb + kk],
+        );
+    }
+    let r = base + kk * p.ldb;
+    return vec4<f32>(b[r + cols.x], b[r + cols.y], b[r + cols.z], b[r + cols.w]);
+}
+
+// Finishes and stores the in-range entries of one row of four columns.
+fn store4(c_base: u32, row: u32, cols: vec4<u32>, acc: vec4<f32>) {
+    if (row >= p.m) {
+        return;
+    }
+    let r = c_base + row * p.ldc;
+    for (var i = 0u; i < 4u; i++) {
+        let col = cols[i];
+        if (col < p.n) {
+            var v = p.alpha * acc[i];
+            if ((p.flags & FLAG_READ_C) != 0u) {
+                v = fma(p.beta, c[r + col], v);
+            }
+            if ((p.flags & FLAG_EPILOGUE) != 0u) {
+                if ((p.flags & FLAG_BIAS) != 0u) {
+                    v += bias[p.bias_first + col];
+                }
+                v = activate(v, p.activation, p.activation_param);
+            }
+            c[r + col] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let row0 = (wid.y * WG_Y + lid.y) * 4u;
+    let col0 = wid.x * WG_X * 8u + lid.x * 4u;
+    if (row0 >= p.m || col0 >= p.n) {
+        return;
+    }
+    let a_base = p.a_first + wid.z * p.a_batch_stride;
+    let b_base = p.b_first + wid.z * p.b_batch_stride;
+    let c_base = p.c_first + wid.z * p.c_batch_stride;
+
+    // Clamped indices keep every load inside the operands.
+    let last_row = p.m - 1u;
+    let last_col = vec4<u32>(p.n - 1u);
+    let r0 = row0;
+    let r1 = min(row0 + 1u, last_row);
+    let r2 = min(row0 + 2u, last_row);
+    let r3 = min(row0 + 3u, last_row);
+    let lo = col0 + vec4<u32>(0u, 1u, 2u, 3u);
+    let hi = lo + vec4<u32>(WG_X * 4u);
+    let lo_c = min(lo, last_col);
+    let hi_c = min(hi, last_col);
+
+    var acc0l = vec4<f32>(0.0);
+    var acc0h = vec4<f32>(0.0);
+    var acc1l = vec4<f32>(0.0);
+    var acc1h = vec4<f32>(0.0);
+    var acc2l = vec4<f32>(0.0);
+    var acc2h = vec4<f32>(0.0);
+    var acc3l = vec4<f32>(0.0);
+    var acc3h = vec4<f32>(0.0);
+
+    for (var kk = 0u; kk < p.k; kk++) {
+        let bl = load_b(b_base, kk, lo_c);
+        let bh = load_b(b_base, kk, hi_c);
+        let a0 = vec4<f32>(load_a(a_base, r0, kk));
+        let a1 = vec4<f32>(load_a(a_base, r1, kk));
+        let a2 = vec4<f32>(load_a(a_base, r2, kk));
+        let a3 = vec4<f32>(load_a(a_base, r3, kk));
+        acc0l = fma(a0, bl, acc0l);
+        acc0h = fma(a0, bh, acc0h);
+        acc1l = fma(a1, bl, acc1l);
+        acc1h = fma(a1, bh, acc1h);
+        acc2l = fma(a2, bl, acc2l);
+        acc2h = fma(a2, bh, acc2h);
+        acc3l = fma(a3, bl, acc3l);
+        acc3h = fma(a3, bh, acc3h);
+    }
+
+    store4(c_base, row0, lo, acc0l);
+    store4(c_base, row0, hi, acc0h);
+    store4(c_base, row0 + 1u, lo, acc1l);
+    store4(c_base, row0 + 1u, hi, acc1h);
+    store4(c_base, row0 + 2u, lo, acc2l);
+    store4(c_base, row0 + 2u, hi, acc2h);
+    store4(c_base, row0 + 3u, lo, acc3l);
+    store4(c_base, row0 + 3u, hi, acc3h);
+}

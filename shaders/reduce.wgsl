@@ -1,0 +1,74 @@
+// reduce: one value per row of a [rows, cols] window:
+//   KIND 0 sum:  sum_j x[r, j]       KIND 1 sum of squares: sum_j x[r, j]^2
+//   KIND 2 max:  max_j x[r, j]
+// then, if p.sqrt != 0, the square root (the Euclidean norm from the sum of squares).
+// Each thread accumulates a strided part of the row in order; the workgroup combines the
+// partial values by a tree, so the rounding error of a sum grows with cols / WG + log2(WG).
+// Rows longer than one binding are reduced by segments into partial values, which the host
+// reduces again (sum for sum and sum of squares, max for max).
+//
+// Bindings (group 0): 0 uniform Params; 1 x (read); 2 out (read_write), out[out_first + r * out_stride].
+// Dispatch: `rows` workgroups, split over x and y by `Gpu::grid`.
+// Overrides: KIND; WG (threads per workgroup, a power of two).
+
+// Keep in sync with ReduceParams in src/ops/reduce.rs.
+struct Params {
+    rows: u32,
+    cols: u32,        // elements reduced per row
+    row_stride: u32,  // distance between rows in x
+    x_first: u32,
+    out_first: u32,
+    out_stride: u32,
+    sqrt: u32,
+    _pad: u32,
+}
+
+override KIND: u32 = 0u;
+override WG: u32 = 256u;
+
+// The lowest finite f32: the identity of max over finite values (no infinity needed).
+const LOWEST: f32 = -3.4028234663852886e38;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn merge(a: f32, b: f32) -> f32 {
+    if (KIND == 2u) { return max(a, b); }
+    return a + b;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = linear_workgroup(wid, nwg);
+    if (r >= p.rows) { return; }
+    let x0 = p.x_first + r * p.row_stride;
+    var acc = select(0.0, LOWEST, KIND == 2u);
+    for (var j = lid; j < p.cols; j += WG) {
+        let v = x[x0 + j];
+        if (KIND == 1u) {
+            acc = fma(v, v, acc);
+        } else {
+            acc = merge(acc, v);
+        }
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            partial[lid] = merge(partial[lid], partial[lid + stride]);
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        var v = partial[0];
+        if (p.sqrt != 0u) { v = sqrt(v); }
+        out[p.out_first + r * p.out_stride] = v;
+    }
+}

@@ -1,0 +1,130 @@
+// softmax: numerically stable softmax along each row of a [rows, cols] matrix:
+//   y[r, j] = exp(s*x[r, j] - M_r) / Z_r,  M_r = max_j s*x[r, j],  Z_r = sum_j exp(s*x[r, j] - M_r)
+// over the unmasked columns of the row; masked entries are written as 0, and a row with every
+// column masked is all zeros. Causal mask (PyTorch's is_causal, aligned top-left): the row with
+// global index g is query i = g % causal_rows and sees columns j <= i.
+//
+// Three modes (override MODE), all one workgroup per (row, segment):
+//   0 fused:     the whole row is in the binding; online (max, sum) per thread, a workgroup
+//                reduction, then a second pass writes y. Reads x twice, writes y once.
+//   1 stats:     rows longer than one binding are split into segments; writes the segment's
+//                (max, sum) pair to stats[2 * (row * segments + segment)].
+//   2 normalize: combines the row's segment stats into (M, Z) and writes the segment of y.
+//
+// Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write).
+// Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
+// workgroup, for one row segment. Overrides: MODE; WG (threads per workgroup, a power of two).
+
+// Keep in sync with SoftmaxParams in src/ops/softmax.rs.
+struct Params {
+    rows: u32,         // rows in this dispatch
+    cols: u32,         // full row length (the row stride of x and y)
+    seg_start: u32,    // first column of this dispatch's segment
+    seg_len: u32,      // columns in the segment (= cols in mode 0)
+    x_first: u32,      // element of the x binding holding (first row, seg_start)
+    y_first: u32,      // same for y
+    row_base: u32,     // global index of the dispatch's first row (for the mask and stats)
+    causal_rows: u32,  // 0: no mask; else rows per causal block (the number of queries)
+    scale: f32,
+    segments: u32,     // segments per row (modes 1, 2)
+    segment: u32,      // this dispatch's segment (modes 1, 2)
+    _pad: u32,
+}
+
+override MODE: u32 = 0u;
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+
+var<workgroup> wg_max: array<f32, WG>;
+var<workgroup> wg_sum: array<f32, WG>;
+
+// A partial softmax state: running max m and sum s of exp(v - m); s == 0 means "no value yet"
+// (so no infinity is ever needed as a starting max).
+struct State {
+    m: f32,
+    s: f32,
+}
+
+fn combine(a: State, b: State) -> State {
+    if (a.s == 0.0) { return b; }
+    if (b.s == 0.0) { return a; }
+    let m = max(a.m, b.m);
+    return State(m, a.s * exp(a.m - m) + b.s * exp(b.m - m));
+}
+
+fn visible(row: u32, col: u32) -> bool {
+    return p.causal_rows == 0u || col <= (row % p.causal_rows);
+}
+
+// Reduces every thread's state to one, returned to all threads.
+fn workgroup_combine(lid: u32, own: State) -> State {
+    wg_max[lid] = own.m;
+    wg_sum[lid] = own.s;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            let c = combine(State(wg_max[lid], wg_sum[lid]), State(wg_max[lid + stride], wg_sum[lid + stride]));
+            wg_max[lid] = c.m;
+            wg_sum[lid] = c.s;
+        }
+        workgroupBarrier();
+    }
+    let r = State(wg_max[0], wg_sum[0]);
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = select(0u, linear_workgroup(wid, nwg), MODE == 0u);
+    // Uniform per workgroup, so returning here keeps the barriers below in uniform control flow.
+    if (r >= p.rows) { return; }
+    let row = p.row_base + r;
+    let x0 = p.x_first + r * p.cols;
+    let y0 = p.y_first + r * p.cols;
+
+    var total = State(0.0, 0.0);
+    if (MODE == 2u) {
+        for (var s = 0u; s < p.segments; s++) {
+            total = combine(total, State(stats[2u * (row * p.segments + s)], stats[2u * (row * p.segments + s) + 1u]));
+        }
+    } else {
+        var own = State(0.0, 0.0);
+        for (var j = lid; j < p.seg_len; j += WG) {
+            if (visible(row, p.seg_start + j)) {
+                let v = p.scale * x[x0 + j];
+                if (own.s == 0.0) {
+                    own = State(v, 1.0);
+                } else if (v > own.m) {
+                    own = State(v, own.s * exp(own.m - v) + 1.0);
+                } else {
+                    own.s += exp(v - own.m);
+                }
+            }
+        }
+        total = workgroup_combine(lid, own);
+        if (MODE == 1u) {
+            if (lid == 0u) {
+                stats[2u * (row * p.segments + p.segment)] = total.m;
+                stats[2u * (row * p.segments + p.segment) + 1u] = total.s;
+            }
+            return;
+        }
+    }
+    let inv = select(0.0, 1.0 / total.s, total.s > 0.0);
+    for (var j = lid; j < p.seg_len; j += WG) {
+        var out = 0.0;
+        if (visible(row, p.seg_start + j)) {
+            out = exp(p.scale * x[x0 + j] - total.m) * inv;
+        }
+        y[y0 + j] = out;
+    }
+}

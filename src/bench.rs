@@ -1,0 +1,317 @@
+//! The benchmark harness shared by `speckle bench` and the criterion benches.
+//!
+//! GPU work is timed with timestamp queries written at the start and end of a compute pass
+//! where the adapter has them (`TIMESTAMP_QUERY`), else by the wall clock around a submit and
+//! a wait; the report says which. Pipelines are compiled and inputs uploaded before timing;
+//! warm-up runs come first; the median of the timed runs is reported.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterSummary, Dispatch, Gpu};
+use crate::ops::matmul::{self, MatmulConfig, MatmulDims, MatmulOptions};
+use crate::tensor::Tensor;
+
+/// How a time was measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimingMethod {
+    /// GPU timestamp queries around each compute pass.
+    GpuTimestamp,
+    /// Host wall clock around submit + wait (includes submission overhead).
+    WallClock,
+}
+
+/// The statistics of one timed operation.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Timing {
+    /// How the runs were timed.
+    pub method: TimingMethod,
+    /// Median of the runs, milliseconds.
+    pub median_ms: f64,
+    /// Fastest run, milliseconds.
+    pub min_ms: f64,
+    /// Number of timed runs.
+    pub runs: usize,
+    /// Untimed runs before them.
+    pub warmup: usize,
+}
+
+/// Median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn summarize(method: TimingMethod, mut ms: Vec<f64>, warmup: usize) -> Timing {
+    let min_ms = ms.iter().copied().fold(f64::INFINITY, f64::min);
+    Timing {
+        method,
+        median_ms: median(&mut ms),
+        min_ms,
+        runs: ms.len(),
+        warmup,
+    }
+}
+
+/// Times `dispatches` (recorded in one compute pass per run): `warmup` untimed runs, then
+/// `runs` timed ones, with GPU timestamps when the adapter has them and `wall_clock` is false.
+pub fn time_dispatches(
+    gpu: &Gpu,
+    dispatches: &[Dispatch],
+    warmup: usize,
+    runs: usize,
+    wall_clock: bool,
+) -> Result<Timing> {
+    let runs = runs.max(1);
+    for _ in 0..warmup {
+        gpu.execute(dispatches)?;
+    }
+    if wall_clock || !gpu.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        let mut ms = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            gpu.execute(dispatches)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        return Ok(summarize(TimingMethod::WallClock, ms, warmup));
+    }
+    let device = gpu.device();
+    let count = 2 * runs as u32;
+    let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+        label: Some("speckle.bench.timestamps"),
+        ty: wgpu::QueryType::Timestamp,
+        count,
+    });
+    let resolved = gpu.create_buffer(
+        "speckle.bench.resolve",
+        u64::from(count) * 8,
+        wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+    )?;
+    let mut encoder = device.create_command_encoder(&Default::default());
+    for i in 0..runs as u32 {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("speckle.bench"),
+            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                query_set: &queries,
+                beginning_of_pass_write_index: Some(2 * i),
+                end_of_pass_write_index: Some(2 * i + 1),
+            }),
+        });
+        Gpu::record(&mut pass, dispatches);
+    }
+    encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
+    gpu.queue().submit([encoder.finish()]);
+    gpu.wait()?;
+    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolved, 0, u64::from(count) * 8)?);
+    let period_ns = f64::from(gpu.queue().get_timestamp_period());
+    let ms: Vec<f64> = ticks
+        .chunks(2)
+        .map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-6)
+        .collect();
+    if ms.iter().all(|&t| t == 0.0) {
+        return Err(Error::Gpu {
+            context: "reading GPU timestamps".into(),
+            message: "every timestamp pair was equal; the adapter's timestamps are unusable".into(),
+        });
+    }
+    Ok(summarize(TimingMethod::GpuTimestamp, ms, warmup))
+}
+
+/// Seeded uniform values in [-1, 1).
+pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// One row of the `speckle bench` report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchResult {
+    /// The operation (`matmul`).
+    pub op: String,
+    /// [m, n, k] for matmul.
+    pub shape: Vec<usize>,
+    /// Kernel configuration used.
+    pub config: String,
+    /// GPU throughput, GFLOP/s, from the median time.
+    pub gpu_gflops: f64,
+    /// CPU throughput of the same product with the CPU GEMM, GFLOP/s.
+    pub cpu_gflops: f64,
+    /// `gpu_gflops / cpu_gflops`.
+    pub vs_cpu: f64,
+    /// Largest componentwise relative error of the GPU result against the f64 reference over
+    /// the checked entries: |c − c_ref| / Σ_k |a_ik·b_kj|, whose f32 bound is about k·2⁻²⁴.
+    pub max_rel_err: f64,
+    /// Entries compared with the f64 reference (all of C for small sizes, a sample otherwise).
+    pub checked_entries: usize,
+    /// GPU timing.
+    pub timing: Timing,
+    /// CPU median time, milliseconds.
+    pub cpu_ms: f64,
+    /// CPU GEMM used for the baseline.
+    pub cpu_library: String,
+}
+
+/// The `speckle bench` report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    /// The adapter measured.
+    pub adapter: AdapterSummary,
+    /// One entry per operation and size.
+    pub results: Vec<BenchResult>,
+}
+
+/// Options of [`bench_matmul`].
+#[derive(Clone, Debug)]
+pub struct MatmulBench {
+    /// Square sizes n (C = A·B with n × n operands).
+    pub sizes: Vec<usize>,
+    /// Untimed GPU runs first.
+    pub warmup: usize,
+    /// Timed GPU runs.
+    pub runs: usize,
+    /// Workgroup shape; `None` is the adapter's default.
+    pub config: Option<MatmulConfig>,
+    /// Time with the host clock even where GPU timestamps exist.
+    pub wall_clock: bool,
+}
+
+impl Default for MatmulBench {
+    fn default() -> Self {
+        MatmulBench {
+            sizes: vec![256, 512, 1024],
+            warmup: 3,
+            runs: 20,
+            config: None,
+            wall_clock: false,
+        }
+    }
+}
+
+/// Benchmarks square f32 matmul on the GPU against the CPU GEMM (`matrixmultiply`, threaded)
+/// on the same inputs, checking the GPU result against the f64 reference. `progress` is told
+/// each size as it starts.
+pub fn bench_matmul(
+    gpu: &Gpu,
+    options: &MatmulBench,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchResult>> {
+    let mut results = Vec::new();
+    for &n in &options.sizes {
+        if n == 0 {
+            return Err(Error::invalid("benchmark sizes must be at least 1"));
+        }
+        progress(&format!("matmul {n}x{n}x{n}"));
+        let a_host = random_vec(n * n, 1);
+        let b_host = random_vec(n * n, 2);
+        let a = Tensor::from_slice(gpu, &a_host, &[n, n])?;
+        let b = Tensor::from_slice(gpu, &b_host, &[n, n])?;
+        let c = Tensor::filled(gpu, &[n, n], f32::NAN)?;
+        let config = match options.config {
+            Some(c) => c,
+            None => MatmulConfig::for_gpu(gpu)?,
+        };
+        let mm = MatmulOptions {
+            config: Some(config),
+            ..Default::default()
+        };
+        let dispatches = matmul::plan(gpu, &a, &b, &c, &mm)?;
+        let timing = time_dispatches(gpu, &dispatches, options.warmup, options.runs, options.wall_clock)?;
+        let c_host = c.to_vec(gpu)?;
+        let dims = MatmulDims::new(&[n, n], &[n, n], false, false)?;
+        let (max_rel_err, checked_entries) = check_sampled(&a_host, &b_host, &c_host, &dims);
+        let cpu_ms = time_cpu_sgemm(&a_host, &b_host, n);
+        let flops = dims.flops();
+        let gpu_gflops = flops / (timing.median_ms * 1e6);
+        let cpu_gflops = flops / (cpu_ms * 1e6);
+        results.push(BenchResult {
+            op: "matmul".into(),
+            shape: vec![n, n, n],
+            config: config.to_string(),
+            gpu_gflops,
+            cpu_gflops,
+            vs_cpu: gpu_gflops / cpu_gflops,
+            max_rel_err,
+            checked_entries,
+            timing,
+            cpu_ms,
+            cpu_library: "matrixmultiply sgemm (threaded)".into(),
+        });
+    }
+    Ok(results)
+}
+
+/// Componentwise relative error of `c` against the f64 reference on all entries (up to
+/// 4096 of them) or on 4096 seeded random ones.
+fn check_sampled(a: &[f32], b: &[f32], c: &[f32], d: &MatmulDims) -> (f64, usize) {
+    const SAMPLES: usize = 4096;
+    let total = d.m * d.n;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let picks: Vec<usize> = if total <= SAMPLES {
+        (0..total).collect()
+    } else {
+        (0..SAMPLES).map(|_| rng.random_range(0..total)).collect()
+    };
+    let mut worst = 0.0f64;
+    for &idx in &picks {
+        let (i, j) = (idx / d.n, idx % d.n);
+        let (mut exact, mut magnitude) = (0.0f64, 0.0f64);
+        for kk in 0..d.k {
+            let p = f64::from(a[i * d.k + kk]) * f64::from(b[kk * d.n + j]);
+            exact += p;
+            magnitude += p.abs();
+        }
+        let got = f64::from(c[idx]);
+        let err = if got.is_finite() {
+            (got - exact).abs() / magnitude.max(f64::MIN_POSITIVE)
+        } else {
+            f64::INFINITY
+        };
+        worst = worst.max(err);
+    }
+    (worst, picks.len())
+}
+
+/// Median time (ms) of the CPU GEMM for an n × n × n product: at least 3 runs and ~1 s.
+fn time_cpu_sgemm(a: &[f32], b: &[f32], n: usize) -> f64 {
+    let mut c = vec![0.0f32; n * n];
+    let run = |c: &mut [f32]| {
+        let t = Instant::now();
+        // SAFETY: a, b and c hold n*n elements each, row-major with the strides given.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    run(&mut c); // warm-up: thread pool start, page faults
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 3 || (start.elapsed().as_secs_f64() < 1.0 && times.len() < 50) {
+        times.push(run(&mut c));
+    }
+    median(&mut times)
+}

@@ -1,0 +1,447 @@
+//! The `speckle` command line: adapter information, single kernels on `.npy` files, benchmarks.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use speckle::bench::{self, BenchReport, MatmulBench};
+use speckle::ops::{activation, matmul, reduce, softmax};
+use speckle::{
+    npy, Activation, Error, Gpu, MatmulConfig, MatmulOptions, Reduction, Result, SoftmaxOptions,
+    Tensor,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "speckle",
+    version = speckle::version(),
+    about = "GPU compute kernels for random projections and attention (WGSL on wgpu)",
+    long_about = "GPU compute kernels for random projections and attention (WGSL on wgpu).\n\n\
+        The adapter is the best one present (discrete > integrated > CPU) unless \
+        SPECKLE_ADAPTER names another (a substring of its name; see `speckle info`). \
+        RUST_LOG overrides -v/-q for logging."
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Adapters present, the one chosen, its backend, driver, features and limits.
+    Info {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one kernel on .npy files.
+    #[command(subcommand)]
+    Op(Op),
+    /// Benchmark kernels against a CPU baseline.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Op {
+    /// C = act(alpha·op(A)·op(B) + beta·C0 + bias); 2-D [m, k] x [k, n] or batched 3-D.
+    Matmul(MatmulArgs),
+    /// Softmax along the last axis.
+    Softmax(SoftmaxArgs),
+    /// max(x, 0).
+    Relu(UnaryArgs),
+    /// x for x > 0, slope·x otherwise.
+    #[command(name = "leaky_relu", alias = "leaky-relu")]
+    LeakyRelu {
+        #[command(flatten)]
+        io: UnaryArgs,
+        /// Slope for x <= 0.
+        #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+        slope: f32,
+    },
+    /// GELU, tanh form.
+    Gelu(UnaryArgs),
+    /// SELU (scaled ELU, keeps unit variance).
+    Selu(UnaryArgs),
+    /// tanh(x).
+    Tanh(UnaryArgs),
+    /// x².
+    Square(UnaryArgs),
+    /// |x|.
+    Abs(UnaryArgs),
+    /// 1 where x > level, else 0.
+    Threshold {
+        #[command(flatten)]
+        io: UnaryArgs,
+        /// The level.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        level: f32,
+    },
+    /// Sum of each row (last axis).
+    Sum(UnaryArgs),
+    /// Sum of squares of each row.
+    #[command(name = "sum_squares", alias = "sum-squares")]
+    SumSquares(UnaryArgs),
+    /// Euclidean norm of each row.
+    Norm(UnaryArgs),
+    /// Maximum of each row.
+    Max(UnaryArgs),
+}
+
+#[derive(Args)]
+struct UnaryArgs {
+    /// Input .npy (float32 or float64, C order).
+    input: PathBuf,
+    /// Output .npy (float32); written only when the whole run succeeds.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Accept NaN and infinity in the input (results on them are not guaranteed).
+    #[arg(long)]
+    allow_nonfinite: bool,
+}
+
+#[derive(Args)]
+struct MatmulArgs {
+    /// A: [m, k] or [batch, m, k] (.npy).
+    a: PathBuf,
+    /// B: [k, n] or [batch, k, n] (.npy).
+    b: PathBuf,
+    /// Output C (.npy).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Use Aᵀ (A stored as [k, m]).
+    #[arg(long)]
+    transpose_a: bool,
+    /// Use Bᵀ (B stored as [n, k]).
+    #[arg(long)]
+    transpose_b: bool,
+    /// Scale of the product.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    alpha: f32,
+    /// Scale of the initial C given by --c.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, requires = "c")]
+    beta: f32,
+    /// Initial C (.npy, the output's shape), added times --beta.
+    #[arg(long)]
+    c: Option<PathBuf>,
+    /// Bias added to every row (.npy with n values).
+    #[arg(long)]
+    bias: Option<PathBuf>,
+    /// Activation applied last (identity, relu, leaky_relu, gelu, selu, tanh, square, abs, threshold).
+    #[arg(long, default_value = "identity")]
+    activation: String,
+    /// Slope of leaky_relu.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    slope: f32,
+    /// Level of threshold.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    level: f32,
+    /// Workgroup shape WGXxWGY (default: chosen for the adapter).
+    #[arg(long)]
+    config: Option<MatmulConfig>,
+    /// Accept NaN and infinity in the inputs.
+    #[arg(long)]
+    allow_nonfinite: bool,
+}
+
+#[derive(Args)]
+struct SoftmaxArgs {
+    #[command(flatten)]
+    io: UnaryArgs,
+    /// Multiply the input by this first.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    scale: f32,
+    /// Causal mask: for [..., Nq, Nk], query i sees keys j <= i.
+    #[arg(long)]
+    causal: bool,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Square f32 matmul: GPU GFLOP/s against the CPU GEMM of the same run.
+    Matmul {
+        /// Sizes n of the n×n×n products.
+        #[arg(long, value_delimiter = ',', default_value = "256,512,1024")]
+        sizes: Vec<usize>,
+        /// Timed runs per size (median reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Workgroup shape WGXxWGY (default: chosen for the adapter).
+        #[arg(long)]
+        config: Option<MatmulConfig>,
+        /// Time with the host clock (submit + wait) even where GPU timestamps exist.
+        #[arg(long)]
+        wall_clock: bool,
+        /// JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    // Our own crate at the chosen level; wgpu's chatter one step quieter unless RUST_LOG says.
+    let default = format!("{level},wgpu_core=warn,wgpu_hal=warn,naga=warn");
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
+        .format_timestamp(None)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { json } => info(json),
+        Command::Op(op) => run_op(op),
+        Command::Bench(Bench::Matmul {
+            sizes,
+            runs,
+            warmup,
+            config,
+            wall_clock,
+            json,
+        }) => {
+            let gpu = Gpu::new()?;
+            let show_progress = !cli.quiet && std::io::stderr().is_terminal();
+            let options = MatmulBench {
+                sizes,
+                runs,
+                warmup,
+                config,
+                wall_clock,
+            };
+            let results = bench::bench_matmul(&gpu, &options, |what| {
+                if show_progress {
+                    eprintln!("benchmarking {what} ...");
+                }
+            })?;
+            let report = BenchReport {
+                adapter: gpu.summary(),
+                results,
+            };
+            if json {
+                println!("{}", to_json(&report)?);
+            } else {
+                print_bench(&report);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::invalid(format!("JSON encoding failed: {e}")))
+}
+
+fn print_bench(report: &BenchReport) {
+    let a = &report.adapter;
+    println!("adapter: {} ({}, {}, driver {} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    println!(
+        "{:<8} {:>18} {:>8} {:>10} {:>10} {:>8} {:>11} {:>14}",
+        "op", "m x n x k", "config", "GPU GF/s", "CPU GF/s", "vs CPU", "max rel err", "timing"
+    );
+    for r in &report.results {
+        let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
+        println!(
+            "{:<8} {:>18} {:>8} {:>10.1} {:>10.1} {:>7.2}x {:>11.2e} {:>14}",
+            r.op,
+            shape.join(" x "),
+            r.config,
+            r.gpu_gflops,
+            r.cpu_gflops,
+            r.vs_cpu,
+            r.max_rel_err,
+            match r.timing.method {
+                bench::TimingMethod::GpuTimestamp => "gpu-timestamp",
+                bench::TimingMethod::WallClock => "wall-clock",
+            }
+        );
+    }
+    println!("CPU baseline: {}", report.results.first().map_or("", |r| r.cpu_library.as_str()));
+}
+
+fn info(json: bool) -> Result<()> {
+    let adapters = Gpu::adapters();
+    let gpu = Gpu::new()?;
+    let l = gpu.limits();
+    let limits = serde_json::json!({
+        "max_storage_buffer_binding_size": l.max_storage_buffer_binding_size,
+        "max_buffer_size": l.max_buffer_size,
+        "max_compute_workgroup_storage_size": l.max_compute_workgroup_storage_size,
+        "max_compute_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+        "max_compute_workgroup_size_x": l.max_compute_workgroup_size_x,
+        "max_compute_workgroup_size_y": l.max_compute_workgroup_size_y,
+        "max_compute_workgroup_size_z": l.max_compute_workgroup_size_z,
+        "max_compute_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
+        "max_storage_buffers_per_shader_stage": l.max_storage_buffers_per_shader_stage,
+        "min_storage_buffer_offset_alignment": l.min_storage_buffer_offset_alignment,
+        "min_subgroup_size": gpu.adapter_info().subgroup_min_size,
+        "max_subgroup_size": gpu.adapter_info().subgroup_max_size,
+    });
+    let features: Vec<&str> = gpu.features().iter_names().map(|(n, _)| n).collect();
+    let matmul_config = MatmulConfig::for_gpu(&gpu)?;
+    if json {
+        let value = serde_json::json!({
+            "version": speckle::version(),
+            "adapter": gpu.summary(),
+            "adapters": adapters,
+            "features": features,
+            "limits": limits,
+            "matmul_config": matmul_config.to_string(),
+            "kernels": speckle::shaders::ALL.iter().map(|k| k.name).collect::<Vec<_>>(),
+        });
+        println!("{}", to_json(&value)?);
+        return Ok(());
+    }
+    println!("speckle {}", speckle::version());
+    println!("adapters (best first):");
+    for a in &adapters {
+        println!("  {} [{}, {}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    }
+    let s = gpu.summary();
+    println!("chosen: {} [{}, {}]", s.name, s.backend, s.device_type);
+    println!("features used: {}", if features.is_empty() { "none".into() } else { features.join(", ") });
+    println!("limits:");
+    if let serde_json::Value::Object(map) = limits {
+        for (k, v) in map {
+            println!("  {k}: {v}");
+        }
+    }
+    println!("matmul workgroup: {matmul_config}");
+    Ok(())
+}
+
+/// Reads a float input and refuses non-finite values unless allowed.
+fn load(gpu: &Gpu, path: &Path, allow_nonfinite: bool) -> Result<Tensor> {
+    let (data, shape) = npy::read_f32(path)?;
+    if !allow_nonfinite {
+        speckle::check_finite(&path.display().to_string(), &data)?;
+    }
+    Tensor::from_slice(gpu, &data, &shape)
+}
+
+fn save(gpu: &Gpu, path: &Path, t: &Tensor) -> Result<()> {
+    npy::write_f32(path, &t.to_vec(gpu)?, t.shape())
+}
+
+fn run_op(op: Op) -> Result<()> {
+    let unary_activation = |io: &UnaryArgs, act: Activation| -> Result<()> {
+        let gpu = Gpu::new()?;
+        let x = load(&gpu, &io.input, io.allow_nonfinite)?;
+        let y = activation::run(&gpu, act, &x)?;
+        save(&gpu, &io.output, &y)
+    };
+    let reduction = |io: &UnaryArgs, r: Reduction| -> Result<()> {
+        let gpu = Gpu::new()?;
+        let x = load(&gpu, &io.input, io.allow_nonfinite)?;
+        let y = reduce::run(&gpu, r, &x)?;
+        save(&gpu, &io.output, &y)
+    };
+    match op {
+        Op::Matmul(args) => op_matmul(&args),
+        Op::Softmax(args) => {
+            let gpu = Gpu::new()?;
+            let x = load(&gpu, &args.io.input, args.io.allow_nonfinite)?;
+            let options = SoftmaxOptions {
+                scale: args.scale,
+                causal: args.causal,
+            };
+            let y = softmax::run(&gpu, &x, &options)?;
+            save(&gpu, &args.io.output, &y)
+        }
+        Op::Relu(io) => unary_activation(&io, Activation::Relu),
+        Op::LeakyRelu { io, slope } => unary_activation(&io, Activation::LeakyRelu { slope }),
+        Op::Gelu(io) => unary_activation(&io, Activation::Gelu),
+        Op::Selu(io) => unary_activation(&io, Activation::Selu),
+        Op::Tanh(io) => unary_activation(&io, Activation::Tanh),
+        Op::Square(io) => unary_activation(&io, Activation::Square),
+        Op::Abs(io) => unary_activation(&io, Activation::Abs),
+        Op::Threshold { io, level } => unary_activation(&io, Activation::Threshold { level }),
+        Op::Sum(io) => reduction(&io, Reduction::Sum),
+        Op::SumSquares(io) => reduction(&io, Reduction::SumSquares),
+        Op::Norm(io) => reduction(&io, Reduction::Norm),
+        Op::Max(io) => reduction(&io, Reduction::Max),
+    }
+}
+
+fn op_matmul(args: &MatmulArgs) -> Result<()> {
+    let act = Activation::from_name(&args.activation, args.slope, args.level)?;
+    // Check the shapes from the headers before touching the GPU, so that a mismatch is
+    // reported with both shapes and nothing is written.
+    let (a_data, a_shape) = npy::read_f32(&args.a)?;
+    let (b_data, b_shape) = npy::read_f32(&args.b)?;
+    let dims = matmul::MatmulDims::new(&a_shape, &b_shape, args.transpose_a, args.transpose_b)?;
+    if !args.allow_nonfinite {
+        speckle::check_finite(&args.a.display().to_string(), &a_data)?;
+        speckle::check_finite(&args.b.display().to_string(), &b_data)?;
+    }
+    let gpu = Gpu::new()?;
+    let a = Tensor::from_slice(&gpu, &a_data, &a_shape)?;
+    let b = Tensor::from_slice(&gpu, &b_data, &b_shape)?;
+    let bias = match &args.bias {
+        Some(p) => Some(load(&gpu, p, args.allow_nonfinite)?),
+        None => None,
+    };
+    let c = match &args.c {
+        Some(p) => {
+            let c = load(&gpu, p, args.allow_nonfinite)?;
+            if c.shape() != dims.output_shape().as_slice() {
+                return Err(Error::shape(
+                    "matmul",
+                    format!(
+                        "--c {} has shape {:?} but A {:?} times B {:?} gives {:?}",
+                        p.display(),
+                        c.shape(),
+                        a_shape,
+                        b_shape,
+                        dims.output_shape()
+                    ),
+                ));
+            }
+            c
+        }
+        None => Tensor::empty(&gpu, &dims.output_shape())?,
+    };
+    let options = MatmulOptions {
+        trans_a: args.transpose_a,
+        trans_b: args.transpose_b,
+        alpha: args.alpha,
+        beta: if args.c.is_some() { args.beta } else { 0.0 },
+        bias: bias.as_ref(),
+        activation: act,
+        config: args.config,
+    };
+    matmul::run_into(&gpu, &a, &b, &c, &options)?;
+    save(&gpu, &args.output, &c)
+}

@@ -1,0 +1,620 @@
+//! [`Gpu`]: the one owner of device state (adapter info, device, queue, limits, features and
+//! the pipeline cache). Library functions take `&Gpu`; nothing is global.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::shaders::Kernel;
+
+/// Optional features speckle uses when the adapter has them. Each has a portable fallback.
+const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::SHADER_F16);
+
+/// How to choose and open the device. `Default` picks the best adapter, honouring the
+/// `SPECKLE_ADAPTER` environment variable.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Use the first adapter (best first) whose name contains this, case-insensitively.
+    /// `None` reads `SPECKLE_ADAPTER`, then wgpu's `WGPU_ADAPTER_NAME`.
+    pub adapter: Option<String>,
+    /// Lower the largest storage binding the host will create (bytes). Problems larger than
+    /// one binding are split into chunks; tests lower this to exercise that path cheaply.
+    /// `None` uses the adapter's `max_storage_buffer_binding_size`.
+    pub max_binding_bytes: Option<u64>,
+}
+
+/// What `speckle info` reports about one adapter.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdapterSummary {
+    /// Adapter name as the driver reports it.
+    pub name: String,
+    /// Graphics API: vulkan, metal, dx12, gl.
+    pub backend: String,
+    /// discrete, integrated, virtual, cpu or other.
+    pub device_type: String,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version string.
+    pub driver_info: String,
+    /// PCI vendor id.
+    pub vendor: u32,
+    /// PCI device id.
+    pub device: u32,
+}
+
+impl AdapterSummary {
+    fn from_info(info: &wgpu::AdapterInfo) -> Self {
+        AdapterSummary {
+            name: info.name.clone(),
+            backend: info.backend.to_str().to_owned(),
+            device_type: device_type_name(info.device_type).to_owned(),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            vendor: info.vendor,
+            device: info.device,
+        }
+    }
+}
+
+fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete",
+        wgpu::DeviceType::IntegratedGpu => "integrated",
+        wgpu::DeviceType::VirtualGpu => "virtual",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+/// Rank used to pick the best adapter: lower is better. Discrete > integrated > virtual > CPU;
+/// among equals, native APIs before OpenGL (whose compute support is the weakest).
+fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (kind, api)
+}
+
+/// Pipeline cache key: kernel, entry point and the override constants (as f64 bit patterns,
+/// so the key is `Eq + Hash`).
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
+/// One compute dispatch ready to record: pipeline, bound resources and grid size.
+/// An operation is planned as a list of these (several when the problem is split into chunks),
+/// so that callers can record it repeatedly (benchmarks) or together with other work.
+#[derive(Debug)]
+pub struct Dispatch {
+    pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
+    pub(crate) bind_group: wgpu::BindGroup,
+    pub(crate) workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// The number of workgroups along x, y and z.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+}
+
+/// Errors reported by wgpu outside any error scope, and the device-lost reason.
+#[derive(Default)]
+struct DeviceHealth {
+    uncaptured: Vec<String>,
+    lost: Option<String>,
+}
+
+/// The GPU context: adapter, device, queue, limits, features and the pipeline cache.
+pub struct Gpu {
+    info: wgpu::AdapterInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    binding_limit: u64,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    health: Arc<Mutex<DeviceHealth>>,
+    /// A small buffer bound where a kernel's optional input is absent.
+    placeholder: wgpu::Buffer,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The backends searched: Vulkan, Metal and DirectX 12 (wgpu's primary ones), unless
+/// `WGPU_BACKEND` names others (e.g. `gl`).
+fn backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+}
+
+fn instance() -> wgpu::Instance {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = backends();
+    wgpu::Instance::new(descriptor)
+}
+
+/// All adapters wgpu can see on [`backends`], best first.
+fn sorted_adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends()));
+    adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
+    adapters
+}
+
+impl Gpu {
+    /// Opens the best adapter (discrete > integrated > CPU), or the one named by
+    /// `SPECKLE_ADAPTER` (a case-insensitive name substring).
+    pub fn new() -> Result<Gpu> {
+        Gpu::with_options(&GpuOptions::default())
+    }
+
+    /// Opens a device as `options` say.
+    pub fn with_options(options: &GpuOptions) -> Result<Gpu> {
+        let instance = instance();
+        let adapters = sorted_adapters(&instance);
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: format!(" (wgpu enumerated no adapter on backends {:?})", backends()),
+            });
+        }
+        let wanted = match &options.adapter {
+            Some(name) => Some((name.clone(), "GpuOptions::adapter")),
+            None => std::env::var("SPECKLE_ADAPTER")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(|s| (s, "SPECKLE_ADAPTER"))
+                .or_else(|| {
+                    std::env::var("WGPU_ADAPTER_NAME")
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| (s, "WGPU_ADAPTER_NAME"))
+                }),
+        };
+        let adapter = match wanted {
+            None => adapters.into_iter().next(),
+            Some((name, source_name)) => {
+                let needle = name.to_lowercase();
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                let found = adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle));
+                if found.is_none() {
+                    return Err(Error::AdapterNotFound {
+                        wanted: name,
+                        source_name: source_name.into(),
+                        available: names.join(", "),
+                    });
+                }
+                found
+            }
+        }
+        .ok_or_else(|| Error::NoAdapter {
+            detail: String::new(),
+        })?;
+        Gpu::open(&adapter, options)
+    }
+
+    fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let required_features = adapter.features() & OPTIONAL_FEATURES;
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("speckle"),
+            required_features,
+            // The adapter's own limits: storage bindings and workgroup memory as large as the
+            // hardware allows, not WebGPU's portable defaults.
+            required_limits: adapter.limits(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).map_err(
+            |e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            },
+        )?;
+        Ok(Gpu::from_parts(info, device, queue, options))
+    }
+
+    /// Wraps a device the caller created. `adapter` must be the adapter `device` came from.
+    /// speckle uses only the features and limits the device was created with.
+    pub fn from_wgpu(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Gpu {
+        Gpu::from_parts(adapter.get_info(), device, queue, &GpuOptions::default())
+    }
+
+    fn from_parts(
+        info: wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &GpuOptions,
+    ) -> Gpu {
+        let limits = device.limits();
+        let features = device.features();
+        let health = Arc::new(Mutex::new(DeviceHealth::default()));
+        // wgpu panics on errors outside an error scope unless a handler is set: record them
+        // instead and report them from the next `execute`/read-back as an `Error`.
+        let sink = Arc::clone(&health);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("uncaptured GPU error: {e}");
+            lock(&sink).uncaptured.push(e.to_string());
+        }));
+        let sink = Arc::clone(&health);
+        device.set_device_lost_callback(move |reason, message| {
+            lock(&sink).lost = Some(format!("{reason:?}: {message}"));
+        });
+        let adapter_binding_limit = limits.max_storage_buffer_binding_size;
+        let binding_limit = options
+            .max_binding_bytes
+            .map_or(adapter_binding_limit, |b| b.min(adapter_binding_limit))
+            // Room for at least a few elements past the alignment slack of a window.
+            .max(4 * u64::from(limits.min_storage_buffer_offset_alignment).max(64))
+            / 4
+            * 4;
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("speckle.placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        log::info!(
+            "adapter {:?} ({:?}, {:?}), binding limit {} bytes",
+            info.name,
+            info.backend,
+            info.device_type,
+            binding_limit
+        );
+        Gpu {
+            info,
+            device,
+            queue,
+            limits,
+            features,
+            binding_limit,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            health,
+            placeholder,
+        }
+    }
+
+    /// Every adapter wgpu can see, best first (the first is the one [`Gpu::new`] picks when
+    /// `SPECKLE_ADAPTER` is unset).
+    pub fn adapters() -> Vec<AdapterSummary> {
+        sorted_adapters(&instance())
+            .iter()
+            .map(|a| AdapterSummary::from_info(&a.get_info()))
+            .collect()
+    }
+
+    /// The wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Raw adapter information.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Adapter summary as reported by `speckle info`.
+    pub fn summary(&self) -> AdapterSummary {
+        AdapterSummary::from_info(&self.info)
+    }
+
+    /// The device's limits (the adapter's own, as requested).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The optional features enabled on the device.
+    pub fn features(&self) -> wgpu::Features {
+        self.features
+    }
+
+    /// True when the adapter is a CPU implementation (lavapipe, WARP, SwiftShader).
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The largest storage binding (bytes) the host creates; larger problems are chunked.
+    pub fn binding_limit(&self) -> u64 {
+        self.binding_limit
+    }
+
+    /// Required alignment (bytes) of a storage binding's offset.
+    pub fn binding_alignment(&self) -> u64 {
+        u64::from(self.limits.min_storage_buffer_offset_alignment)
+    }
+
+    pub(crate) fn placeholder(&self) -> &wgpu::Buffer {
+        &self.placeholder
+    }
+
+    /// The compute pipeline for `kernel` specialised by the override `constants`, compiled once
+    /// and cached by (kernel, entry point, constants).
+    pub fn pipeline(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key: PipelineKey = (
+            kernel.name,
+            "main",
+            constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        );
+        if let Some(p) = lock(&self.pipelines).get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let module = self.module(kernel)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("speckle.{}", kernel.name)),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: true,
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                name: kernel.name.into(),
+                message: format!("creating the pipeline with overrides {constants:?}: {e}"),
+            });
+        }
+        let pipeline = Arc::new(pipeline);
+        lock(&self.pipelines).insert(key, Arc::clone(&pipeline));
+        Ok(pipeline)
+    }
+
+    /// Number of pipelines compiled so far (each distinct kernel + constants once).
+    pub fn cached_pipelines(&self) -> usize {
+        lock(&self.pipelines).len()
+    }
+
+    fn module(&self, kernel: &Kernel) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = lock(&self.modules).get(kernel.name) {
+            return Ok(m.clone());
+        }
+        // naga's own diagnostics carry source locations; check first so a WGSL error reads well.
+        crate::shaders::validate(kernel)?;
+        let source = kernel.source();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("speckle.{}", kernel.name)),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                name: kernel.name.into(),
+                message: e.to_string(),
+            });
+        }
+        lock(&self.modules).insert(kernel.name, module.clone());
+        Ok(module)
+    }
+
+    /// A uniform buffer holding `value`.
+    pub(crate) fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// A bind group for group 0 of `pipeline`, binding `resources` at 0, 1, 2, ...
+    pub(crate) fn bind_group(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        resources: &[wgpu::BindingResource<'_>],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: r.clone(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Splits `total` workgroups into a grid that respects `max_compute_workgroups_per_dimension`.
+    /// Kernels linearize it back as `id.x + id.y * num_workgroups.x` and skip ids ≥ `total`.
+    pub(crate) fn grid(&self, total: u32) -> [u32; 3] {
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1);
+        if total <= max {
+            [total.max(1), 1, 1]
+        } else {
+            [max, total.div_ceil(max), 1]
+        }
+    }
+
+    /// The most workgroups one dispatch split by [`Gpu::grid`] can hold.
+    pub(crate) fn max_grid(&self) -> usize {
+        let m = self.limits.max_compute_workgroups_per_dimension as usize;
+        m * m
+    }
+
+    /// Records `dispatches`, in order, into `pass`.
+    pub fn record(pass: &mut wgpu::ComputePass<'_>, dispatches: &[Dispatch]) {
+        for d in dispatches {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+        }
+    }
+
+    /// Records `dispatches` in one compute pass, submits and waits for the GPU.
+    pub fn execute(&self, dispatches: &[Dispatch]) -> Result<()> {
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("speckle"),
+                timestamp_writes: None,
+            });
+            Gpu::record(&mut pass, dispatches);
+        }
+        self.queue.submit([encoder.finish()]);
+        self.check_scopes("running kernels", memory, validation)?;
+        self.wait()
+    }
+
+    /// Pops an out-of-memory scope and a validation scope (in that order) into an `Error`.
+    pub(crate) fn check_scopes(
+        &self,
+        context: &str,
+        memory: wgpu::ErrorScopeGuard,
+        validation: wgpu::ErrorScopeGuard,
+    ) -> Result<()> {
+        let oom = pollster::block_on(memory.pop());
+        let invalid = pollster::block_on(validation.pop());
+        if let Some(e) = oom {
+            return Err(Error::OutOfMemory {
+                context: context.into(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(e) = invalid {
+            return Err(Error::Gpu {
+                context: context.into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until all submitted work has finished; reports device loss and stray errors.
+    pub fn wait(&self) -> Result<()> {
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.health()?;
+        polled.map(|_| ()).map_err(|e| Error::DeviceLost(e.to_string()))
+    }
+
+    fn health(&self) -> Result<()> {
+        let mut health = lock(&self.health);
+        if let Some(reason) = &health.lost {
+            return Err(Error::DeviceLost(reason.clone()));
+        }
+        if !health.uncaptured.is_empty() {
+            let message = health.uncaptured.join("; ");
+            health.uncaptured.clear();
+            return Err(Error::Gpu {
+                context: "running GPU work".into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a buffer, turning allocation failure into an `Error` instead of a panic.
+    pub(crate) fn create_buffer(
+        &self,
+        label: &str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
+        let limit = self.limits.max_buffer_size;
+        if size > limit {
+            return Err(Error::Limit {
+                what: label.to_owned(),
+                needed: size,
+                limit,
+                limit_name: "max_buffer_size",
+            });
+        }
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        });
+        self.check_scopes(&format!("allocating {label} ({size} bytes)"), memory, validation)?;
+        Ok(buffer)
+    }
+
+    /// Copies `size` bytes at `offset` of `buffer` (which needs `COPY_SRC`) to the host.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let staging = self.create_buffer(
+            "speckle.readback",
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..size);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = sender.send(r);
+        });
+        self.wait()?;
+        match receiver.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Error::Gpu {
+                    context: "mapping a read-back buffer".into(),
+                    message: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(Error::DeviceLost(
+                    "the read-back buffer was never mapped".into(),
+                ))
+            }
+        }
+        let bytes = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+                context: "reading a mapped buffer".into(),
+                message: e.to_string(),
+            })?;
+            view.to_vec()
+        };
+        staging.unmap();
+        Ok(bytes)
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the cached pipelines
+/// and error lists stay valid whatever a panicking caller did).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,504 @@
+//! Batched matrix multiply `C = act(α·op(A)·op(B) + β·C + bias)` (`shaders/matmul.wgsl`).
+//!
+//! Operands may be larger than one storage binding: the host splits the problem into blocks
+//! of batch, rows, columns and the shared dimension whose operand windows each fit one
+//! binding. Blocks along k accumulate into C (β = 1 after the first), and the epilogue (bias,
+//! activation) runs with the last one.
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::activation::Activation;
+use crate::shaders;
+use crate::tensor::{window_capacity, Tensor};
+
+/// Rows and columns of C computed by one thread (fixed by the named accumulators of the kernel).
+pub const THREAD_ROWS: u32 = 4;
+/// See [`THREAD_ROWS`].
+pub const THREAD_COLS: u32 = 8;
+
+/// Workgroup shape of the matmul kernel (WGSL overrides `WG_X`, `WG_Y`): a workgroup computes
+/// a (4·wg_y) × (8·wg_x) tile of C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MatmulConfig {
+    /// Threads along the columns of C.
+    pub wg_x: u32,
+    /// Threads along the rows of C.
+    pub wg_y: u32,
+}
+
+impl MatmulConfig {
+    /// For CPU adapters (lavapipe): one 8-wide SIMD row of threads per workgroup, so that the
+    /// rows a workgroup reads from A are the same for every lane.
+    pub const CPU: MatmulConfig = MatmulConfig { wg_x: 8, wg_y: 1 };
+    /// For GPUs: 256 threads, a 64 × 128 tile.
+    pub const GPU: MatmulConfig = MatmulConfig { wg_x: 16, wg_y: 16 };
+
+    /// The configuration for `gpu`: `SPECKLE_MATMUL_CONFIG` (`WGXxWGY`, e.g. `16x16`) if set,
+    /// else [`MatmulConfig::CPU`] on CPU adapters and [`MatmulConfig::GPU`] elsewhere.
+    pub fn for_gpu(gpu: &Gpu) -> Result<MatmulConfig> {
+        if let Ok(s) = std::env::var("SPECKLE_MATMUL_CONFIG") {
+            if !s.is_empty() {
+                return s.parse();
+            }
+        }
+        Ok(if gpu.is_cpu() {
+            MatmulConfig::CPU
+        } else {
+            MatmulConfig::GPU
+        })
+    }
+
+    /// Rows of C per workgroup.
+    pub fn tile_m(&self) -> u32 {
+        THREAD_ROWS * self.wg_y
+    }
+
+    /// Columns of C per workgroup.
+    pub fn tile_n(&self) -> u32 {
+        THREAD_COLS * self.wg_x
+    }
+
+    /// Checks the workgroup against the adapter's limits.
+    pub fn check(&self, gpu: &Gpu) -> Result<()> {
+        let l = gpu.limits();
+        let threads = self.wg_x * self.wg_y;
+        if self.wg_x == 0
+            || self.wg_y == 0
+            || self.wg_x > l.max_compute_workgroup_size_x
+            || self.wg_y > l.max_compute_workgroup_size_y
+            || threads > l.max_compute_invocations_per_workgroup
+        {
+            return Err(Error::invalid(format!(
+                "matmul workgroup {}x{} ({threads} threads) exceeds the adapter's limits \
+                 (x <= {}, y <= {}, x*y <= {})",
+                self.wg_x,
+                self.wg_y,
+                l.max_compute_workgroup_size_x,
+                l.max_compute_workgroup_size_y,
+                l.max_compute_invocations_per_workgroup
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for MatmulConfig {
+    type Err = Error;
+
+    /// Parses `WGXxWGY`, e.g. `16x16`.
+    fn from_str(s: &str) -> Result<MatmulConfig> {
+        let bad = || {
+            Error::invalid(format!(
+                "matmul config {s:?} is not WGXxWGY (threads along columns x rows, e.g. 16x16)"
+            ))
+        };
+        let (x, y) = s.split_once('x').ok_or_else(bad)?;
+        Ok(MatmulConfig {
+            wg_x: x.trim().parse().map_err(|_| bad())?,
+            wg_y: y.trim().parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl std::fmt::Display for MatmulConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.wg_x, self.wg_y)
+    }
+}
+
+/// Options of [`run`] and [`plan`]. `Default`: α = 1, β = 0, no transposes, no bias, identity.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulOptions<'a> {
+    /// Use Aᵀ: A is stored as [.., k, m].
+    pub trans_a: bool,
+    /// Use Bᵀ: B is stored as [.., n, k].
+    pub trans_b: bool,
+    /// Scale of the product.
+    pub alpha: f32,
+    /// Scale of the existing C (0: C is not read, so it may hold anything).
+    pub beta: f32,
+    /// Added to each row of the result: n values.
+    pub bias: Option<&'a Tensor>,
+    /// Applied last.
+    pub activation: Activation,
+    /// Workgroup shape; `None` picks [`MatmulConfig::for_gpu`].
+    pub config: Option<MatmulConfig>,
+}
+
+impl Default for MatmulOptions<'_> {
+    fn default() -> Self {
+        MatmulOptions {
+            trans_a: false,
+            trans_b: false,
+            alpha: 1.0,
+            beta: 0.0,
+            bias: None,
+            activation: Activation::Identity,
+            config: None,
+        }
+    }
+}
+
+/// The problem a pair of operand shapes describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    /// Number of products (1 for 2-D operands).
+    pub batch: usize,
+    /// Rows of op(A) and C.
+    pub m: usize,
+    /// Columns of op(B) and C.
+    pub n: usize,
+    /// The shared dimension.
+    pub k: usize,
+    /// Elements between consecutive A matrices (0: one A shared by the batch).
+    pub a_batch_stride: usize,
+    /// Elements between consecutive B matrices (0: one B shared by the batch).
+    pub b_batch_stride: usize,
+    /// True when C has a batch axis (either operand is 3-D).
+    pub batched: bool,
+}
+
+impl MatmulDims {
+    /// Checks the operand shapes (2-D `[rows, cols]` or 3-D `[batch, rows, cols]`; a batch of
+    /// 1 or a 2-D operand is shared by the whole batch) and derives the problem.
+    pub fn new(a: &[usize], b: &[usize], trans_a: bool, trans_b: bool) -> Result<MatmulDims> {
+        for (name, s) in [("A", a), ("B", b)] {
+            if s.len() != 2 && s.len() != 3 {
+                return Err(Error::shape(
+                    "matmul",
+                    format!("{name} must be 2-D [rows, cols] or 3-D [batch, rows, cols], got shape {s:?}"),
+                ));
+            }
+            if s.contains(&0) {
+                return Err(Error::shape(
+                    "matmul",
+                    format!("{name} has a zero-size dimension: shape {s:?}"),
+                ));
+            }
+        }
+        let split = |s: &[usize]| -> (usize, usize, usize) {
+            if s.len() == 3 {
+                (s[0], s[1], s[2])
+            } else {
+                (1, s[0], s[1])
+            }
+        };
+        let (ab, ar, ac) = split(a);
+        let (bb, br, bc) = split(b);
+        let (m, ka) = if trans_a { (ac, ar) } else { (ar, ac) };
+        let (kb, n) = if trans_b { (bc, br) } else { (br, bc) };
+        if ka != kb {
+            return Err(Error::shape(
+                "matmul",
+                format!(
+                    "inner dimensions differ: op(A) is {m}x{ka} (A {a:?}{}) but op(B) is {kb}x{n} (B {b:?}{})",
+                    if trans_a { ", transposed" } else { "" },
+                    if trans_b { ", transposed" } else { "" }
+                ),
+            ));
+        }
+        if ab != bb && ab != 1 && bb != 1 {
+            return Err(Error::shape(
+                "matmul",
+                format!("batch sizes differ: A {a:?} has {ab}, B {b:?} has {bb} (they must match or one be 1)"),
+            ));
+        }
+        Ok(MatmulDims {
+            batch: ab.max(bb),
+            m,
+            n,
+            k: ka,
+            a_batch_stride: if ab == 1 { 0 } else { ar * ac },
+            b_batch_stride: if bb == 1 { 0 } else { br * bc },
+            batched: a.len() == 3 || b.len() == 3,
+        })
+    }
+
+    /// The shape of C.
+    pub fn output_shape(&self) -> Vec<usize> {
+        if self.batched {
+            vec![self.batch, self.m, self.n]
+        } else {
+            vec![self.m, self.n]
+        }
+    }
+
+    /// Floating-point operations of the product (2·batch·m·n·k).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.batch as f64 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+/// Uniform parameters of `shaders/matmul.wgsl`. Keep in sync with `Params` there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    a_first: u32,
+    b_first: u32,
+    c_first: u32,
+    bias_first: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    activation: u32,
+    activation_param: f32,
+    alpha: f32,
+    beta: f32,
+    _pad: [u32; 2],
+}
+
+// Keep in sync with the FLAG_ constants of shaders/matmul.wgsl.
+const FLAG_READ_C: u32 = 1;
+const FLAG_BIAS: u32 = 2;
+const FLAG_EPILOGUE: u32 = 4;
+
+/// Block sizes (batch, rows, columns, shared dimension) of one dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blocks {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+/// Elements each operand's window spans for a block (the same for every block position).
+fn spans(d: &MatmulDims, o: &MatmulOptions<'_>, blk: &Blocks) -> [usize; 3] {
+    let (lda, ldb) = leading_dims(d, o);
+    let a = (blk.batch - 1) * d.a_batch_stride
+        + if o.trans_a {
+            (blk.k - 1) * lda + blk.m
+        } else {
+            (blk.m - 1) * lda + blk.k
+        };
+    let b = (blk.batch - 1) * d.b_batch_stride
+        + if o.trans_b {
+            (blk.n - 1) * ldb + blk.k
+        } else {
+            (blk.k - 1) * ldb + blk.n
+        };
+    let c = (blk.batch - 1) * d.m * d.n + (blk.m - 1) * d.n + blk.n;
+    [a, b, c]
+}
+
+fn leading_dims(d: &MatmulDims, o: &MatmulOptions<'_>) -> (usize, usize) {
+    let lda = if o.trans_a { d.m } else { d.k };
+    let ldb = if o.trans_b { d.k } else { d.n };
+    (lda, ldb)
+}
+
+/// Largest blocks whose windows fit `capacity` elements and whose grid fits the dispatch limits.
+/// Halves the batch first, then the dimension that makes the offending window long.
+fn choose_blocks(
+    d: &MatmulDims,
+    o: &MatmulOptions<'_>,
+    cfg: &MatmulConfig,
+    capacity: usize,
+    max_groups: usize,
+) -> Blocks {
+    let mut blk = Blocks {
+        batch: d.batch.min(max_groups),
+        m: d.m.min(max_groups * cfg.tile_m() as usize),
+        n: d.n.min(max_groups * cfg.tile_n() as usize),
+        k: d.k,
+    };
+    loop {
+        let [a, b, c] = spans(d, o, &blk);
+        if a.max(b).max(c) <= capacity {
+            return blk;
+        }
+        let half = |v: usize| v.div_ceil(2);
+        if blk.batch > 1 {
+            blk.batch = half(blk.batch);
+        } else if a > capacity {
+            // A's window grows with rows (N) or the shared dimension (T) first.
+            let rows_first = !o.trans_a;
+            if (rows_first && blk.m > 1) || (!rows_first && blk.k == 1) {
+                blk.m = half(blk.m);
+            } else {
+                blk.k = half(blk.k);
+            }
+        } else if b > capacity {
+            // B's window grows with the shared dimension (N) or columns (T) first.
+            let k_first = !o.trans_b;
+            if (k_first && blk.k > 1) || (!k_first && blk.n == 1) {
+                blk.k = half(blk.k);
+            } else {
+                blk.n = half(blk.n);
+            }
+        } else if blk.m > 1 {
+            blk.m = half(blk.m);
+        } else {
+            blk.n = half(blk.n);
+        }
+    }
+}
+
+/// Plans `c = act(α·op(a)·op(b) + β·c + bias)`. `c` must have the output shape
+/// ([`MatmulDims::output_shape`]); it is only read when β ≠ 0.
+pub fn plan(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+) -> Result<Vec<Dispatch>> {
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    if c.shape() != d.output_shape().as_slice() {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "C has shape {:?} but A {:?} times B {:?} gives {:?}",
+                c.shape(),
+                a.shape(),
+                b.shape(),
+                d.output_shape()
+            ),
+        ));
+    }
+    if let Some(bias) = o.bias {
+        if bias.len() != d.n {
+            return Err(Error::shape(
+                "matmul",
+                format!("bias has shape {:?} but C has {} columns", bias.shape(), d.n),
+            ));
+        }
+    }
+    for (name, v) in [("alpha", o.alpha), ("beta", o.beta), ("activation parameter", o.activation.param())] {
+        if !v.is_finite() {
+            return Err(Error::invalid(format!("matmul {name} must be finite, got {v}")));
+        }
+    }
+    let cfg = match o.config {
+        Some(c) => c,
+        None => MatmulConfig::for_gpu(gpu)?,
+    };
+    cfg.check(gpu)?;
+    let pipeline = gpu.pipeline(
+        &shaders::MATMUL,
+        &[
+            ("WG_X", f64::from(cfg.wg_x)),
+            ("WG_Y", f64::from(cfg.wg_y)),
+            ("TRANS_A", f64::from(u8::from(o.trans_a))),
+            ("TRANS_B", f64::from(u8::from(o.trans_b))),
+        ],
+    )?;
+    let capacity = window_capacity(gpu);
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let blk = choose_blocks(&d, o, &cfg, capacity, max_groups);
+    let spans = spans(&d, o, &blk);
+    let (lda, ldb) = leading_dims(&d, o);
+    let k_blocks = d.k.div_ceil(blk.k);
+    let mut dispatches = Vec::new();
+    for b0 in (0..d.batch).step_by(blk.batch) {
+        let bb = blk.batch.min(d.batch - b0);
+        for m0 in (0..d.m).step_by(blk.m) {
+            let mb = blk.m.min(d.m - m0);
+            for n0 in (0..d.n).step_by(blk.n) {
+                let nb = blk.n.min(d.n - n0);
+                for (ki, k0) in (0..d.k).step_by(blk.k).enumerate() {
+                    let kb = blk.k.min(d.k - k0);
+                    let a_start = b0 * d.a_batch_stride
+                        + if o.trans_a { k0 * lda + m0 } else { m0 * lda + k0 };
+                    let b_start = b0 * d.b_batch_stride
+                        + if o.trans_b { n0 * ldb + k0 } else { k0 * ldb + n0 };
+                    let c_start = b0 * d.m * d.n + m0 * d.n + n0;
+                    let aw = a.window(gpu, a_start, spans[0].min(a.len() - a_start));
+                    let bw = b.window(gpu, b_start, spans[1].min(b.len() - b_start));
+                    let cw = c.window(gpu, c_start, spans[2].min(c.len() - c_start));
+                    let first = ki == 0;
+                    let last = ki + 1 == k_blocks;
+                    let beta = if first { o.beta } else { 1.0 };
+                    let mut flags = 0;
+                    if beta != 0.0 {
+                        flags |= FLAG_READ_C;
+                    }
+                    if last {
+                        flags |= FLAG_EPILOGUE;
+                    }
+                    let bias_window = o.bias.map(|t| t.window(gpu, n0, nb));
+                    if bias_window.is_some() {
+                        flags |= FLAG_BIAS;
+                    }
+                    let params = MatmulParams {
+                        m: mb as u32,
+                        n: nb as u32,
+                        k: kb as u32,
+                        flags,
+                        a_first: aw.first,
+                        b_first: bw.first,
+                        c_first: cw.first,
+                        bias_first: bias_window.as_ref().map_or(0, |w| w.first),
+                        a_batch_stride: d.a_batch_stride as u32,
+                        b_batch_stride: d.b_batch_stride as u32,
+                        c_batch_stride: (d.m * d.n) as u32,
+                        lda: lda as u32,
+                        ldb: ldb as u32,
+                        ldc: d.n as u32,
+                        activation: o.activation.code(),
+                        activation_param: o.activation.param(),
+                        alpha: o.alpha,
+                        beta,
+                        _pad: [0; 2],
+                    };
+                    let uniform = gpu.uniform("speckle.matmul.params", &params);
+                    let bias_resource = match &bias_window {
+                        Some(w) => w.resource(),
+                        None => gpu.placeholder().as_entire_binding(),
+                    };
+                    let bind_group = gpu.bind_group(
+                        &pipeline,
+                        &[
+                            uniform.as_entire_binding(),
+                            aw.resource(),
+                            bw.resource(),
+                            bias_resource,
+                            cw.resource(),
+                        ],
+                    );
+                    dispatches.push(Dispatch {
+                        pipeline: pipeline.clone(),
+                        bind_group,
+                        workgroups: [
+                            (nb as u32).div_ceil(cfg.tile_n()),
+                            (mb as u32).div_ceil(cfg.tile_m()),
+                            bb as u32,
+                        ],
+                    });
+                }
+            }
+        }
+    }
+    Ok(dispatches)
+}
+
+/// Returns `act(α·op(a)·op(b) + bias)` as a new tensor (β is ignored: there is no C yet).
+pub fn run(gpu: &Gpu, a: &Tensor, b: &Tensor, options: &MatmulOptions<'_>) -> Result<Tensor> {
+    let d = MatmulDims::new(a.shape(), b.shape(), options.trans_a, options.trans_b)?;
+    let c = Tensor::empty(gpu, &d.output_shape())?;
+    let options = MatmulOptions {
+        beta: 0.0,
+        ..*options
+    };
+    gpu.execute(&plan(gpu, a, b, &c, &options)?)?;
+    Ok(c)
+}
+
+/// Computes `c = act(α·op(a)·op(b) + β·c + bias)` in place.
+pub fn run_into(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    options: &MatmulOptions<'_>,
+) -> Result<()> {
+    gpu.execute(&plan(gpu, a, b, c, options)?)
+}

@@ -1,0 +1,20 @@
+//! The host side of each kernel: parameters, configuration, planning into [`Dispatch`]es and
+//! a convenience `run`. One module per kernel, named like its WGSL file.
+//!
+//! [`Dispatch`]: crate::Dispatch
+
+pub mod activation;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;
+
+use crate::gpu::Gpu;
+
+/// Threads per workgroup for kernels that give one workgroup to each row of `cols` values:
+/// enough to cover short rows without idle threads, at most 256 (and the adapter's limit),
+/// always a power of two as the tree reductions need.
+pub(crate) fn row_workgroup_size(gpu: &Gpu, cols: usize) -> u32 {
+    let max = gpu.limits().max_compute_invocations_per_workgroup.min(256);
+    let max = 1u32 << (31 - max.leading_zeros()); // round down to a power of two
+    (cols.next_power_of_two().min(1 << 16) as u32).clamp(32.min(max), max)
+}

@@ -1,0 +1,187 @@
+//! Row softmax along the last axis (`shaders/softmax.wgsl`), with an optional scale and causal
+//! mask. Rows of any length: rows that fit one binding run fused (one workgroup per row);
+//! longer rows are split into segments (per-segment statistics, then normalization).
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::shaders;
+use crate::tensor::{window_capacity, Tensor};
+
+/// Options of the row softmax.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftmaxOptions {
+    /// Multiplies the input before the softmax (1/sqrt(d) in attention).
+    pub scale: f32,
+    /// Causal mask aligned top-left: for an input of shape [..., Nq, Nk], query i sees keys
+    /// j <= i (PyTorch's `is_causal`). Masked entries are 0 in the output.
+    pub causal: bool,
+}
+
+impl Default for SoftmaxOptions {
+    fn default() -> Self {
+        SoftmaxOptions {
+            scale: 1.0,
+            causal: false,
+        }
+    }
+}
+
+/// Uniform parameters of `shaders/softmax.wgsl`. Keep in sync with `Params` there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SoftmaxParams {
+    rows: u32,
+    cols: u32,
+    seg_start: u32,
+    seg_len: u32,
+    x_first: u32,
+    y_first: u32,
+    row_base: u32,
+    causal_rows: u32,
+    scale: f32,
+    segments: u32,
+    segment: u32,
+    _pad: u32,
+}
+
+const MODE_FUSED: u32 = 0;
+const MODE_STATS: u32 = 1;
+const MODE_NORMALIZE: u32 = 2;
+
+/// Plans `y = softmax(x)` along the last axis; `x` and `y` have the same shape.
+pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Result<Vec<Dispatch>> {
+    if x.shape() != y.shape() {
+        return Err(Error::shape(
+            "softmax",
+            format!("input {:?} and output {:?} differ", x.shape(), y.shape()),
+        ));
+    }
+    if !options.scale.is_finite() {
+        return Err(Error::invalid(format!("softmax scale must be finite, got {}", options.scale)));
+    }
+    let shape = x.shape();
+    let cols = shape[shape.len() - 1];
+    let rows = x.len() / cols;
+    let causal_rows = if options.causal {
+        if shape.len() < 2 {
+            return Err(Error::shape(
+                "softmax",
+                format!("a causal mask needs a [..., queries, keys] input, got shape {shape:?}"),
+            ));
+        }
+        shape[shape.len() - 2] as u32
+    } else {
+        0
+    };
+    let wg = super::row_workgroup_size(gpu, cols);
+    let capacity = window_capacity(gpu);
+    let base = SoftmaxParams {
+        rows: 0,
+        cols: cols as u32,
+        seg_start: 0,
+        seg_len: cols as u32,
+        x_first: 0,
+        y_first: 0,
+        row_base: 0,
+        causal_rows,
+        scale: options.scale,
+        segments: 1,
+        segment: 0,
+        _pad: 0,
+    };
+    let mut dispatches = Vec::new();
+    if cols <= capacity {
+        let pipeline = pipeline(gpu, MODE_FUSED, wg)?;
+        let max_rows = (capacity / cols).min(gpu.max_grid());
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = max_rows.min(rows - r0);
+            let xw = x.window(gpu, r0 * cols, n * cols);
+            let yw = y.window(gpu, r0 * cols, n * cols);
+            let params = SoftmaxParams {
+                rows: n as u32,
+                x_first: xw.first,
+                y_first: yw.first,
+                row_base: r0 as u32,
+                ..base
+            };
+            let uniform = gpu.uniform("speckle.softmax.params", &params);
+            let bind_group = gpu.bind_group(
+                &pipeline,
+                &[
+                    uniform.as_entire_binding(),
+                    xw.resource(),
+                    yw.resource(),
+                    gpu.placeholder().as_entire_binding(),
+                ],
+            );
+            dispatches.push(Dispatch {
+                pipeline: pipeline.clone(),
+                bind_group,
+                workgroups: gpu.grid(n as u32),
+            });
+            r0 += n;
+        }
+        return Ok(dispatches);
+    }
+    // Rows longer than one binding: per-segment (max, sum) into `stats`, then normalization.
+    let segments = cols.div_ceil(capacity);
+    let seg_len = cols.div_ceil(segments);
+    let stats = gpu.create_buffer(
+        "speckle.softmax.stats",
+        (rows * segments * 2 * 4) as u64,
+        wgpu::BufferUsages::STORAGE,
+    )?;
+    for mode in [MODE_STATS, MODE_NORMALIZE] {
+        let pipeline = pipeline(gpu, mode, wg)?;
+        for row in 0..rows {
+            for segment in 0..segments {
+                let start = segment * seg_len;
+                let len = seg_len.min(cols - start);
+                let xw = x.window(gpu, row * cols + start, len);
+                let yw = y.window(gpu, row * cols + start, len);
+                let params = SoftmaxParams {
+                    rows: 1,
+                    seg_start: start as u32,
+                    seg_len: len as u32,
+                    x_first: xw.first,
+                    y_first: yw.first,
+                    row_base: row as u32,
+                    segments: segments as u32,
+                    segment: segment as u32,
+                    ..base
+                };
+                let uniform = gpu.uniform("speckle.softmax.params", &params);
+                let bind_group = gpu.bind_group(
+                    &pipeline,
+                    &[
+                        uniform.as_entire_binding(),
+                        xw.resource(),
+                        yw.resource(),
+                        stats.as_entire_binding(),
+                    ],
+                );
+                dispatches.push(Dispatch {
+                    pipeline: pipeline.clone(),
+                    bind_group,
+                    workgroups: [1, 1, 1],
+                });
+            }
+        }
+    }
+    Ok(dispatches)
+}
+
+fn pipeline(gpu: &Gpu, mode: u32, wg: u32) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    gpu.pipeline(
+        &shaders::SOFTMAX,
+        &[("MODE", f64::from(mode)), ("WG", f64::from(wg))],
+    )
+}
+
+/// Returns the row softmax of `x` as a new tensor.
+pub fn run(gpu: &Gpu, x: &Tensor, options: &SoftmaxOptions) -> Result<Tensor> {
+    let y = Tensor::empty(gpu, x.shape())?;
+    gpu.execute(&plan(gpu, x, &y, options)?)?;
+    Ok(y)
+}

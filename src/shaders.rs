@@ -1,0 +1,98 @@
+//! The registry of WGSL kernels: the only place that `include_str!`s `shaders/`.
+//! A kernel's source is its library pieces (`shaders/lib/`) followed by its own file.
+
+use crate::error::{Error, Result};
+
+/// A WGSL compute kernel: one file in `shaders/`, entry point `main`.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    /// Snake-case name, the same as the file, the host module, the CPU reference and the test.
+    pub name: &'static str,
+    /// The kernel's own WGSL.
+    pub body: &'static str,
+    /// Library pieces prepended, in order.
+    pub libs: &'static [&'static str],
+}
+
+/// `shaders/lib/activation.wgsl`: the activation functions shared by kernels.
+pub const LIB_ACTIVATION: &str = include_str!("../shaders/lib/activation.wgsl");
+/// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
+pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
+
+/// C = α·op(A)·op(B) + β·C, fused bias and activation.
+pub const MATMUL: Kernel = Kernel {
+    name: "matmul",
+    body: include_str!("../shaders/matmul.wgsl"),
+    libs: &[LIB_ACTIVATION],
+};
+
+/// Element-wise activations.
+pub const ACTIVATION: Kernel = Kernel {
+    name: "activation",
+    body: include_str!("../shaders/activation.wgsl"),
+    libs: &[LIB_ACTIVATION, LIB_GRID],
+};
+
+/// Row softmax with optional scale and causal mask.
+pub const SOFTMAX: Kernel = Kernel {
+    name: "softmax",
+    body: include_str!("../shaders/softmax.wgsl"),
+    libs: &[LIB_GRID],
+};
+
+/// Row reductions: sum, sum of squares, max.
+pub const REDUCE: Kernel = Kernel {
+    name: "reduce",
+    body: include_str!("../shaders/reduce.wgsl"),
+    libs: &[LIB_GRID],
+};
+
+/// Every kernel, for validation and for `speckle info`.
+pub const ALL: &[Kernel] = &[MATMUL, ACTIVATION, SOFTMAX, REDUCE];
+
+impl Kernel {
+    /// The complete WGSL source: library pieces, then the kernel.
+    ///
+    /// For kernel development, `SPECKLE_SHADER_DIR=path/to/shaders` makes the kernel's own
+    /// file be read from that directory at run time instead of the copy built into the binary.
+    pub fn source(&self) -> String {
+        let mut s = String::new();
+        for lib in self.libs {
+            s.push_str(lib);
+            s.push('\n');
+        }
+        match std::env::var_os("SPECKLE_SHADER_DIR") {
+            Some(dir) => {
+                let path = std::path::Path::new(&dir).join(format!("{}.wgsl", self.name));
+                match std::fs::read_to_string(&path) {
+                    Ok(body) => s.push_str(&body),
+                    Err(e) => {
+                        log::warn!("SPECKLE_SHADER_DIR: cannot read {}: {e}; using the built-in kernel", path.display());
+                        s.push_str(self.body);
+                    }
+                }
+            }
+            None => s.push_str(self.body),
+        }
+        s
+    }
+}
+
+/// Parses and validates `kernel` with naga (no GPU needed). Errors carry naga's diagnostic
+/// with the source location.
+pub fn validate(kernel: &Kernel) -> Result<naga::Module> {
+    let source = kernel.source();
+    let module = naga::front::wgsl::parse_str(&source).map_err(|e| Error::Shader {
+        name: kernel.name.into(),
+        message: e.emit_to_string(&source),
+    })?;
+    let mut validator = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    );
+    validator.validate(&module).map_err(|e| Error::Shader {
+        name: kernel.name.into(),
+        message: e.emit_to_string(&source),
+    })?;
+    Ok(module)
+}

@@ -1,0 +1,191 @@
+//! [`Tensor`]: f32 data in one GPU buffer, with a row-major (C order) shape.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Usage flags of every tensor buffer: bound as storage, copied to and from the host.
+const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// f32 data on the GPU with a row-major shape. Every dimension is at least 1.
+///
+/// A tensor is one buffer of at most the adapter's `max_buffer_size` bytes. Kernels bind
+/// windows of it no larger than [`Gpu::binding_limit`], so a tensor may be larger than one
+/// storage binding.
+#[derive(Debug)]
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    shape: Vec<usize>,
+}
+
+/// A window of a tensor to bind: an aligned byte range and the element within it where the
+/// requested range starts.
+pub(crate) struct Window<'a> {
+    pub(crate) binding: wgpu::BufferBinding<'a>,
+    pub(crate) first: u32,
+}
+
+impl<'a> Window<'a> {
+    pub(crate) fn resource(&self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(self.binding.clone())
+    }
+}
+
+/// The number of elements of `shape`, checking that no dimension is zero.
+pub fn element_count(shape: &[usize]) -> Result<usize> {
+    if shape.is_empty() {
+        return Err(Error::invalid(
+            "a tensor needs at least one dimension (got a scalar shape [])",
+        ));
+    }
+    if let Some(axis) = shape.iter().position(|&d| d == 0) {
+        return Err(Error::invalid(format!(
+            "shape {shape:?} has a zero-size dimension (axis {axis}); every dimension must be at least 1"
+        )));
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::invalid(format!("shape {shape:?} has more elements than fit in memory")))
+}
+
+/// Checks that every value is finite, naming `what` and the first offending index otherwise.
+pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
+    let mut bad = data.iter().enumerate().filter(|(_, v)| !v.is_finite());
+    if let Some((first, &value)) = bad.next() {
+        return Err(Error::NonFinite {
+            what: what.to_owned(),
+            count: 1 + bad.count(),
+            first,
+            value,
+        });
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// An uninitialized tensor (its contents are whatever the driver gives; most zero it).
+    pub fn empty(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape)?;
+        let bytes = (len as u64)
+            .checked_mul(4)
+            .ok_or_else(|| Error::invalid(format!("shape {shape:?} is too large")))?;
+        let buffer = gpu.create_buffer("speckle.tensor", bytes, TENSOR_USAGE)?;
+        Ok(Tensor {
+            buffer,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// Uploads `data` (row-major) as a tensor of `shape`.
+    pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape)?;
+        if len != data.len() {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} holds {len} elements but {} values were given",
+                data.len()
+            )));
+        }
+        let t = Tensor::empty(gpu, shape)?;
+        t.write(gpu, data)?;
+        Ok(t)
+    }
+
+    /// A tensor of `shape` with every element `value` (NaN makes a poisoned output for tests).
+    pub fn filled(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
+        let len = element_count(shape)?;
+        Tensor::from_slice(gpu, &vec![value; len], shape)
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        Tensor::filled(gpu, shape, 0.0)
+    }
+
+    /// Overwrites the whole tensor with `data`.
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        if data.len() != self.len() {
+            return Err(Error::invalid(format!(
+                "writing {} values into a tensor of shape {:?} ({} elements)",
+                data.len(),
+                self.shape,
+                self.len()
+            )));
+        }
+        gpu.queue()
+            .write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// Downloads the tensor (waits for all submitted work).
+    pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = gpu.read_bytes(&self.buffer, 0, self.size_bytes())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// The shape, row-major.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Always false: a tensor has at least one element. (Present for API symmetry.)
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Size of the data in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.len() as u64 * 4
+    }
+
+    /// The underlying buffer (usage STORAGE | COPY_SRC | COPY_DST).
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// The same data under another shape with the same number of elements.
+    pub fn reshape(self, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape)?;
+        if len != self.len() {
+            return Err(Error::invalid(format!(
+                "cannot reshape {:?} ({} elements) to {shape:?} ({len} elements)",
+                self.shape,
+                self.len()
+            )));
+        }
+        Ok(Tensor {
+            buffer: self.buffer,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// The window of elements `start .. start + len`, bound at the largest aligned offset at
+    /// or before `start`. The caller keeps `len + alignment / 4` within the binding limit.
+    pub(crate) fn window(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_> {
+        let align = gpu.binding_alignment().max(4);
+        let start_bytes = start as u64 * 4;
+        let offset = start_bytes / align * align;
+        let end_bytes = (start + len) as u64 * 4;
+        Window {
+            binding: wgpu::BufferBinding {
+                buffer: &self.buffer,
+                offset,
+                size: std::num::NonZeroU64::new(end_bytes - offset),
+            },
+            first: ((start_bytes - offset) / 4) as u32,
+        }
+    }
+}
+
+/// The largest number of elements a window may span so that it still fits one binding after
+/// alignment slack, and its indices fit in u32.
+pub(crate) fn window_capacity(gpu: &Gpu) -> usize {
+    let bytes = gpu.binding_limit().min(1 << 31) - gpu.binding_alignment().max(4);
+    (bytes / 4) as usize
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: the GPU, seeded data, and assertions that print
+//! the index, both values and the tolerance.
+#![allow(dead_code, reason = "each test binary uses its own subset of the helpers")]
+
+use std::sync::OnceLock;
+
+use speckle::{Gpu, GpuOptions, Tensor};
+
+/// The adapter the tests run on (lavapipe on CI). Tests fail, loudly, when there is none.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new().unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}")))
+}
+
+/// A separate device whose largest storage binding is `bytes`, so that problems of a few
+/// kilobytes take the chunked path.
+pub fn gpu_with_binding_limit(bytes: u64) -> Gpu {
+    Gpu::with_options(&GpuOptions {
+        max_binding_bytes: Some(bytes),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
+}
+
+/// Seeded values uniform in [-1, 1).
+pub fn random(len: usize, seed: u64) -> Vec<f32> {
+    speckle::bench::random_vec(len, seed)
+}
+
+/// Seeded values uniform in [-scale, scale).
+pub fn random_scaled(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+    random(len, seed).into_iter().map(|v| v * scale).collect()
+}
+
+/// A tensor filled with NaN: an output that was never written fails every comparison.
+pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
+    Tensor::filled(gpu, shape, f32::NAN).expect("allocating a poisoned tensor")
+}
+
+/// Asserts ‖out − reference‖ / ‖reference‖ <= tol, printing the worst entry when it is not.
+pub fn assert_rel_close(what: &str, out: &[f32], reference: &[f64], tol: f64) {
+    assert_eq!(out.len(), reference.len(), "{what}: output has {} values, reference {}", out.len(), reference.len());
+    let err = speckle::cpu::relative_error(out, reference);
+    if err <= tol {
+        return;
+    }
+    let (worst, _) = out
+        .iter()
+        .zip(reference)
+        .enumerate()
+        .map(|(i, (&o, &r))| (i, if o.is_finite() { (f64::from(o) - r).abs() } else { f64::INFINITY }))
+        .fold((0, -1.0), |best, (i, d)| if d > best.1 { (i, d) } else { best });
+    panic!(
+        "{what}: relative error {err:.3e} exceeds {tol:.3e}; worst at flat index {worst}: got {}, expected {}",
+        out[worst], reference[worst]
+    );
+}

@@ -1,0 +1,85 @@
+//! Every WGSL kernel parses and validates with naga (no GPU needed), opens with its contract,
+//! is registered, and its `Params` struct has the size of the host struct that fills it.
+
+use speckle::ops::{activation, matmul, reduce, softmax};
+use speckle::shaders::{self, Kernel};
+
+#[test]
+fn every_kernel_validates_with_naga() {
+    for kernel in shaders::ALL {
+        if let Err(e) = shaders::validate(kernel) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn every_shader_file_is_registered_and_documented() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("shaders/ exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wgsl"))
+        .collect();
+    files.sort();
+    let mut registered: Vec<String> = shaders::ALL.iter().map(|k| format!("{}.wgsl", k.name)).collect();
+    registered.sort();
+    assert_eq!(files, registered, "shaders/*.wgsl and shaders::ALL must list the same kernels");
+    for kernel in shaders::ALL {
+        assert!(
+            kernel.body.starts_with(&format!("// {}:", kernel.name)),
+            "shaders/{}.wgsl must open with `// {}: <what it computes>`",
+            kernel.name,
+            kernel.name
+        );
+        for word in ["Bindings", "Dispatch", "Overrides"] {
+            assert!(kernel.body.contains(word), "shaders/{}.wgsl header must state its {word}", kernel.name);
+        }
+    }
+}
+
+/// Size in bytes of the WGSL struct `Params` of `kernel`, as naga lays it out.
+fn wgsl_params_size(kernel: &Kernel) -> u32 {
+    let module = shaders::validate(kernel).expect("kernel validates");
+    let size = module
+        .types
+        .iter()
+        .find_map(|(_, ty)| match (&ty.name, &ty.inner) {
+            (Some(name), naga::TypeInner::Struct { span, .. }) if name == "Params" => Some(*span),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{} has no struct Params", kernel.name));
+    size
+}
+
+#[test]
+fn params_structs_match_wgsl_layouts() {
+    let cases: [(&Kernel, usize); 4] = [
+        (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
+        (&shaders::ACTIVATION, size_of::<activation::ActivationParams>()),
+        (&shaders::SOFTMAX, size_of::<softmax::SoftmaxParams>()),
+        (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
+    ];
+    for (kernel, host) in cases {
+        assert_eq!(
+            wgsl_params_size(kernel) as usize,
+            host,
+            "{}: WGSL Params and the host struct differ in size",
+            kernel.name
+        );
+        assert_eq!(host % 16, 0, "{}: uniform structs are padded to 16 bytes", kernel.name);
+    }
+}
+
+#[test]
+fn a_broken_kernel_reports_its_name_and_location() {
+    let broken = Kernel {
+        name: "broken",
+        body: "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
+        libs: &[],
+    };
+    let message = shaders::validate(&broken).expect_err("type error must fail").to_string();
+    assert!(message.contains("broken"), "{message}");
+    assert!(message.contains("wgsl:1"), "message should point at the line: {message}");
+}
