@@ -112,7 +112,8 @@ pub fn time_dispatches(
     encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
     gpu.queue().submit([encoder.finish()]);
     gpu.wait()?;
-    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolved, 0, u64::from(count) * 8)?);
+    let ticks: Vec<u64> =
+        bytemuck::pod_collect_to_vec(&gpu.read_bytes(&resolved, 0, u64::from(count) * 8)?);
     let period_ns = f64::from(gpu.queue().get_timestamp_period());
     let ms: Vec<f64> = ticks
         .chunks(2)
@@ -225,7 +226,13 @@ pub fn bench_matmul(
             ..Default::default()
         };
         let dispatches = matmul::plan(gpu, &a, &b, &c, &mm)?;
-        let timing = time_dispatches(gpu, &dispatches, options.warmup, options.runs, options.wall_clock)?;
+        let timing = time_dispatches(
+            gpu,
+            &dispatches,
+            options.warmup,
+            options.runs,
+            options.wall_clock,
+        )?;
         let c_host = c.to_vec(gpu)?;
         let dims = MatmulDims::new(&[n, n], &[n, n], false, false)?;
         let (max_rel_err, checked_entries) = check_sampled(&a_host, &b_host, &c_host, &dims);

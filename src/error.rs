@@ -22,7 +22,9 @@ pub enum Error {
     },
 
     /// `SPECKLE_ADAPTER` (or the options) named an adapter that is not present.
-    #[error("no adapter name contains {wanted:?} (from {source_name}); adapters present: {available}")]
+    #[error(
+        "no adapter name contains {wanted:?} (from {source_name}); adapters present: {available}"
+    )]
     AdapterNotFound {
         /// The requested name substring.
         wanted: String,
@@ -90,7 +92,9 @@ pub enum Error {
     },
 
     /// A size exceeds what the adapter can hold in one buffer.
-    #[error("{what} needs {needed} bytes but the adapter allows at most {limit} bytes ({limit_name})")]
+    #[error(
+        "{what} needs {needed} bytes but the adapter allows at most {limit} bytes ({limit_name})"
+    )]
     Limit {
         /// The object that is too large.
         what: String,

@@ -224,12 +224,13 @@ impl Gpu {
             required_limits: adapter.limits(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).map_err(
-            |e| Error::RequestDevice {
-                adapter: info.name.clone(),
-                message: e.to_string(),
-            },
-        )?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| {
+                Error::RequestDevice {
+                    adapter: info.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
         Ok(Gpu::from_parts(info, device, queue, options))
     }
 
@@ -524,7 +525,9 @@ impl Gpu {
     pub fn wait(&self) -> Result<()> {
         let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
         self.health()?;
-        polled.map(|_| ()).map_err(|e| Error::DeviceLost(e.to_string()))
+        polled
+            .map(|_| ())
+            .map_err(|e| Error::DeviceLost(e.to_string()))
     }
 
     fn health(&self) -> Result<()> {
@@ -567,7 +570,11 @@ impl Gpu {
             usage,
             mapped_at_creation: false,
         });
-        self.check_scopes(&format!("allocating {label} ({size} bytes)"), memory, validation)?;
+        self.check_scopes(
+            &format!("allocating {label} ({size} bytes)"),
+            memory,
+            validation,
+        )?;
         Ok(buffer)
     }
 

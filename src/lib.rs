@@ -40,6 +40,11 @@ pub use ops::reduce::Reduction;
 pub use ops::softmax::SoftmaxOptions;
 pub use tensor::{check_finite, element_count, Tensor};
 
+/// The README's code blocks, compiled as doc tests so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The crate version and the commit it was built from, e.g. `0.1.0 (commit 1a2b3c4)`.
 pub fn version() -> &'static str {
     concat!(

@@ -38,7 +38,8 @@ fn npy_error(path: &Path, message: impl Into<String>) -> Error {
 
 /// Reads a `.npy` file of a float or integer dtype in C order.
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let file = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| npy_error(path, format!("not a valid .npy file: {e}")))?;
     let dtype = match file.dtype() {
@@ -107,7 +108,10 @@ pub fn read_f32(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
         NpyData::F64(v) => Ok((v.into_iter().map(|x| x as f32).collect(), array.shape)),
         NpyData::Int(_) => Err(npy_error(
             path,
-            format!("dtype {} is an integer type; this input takes float32 or float64 data", array.dtype),
+            format!(
+                "dtype {} is an integer type; this input takes float32 or float64 data",
+                array.dtype
+            ),
         )),
     }
 }
@@ -119,7 +123,10 @@ pub fn read_indices(path: &Path) -> Result<(Vec<i64>, Vec<usize>)> {
         NpyData::Int(v) => Ok((v, array.shape)),
         _ => Err(npy_error(
             path,
-            format!("dtype {} is a float type; this input takes integer indices", array.dtype),
+            format!(
+                "dtype {} is a float type; this input takes integer indices",
+                array.dtype
+            ),
         )),
     }
 }

@@ -67,7 +67,10 @@ impl Kernel {
                 match std::fs::read_to_string(&path) {
                     Ok(body) => s.push_str(&body),
                     Err(e) => {
-                        log::warn!("SPECKLE_SHADER_DIR: cannot read {}: {e}; using the built-in kernel", path.display());
+                        log::warn!(
+                            "SPECKLE_SHADER_DIR: cannot read {}: {e}; using the built-in kernel",
+                            path.display()
+                        );
                         s.push_str(self.body);
                     }
                 }

@@ -47,7 +47,11 @@ pub fn element_count(shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::invalid(format!("shape {shape:?} has more elements than fit in memory")))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "shape {shape:?} has more elements than fit in memory"
+            ))
+        })
 }
 
 /// Checks that every value is finite, naming `what` and the first offending index otherwise.

@@ -23,9 +23,15 @@ fn every_shader_file_is_registered_and_documented() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     files.sort();
-    let mut registered: Vec<String> = shaders::ALL.iter().map(|k| format!("{}.wgsl", k.name)).collect();
+    let mut registered: Vec<String> = shaders::ALL
+        .iter()
+        .map(|k| format!("{}.wgsl", k.name))
+        .collect();
     registered.sort();
-    assert_eq!(files, registered, "shaders/*.wgsl and shaders::ALL must list the same kernels");
+    assert_eq!(
+        files, registered,
+        "shaders/*.wgsl and shaders::ALL must list the same kernels"
+    );
     for kernel in shaders::ALL {
         assert!(
             kernel.body.starts_with(&format!("// {}:", kernel.name)),
@@ -34,7 +40,11 @@ fn every_shader_file_is_registered_and_documented() {
             kernel.name
         );
         for word in ["Bindings", "Dispatch", "Overrides"] {
-            assert!(kernel.body.contains(word), "shaders/{}.wgsl header must state its {word}", kernel.name);
+            assert!(
+                kernel.body.contains(word),
+                "shaders/{}.wgsl header must state its {word}",
+                kernel.name
+            );
         }
     }
 }
@@ -57,7 +67,10 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 fn params_structs_match_wgsl_layouts() {
     let cases: [(&Kernel, usize); 4] = [
         (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
-        (&shaders::ACTIVATION, size_of::<activation::ActivationParams>()),
+        (
+            &shaders::ACTIVATION,
+            size_of::<activation::ActivationParams>(),
+        ),
         (&shaders::SOFTMAX, size_of::<softmax::SoftmaxParams>()),
         (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
     ];
@@ -68,7 +81,12 @@ fn params_structs_match_wgsl_layouts() {
             "{}: WGSL Params and the host struct differ in size",
             kernel.name
         );
-        assert_eq!(host % 16, 0, "{}: uniform structs are padded to 16 bytes", kernel.name);
+        assert_eq!(
+            host % 16,
+            0,
+            "{}: uniform structs are padded to 16 bytes",
+            kernel.name
+        );
     }
 }
 
@@ -79,7 +97,12 @@ fn a_broken_kernel_reports_its_name_and_location() {
         body: "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
         libs: &[],
     };
-    let message = shaders::validate(&broken).expect_err("type error must fail").to_string();
+    let message = shaders::validate(&broken)
+        .expect_err("type error must fail")
+        .to_string();
     assert!(message.contains("broken"), "{message}");
-    assert!(message.contains("wgsl:1"), "message should point at the line: {message}");
+    assert!(
+        message.contains("wgsl:1"),
+        "message should point at the line: {message}"
+    );
 }

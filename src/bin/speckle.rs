@@ -126,7 +126,12 @@ struct MatmulArgs {
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     alpha: f32,
     /// Scale of the initial C given by --c.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, requires = "c")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        requires = "c"
+    )]
     beta: f32,
     /// Initial C (.npy, the output's shape), added times --beta.
     #[arg(long)]
@@ -261,12 +266,16 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::invalid(format!("JSON encoding failed: {e}")))
+    serde_json::to_string_pretty(value)
+        .map_err(|e| Error::invalid(format!("JSON encoding failed: {e}")))
 }
 
 fn print_bench(report: &BenchReport) {
     let a = &report.adapter;
-    println!("adapter: {} ({}, {}, driver {} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+    println!(
+        "adapter: {} ({}, {}, driver {} {})",
+        a.name, a.backend, a.device_type, a.driver, a.driver_info
+    );
     println!(
         "{:<8} {:>18} {:>8} {:>10} {:>10} {:>8} {:>11} {:>14}",
         "op", "m x n x k", "config", "GPU GF/s", "CPU GF/s", "vs CPU", "max rel err", "timing"
@@ -288,7 +297,13 @@ fn print_bench(report: &BenchReport) {
             }
         );
     }
-    println!("CPU baseline: {}", report.results.first().map_or("", |r| r.cpu_library.as_str()));
+    println!(
+        "CPU baseline: {}",
+        report
+            .results
+            .first()
+            .map_or("", |r| r.cpu_library.as_str())
+    );
 }
 
 fn info(json: bool) -> Result<()> {
@@ -327,11 +342,21 @@ fn info(json: bool) -> Result<()> {
     println!("speckle {}", speckle::version());
     println!("adapters (best first):");
     for a in &adapters {
-        println!("  {} [{}, {}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+        println!(
+            "  {} [{}, {}] driver: {} {}",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
     }
     let s = gpu.summary();
     println!("chosen: {} [{}, {}]", s.name, s.backend, s.device_type);
-    println!("features used: {}", if features.is_empty() { "none".into() } else { features.join(", ") });
+    println!(
+        "features used: {}",
+        if features.is_empty() {
+            "none".into()
+        } else {
+            features.join(", ")
+        }
+    );
     println!("limits:");
     if let serde_json::Value::Object(map) = limits {
         for (k, v) in map {

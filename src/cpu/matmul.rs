@@ -56,8 +56,16 @@ pub fn entry(p: &Problem<'_>, d: &MatmulDims, batch: usize, i: usize, j: usize) 
     let b0 = batch * d.b_batch_stride;
     let mut acc = 0.0f64;
     for kk in 0..d.k {
-        let av = if p.trans_a { p.a[a0 + kk * d.m + i] } else { p.a[a0 + i * d.k + kk] };
-        let bv = if p.trans_b { p.b[b0 + j * d.k + kk] } else { p.b[b0 + kk * d.n + j] };
+        let av = if p.trans_a {
+            p.a[a0 + kk * d.m + i]
+        } else {
+            p.a[a0 + i * d.k + kk]
+        };
+        let bv = if p.trans_b {
+            p.b[b0 + j * d.k + kk]
+        } else {
+            p.b[b0 + kk * d.n + j]
+        };
         acc += f64::from(av) * f64::from(bv);
     }
     let mut v = p.alpha * acc;

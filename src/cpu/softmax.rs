@@ -14,9 +14,9 @@ pub fn softmax(x: &[f32], cols: usize, scale: f64, causal_rows: Option<usize>) -
             .filter(|&j| visible(j))
             .map(|j| (scale * f64::from(row[j]) - max).exp())
             .sum();
-        for j in 0..cols {
+        for (j, &v) in row.iter().enumerate() {
             out.push(if visible(j) {
-                (scale * f64::from(row[j]) - max).exp() / sum
+                (scale * f64::from(v) - max).exp() / sum
             } else {
                 0.0
             });

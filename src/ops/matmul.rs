@@ -368,13 +368,23 @@ pub fn plan(
         if bias.len() != d.n {
             return Err(Error::shape(
                 "matmul",
-                format!("bias has shape {:?} but C has {} columns", bias.shape(), d.n),
+                format!(
+                    "bias has shape {:?} but C has {} columns",
+                    bias.shape(),
+                    d.n
+                ),
             ));
         }
     }
-    for (name, v) in [("alpha", o.alpha), ("beta", o.beta), ("activation parameter", o.activation.param())] {
+    for (name, v) in [
+        ("alpha", o.alpha),
+        ("beta", o.beta),
+        ("activation parameter", o.activation.param()),
+    ] {
         if !v.is_finite() {
-            return Err(Error::invalid(format!("matmul {name} must be finite, got {v}")));
+            return Err(Error::invalid(format!(
+                "matmul {name} must be finite, got {v}"
+            )));
         }
     }
     let cfg = match o.config {
@@ -407,9 +417,17 @@ pub fn plan(
                 for (ki, k0) in (0..d.k).step_by(blk.k).enumerate() {
                     let kb = blk.k.min(d.k - k0);
                     let a_start = b0 * d.a_batch_stride
-                        + if o.trans_a { k0 * lda + m0 } else { m0 * lda + k0 };
+                        + if o.trans_a {
+                            k0 * lda + m0
+                        } else {
+                            m0 * lda + k0
+                        };
                     let b_start = b0 * d.b_batch_stride
-                        + if o.trans_b { n0 * ldb + k0 } else { k0 * ldb + n0 };
+                        + if o.trans_b {
+                            n0 * ldb + k0
+                        } else {
+                            k0 * ldb + n0
+                        };
                     let c_start = b0 * d.m * d.n + m0 * d.n + n0;
                     let aw = a.window(gpu, a_start, spans[0].min(a.len() - a_start));
                     let bw = b.window(gpu, b_start, spans[1].min(b.len() - b_start));

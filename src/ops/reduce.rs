@@ -152,7 +152,10 @@ pub fn plan(gpu: &Gpu, reduction: Reduction, x: &Tensor, out: &Tensor) -> Result
 
 /// Reduces `rows` rows of `cols` values (rows `row_stride` apart) into `out`, `out_stride` apart,
 /// in row blocks that fit one binding.
-#[expect(clippy::too_many_arguments, reason = "one call site per reduction stage, all named")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per reduction stage, all named"
+)]
 fn plan_rows(
     gpu: &Gpu,
     kind: u32,

@@ -57,7 +57,10 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         ));
     }
     if !options.scale.is_finite() {
-        return Err(Error::invalid(format!("softmax scale must be finite, got {}", options.scale)));
+        return Err(Error::invalid(format!(
+            "softmax scale must be finite, got {}",
+            options.scale
+        )));
     }
     let shape = x.shape();
     let cols = shape[shape.len() - 1];

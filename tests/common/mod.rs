@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: the GPU, seeded data, and assertions that print
 //! the index, both values and the tolerance.
-#![allow(dead_code, reason = "each test binary uses its own subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own subset of the helpers"
+)]
 
 use std::sync::OnceLock;
 
@@ -39,7 +42,13 @@ pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
 
 /// Asserts ‖out − reference‖ / ‖reference‖ <= tol, printing the worst entry when it is not.
 pub fn assert_rel_close(what: &str, out: &[f32], reference: &[f64], tol: f64) {
-    assert_eq!(out.len(), reference.len(), "{what}: output has {} values, reference {}", out.len(), reference.len());
+    assert_eq!(
+        out.len(),
+        reference.len(),
+        "{what}: output has {} values, reference {}",
+        out.len(),
+        reference.len()
+    );
     let err = speckle::cpu::relative_error(out, reference);
     if err <= tol {
         return;
@@ -48,8 +57,20 @@ pub fn assert_rel_close(what: &str, out: &[f32], reference: &[f64], tol: f64) {
         .iter()
         .zip(reference)
         .enumerate()
-        .map(|(i, (&o, &r))| (i, if o.is_finite() { (f64::from(o) - r).abs() } else { f64::INFINITY }))
-        .fold((0, -1.0), |best, (i, d)| if d > best.1 { (i, d) } else { best });
+        .map(|(i, (&o, &r))| {
+            (
+                i,
+                if o.is_finite() {
+                    (f64::from(o) - r).abs()
+                } else {
+                    f64::INFINITY
+                },
+            )
+        })
+        .fold(
+            (0, -1.0),
+            |best, (i, d)| if d > best.1 { (i, d) } else { best },
+        );
     panic!(
         "{what}: relative error {err:.3e} exceeds {tol:.3e}; worst at flat index {worst}: got {}, expected {}",
         out[worst], reference[worst]

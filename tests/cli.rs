@@ -1,0 +1,238 @@
+//! The `speckle` binary end to end: info, ops on .npy files, and the refusals (shape
+//! mismatch, non-finite input, bad files) that must exit non-zero without writing output.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::random;
+use speckle::cpu::matmul::{matmul as reference, Problem};
+use speckle::npy;
+
+fn speckle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_speckle"))
+        .args(args)
+        .output()
+        .expect("the speckle binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("speckle-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_names_the_commit() {
+    let out = speckle(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(env!("CARGO_PKG_VERSION")) && text.contains("commit"),
+        "{text}"
+    );
+}
+
+#[test]
+fn info_json_describes_the_adapter() {
+    let out = speckle(&["info", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    for key in ["name", "backend", "device_type"] {
+        assert!(v["adapter"][key].is_string(), "adapter.{key} missing: {v}");
+    }
+    assert!(v["features"].is_array());
+    assert!(
+        v["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(v["adapters"].as_array().is_some_and(|a| !a.is_empty()));
+}
+
+#[test]
+fn matmul_writes_the_product() {
+    let dir = scratch("matmul");
+    let (a_path, b_path, c_path) = (dir.join("a.npy"), dir.join("b.npy"), dir.join("c.npy"));
+    let (a, b) = (random(7 * 33, 1), random(33 * 5, 2));
+    npy::write_f32(&a_path, &a, &[7, 33]).unwrap();
+    npy::write_f32(&b_path, &b, &[33, 5]).unwrap();
+    let out = speckle(&["op", "matmul", s(&a_path), s(&b_path), "-o", s(&c_path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (c, shape) = npy::read_f32(&c_path).unwrap();
+    assert_eq!(shape, vec![7, 5]);
+    let want = reference(&Problem::new(&a, &[7, 33], &b, &[33, 5])).unwrap();
+    common::assert_rel_close("cli matmul", &c, &want, 1e-5);
+
+    // Bᵀ stored [5, 33] with --transpose-b gives the product with B.
+    let bt: Vec<f32> = (0..5)
+        .flat_map(|j| (0..33).map(move |k| (k, j)))
+        .map(|(k, j)| b[k * 5 + j])
+        .collect();
+    let bt_path = dir.join("bt.npy");
+    npy::write_f32(&bt_path, &bt, &[5, 33]).unwrap();
+    let c2_path = dir.join("c2.npy");
+    let out = speckle(&[
+        "op",
+        "matmul",
+        s(&a_path),
+        s(&bt_path),
+        "--transpose-b",
+        "-o",
+        s(&c2_path),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    common::assert_rel_close(
+        "cli matmul Bᵀ",
+        &npy::read_f32(&c2_path).unwrap().0,
+        &want,
+        1e-5,
+    );
+}
+
+#[test]
+fn shape_mismatch_names_both_shapes_and_writes_nothing() {
+    let dir = scratch("mismatch");
+    let (a_path, b_path, c_path) = (dir.join("a.npy"), dir.join("b.npy"), dir.join("c.npy"));
+    npy::write_f32(&a_path, &random(12, 1), &[3, 4]).unwrap();
+    npy::write_f32(&b_path, &random(30, 2), &[5, 6]).unwrap();
+    let out = speckle(&["op", "matmul", s(&a_path), s(&b_path), "-o", s(&c_path)]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("[3, 4]") && err.contains("[5, 6]"), "{err}");
+    assert!(!c_path.exists(), "no output after a failure");
+}
+
+#[test]
+fn a_failed_run_keeps_the_previous_output() {
+    let dir = scratch("keep");
+    let (x_path, bad_path, y_path) = (dir.join("x.npy"), dir.join("bad.npy"), dir.join("y.npy"));
+    npy::write_f32(&x_path, &[1.0, -1.0], &[2]).unwrap();
+    let out = speckle(&["op", "relu", s(&x_path), "-o", s(&y_path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&bad_path, b"\x93NUMPY garbage").unwrap();
+    let out = speckle(&["op", "relu", s(&bad_path), "-o", s(&y_path)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.npy"), "{}", stderr(&out));
+    assert_eq!(
+        npy::read_f32(&y_path).unwrap().0,
+        vec![1.0, 0.0],
+        "the good output is intact"
+    );
+}
+
+#[test]
+fn non_finite_inputs_are_refused_unless_allowed() {
+    let dir = scratch("nonfinite");
+    let (x_path, y_path) = (dir.join("x.npy"), dir.join("y.npy"));
+    npy::write_f32(&x_path, &[1.0, f32::NAN, -2.0], &[3]).unwrap();
+    let out = speckle(&["op", "abs", s(&x_path), "-o", s(&y_path)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("non-finite") && stderr(&out).contains("--allow-nonfinite"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!y_path.exists());
+    let out = speckle(&[
+        "op",
+        "abs",
+        s(&x_path),
+        "-o",
+        s(&y_path),
+        "--allow-nonfinite",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let y = npy::read_f32(&y_path).unwrap().0;
+    assert_eq!((y[0], y[2]), (1.0, 2.0));
+}
+
+#[test]
+fn activations_softmax_and_reductions_run_by_name() {
+    let dir = scratch("unary");
+    let x_path = dir.join("x.npy");
+    let x = random(4 * 9, 3);
+    npy::write_f32(&x_path, &x, &[4, 9]).unwrap();
+    for (op, extra) in [
+        ("relu", vec![]),
+        ("leaky_relu", vec!["--slope", "0.2"]),
+        ("gelu", vec![]),
+        ("selu", vec![]),
+        ("tanh", vec![]),
+        ("square", vec![]),
+        ("abs", vec![]),
+        ("threshold", vec!["--level", "-0.5"]),
+        ("softmax", vec!["--scale", "2", "--causal"]),
+        ("sum", vec![]),
+        ("sum_squares", vec![]),
+        ("norm", vec![]),
+        ("max", vec![]),
+    ] {
+        let y_path = dir.join(format!("{op}.npy"));
+        let mut args = vec!["op", op, s(&x_path), "-o", s(&y_path)];
+        args.extend(extra);
+        let out = speckle(&args);
+        assert!(out.status.success(), "{op}: {}", stderr(&out));
+        let (y, shape) = npy::read_f32(&y_path).unwrap();
+        let reduces = ["sum", "sum_squares", "norm", "max"].contains(&op);
+        assert_eq!(shape, if reduces { vec![4] } else { vec![4, 9] }, "{op}");
+        assert!(y.iter().all(|v| v.is_finite()), "{op}");
+    }
+    let (y, _) = npy::read_f32(&dir.join("leaky_relu.npy")).unwrap();
+    let expected: Vec<f64> = x
+        .iter()
+        .map(|&v| {
+            if v > 0.0 {
+                f64::from(v)
+            } else {
+                0.2 * f64::from(v)
+            }
+        })
+        .collect();
+    common::assert_rel_close("leaky_relu --slope 0.2", &y, &expected, 1e-6);
+}
+
+#[test]
+fn bench_matmul_reports_json() {
+    let out = speckle(&[
+        "bench", "matmul", "--sizes", "33,64", "--runs", "2", "--warmup", "1", "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert!(v["adapter"]["name"].is_string());
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["op"], "matmul");
+        for key in ["gpu_gflops", "cpu_gflops", "vs_cpu", "max_rel_err"] {
+            assert!(r[key].as_f64().is_some_and(f64::is_finite), "{key} in {r}");
+        }
+        assert!(r["max_rel_err"].as_f64().unwrap() < 1e-5, "{r}");
+        assert!(r["timing"]["method"].is_string());
+    }
+}
+
+#[test]
+fn unknown_adapter_lists_the_ones_present() {
+    let out = Command::new(env!("CARGO_BIN_EXE_speckle"))
+        .arg("info")
+        .env("SPECKLE_ADAPTER", "no-such-adapter-xyz")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("no-such-adapter-xyz") && err.contains("present"),
+        "{err}"
+    );
+}

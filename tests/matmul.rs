@@ -1,0 +1,316 @@
+//! matmul against the f64 reference: awkward shapes, transposes, batches, the epilogue, both
+//! workgroup configurations, the chunked path, and bad inputs.
+//!
+//! Tolerance: a length-k f32 dot product of values in [-1, 1) has a relative error of about
+//! 2⁻²⁴·sqrt(k) (random rounding errors), so ‖C − C_ref‖/‖C_ref‖ <= 1e-6·sqrt(k) leaves a margin
+//! of ~15. A kernel that drops or repeats one term of k is off by ~1/sqrt(k) and fails.
+
+mod common;
+
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
+use speckle::cpu::matmul::{matmul as reference, Problem};
+use speckle::ops::matmul::{self, MatmulDims};
+use speckle::{Activation, Error, Gpu, MatmulConfig, MatmulOptions, Tensor};
+
+fn tolerance(k: usize) -> f64 {
+    1e-6 * (k as f64).sqrt().max(1.0)
+}
+
+/// Runs A·B (with `options`) on the GPU into a poisoned C and compares with the reference.
+fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], options: &MatmulOptions<'_>, seed: u64) {
+    let a_host = random(a_shape.iter().product(), seed);
+    let b_host = random(b_shape.iter().product(), seed + 1);
+    let dims =
+        MatmulDims::new(a_shape, b_shape, options.trans_a, options.trans_b).expect("valid shapes");
+    let a = Tensor::from_slice(gpu, &a_host, a_shape).unwrap();
+    let b = Tensor::from_slice(gpu, &b_host, b_shape).unwrap();
+    let c = poisoned(gpu, &dims.output_shape());
+    matmul::run_into(gpu, &a, &b, &c, options).unwrap();
+    let got = c.to_vec(gpu).unwrap();
+    let problem = Problem {
+        trans_a: options.trans_a,
+        trans_b: options.trans_b,
+        alpha: f64::from(options.alpha),
+        activation: options.activation,
+        ..Problem::new(&a_host, a_shape, &b_host, b_shape)
+    };
+    let want = reference(&problem).unwrap();
+    assert_rel_close(
+        &format!(
+            "matmul A{a_shape:?} B{b_shape:?} ta={} tb={}",
+            options.trans_a, options.trans_b
+        ),
+        &got,
+        &want,
+        tolerance(dims.k),
+    );
+}
+
+#[test]
+fn awkward_shapes_match_the_reference() {
+    let gpu = gpu();
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (7, 7, 7),
+        (1, 33, 250),
+        (33, 1, 7),
+        (31, 33, 1),
+        (127, 250, 33),
+        (134, 242, 250),
+    ] {
+        check(
+            gpu,
+            &[m, k],
+            &[k, n],
+            &MatmulOptions::default(),
+            (m * 1000 + n * 10 + k) as u64,
+        );
+    }
+}
+
+#[test]
+fn transposed_operands_match_the_reference() {
+    let gpu = gpu();
+    let (m, n, k) = (33, 31, 250);
+    for (trans_a, trans_b) in [(false, true), (true, false), (true, true)] {
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let options = MatmulOptions {
+            trans_a,
+            trans_b,
+            ..Default::default()
+        };
+        check(gpu, &a_shape, &b_shape, &options, 7);
+    }
+}
+
+#[test]
+fn batches_and_broadcast_operands_match_the_reference() {
+    let gpu = gpu();
+    check(
+        gpu,
+        &[3, 7, 33],
+        &[3, 33, 31],
+        &MatmulOptions::default(),
+        11,
+    );
+    // A shared by the batch (2-D and batch-1 forms), then B shared.
+    check(gpu, &[7, 33], &[4, 33, 9], &MatmulOptions::default(), 12);
+    check(gpu, &[1, 7, 33], &[4, 33, 9], &MatmulOptions::default(), 13);
+    check(gpu, &[5, 9, 33], &[33, 7], &MatmulOptions::default(), 14);
+    let transposed = MatmulOptions {
+        trans_a: true,
+        trans_b: true,
+        ..Default::default()
+    };
+    check(gpu, &[2, 33, 7], &[2, 9, 33], &transposed, 15);
+}
+
+#[test]
+fn alpha_beta_bias_and_activation_epilogue() {
+    let gpu = gpu();
+    let (m, n, k) = (31, 33, 7);
+    let (a_shape, b_shape) = ([m, k], [k, n]);
+    let a_host = random(m * k, 21);
+    let b_host = random(k * n, 22);
+    let c_host = random(m * n, 23);
+    let bias_host = random(n, 24);
+    let a = Tensor::from_slice(gpu, &a_host, &[m, k]).unwrap();
+    let b = Tensor::from_slice(gpu, &b_host, &[k, n]).unwrap();
+    let bias = Tensor::from_slice(gpu, &bias_host, &[n]).unwrap();
+    for act in [
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.1 },
+        Activation::Gelu,
+        Activation::Tanh,
+    ] {
+        let c = Tensor::from_slice(gpu, &c_host, &[m, n]).unwrap();
+        let options = MatmulOptions {
+            alpha: 0.5,
+            beta: -2.0,
+            bias: Some(&bias),
+            activation: act,
+            ..Default::default()
+        };
+        matmul::run_into(gpu, &a, &b, &c, &options).unwrap();
+        let problem = Problem {
+            alpha: 0.5,
+            beta: -2.0,
+            c: Some(&c_host),
+            bias: Some(&bias_host),
+            activation: act,
+            ..Problem::new(&a_host, &a_shape, &b_host, &b_shape)
+        };
+        assert_rel_close(
+            &format!("epilogue {}", act.name()),
+            &c.to_vec(gpu).unwrap(),
+            &reference(&problem).unwrap(),
+            tolerance(k),
+        );
+    }
+}
+
+#[test]
+fn beta_zero_never_reads_c() {
+    // C starts as NaN: with beta = 0 it must not leak into the result.
+    check(gpu(), &[9, 7], &[7, 5], &MatmulOptions::default(), 31);
+}
+
+#[test]
+fn both_workgroup_configurations_are_correct_here() {
+    let gpu = gpu();
+    for config in [
+        MatmulConfig::CPU,
+        MatmulConfig::GPU,
+        MatmulConfig { wg_x: 4, wg_y: 2 },
+    ] {
+        let options = MatmulOptions {
+            config: Some(config),
+            ..Default::default()
+        };
+        check(gpu, &[134, 250], &[250, 242], &options, 41);
+    }
+}
+
+#[test]
+fn operands_larger_than_one_binding_are_chunked() {
+    // 4 KiB bindings: A (40 x 300) and B (300 x 37) take many windows along every axis, and
+    // the k blocks accumulate through beta = 1 before the epilogue runs once.
+    let gpu = gpu_with_binding_limit(4096);
+    let (m, n, k) = (40, 37, 300);
+    for (trans_a, trans_b) in [(false, false), (true, true), (false, true), (true, false)] {
+        let options = MatmulOptions {
+            trans_a,
+            trans_b,
+            ..Default::default()
+        };
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        check(&gpu, &a_shape, &b_shape, &options, 51);
+    }
+    check(
+        &gpu,
+        &[3, 20, 300],
+        &[3, 300, 9],
+        &MatmulOptions::default(),
+        52,
+    );
+
+    let (a_shape, b_shape) = ([m, k], [k, n]);
+    let a_host = random(m * k, 53);
+    let b_host = random(k * n, 54);
+    let c_host = random(m * n, 55);
+    let bias_host = random(n, 56);
+    let a = Tensor::from_slice(&gpu, &a_host, &[m, k]).unwrap();
+    let b = Tensor::from_slice(&gpu, &b_host, &[k, n]).unwrap();
+    let c = Tensor::from_slice(&gpu, &c_host, &[m, n]).unwrap();
+    let bias = Tensor::from_slice(&gpu, &bias_host, &[n]).unwrap();
+    let options = MatmulOptions {
+        alpha: 2.0,
+        beta: 0.5,
+        bias: Some(&bias),
+        activation: Activation::Relu,
+        ..Default::default()
+    };
+    let plan = matmul::plan(&gpu, &a, &b, &c, &options).unwrap();
+    assert!(
+        plan.len() > 4,
+        "a 4 KiB binding limit must split this product (got {} dispatches)",
+        plan.len()
+    );
+    gpu.execute(&plan).unwrap();
+    let problem = Problem {
+        alpha: 2.0,
+        beta: 0.5,
+        c: Some(&c_host),
+        bias: Some(&bias_host),
+        activation: Activation::Relu,
+        ..Problem::new(&a_host, &a_shape, &b_host, &b_shape)
+    };
+    assert_rel_close(
+        "chunked epilogue",
+        &c.to_vec(&gpu).unwrap(),
+        &reference(&problem).unwrap(),
+        tolerance(k),
+    );
+}
+
+#[test]
+fn bad_shapes_are_errors_that_name_the_shapes() {
+    let gpu = gpu();
+    let a = Tensor::zeros(gpu, &[3, 4]).unwrap();
+    let b = Tensor::zeros(gpu, &[5, 6]).unwrap();
+    let e = matmul::run(gpu, &a, &b, &MatmulOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("[3, 4]") && message.contains("[5, 6]"),
+        "{message}"
+    );
+
+    let batched_a = Tensor::zeros(gpu, &[2, 3, 4]).unwrap();
+    let batched_b = Tensor::zeros(gpu, &[3, 4, 5]).unwrap();
+    let e = matmul::run(gpu, &batched_a, &batched_b, &MatmulOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("batch"), "{e}");
+
+    let four_d = Tensor::zeros(gpu, &[1, 1, 3, 4]).unwrap();
+    assert!(matmul::run(gpu, &four_d, &a, &MatmulOptions::default()).is_err());
+
+    let good_b = Tensor::zeros(gpu, &[4, 5]).unwrap();
+    let wrong_c = Tensor::zeros(gpu, &[3, 6]).unwrap();
+    let e = matmul::run_into(gpu, &a, &good_b, &wrong_c, &MatmulOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("[3, 6]"), "{e}");
+
+    let bias = Tensor::zeros(gpu, &[4]).unwrap();
+    let options = MatmulOptions {
+        bias: Some(&bias),
+        ..Default::default()
+    };
+    let e = matmul::run(gpu, &a, &good_b, &options).unwrap_err();
+    assert!(e.to_string().contains("bias"), "{e}");
+
+    let nan_alpha = MatmulOptions {
+        alpha: f32::NAN,
+        ..Default::default()
+    };
+    assert!(matmul::run(gpu, &a, &good_b, &nan_alpha).is_err());
+
+    assert!(MatmulDims::new(&[0, 4], &[4, 5], false, false).is_err());
+}
+
+#[test]
+fn oversized_workgroups_are_rejected_before_compiling() {
+    let gpu = gpu();
+    let limit = gpu.limits().max_compute_invocations_per_workgroup;
+    let config = MatmulConfig {
+        wg_x: limit,
+        wg_y: 2,
+    };
+    let e = config.check(gpu).unwrap_err();
+    assert!(e.to_string().contains(&limit.to_string()), "{e}");
+    assert!("16x16".parse::<MatmulConfig>().is_ok());
+    assert!("16".parse::<MatmulConfig>().is_err());
+}
+
+#[test]
+fn pipelines_are_compiled_once_per_configuration() {
+    let gpu = gpu_with_binding_limit(1 << 20);
+    check(&gpu, &[5, 6], &[6, 7], &MatmulOptions::default(), 61);
+    let after_first = gpu.cached_pipelines();
+    check(&gpu, &[9, 3], &[3, 4], &MatmulOptions::default(), 62);
+    assert_eq!(
+        gpu.cached_pipelines(),
+        after_first,
+        "same configuration, same pipeline"
+    );
+    let transposed = MatmulOptions {
+        trans_a: true,
+        ..Default::default()
+    };
+    check(&gpu, &[3, 9], &[3, 4], &transposed, 63);
+    assert_eq!(
+        gpu.cached_pipelines(),
+        after_first + 1,
+        "TRANS_A is part of the key"
+    );
+}
