@@ -145,7 +145,7 @@ pub struct BenchResult {
     pub config: String,
     /// GPU throughput, GFLOP/s, from the median time.
     pub gpu_gflops: f64,
-    /// CPU throughput of the same product with the CPU GEMM, GFLOP/s.
+    /// CPU throughput of the same product with the CPU GEMM, GFLOP/s (null when skipped).
     pub cpu_gflops: f64,
     /// `gpu_gflops / cpu_gflops`.
     pub vs_cpu: f64,
@@ -184,6 +184,8 @@ pub struct MatmulBench {
     pub config: Option<MatmulConfig>,
     /// Time with the host clock even where GPU timestamps exist.
     pub wall_clock: bool,
+    /// Run the CPU GEMM baseline (off for quick tuning sweeps; its figures are then null).
+    pub cpu_baseline: bool,
 }
 
 impl Default for MatmulBench {
@@ -194,6 +196,7 @@ impl Default for MatmulBench {
             runs: 20,
             config: None,
             wall_clock: false,
+            cpu_baseline: true,
         }
     }
 }
@@ -236,7 +239,11 @@ pub fn bench_matmul(
         let c_host = c.to_vec(gpu)?;
         let dims = MatmulDims::new(&[n, n], &[n, n], false, false)?;
         let (max_rel_err, checked_entries) = check_sampled(&a_host, &b_host, &c_host, &dims);
-        let cpu_ms = time_cpu_sgemm(&a_host, &b_host, n);
+        let cpu_ms = if options.cpu_baseline {
+            time_cpu_sgemm(&a_host, &b_host, n)
+        } else {
+            f64::NAN
+        };
         let flops = dims.flops();
         let gpu_gflops = flops / (timing.median_ms * 1e6);
         let cpu_gflops = flops / (cpu_ms * 1e6);

@@ -187,6 +187,9 @@ enum Bench {
         /// Time with the host clock (submit + wait) even where GPU timestamps exist.
         #[arg(long)]
         wall_clock: bool,
+        /// Skip the CPU baseline (for quick tuning sweeps).
+        #[arg(long)]
+        no_cpu: bool,
         /// JSON on standard output.
         #[arg(long)]
         json: bool,
@@ -235,6 +238,7 @@ fn run(cli: Cli) -> Result<()> {
             warmup,
             config,
             wall_clock,
+            no_cpu,
             json,
         }) => {
             let gpu = Gpu::new()?;
@@ -245,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
                 warmup,
                 config,
                 wall_clock,
+                cpu_baseline: !no_cpu,
             };
             let results = bench::bench_matmul(&gpu, &options, |what| {
                 if show_progress {
