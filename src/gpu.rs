@@ -594,18 +594,23 @@ impl Gpu {
             let _ = sender.send(r);
         });
         self.wait()?;
-        match receiver.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Error::Gpu {
-                    context: "mapping a read-back buffer".into(),
-                    message: e.to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(Error::DeviceLost(
-                    "the read-back buffer was never mapped".into(),
-                ))
+        // Another thread's poll may be the one that runs our callback: wait for it, polling
+        // again now and then in case nothing else does.
+        loop {
+            match receiver.recv_timeout(std::time::Duration::from_millis(5)) {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    return Err(Error::Gpu {
+                        context: "mapping a read-back buffer".into(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.wait()?,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::DeviceLost(
+                        "the read-back buffer was never mapped".into(),
+                    ))
+                }
             }
         }
         let bytes = {

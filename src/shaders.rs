@@ -26,6 +26,13 @@ pub const MATMUL: Kernel = Kernel {
     libs: &[LIB_ACTIVATION],
 };
 
+/// The vec4 variant of matmul, for operands whose rows are whole vec4s.
+pub const MATMUL_VEC4: Kernel = Kernel {
+    name: "matmul_vec4",
+    body: include_str!("../shaders/matmul_vec4.wgsl"),
+    libs: &[LIB_ACTIVATION],
+};
+
 /// Element-wise activations.
 pub const ACTIVATION: Kernel = Kernel {
     name: "activation",
@@ -48,7 +55,7 @@ pub const REDUCE: Kernel = Kernel {
 };
 
 /// Every kernel, for validation and for `speckle info`.
-pub const ALL: &[Kernel] = &[MATMUL, ACTIVATION, SOFTMAX, REDUCE];
+pub const ALL: &[Kernel] = &[MATMUL, MATMUL_VEC4, ACTIVATION, SOFTMAX, REDUCE];
 
 impl Kernel {
     /// The complete WGSL source: library pieces, then the kernel.

@@ -157,36 +157,72 @@ fn beta_zero_never_reads_c() {
 }
 
 #[test]
-fn both_workgroup_configurations_are_correct_here() {
+fn every_configuration_is_correct_here() {
     let gpu = gpu();
-    for config in [
+    let configs = [
         MatmulConfig::CPU,
         MatmulConfig::GPU,
-        MatmulConfig { wg_x: 4, wg_y: 2 },
-    ] {
+        MatmulConfig {
+            wg_x: 4,
+            wg_y: 2,
+            vec4: true,
+        },
+        MatmulConfig {
+            wg_x: 8,
+            wg_y: 8,
+            vec4: false,
+        },
+    ];
+    for config in configs {
         let options = MatmulOptions {
             config: Some(config),
             ..Default::default()
         };
         check(gpu, &[134, 250], &[250, 242], &options, 41);
+        check(gpu, &[133, 252], &[252, 244], &options, 42);
     }
 }
 
 #[test]
+fn vec4_kernel_covers_aligned_shapes_in_every_layout() {
+    let gpu = gpu();
+    // m, n, k multiples of 4 but not of any tile; m = 4 and n = 4 are single vec4s.
+    for &(m, n, k) in &[(4, 4, 4), (36, 44, 252), (132, 4, 8), (12, 244, 36)] {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            let dims = MatmulDims::new(&[m, k], &[k, n], false, false).unwrap();
+            assert!(matmul::vec4_eligible(&dims, trans_a, trans_b));
+            let a_shape = if trans_a { [k, m] } else { [m, k] };
+            let b_shape = if trans_b { [n, k] } else { [k, n] };
+            let options = MatmulOptions {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            check(gpu, &a_shape, &b_shape, &options, (m + n + k) as u64);
+        }
+    }
+    check(gpu, &[3, 20, 36], &[36, 12], &MatmulOptions::default(), 43);
+    // Odd m is fine when A is not transposed; the vec4 kernel clamps rows one by one.
+    check(gpu, &[7, 8], &[8, 12], &MatmulOptions::default(), 44);
+}
+
+#[test]
 fn operands_larger_than_one_binding_are_chunked() {
-    // 4 KiB bindings: A (40 x 300) and B (300 x 37) take many windows along every axis, and
-    // the k blocks accumulate through beta = 1 before the epilogue runs once.
+    // 4 KiB bindings: A and B take many windows along every axis, and the k blocks accumulate
+    // through beta = 1 before the epilogue runs once. (40, 36, 300) is vec4-aligned, so both
+    // kernels take the chunked path.
     let gpu = gpu_with_binding_limit(4096);
-    let (m, n, k) = (40, 37, 300);
-    for (trans_a, trans_b) in [(false, false), (true, true), (false, true), (true, false)] {
-        let options = MatmulOptions {
-            trans_a,
-            trans_b,
-            ..Default::default()
-        };
-        let a_shape = if trans_a { [k, m] } else { [m, k] };
-        let b_shape = if trans_b { [n, k] } else { [k, n] };
-        check(&gpu, &a_shape, &b_shape, &options, 51);
+    for (m, n, k) in [(40, 37, 301), (40, 36, 300)] {
+        for (trans_a, trans_b) in [(false, false), (true, true), (false, true), (true, false)] {
+            let options = MatmulOptions {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            let a_shape = if trans_a { [k, m] } else { [m, k] };
+            let b_shape = if trans_b { [n, k] } else { [k, n] };
+            check(&gpu, &a_shape, &b_shape, &options, 51);
+        }
     }
     check(
         &gpu,
@@ -195,7 +231,15 @@ fn operands_larger_than_one_binding_are_chunked() {
         &MatmulOptions::default(),
         52,
     );
+    check(
+        &gpu,
+        &[3, 20, 300],
+        &[3, 300, 12],
+        &MatmulOptions::default(),
+        52,
+    );
 
+    let (m, n, k) = (40, 37, 300);
     let (a_shape, b_shape) = ([m, k], [k, n]);
     let a_host = random(m * k, 53);
     let b_host = random(k * n, 54);
@@ -285,10 +329,22 @@ fn oversized_workgroups_are_rejected_before_compiling() {
     let config = MatmulConfig {
         wg_x: limit,
         wg_y: 2,
+        vec4: true,
     };
     let e = config.check(gpu).unwrap_err();
     assert!(e.to_string().contains(&limit.to_string()), "{e}");
-    assert!("16x16".parse::<MatmulConfig>().is_ok());
+    assert_eq!(
+        "16x4".parse::<MatmulConfig>().unwrap(),
+        MatmulConfig {
+            wg_x: 16,
+            wg_y: 4,
+            vec4: true
+        }
+    );
+    assert_eq!(
+        "8x8-scalar".parse::<MatmulConfig>().unwrap().to_string(),
+        "8x8-scalar"
+    );
     assert!("16".parse::<MatmulConfig>().is_err());
 }
 

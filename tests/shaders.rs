@@ -65,8 +65,9 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 4] = [
+    let cases: [(&Kernel, usize); 5] = [
         (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
+        (&shaders::MATMUL_VEC4, size_of::<matmul::MatmulParams>()),
         (
             &shaders::ACTIVATION,
             size_of::<activation::ActivationParams>(),
