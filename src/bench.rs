@@ -141,8 +141,10 @@ pub struct BenchResult {
     pub op: String,
     /// [m, n, k] for matmul.
     pub shape: Vec<usize>,
-    /// Kernel configuration used.
+    /// Kernel configuration asked for (workgroup and preferred kernel).
     pub config: String,
+    /// The kernel that ran (the preferred one, or the fallback the operands allowed).
+    pub kernel: String,
     /// GPU throughput, GFLOP/s, from the median time.
     pub gpu_gflops: f64,
     /// CPU throughput of the same product with the CPU GEMM, GFLOP/s (null when skipped).
@@ -228,6 +230,7 @@ pub fn bench_matmul(
             config: Some(config),
             ..Default::default()
         };
+        let kernel = matmul::kernel_for(gpu, &a, &b, &c, &mm)?;
         let dispatches = matmul::plan(gpu, &a, &b, &c, &mm)?;
         let timing = time_dispatches(
             gpu,
@@ -251,6 +254,7 @@ pub fn bench_matmul(
             op: "matmul".into(),
             shape: vec![n, n, n],
             config: config.to_string(),
+            kernel: kernel.name().into(),
             gpu_gflops,
             cpu_gflops,
             vs_cpu: gpu_gflops / cpu_gflops,

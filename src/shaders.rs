@@ -33,6 +33,20 @@ pub const MATMUL_VEC4: Kernel = Kernel {
     libs: &[LIB_ACTIVATION],
 };
 
+/// The texture variant of matmul for CPU adapters with 8-wide subgroups (lavapipe).
+pub const MATMUL_TEXTURE: Kernel = Kernel {
+    name: "matmul_texture",
+    body: include_str!("../shaders/matmul_texture.wgsl"),
+    libs: &[LIB_ACTIVATION],
+};
+
+/// Copies a matmul operand into the texture layout of `matmul_texture`.
+pub const MATMUL_PACK: Kernel = Kernel {
+    name: "matmul_pack",
+    body: include_str!("../shaders/matmul_pack.wgsl"),
+    libs: &[],
+};
+
 /// Element-wise activations.
 pub const ACTIVATION: Kernel = Kernel {
     name: "activation",
@@ -55,7 +69,15 @@ pub const REDUCE: Kernel = Kernel {
 };
 
 /// Every kernel, for validation and for `speckle info`.
-pub const ALL: &[Kernel] = &[MATMUL, MATMUL_VEC4, ACTIVATION, SOFTMAX, REDUCE];
+pub const ALL: &[Kernel] = &[
+    MATMUL,
+    MATMUL_VEC4,
+    MATMUL_TEXTURE,
+    MATMUL_PACK,
+    ACTIVATION,
+    SOFTMAX,
+    REDUCE,
+];
 
 impl Kernel {
     /// The complete WGSL source: library pieces, then the kernel.

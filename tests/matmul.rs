@@ -9,8 +9,19 @@ mod common;
 
 use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
 use speckle::cpu::matmul::{matmul as reference, Problem};
-use speckle::ops::matmul::{self, MatmulDims};
+use speckle::ops::matmul::{self, MatmulDims, MatmulKernel};
+use speckle::ops::matmul_texture;
 use speckle::{Activation, Error, Gpu, MatmulConfig, MatmulOptions, Tensor};
+
+/// The vec4 kernel preferred, with the GPU workgroup.
+const VEC4: MatmulConfig = MatmulConfig::GPU;
+/// The scalar kernel, with the GPU workgroup.
+const SCALAR: MatmulConfig = MatmulConfig {
+    kernel: MatmulKernel::Scalar,
+    ..MatmulConfig::GPU
+};
+/// The texture kernel preferred (it runs only where the adapter has 8-wide subgroups).
+const TEXTURE: MatmulConfig = MatmulConfig::CPU;
 
 fn tolerance(k: usize) -> f64 {
     1e-6 * (k as f64).sqrt().max(1.0)
@@ -165,12 +176,12 @@ fn every_configuration_is_correct_here() {
         MatmulConfig {
             wg_x: 4,
             wg_y: 2,
-            vec4: true,
+            kernel: MatmulKernel::Vec4,
         },
         MatmulConfig {
             wg_x: 8,
             wg_y: 8,
-            vec4: false,
+            kernel: MatmulKernel::Scalar,
         },
     ];
     for config in configs {
@@ -196,14 +207,32 @@ fn vec4_kernel_covers_aligned_shapes_in_every_layout() {
             let options = MatmulOptions {
                 trans_a,
                 trans_b,
+                config: Some(VEC4),
                 ..Default::default()
             };
             check(gpu, &a_shape, &b_shape, &options, (m + n + k) as u64);
         }
     }
-    check(gpu, &[3, 20, 36], &[36, 12], &MatmulOptions::default(), 43);
+    let vec4 = MatmulOptions {
+        config: Some(VEC4),
+        ..Default::default()
+    };
+    check(gpu, &[3, 20, 36], &[36, 12], &vec4, 43);
     // Odd m is fine when A is not transposed; the vec4 kernel clamps rows one by one.
-    check(gpu, &[7, 8], &[8, 12], &MatmulOptions::default(), 44);
+    check(gpu, &[7, 8], &[8, 12], &vec4, 44);
+    let a = Tensor::zeros(gpu, &[7, 8]).unwrap();
+    let b = Tensor::zeros(gpu, &[8, 12]).unwrap();
+    let c = Tensor::zeros(gpu, &[7, 12]).unwrap();
+    assert_eq!(
+        matmul::kernel_for(gpu, &a, &b, &c, &vec4).unwrap(),
+        MatmulKernel::Vec4
+    );
+    let odd_b = Tensor::zeros(gpu, &[8, 11]).unwrap();
+    let odd_c = Tensor::zeros(gpu, &[7, 11]).unwrap();
+    assert_eq!(
+        matmul::kernel_for(gpu, &a, &odd_b, &odd_c, &vec4).unwrap(),
+        MatmulKernel::Scalar
+    );
 }
 
 #[test]
@@ -280,6 +309,51 @@ fn operands_larger_than_one_binding_are_chunked() {
 }
 
 #[test]
+fn texture_kernel_runs_where_the_adapter_allows_it() {
+    let gpu = gpu();
+    let (m, n, k) = (33, 31, 250);
+    let a = Tensor::zeros(gpu, &[m, k]).unwrap();
+    let b = Tensor::zeros(gpu, &[k, n]).unwrap();
+    let c = Tensor::zeros(gpu, &[m, n]).unwrap();
+    let texture = MatmulOptions {
+        config: Some(TEXTURE),
+        ..Default::default()
+    };
+    let dims = MatmulDims::new(&[m, k], &[k, n], false, false).unwrap();
+    let eligible = matmul_texture::eligible(gpu, &dims, &a, &b, &c);
+    let chosen = matmul::kernel_for(gpu, &a, &b, &c, &texture).unwrap();
+    assert_eq!(
+        chosen == MatmulKernel::Texture,
+        eligible,
+        "texture preferred: used exactly when eligible"
+    );
+    let info = gpu.adapter_info();
+    let eight_wide = gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8;
+    assert_eq!(
+        eligible, eight_wide,
+        "small operands are eligible exactly on 8-wide subgroups"
+    );
+    // Correct in every layout, with batches, broadcasts and the epilogue, whichever kernel runs.
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let options = MatmulOptions {
+            trans_a,
+            trans_b,
+            config: Some(TEXTURE),
+            ..Default::default()
+        };
+        check(gpu, &a_shape, &b_shape, &options, 71);
+    }
+    check(gpu, &[1, 1], &[1, 1], &texture, 72);
+    check(gpu, &[3, 17, 9], &[9, 5], &texture, 73);
+    check(gpu, &[17, 9], &[2, 9, 35], &texture, 74);
+    check(gpu, &[2, 17, 9], &[2, 9, 35], &texture, 75);
+}
+
+#[test]
 fn bad_shapes_are_errors_that_name_the_shapes() {
     let gpu = gpu();
     let a = Tensor::zeros(gpu, &[3, 4]).unwrap();
@@ -329,31 +403,32 @@ fn oversized_workgroups_are_rejected_before_compiling() {
     let config = MatmulConfig {
         wg_x: limit,
         wg_y: 2,
-        vec4: true,
+        kernel: MatmulKernel::Scalar,
     };
     let e = config.check(gpu).unwrap_err();
     assert!(e.to_string().contains(&limit.to_string()), "{e}");
+    let parsed: MatmulConfig = "16x4".parse().unwrap();
     assert_eq!(
-        "16x4".parse::<MatmulConfig>().unwrap(),
-        MatmulConfig {
-            wg_x: 16,
-            wg_y: 4,
-            vec4: true
-        }
+        (parsed.wg_x, parsed.wg_y, parsed.kernel),
+        (16, 4, MatmulKernel::Vec4)
     );
-    assert_eq!(
-        "8x8-scalar".parse::<MatmulConfig>().unwrap().to_string(),
-        "8x8-scalar"
-    );
+    for s in ["8x8-scalar", "8x1-texture", "8x8-vec4"] {
+        assert_eq!(s.parse::<MatmulConfig>().unwrap().to_string(), s);
+    }
+    assert!("8x8-fast".parse::<MatmulConfig>().is_err());
     assert!("16".parse::<MatmulConfig>().is_err());
 }
 
 #[test]
 fn pipelines_are_compiled_once_per_configuration() {
     let gpu = gpu_with_binding_limit(1 << 20);
-    check(&gpu, &[5, 6], &[6, 7], &MatmulOptions::default(), 61);
+    let scalar = MatmulOptions {
+        config: Some(SCALAR),
+        ..Default::default()
+    };
+    check(&gpu, &[5, 6], &[6, 7], &scalar, 61);
     let after_first = gpu.cached_pipelines();
-    check(&gpu, &[9, 3], &[3, 4], &MatmulOptions::default(), 62);
+    check(&gpu, &[9, 3], &[3, 4], &scalar, 62);
     assert_eq!(
         gpu.cached_pipelines(),
         after_first,
@@ -361,7 +436,7 @@ fn pipelines_are_compiled_once_per_configuration() {
     );
     let transposed = MatmulOptions {
         trans_a: true,
-        ..Default::default()
+        ..scalar
     };
     check(&gpu, &[3, 9], &[3, 4], &transposed, 63);
     assert_eq!(

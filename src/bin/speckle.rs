@@ -283,7 +283,7 @@ fn print_bench(report: &BenchReport) {
     );
     println!(
         "{:<8} {:>18} {:>8} {:>10} {:>10} {:>8} {:>11} {:>14}",
-        "op", "m x n x k", "config", "GPU GF/s", "CPU GF/s", "vs CPU", "max rel err", "timing"
+        "op", "m x n x k", "kernel", "GPU GF/s", "CPU GF/s", "vs CPU", "max rel err", "timing"
     );
     for r in &report.results {
         let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
@@ -291,7 +291,7 @@ fn print_bench(report: &BenchReport) {
             "{:<8} {:>18} {:>8} {:>10.1} {:>10.1} {:>7.2}x {:>11.2e} {:>14}",
             r.op,
             shape.join(" x "),
-            r.config,
+            r.kernel,
             r.gpu_gflops,
             r.cpu_gflops,
             r.vs_cpu,

@@ -10,10 +10,13 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
+use crate::ops::matmul_texture;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
 
-/// Which WGSL kernel computes a product.
+/// Which WGSL kernel computes a product. A configuration names the preferred one; when the
+/// operands or the adapter do not allow it, the next in the order texture → vec4 → scalar
+/// that does is used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatmulKernel {
     /// `shaders/matmul.wgsl`: any shapes; 4 × 8 outputs per thread, scalar loads.
@@ -21,26 +24,43 @@ pub enum MatmulKernel {
     /// `shaders/matmul_vec4.wgsl`: rows of whole vec4s (see [`vec4_eligible`]); 8 × 8 outputs
     /// per thread, vec4 loads.
     Vec4,
+    /// `shaders/matmul_texture.wgsl` after `shaders/matmul_pack.wgsl`: operands read through
+    /// textures, for CPU adapters with 8-wide subgroups (see `ops::matmul_texture`).
+    Texture,
 }
 
 impl MatmulKernel {
-    /// Rows of C one thread computes.
+    /// The name used in configuration strings and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulKernel::Scalar => "scalar",
+            MatmulKernel::Vec4 => "vec4",
+            MatmulKernel::Texture => "texture",
+        }
+    }
+
+    /// Rows of C one thread computes (storage kernels).
     pub fn rows_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Scalar => 4,
             MatmulKernel::Vec4 => 8,
+            MatmulKernel::Texture => 16,
         }
     }
 
-    /// Columns of C one thread computes (two vec4s).
+    /// Columns of C one thread computes (storage kernels: two vec4s).
     pub fn cols_per_thread(self) -> u32 {
-        8
+        match self {
+            MatmulKernel::Texture => 4,
+            _ => 8,
+        }
     }
 
     fn shader(self) -> &'static shaders::Kernel {
         match self {
             MatmulKernel::Scalar => &shaders::MATMUL,
             MatmulKernel::Vec4 => &shaders::MATMUL_VEC4,
+            MatmulKernel::Texture => &shaders::MATMUL_TEXTURE,
         }
     }
 
@@ -48,36 +68,38 @@ impl MatmulKernel {
     fn alignment(self) -> usize {
         match self {
             MatmulKernel::Scalar => 1,
-            MatmulKernel::Vec4 => 4,
+            _ => 4,
         }
     }
 }
 
-/// Workgroup shape of the matmul kernels (WGSL overrides `WG_X`, `WG_Y`) and whether the vec4
-/// kernel may be used. A workgroup computes a (rows per thread · wg_y) × (8 · wg_x) tile of C.
+/// Workgroup shape of the storage kernels (WGSL overrides `WG_X`, `WG_Y`) and the preferred
+/// kernel. A storage kernel's workgroup computes a (rows per thread · wg_y) × (8 · wg_x) tile
+/// of C; the texture kernel's workgroup is fixed (one subgroup of 8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MatmulConfig {
     /// Threads along the columns of C.
     pub wg_x: u32,
     /// Threads along the rows of C.
     pub wg_y: u32,
-    /// Use `matmul_vec4.wgsl` when the operands allow it (else always `matmul.wgsl`).
-    pub vec4: bool,
+    /// The kernel to use where the operands and adapter allow it.
+    pub kernel: MatmulKernel,
 }
 
 impl MatmulConfig {
-    /// For CPU adapters (lavapipe).
+    /// For CPU adapters (lavapipe): the texture kernel, else 8 threads in a row (one SIMD
+    /// register on lavapipe).
     pub const CPU: MatmulConfig = MatmulConfig {
         wg_x: 8,
         wg_y: 1,
-        vec4: true,
+        kernel: MatmulKernel::Texture,
     };
-    /// For GPUs: 64 threads. Measured on an H200 at n = 4096, the vec4 kernel ran within 4 %
-    /// at every shape from 8×4 to 16×8 threads, and 30 % slower at 32×8 or 16×16.
+    /// For GPUs: the vec4 kernel with 64 threads. Measured on an H200 at n = 4096, it ran
+    /// within 4 % at every shape from 8×4 to 16×8 threads, and 30 % slower at 32×8 or 16×16.
     pub const GPU: MatmulConfig = MatmulConfig {
         wg_x: 8,
         wg_y: 8,
-        vec4: true,
+        kernel: MatmulKernel::Vec4,
     };
 
     /// The configuration for `gpu`: `SPECKLE_MATMUL_CONFIG` (see [`FromStr`]) if set,
@@ -97,12 +119,18 @@ impl MatmulConfig {
 
     /// Rows of C per workgroup with `kernel`.
     pub fn tile_m(&self, kernel: MatmulKernel) -> u32 {
-        kernel.rows_per_thread() * self.wg_y
+        match kernel {
+            MatmulKernel::Texture => kernel.rows_per_thread(),
+            _ => kernel.rows_per_thread() * self.wg_y,
+        }
     }
 
     /// Columns of C per workgroup with `kernel`.
     pub fn tile_n(&self, kernel: MatmulKernel) -> u32 {
-        kernel.cols_per_thread() * self.wg_x
+        match kernel {
+            MatmulKernel::Texture => 8 * kernel.cols_per_thread(),
+            _ => kernel.cols_per_thread() * self.wg_x,
+        }
     }
 
     /// Checks the workgroup against the adapter's limits.
@@ -132,34 +160,34 @@ impl MatmulConfig {
 impl FromStr for MatmulConfig {
     type Err = Error;
 
-    /// Parses `WGXxWGY` (e.g. `8x8`), optionally followed by `-scalar` to never use the vec4
-    /// kernel.
+    /// Parses `WGXxWGY[-KERNEL]`: the storage kernels' workgroup (threads along columns x
+    /// rows) and the preferred kernel (`texture`, `vec4` (the default) or `scalar`), e.g.
+    /// `8x8`, `16x4-scalar`, `8x1-texture`.
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(
-                "matmul config {s:?} is not WGXxWGY[-scalar] (threads along columns x rows, e.g. 8x8)"
+                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-scalar] (e.g. 8x8, 8x1-texture)"
             ))
         };
-        let (shape, vec4) = match s.strip_suffix("-scalar") {
-            Some(shape) => (shape, false),
-            None => (s, true),
+        let (shape, kernel) = match s.split_once('-') {
+            None => (s, MatmulKernel::Vec4),
+            Some((shape, "vec4")) => (shape, MatmulKernel::Vec4),
+            Some((shape, "scalar")) => (shape, MatmulKernel::Scalar),
+            Some((shape, "texture")) => (shape, MatmulKernel::Texture),
+            Some(_) => return Err(bad()),
         };
         let (x, y) = shape.split_once('x').ok_or_else(bad)?;
         Ok(MatmulConfig {
             wg_x: x.trim().parse().map_err(|_| bad())?,
             wg_y: y.trim().parse().map_err(|_| bad())?,
-            vec4,
+            kernel,
         })
     }
 }
 
 impl std::fmt::Display for MatmulConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}x{}", self.wg_x, self.wg_y)?;
-        if !self.vec4 {
-            write!(f, "-scalar")?;
-        }
-        Ok(())
+        write!(f, "{}x{}-{}", self.wg_x, self.wg_y, self.kernel.name())
     }
 }
 
@@ -286,35 +314,36 @@ impl MatmulDims {
     }
 }
 
-/// Uniform parameters of `shaders/matmul.wgsl`. Keep in sync with `Params` there.
+/// Uniform parameters of `shaders/matmul.wgsl` and its variants. Keep in sync with `Params`
+/// there.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    a_first: u32,
-    b_first: u32,
-    c_first: u32,
-    bias_first: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32,
-    c_batch_stride: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    activation: u32,
-    activation_param: f32,
-    alpha: f32,
-    beta: f32,
-    _pad: [u32; 2],
+    pub(crate) m: u32,
+    pub(crate) n: u32,
+    pub(crate) k: u32,
+    pub(crate) flags: u32,
+    pub(crate) a_first: u32,
+    pub(crate) b_first: u32,
+    pub(crate) c_first: u32,
+    pub(crate) bias_first: u32,
+    pub(crate) a_batch_stride: u32,
+    pub(crate) b_batch_stride: u32,
+    pub(crate) c_batch_stride: u32,
+    pub(crate) lda: u32,
+    pub(crate) ldb: u32,
+    pub(crate) ldc: u32,
+    pub(crate) activation: u32,
+    pub(crate) activation_param: f32,
+    pub(crate) alpha: f32,
+    pub(crate) beta: f32,
+    pub(crate) _pad: [u32; 2],
 }
 
 // Keep in sync with the FLAG_ constants of shaders/matmul.wgsl.
-const FLAG_READ_C: u32 = 1;
-const FLAG_BIAS: u32 = 2;
-const FLAG_EPILOGUE: u32 = 4;
+pub(crate) const FLAG_READ_C: u32 = 1;
+pub(crate) const FLAG_BIAS: u32 = 2;
+pub(crate) const FLAG_EPILOGUE: u32 = 4;
 
 /// Block sizes (batch, rows, columns, shared dimension) of one dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,6 +441,61 @@ fn choose_blocks(
     }
 }
 
+/// The kernel chosen for a product, with the block split of the storage kernels.
+enum Choice {
+    Texture,
+    Storage(MatmulKernel, Blocks),
+}
+
+/// The preferred kernel of `cfg` if the operands and adapter allow it, else the next one
+/// (texture → vec4 → scalar) that does.
+fn choose(
+    gpu: &Gpu,
+    d: &MatmulDims,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    cfg: &MatmulConfig,
+) -> Result<Choice> {
+    if cfg.kernel == MatmulKernel::Texture && matmul_texture::eligible(gpu, d, a, b, c) {
+        return Ok(Choice::Texture);
+    }
+    let capacity = window_capacity(gpu);
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let blocks_for = |kernel: MatmulKernel| {
+        let tile = (cfg.tile_m(kernel) as usize, cfg.tile_n(kernel) as usize);
+        choose_blocks(d, o, tile, kernel.alignment(), capacity, max_groups)
+    };
+    if cfg.kernel != MatmulKernel::Scalar && vec4_eligible(d, o.trans_a, o.trans_b) {
+        if let Some(blk) = blocks_for(MatmulKernel::Vec4) {
+            return Ok(Choice::Storage(MatmulKernel::Vec4, blk));
+        }
+    }
+    let blk = blocks_for(MatmulKernel::Scalar)
+        .ok_or_else(|| Error::invalid("matmul: no block split fits one binding"))?;
+    Ok(Choice::Storage(MatmulKernel::Scalar, blk))
+}
+
+/// The kernel [`plan`] would use for these operands and options.
+pub fn kernel_for(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+) -> Result<MatmulKernel> {
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    let cfg = match o.config {
+        Some(c) => c,
+        None => MatmulConfig::for_gpu(gpu)?,
+    };
+    Ok(match choose(gpu, &d, a, b, c, o, &cfg)? {
+        Choice::Texture => MatmulKernel::Texture,
+        Choice::Storage(kernel, _) => kernel,
+    })
+}
+
 /// Plans `c = act(α·op(a)·op(b) + β·c + bias)`. `c` must have the output shape
 /// ([`MatmulDims::output_shape`]); it is only read when β ≠ 0.
 pub fn plan(
@@ -462,22 +546,9 @@ pub fn plan(
         None => MatmulConfig::for_gpu(gpu)?,
     };
     cfg.check(gpu)?;
-    let capacity = window_capacity(gpu);
-    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let blocks_for = |kernel: MatmulKernel| {
-        let tile = (cfg.tile_m(kernel) as usize, cfg.tile_n(kernel) as usize);
-        choose_blocks(&d, o, tile, kernel.alignment(), capacity, max_groups)
-    };
-    let vec4_blocks = (cfg.vec4 && vec4_eligible(&d, o.trans_a, o.trans_b))
-        .then(|| blocks_for(MatmulKernel::Vec4))
-        .flatten();
-    let (kernel, blk) = match vec4_blocks {
-        Some(blk) => (MatmulKernel::Vec4, blk),
-        None => (
-            MatmulKernel::Scalar,
-            blocks_for(MatmulKernel::Scalar)
-                .ok_or_else(|| Error::invalid("matmul: no block split fits one binding"))?,
-        ),
+    let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
+        Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
+        Choice::Storage(kernel, blk) => (kernel, blk),
     };
     let pipeline = gpu.pipeline(
         kernel.shader(),

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod matmul;
+pub mod matmul_texture;
 pub mod reduce;
 pub mod softmax;
 

@@ -1,0 +1,47 @@
+// matmul_pack: copies an operand of matmul_texture, op(X) with `rows` x `cols` values per
+// batch, from a storage buffer into an rgba32float texture array: texel (x, y) of layer l holds
+// op(X)[l][y, 4x .. 4x+3]. Values past `cols`, and rows from `rows` to the texture's height,
+// are written as zeros, so the consumer needs no bounds checks along k.
+// op(X)[l][r, c] = x[x_first + l * batch_stride + r * row_stride + c * col_stride]: a
+// transposed operand is a swap of the two strides.
+//
+// Bindings (group 0): 0 uniform Params; 1 x (storage, read); 2 out (write-only storage texture
+// array, rgba32float).
+// Dispatch: (ceil(texels_x / 8), ceil(height / 8), layers), one invocation per texel.
+// Overrides: none.
+
+// Keep in sync with PackParams in src/ops/matmul_texture.rs.
+struct Params {
+    rows: u32,
+    cols: u32,
+    texels_x: u32,
+    height: u32,
+    x_first: u32,
+    row_stride: u32,
+    col_stride: u32,
+    batch_stride: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var out: texture_storage_2d_array<rgba32float, write>;
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let tx = gid.x;
+    let r = gid.y;
+    if (tx >= p.texels_x || r >= p.height) {
+        return;
+    }
+    var v = vec4<f32>(0.0);
+    if (r < p.rows) {
+        let base = p.x_first + gid.z * p.batch_stride + r * p.row_stride;
+        for (var i = 0u; i < 4u; i++) {
+            let c = tx * 4u + i;
+            if (c < p.cols) {
+                v[i] = x[base + c * p.col_stride];
+            }
+        }
+    }
+    textureStore(out, vec2<u32>(tx, r), gid.z, v);
+}

@@ -1,0 +1,260 @@
+//! The texture path of matmul for CPU adapters with 8-wide subgroups (lavapipe):
+//! `shaders/matmul_pack.wgsl` copies op(A) and op(B) into rgba32float texture arrays, then
+//! `shaders/matmul_texture.wgsl` computes the product from them. lavapipe (Mesa 22.3) loads
+//! from storage buffers one SIMD lane at a time but fetches texels as vector gathers, which
+//! makes this path about ten times faster there (see the kernel's header for the figures).
+//! [`crate::ops::matmul::plan`] chooses it; this module plans it.
+
+use crate::error::Result;
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::matmul::{
+    MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE, FLAG_READ_C,
+};
+use crate::shaders;
+use crate::tensor::{window_capacity, Tensor};
+
+/// Uniform parameters of `shaders/matmul_pack.wgsl`. Keep in sync with `Params` there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    rows: u32,
+    cols: u32,
+    texels_x: u32,
+    height: u32,
+    x_first: u32,
+    row_stride: u32,
+    col_stride: u32,
+    batch_stride: u32,
+}
+
+/// Subgroup size the texture kernel is written for (its workgroup is one subgroup).
+const SUBGROUP: u32 = 8;
+/// Rows and columns of C per workgroup (see `shaders/matmul_texture.wgsl`).
+const TILE_M: usize = 16;
+const TILE_N: usize = 32;
+
+/// Texture layers an operand needs: one per batch, or one shared by the batch.
+fn layers(batch: usize, batch_stride: usize) -> usize {
+    if batch_stride == 0 {
+        1
+    } else {
+        batch
+    }
+}
+
+/// True when the texture path can compute this product on `gpu`: subgroups of exactly 8,
+/// textures large enough for op(A) (m × k/4 texels) and op(B) (k × n/4), every operand in one
+/// binding, and a grid within the dispatch limits.
+pub fn eligible(gpu: &Gpu, d: &MatmulDims, a: &Tensor, b: &Tensor, c: &Tensor) -> bool {
+    let info = gpu.adapter_info();
+    let l = gpu.limits();
+    let subgroups = gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == SUBGROUP
+        && info.subgroup_max_size == SUBGROUP;
+    let dim = l.max_texture_dimension_2d as usize;
+    let fits = |v: usize| off_power_of_two(v) <= dim;
+    let textures_fit = fits(d.m)
+        && fits(d.k.div_ceil(4))
+        && fits(d.k.next_multiple_of(4))
+        && fits(d.n.div_ceil(4))
+        && layers(d.batch, d.a_batch_stride).max(layers(d.batch, d.b_batch_stride))
+            <= l.max_texture_array_layers as usize;
+    let capacity = window_capacity(gpu);
+    let bindings_fit = a.len() <= capacity && b.len() <= capacity && c.len() <= capacity;
+    let groups = l.max_compute_workgroups_per_dimension as usize;
+    let grid_fits =
+        d.n.div_ceil(TILE_N) <= groups && d.m.div_ceil(TILE_M) <= groups && d.batch <= groups;
+    subgroups && textures_fit && bindings_fit && grid_fits
+}
+
+/// The smallest size at least `v` that is not a power of two. lavapipe compiles a separate
+/// variant of a shader for each combination of power-of-two texture sizes it sees (seconds
+/// each); keeping every size off powers of two keeps it to one.
+fn off_power_of_two(v: usize) -> usize {
+    let mut v = v.max(1);
+    while v.is_power_of_two() {
+        v += 1;
+    }
+    v
+}
+
+/// An rgba32float texture array written by the pack kernel and read by the matmul kernel.
+fn operand_texture(
+    gpu: &Gpu,
+    texels_x: usize,
+    height: usize,
+    layers: usize,
+) -> Result<wgpu::TextureView> {
+    let device = gpu.device();
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("speckle.matmul_texture.operand"),
+        size: wgpu::Extent3d {
+            width: texels_x as u32,
+            height: height as u32,
+            depth_or_array_layers: layers as u32,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    gpu.check_scopes(
+        &format!("allocating a {texels_x}x{height}x{layers} matmul operand texture"),
+        memory,
+        validation,
+    )?;
+    Ok(texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    }))
+}
+
+/// Plans the pack of op(X) (`rows` × `cols` per layer, strides in elements) into a texture.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the strided view of one operand, all named"
+)]
+fn pack(
+    gpu: &Gpu,
+    x: &Tensor,
+    rows: usize,
+    cols: usize,
+    height: usize,
+    row_stride: usize,
+    col_stride: usize,
+    batch_stride: usize,
+    layers: usize,
+) -> Result<(wgpu::TextureView, Dispatch)> {
+    let texels_x = off_power_of_two(cols.div_ceil(4));
+    let height = off_power_of_two(height);
+    let view = operand_texture(gpu, texels_x, height, layers)?;
+    let pipeline = gpu.pipeline(&shaders::MATMUL_PACK, &[])?;
+    let window = x.window(gpu, 0, x.len());
+    let params = PackParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        texels_x: texels_x as u32,
+        height: height as u32,
+        x_first: window.first,
+        row_stride: row_stride as u32,
+        col_stride: col_stride as u32,
+        batch_stride: batch_stride as u32,
+    };
+    let uniform = gpu.uniform("speckle.matmul_pack.params", &params);
+    let bind_group = gpu.bind_group(
+        &pipeline,
+        &[
+            uniform.as_entire_binding(),
+            window.resource(),
+            wgpu::BindingResource::TextureView(&view),
+        ],
+    );
+    let dispatch = Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: [
+            texels_x.div_ceil(8) as u32,
+            height.div_ceil(8) as u32,
+            layers as u32,
+        ],
+    };
+    Ok((view, dispatch))
+}
+
+/// Plans the product through textures; the caller has checked [`eligible`] and the shapes.
+pub fn plan(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    d: &MatmulDims,
+) -> Result<Vec<Dispatch>> {
+    let (a_layers, b_layers) = (
+        layers(d.batch, d.a_batch_stride),
+        layers(d.batch, d.b_batch_stride),
+    );
+    // op(A)[r, kk]: A[r * k + kk] (N) or A[kk * m + r] (T); op(B)[kk, j]: B[kk * n + j] (N) or
+    // B[j * k + kk] (T). B's texture is padded to whole texels along k with zero rows.
+    let (a_rs, a_cs) = if o.trans_a { (1, d.m) } else { (d.k, 1) };
+    let (b_rs, b_cs) = if o.trans_b { (1, d.k) } else { (d.n, 1) };
+    let (a_view, pack_a) = pack(
+        gpu,
+        a,
+        d.m,
+        d.k,
+        d.m,
+        a_rs,
+        a_cs,
+        d.a_batch_stride,
+        a_layers,
+    )?;
+    let (b_view, pack_b) = pack(
+        gpu,
+        b,
+        d.k,
+        d.n,
+        d.k.next_multiple_of(4),
+        b_rs,
+        b_cs,
+        d.b_batch_stride,
+        b_layers,
+    )?;
+
+    let pipeline = gpu.pipeline(&shaders::MATMUL_TEXTURE, &[])?;
+    let cw = c.window(gpu, 0, c.len());
+    let bias_window = o.bias.map(|t| t.window(gpu, 0, t.len()));
+    let mut flags = FLAG_EPILOGUE;
+    if o.beta != 0.0 {
+        flags |= FLAG_READ_C;
+    }
+    if bias_window.is_some() {
+        flags |= FLAG_BIAS;
+    }
+    let params = MatmulParams {
+        m: d.m as u32,
+        n: d.n as u32,
+        k: d.k as u32,
+        flags,
+        c_first: cw.first,
+        bias_first: bias_window.as_ref().map_or(0, |w| w.first),
+        a_batch_stride: u32::from(a_layers > 1),
+        b_batch_stride: u32::from(b_layers > 1),
+        c_batch_stride: (d.m * d.n) as u32,
+        ldc: d.n as u32,
+        activation: o.activation.code(),
+        activation_param: o.activation.param(),
+        alpha: o.alpha,
+        beta: o.beta,
+        ..Default::default()
+    };
+    let uniform = gpu.uniform("speckle.matmul_texture.params", &params);
+    let bias_resource = match &bias_window {
+        Some(w) => w.resource(),
+        None => gpu.placeholder().as_entire_binding(),
+    };
+    let bind_group = gpu.bind_group(
+        &pipeline,
+        &[
+            uniform.as_entire_binding(),
+            wgpu::BindingResource::TextureView(&a_view),
+            wgpu::BindingResource::TextureView(&b_view),
+            bias_resource,
+            cw.resource(),
+        ],
+    );
+    let product = Dispatch {
+        pipeline,
+        bind_group,
+        workgroups: [
+            d.n.div_ceil(TILE_N) as u32,
+            d.m.div_ceil(TILE_M) as u32,
+            d.batch as u32,
+        ],
+    };
+    Ok(vec![pack_a, pack_b, product])
+}
