@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod bench;
 pub mod cpu;

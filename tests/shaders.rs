@@ -69,7 +69,10 @@ fn params_structs_match_wgsl_layouts() {
         (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_VEC4, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),
-        (&shaders::MATMUL_PACK, size_of::<matmul_texture::PackParams>()),
+        (
+            &shaders::MATMUL_PACK,
+            size_of::<matmul_texture::PackParams>(),
+        ),
         (
             &shaders::ACTIVATION,
             size_of::<activation::ActivationParams>(),
