@@ -15,34 +15,7 @@
 // Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (4 * WG_Y)), batch).
 // Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
 
-// Keep in sync with MatmulParams in src/ops/matmul.rs.
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    a_first: u32,
-    b_first: u32,
-    c_first: u32,
-    bias_first: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32,
-    c_batch_stride: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    activation: u32,
-    activation_param: f32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-// Flags; keep in sync with src/ops/matmul.rs.
-const FLAG_READ_C: u32 = 1u;   // add beta * C (never read C otherwise: it may be uninitialized)
-const FLAG_BIAS: u32 = 2u;     // add bias[col] (only with FLAG_EPILOGUE)
-const FLAG_EPILOGUE: u32 = 4u; // add the bias and apply the activation (the last k chunk)
+// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl.
 
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;

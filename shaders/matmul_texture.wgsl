@@ -19,34 +19,7 @@
 // Dispatch: (ceil(n / 32), ceil(m / 16), batch). Requires subgroups of exactly 8 invocations.
 // Overrides: none.
 
-// Keep in sync with MatmulParams in src/ops/matmul.rs (shared with matmul.wgsl).
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    a_first: u32,
-    b_first: u32,
-    c_first: u32,
-    bias_first: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32,
-    c_batch_stride: u32,
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    activation: u32,
-    activation_param: f32,
-    alpha: f32,
-    beta: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-// Flags; keep in sync with src/ops/matmul.rs.
-const FLAG_READ_C: u32 = 1u;
-const FLAG_BIAS: u32 = 2u;
-const FLAG_EPILOGUE: u32 = 4u;
+// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var a_tex: texture_2d_array<f32>;

@@ -16,6 +16,8 @@ pub struct Kernel {
 
 /// `shaders/lib/activation.wgsl`: the activation functions shared by kernels.
 pub const LIB_ACTIVATION: &str = include_str!("../shaders/lib/activation.wgsl");
+/// `shaders/lib/matmul_params.wgsl`: the uniform parameters of the matmul kernels.
+pub const LIB_MATMUL_PARAMS: &str = include_str!("../shaders/lib/matmul_params.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
 
@@ -23,21 +25,21 @@ pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
 pub const MATMUL: Kernel = Kernel {
     name: "matmul",
     body: include_str!("../shaders/matmul.wgsl"),
-    libs: &[LIB_ACTIVATION],
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION],
 };
 
 /// The vec4 variant of matmul, for operands whose rows are whole vec4s.
 pub const MATMUL_VEC4: Kernel = Kernel {
     name: "matmul_vec4",
     body: include_str!("../shaders/matmul_vec4.wgsl"),
-    libs: &[LIB_ACTIVATION],
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION],
 };
 
 /// The texture variant of matmul for CPU adapters with 8-wide subgroups (lavapipe).
 pub const MATMUL_TEXTURE: Kernel = Kernel {
     name: "matmul_texture",
     body: include_str!("../shaders/matmul_texture.wgsl"),
-    libs: &[LIB_ACTIVATION],
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION],
 };
 
 /// Copies a matmul operand into the texture layout of `matmul_texture`.

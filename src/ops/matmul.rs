@@ -314,8 +314,8 @@ impl MatmulDims {
     }
 }
 
-/// Uniform parameters of `shaders/matmul.wgsl` and its variants. Keep in sync with `Params`
-/// there.
+/// Uniform parameters of the matmul kernels. Keep in sync with `Params` in
+/// `shaders/lib/matmul_params.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
@@ -340,7 +340,7 @@ pub struct MatmulParams {
     pub(crate) _pad: [u32; 2],
 }
 
-// Keep in sync with the FLAG_ constants of shaders/matmul.wgsl.
+// Keep in sync with the FLAG_ constants of shaders/lib/matmul_params.wgsl.
 pub(crate) const FLAG_READ_C: u32 = 1;
 pub(crate) const FLAG_BIAS: u32 = 2;
 pub(crate) const FLAG_EPILOGUE: u32 = 4;
@@ -441,6 +441,16 @@ fn choose_blocks(
     }
 }
 
+/// The configuration `o` asks for (or the adapter's default), checked against the limits.
+fn config_of(gpu: &Gpu, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
+    let cfg = match o.config {
+        Some(c) => c,
+        None => MatmulConfig::for_gpu(gpu)?,
+    };
+    cfg.check(gpu)?;
+    Ok(cfg)
+}
+
 /// The kernel chosen for a product, with the block split of the storage kernels.
 enum Choice {
     Texture,
@@ -486,11 +496,7 @@ pub fn kernel_for(
     o: &MatmulOptions<'_>,
 ) -> Result<MatmulKernel> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
-    let cfg = match o.config {
-        Some(c) => c,
-        None => MatmulConfig::for_gpu(gpu)?,
-    };
-    Ok(match choose(gpu, &d, a, b, c, o, &cfg)? {
+    Ok(match choose(gpu, &d, a, b, c, o, &config_of(gpu, o)?)? {
         Choice::Texture => MatmulKernel::Texture,
         Choice::Storage(kernel, _) => kernel,
     })
@@ -541,11 +547,7 @@ pub fn plan(
             )));
         }
     }
-    let cfg = match o.config {
-        Some(c) => c,
-        None => MatmulConfig::for_gpu(gpu)?,
-    };
-    cfg.check(gpu)?;
+    let cfg = config_of(gpu, o)?;
     let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
         Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
         Choice::Storage(kernel, blk) => (kernel, blk),
