@@ -18,6 +18,8 @@ pub struct Kernel {
 pub const LIB_ACTIVATION: &str = include_str!("../shaders/lib/activation.wgsl");
 /// `shaders/lib/matmul_params.wgsl`: the uniform parameters of the matmul kernels.
 pub const LIB_MATMUL_PARAMS: &str = include_str!("../shaders/lib/matmul_params.wgsl");
+/// `shaders/lib/philox.wgsl`: the Philox4x32-10 generator and its distributions.
+pub const LIB_PHILOX: &str = include_str!("../shaders/lib/philox.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
 
@@ -70,6 +72,13 @@ pub const REDUCE: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// Seeded random tensors (Philox4x32-10).
+pub const RANDOM_FILL: Kernel = Kernel {
+    name: "random_fill",
+    body: include_str!("../shaders/random_fill.wgsl"),
+    libs: &[LIB_PHILOX, LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     MATMUL,
@@ -79,6 +88,7 @@ pub const ALL: &[Kernel] = &[
     ACTIVATION,
     SOFTMAX,
     REDUCE,
+    RANDOM_FILL,
 ];
 
 impl Kernel {

@@ -1,7 +1,7 @@
 //! Every WGSL kernel parses and validates with naga (no GPU needed), opens with its contract,
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
-use speckle::ops::{activation, matmul, matmul_texture, reduce, softmax};
+use speckle::ops::{activation, matmul, matmul_texture, random_fill, reduce, softmax};
 use speckle::shaders::{self, Kernel};
 
 #[test]
@@ -65,7 +65,11 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 7] = [
+    let cases: [(&Kernel, usize); 8] = [
+        (
+            &shaders::RANDOM_FILL,
+            size_of::<random_fill::RandomFillParams>(),
+        ),
         (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_VEC4, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),

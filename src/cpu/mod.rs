@@ -3,6 +3,8 @@
 
 pub mod activation;
 pub mod matmul;
+pub mod philox;
+pub mod random_fill;
 pub mod reduce;
 pub mod softmax;
 

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod matmul;
 pub mod matmul_texture;
+pub mod random_fill;
 pub mod reduce;
 pub mod softmax;
 

@@ -1,0 +1,67 @@
+// random_fill: out[r, c] = scale * X(seed, stream, row0 + r, c) for r < rows, c < cols, with X
+// from Philox4x32-10 (shaders/lib/philox.wgsl; mapping in src/cpu/philox.rs):
+//   DIST 0 bits: the raw u32 word, bit-cast to f32 (scale unused), for bit-exact checks
+//   DIST 1 uniform in [0, 1)     DIST 2 standard normal (Box-Muller)     DIST 3 +-1
+//   DIST 4 sparse: +1 with probability p, -1 with probability p, else 0 (p = sparse_p)
+// out is row-major with row stride cols. Each invocation makes one Philox block: four
+// consecutive entries of a row. A materialized projection matrix is this kernel's output.
+//
+// Bindings (group 0): 0 uniform Params; 1 out (storage, read_write).
+// Dispatch: ceil(rows * ceil(cols / 4) / WG) workgroups, split over x and y by `Gpu::grid`.
+// Overrides: WG (threads per workgroup).
+
+// Keep in sync with RandomFillParams in src/ops/random_fill.rs.
+struct Params {
+    rows: u32,
+    cols: u32,
+    row0: u32,
+    out_first: u32,
+    dist: u32,
+    stream: u32,
+    key_lo: u32,
+    key_hi: u32,
+    scale: f32,
+    sparse_p: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let quads = (p.cols + 3u) / 4u;
+    let id = linear_workgroup(wid, nwg) * WG + lid;
+    if (id >= p.rows * quads) {
+        return;
+    }
+    let r = id / quads;
+    let q = id % quads;
+    let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), p.stream, p.row0 + r, q);
+    var v: vec4<f32>;
+    switch p.dist {
+        case 0u: { v = bitcast<vec4<f32>>(w); }
+        case 1u: { v = p.scale * philox_uniform(w); }
+        case 2u: { v = p.scale * philox_gaussians(w); }
+        case 3u: { v = p.scale * philox_signs(w); }
+        default: {
+            let u = philox_uniform(w);
+            let plus = select(vec4<f32>(0.0), vec4<f32>(1.0), u < vec4<f32>(p.sparse_p));
+            let minus = select(vec4<f32>(0.0), vec4<f32>(1.0), u >= vec4<f32>(p.sparse_p) & u < vec4<f32>(2.0 * p.sparse_p));
+            v = p.scale * (plus - minus);
+        }
+    }
+    let base = p.out_first + r * p.cols + q * 4u;
+    for (var t = 0u; t < 4u; t++) {
+        if (q * 4u + t < p.cols) {
+            out[base + t] = v[t];
+        }
+    }
+}
