@@ -31,6 +31,7 @@ mod error;
 mod gpu;
 pub mod npy;
 pub mod ops;
+pub mod projection;
 pub mod shaders;
 mod tensor;
 

@@ -79,6 +79,20 @@ pub const RANDOM_FILL: Kernel = Kernel {
     libs: &[LIB_PHILOX, LIB_GRID],
 };
 
+/// The matrix-free random projection: R x with R regenerated from Philox.
+pub const PROJECT_DENSE: Kernel = Kernel {
+    name: "project_dense",
+    body: include_str!("../shaders/project_dense.wgsl"),
+    libs: &[LIB_PHILOX, LIB_GRID],
+};
+
+/// The non-linearity of a projection kind.
+pub const PROJECT_FINISH: Kernel = Kernel {
+    name: "project_finish",
+    body: include_str!("../shaders/project_finish.wgsl"),
+    libs: &[LIB_PHILOX, LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     MATMUL,
@@ -89,6 +103,8 @@ pub const ALL: &[Kernel] = &[
     SOFTMAX,
     REDUCE,
     RANDOM_FILL,
+    PROJECT_DENSE,
+    PROJECT_FINISH,
 ];
 
 impl Kernel {

@@ -169,6 +169,23 @@ impl Tensor {
         })
     }
 
+    /// Another handle to the same data under `shape` (the same number of elements); writes
+    /// through either are seen by both.
+    pub fn view(&self, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape)?;
+        if len != self.len() {
+            return Err(Error::invalid(format!(
+                "cannot view {:?} ({} elements) as {shape:?} ({len} elements)",
+                self.shape,
+                self.len()
+            )));
+        }
+        Ok(Tensor {
+            buffer: self.buffer.clone(),
+            shape: shape.to_vec(),
+        })
+    }
+
     /// The window of elements `start .. start + len`, bound at the largest aligned offset at
     /// or before `start`. The caller keeps `len + alignment / 4` within the binding limit.
     pub(crate) fn window(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_> {

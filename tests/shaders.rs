@@ -1,7 +1,9 @@
 //! Every WGSL kernel parses and validates with naga (no GPU needed), opens with its contract,
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
-use speckle::ops::{activation, matmul, matmul_texture, random_fill, reduce, softmax};
+use speckle::ops::{
+    activation, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce, softmax,
+};
 use speckle::shaders::{self, Kernel};
 
 #[test]
@@ -65,7 +67,15 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 8] = [
+    let cases: [(&Kernel, usize); 10] = [
+        (
+            &shaders::PROJECT_DENSE,
+            size_of::<project_dense::ProjectDenseParams>(),
+        ),
+        (
+            &shaders::PROJECT_FINISH,
+            size_of::<project_finish::ProjectFinishParams>(),
+        ),
         (
             &shaders::RANDOM_FILL,
             size_of::<random_fill::RandomFillParams>(),

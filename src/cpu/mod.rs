@@ -4,6 +4,8 @@
 pub mod activation;
 pub mod matmul;
 pub mod philox;
+pub mod project_dense;
+pub mod project_finish;
 pub mod random_fill;
 pub mod reduce;
 pub mod softmax;

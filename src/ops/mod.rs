@@ -6,6 +6,8 @@
 pub mod activation;
 pub mod matmul;
 pub mod matmul_texture;
+pub mod project_dense;
+pub mod project_finish;
 pub mod random_fill;
 pub mod reduce;
 pub mod softmax;

@@ -1,0 +1,183 @@
+//! The matrix-free dense projection (`shaders/project_dense.wgsl`): accumulates R x (and the
+//! imaginary part I x for complex kinds) with R regenerated from Philox inside the kernel,
+//! never stored. The host splits the work into batch groups of at most 8 inputs, row blocks
+//! and column chunks so that every binding fits and every dispatch stays short.
+
+use crate::cpu::philox;
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::random_fill::Distribution;
+use crate::shaders;
+use crate::tensor::{window_capacity, Tensor};
+
+/// Uniform parameters of `shaders/project_dense.wgsl`. Keep in sync with `Params` there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ProjectDenseParams {
+    rows: u32,
+    row0: u32,
+    cols: u32,
+    j0: u32,
+    d: u32,
+    n_out: u32,
+    batch: u32,
+    x_first: u32,
+    re_first: u32,
+    im_first: u32,
+    dist: u32,
+    flags: u32,
+    key_lo: u32,
+    key_hi: u32,
+    scale: f32,
+    sparse_p: f32,
+}
+
+// Keep in sync with the FLAG_ constants of shaders/project_dense.wgsl.
+const FLAG_FIRST: u32 = 1;
+const FLAG_COMPLEX: u32 = 2;
+
+const WG: u32 = 64;
+/// Inputs per batch group (the kernel's accumulator slots).
+pub const BATCH_GROUP: usize = 8;
+
+/// The random matrix: entries `scale · X(seed, stream, i, j)` with X from `distribution`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DenseSpec {
+    /// Gaussian, Rademacher or sparse.
+    pub distribution: Distribution,
+    /// Multiplies every entry.
+    pub scale: f32,
+    /// The seed.
+    pub seed: u64,
+    /// Also accumulate the imaginary part (stream `Stream::MatrixImaginary`).
+    pub complex: bool,
+}
+
+/// Matrix entries generated per dispatch: short on CPU adapters (lavapipe makes roughly 10⁸
+/// per second), larger on GPUs (an H200 about 10¹¹), well under a second either way.
+fn entries_per_dispatch(gpu: &Gpu) -> usize {
+    if gpu.is_cpu() {
+        1 << 22
+    } else {
+        1 << 30
+    }
+}
+
+/// Plans `re = R x` (and `im = I x` when complex) for `x` of shape `[batch, d]`, into `re`
+/// and `im` of shape `[batch, n_out]`.
+pub fn plan(
+    gpu: &Gpu,
+    x: &Tensor,
+    re: &Tensor,
+    im: Option<&Tensor>,
+    spec: &DenseSpec,
+) -> Result<Vec<Dispatch>> {
+    let (batch, d) = match x.shape() {
+        [d] => (1, *d),
+        [b, d] => (*b, *d),
+        s => {
+            return Err(Error::shape(
+                "project",
+                format!("inputs must be [batch, d] or [d], got shape {s:?}"),
+            ))
+        }
+    };
+    let n_out = re.len() / batch;
+    if re.len() != batch * n_out
+        || im.is_some_and(|t| t.len() != re.len())
+        || im.is_some() != spec.complex
+    {
+        return Err(Error::shape(
+            "project",
+            format!("accumulators {:?} do not match {batch} inputs", re.shape()),
+        ));
+    }
+    if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "projection {d} -> {n_out} exceeds the generator's u32 indices"
+        )));
+    }
+    let (dist, sparse_p) = match spec.distribution {
+        Distribution::Gaussian => (2, 0.0),
+        Distribution::Rademacher => (3, 0.0),
+        Distribution::Sparse { p } => (4, p),
+        other => {
+            return Err(Error::invalid(format!(
+                "a projection matrix is Gaussian, Rademacher or sparse, not {other:?}"
+            )))
+        }
+    };
+    let pipeline = gpu.pipeline(&shaders::PROJECT_DENSE, &[("WG", f64::from(WG))])?;
+    let capacity = window_capacity(gpu);
+    let budget = entries_per_dispatch(gpu);
+    let key = philox::key(spec.seed);
+    let mut dispatches = Vec::new();
+    // Inputs per group: at most 8, fewer when the windows over several rows of x or of the
+    // accumulators would not leave half a binding for the block itself.
+    let group = (1..=BATCH_GROUP)
+        .rev()
+        .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
+        .unwrap_or(1);
+    for b0 in (0..batch).step_by(group) {
+        let bg = group.min(batch - b0);
+        // Row blocks: the accumulator windows ((bg - 1) rows of n_out plus the block) must fit.
+        let rows_cap = capacity
+            .saturating_sub((bg - 1) * n_out)
+            .min(gpu.max_grid() * WG as usize);
+        let block_rows = n_out.min(rows_cap).min(budget / 4).max(1);
+        // Column chunks: multiples of 4 within the entry budget and the x window.
+        let x_cap = capacity.saturating_sub((bg - 1) * d);
+        let chunk = ((budget / block_rows).min(x_cap).min(d.next_multiple_of(4)) / 4 * 4).max(4);
+        for row0 in (0..n_out).step_by(block_rows) {
+            let rows = block_rows.min(n_out - row0);
+            let re_w = re.window(gpu, b0 * n_out + row0, (bg - 1) * n_out + rows);
+            let im_w = im.map(|t| t.window(gpu, b0 * n_out + row0, (bg - 1) * n_out + rows));
+            for j0 in (0..d).step_by(chunk) {
+                let cols = chunk.min(d - j0);
+                let x_w = x.window(gpu, b0 * d + j0, (bg - 1) * d + cols);
+                let mut flags = if j0 == 0 { FLAG_FIRST } else { 0 };
+                if spec.complex {
+                    flags |= FLAG_COMPLEX;
+                }
+                let params = ProjectDenseParams {
+                    rows: rows as u32,
+                    row0: row0 as u32,
+                    cols: cols as u32,
+                    j0: j0 as u32,
+                    d: d as u32,
+                    n_out: n_out as u32,
+                    batch: bg as u32,
+                    x_first: x_w.first,
+                    re_first: re_w.first,
+                    im_first: im_w.as_ref().map_or(0, |w| w.first),
+                    dist,
+                    flags,
+                    key_lo: key[0],
+                    key_hi: key[1],
+                    scale: spec.scale,
+                    sparse_p,
+                };
+                let uniform = gpu.uniform("speckle.project_dense.params", &params);
+                let im_resource = match &im_w {
+                    Some(w) => w.resource(),
+                    None => gpu.placeholder().as_entire_binding(),
+                };
+                let bind_group = gpu.bind_group(
+                    &pipeline,
+                    &[
+                        uniform.as_entire_binding(),
+                        x_w.resource(),
+                        re_w.resource(),
+                        im_resource,
+                    ],
+                );
+                dispatches.push(Dispatch {
+                    pipeline: pipeline.clone(),
+                    bind_group,
+                    workgroups: gpu.grid((rows as u32).div_ceil(WG)),
+                });
+            }
+        }
+    }
+    Ok(dispatches)
+}

@@ -1,0 +1,438 @@
+//! Random projections and random features, in the style of scikit-learn's
+//! `GaussianRandomProjection` and lightonml's `OPU`: a [`Projection`] is built from
+//! (kind, n_out, seed), fitted to an input dimension d, then transforms batches on the GPU.
+//!
+//! Entry (i, j) of the matrix is a pure function of (seed, i, j) (Philox4x32-10, mapping in
+//! [`crate::cpu::philox`]), so the matrix never has to be stored: [`Mode::MatrixFree`]
+//! regenerates it inside the kernel, [`Mode::Materialized`] generates it once into a buffer
+//! and multiplies; both give the same results to f32 rounding.
+//!
+//! Conventions (y = f(R x), x ∈ R^d, n_out outputs):
+//!
+//! | kind | entries of R | output | expectation |
+//! | --- | --- | --- | --- |
+//! | `gaussian` | N(0, 1/n_out) (scikit-learn) | R x | E‖y‖² = ‖x‖² |
+//! | `rademacher` | ±1/sqrt(n_out) | R x | E‖y‖² = ‖x‖² |
+//! | `sparse` | ±sqrt(s/n_out) with probability 1/(2s) each, else 0; s = sqrt(d) by default | R x | E‖y‖² = ‖x‖² |
+//! | `optical` | complex, real and imaginary parts N(0, 1/2) each | \|R x\|² | E[y_i] = ‖x‖² |
+//! | `rff` | N(0, 2γ), offsets b_i ~ U(0, 2π) (scikit-learn's RBFSampler) | sqrt(2/n_out) cos(R x + b) | E⟨y(x), y(x')⟩ = exp(−γ‖x − x'‖²) |
+//! | `relu` | N(0, 1) | sqrt(2/n_out) ReLU(R x) | E‖y‖² = ‖x‖² |
+//! | `positive` | N(0, 1) | exp(R x − ‖x‖²/2)/sqrt(n_out) | E⟨y(x), y(x')⟩ = exp(x·x') |
+//!
+//! With [`Scaling::Lightonml`], the optical kind follows lightonml's simulated OPU instead:
+//! real and imaginary parts N(0, 1/d), so E[y_i] = 2‖x‖²/d.
+
+use crate::cpu::philox::Stream;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::matmul::{self, MatmulOptions};
+use crate::ops::project_dense::{self, DenseSpec};
+use crate::ops::project_finish::{self, Finish};
+use crate::ops::random_fill::{self, Distribution, RandomSpec};
+use crate::ops::reduce::{self, Reduction};
+use crate::tensor::Tensor;
+
+/// The seed used when none is given (never time-based, so runs repeat).
+pub const DEFAULT_SEED: u64 = 0x5eed_5eed;
+
+/// What a projection computes; conventions in the [module docs](self).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Gaussian entries N(0, 1/n_out).
+    Gaussian,
+    /// Rademacher entries ±1/sqrt(n_out).
+    Rademacher,
+    /// Sparse entries (Achlioptas; Li, Hastie and Church) of density 1/s.
+    Sparse {
+        /// s; `None` is sqrt(d).
+        s: Option<f64>,
+    },
+    /// |R x|² with R complex Gaussian: LightOn's optical processing unit.
+    Optical,
+    /// Random Fourier features of the RBF kernel exp(−γ‖x − x'‖²).
+    Rff {
+        /// γ.
+        gamma: f64,
+    },
+    /// Random ReLU features (the arc-cosine kernel of degree 1).
+    Relu,
+    /// Positive random features of exp(x·x') (Performer, FAVOR+).
+    Positive,
+}
+
+impl Kind {
+    /// Every name accepted by [`Kind::from_name`].
+    pub const NAMES: &'static [&'static str] = &[
+        "gaussian",
+        "rademacher",
+        "sparse",
+        "optical",
+        "rff",
+        "relu",
+        "positive",
+    ];
+
+    /// Parses a name; `gamma` parameterizes `rff`, `s` `sparse`.
+    pub fn from_name(name: &str, gamma: f64, s: Option<f64>) -> Result<Kind> {
+        Ok(match name {
+            "gaussian" => Kind::Gaussian,
+            "rademacher" => Kind::Rademacher,
+            "sparse" => Kind::Sparse { s },
+            "optical" => Kind::Optical,
+            "rff" => Kind::Rff { gamma },
+            "relu" => Kind::Relu,
+            "positive" => Kind::Positive,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown projection kind {name:?}; known: {}",
+                    Kind::NAMES.join(", ")
+                )))
+            }
+        })
+    }
+
+    /// The name, as in [`Kind::NAMES`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Gaussian => "gaussian",
+            Kind::Rademacher => "rademacher",
+            Kind::Sparse { .. } => "sparse",
+            Kind::Optical => "optical",
+            Kind::Rff { .. } => "rff",
+            Kind::Relu => "relu",
+            Kind::Positive => "positive",
+        }
+    }
+
+    /// True for the kinds whose output is R x itself.
+    pub fn is_linear(&self) -> bool {
+        matches!(
+            self,
+            Kind::Gaussian | Kind::Rademacher | Kind::Sparse { .. }
+        )
+    }
+}
+
+/// How the matrix is obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Generated once into a buffer, then multiplied (fast for many inputs; n_out · d floats).
+    Materialized,
+    /// Regenerated tile by tile inside the kernel, never stored (any size).
+    MatrixFree,
+}
+
+/// Scaling convention of the optical kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Real and imaginary parts N(0, 1/2): E[y_i] = ‖x‖².
+    Standard,
+    /// lightonml's simulated OPU: parts N(0, 1/d), E[y_i] = 2‖x‖²/d.
+    Lightonml,
+}
+
+/// A random projection of d inputs to `n_out` outputs, defined by (kind, n_out, seed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projection {
+    /// What it computes.
+    pub kind: Kind,
+    /// Output dimension.
+    pub n_out: usize,
+    /// The seed: the same seed gives the same matrix on every adapter.
+    pub seed: u64,
+    /// Materialized or matrix-free.
+    pub mode: Mode,
+    /// Scaling of the optical kind.
+    pub scaling: Scaling,
+    d: Option<usize>,
+}
+
+/// The matrix of a fitted projection and what follows the product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatrixSpec {
+    /// Entries of R (and of I, with the same distribution and scale, when complex).
+    pub dense: DenseSpec,
+    /// The non-linearity, if any, and its output scale.
+    pub finish: Option<(Finish, f32)>,
+}
+
+impl Projection {
+    /// A projection of `kind` to `n_out` outputs from `seed`, materialized, standard scaling.
+    pub fn new(kind: Kind, n_out: usize, seed: u64) -> Projection {
+        Projection {
+            kind,
+            n_out,
+            seed,
+            mode: Mode::Materialized,
+            scaling: Scaling::Standard,
+            d: None,
+        }
+    }
+
+    /// Fixes the input dimension (as scikit-learn's `fit`, which needs only the shape).
+    pub fn fit(&mut self, d: usize) -> Result<()> {
+        if d == 0 || self.n_out == 0 {
+            return Err(Error::invalid(format!(
+                "a projection needs d >= 1 and n_out >= 1 (got d = {d}, n_out = {})",
+                self.n_out
+            )));
+        }
+        if let Kind::Sparse { s: Some(s) } = self.kind {
+            if !(s >= 1.0 && s.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "sparse density parameter s must be >= 1, got {s}"
+                )));
+            }
+        }
+        if let Kind::Rff { gamma } = self.kind {
+            if !(gamma > 0.0 && gamma.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "rff gamma must be positive, got {gamma}"
+                )));
+            }
+        }
+        self.d = Some(d);
+        Ok(())
+    }
+
+    /// The fitted input dimension.
+    pub fn input_dim(&self) -> Option<usize> {
+        self.d
+    }
+
+    /// The matrix and the non-linearity of the fitted projection.
+    pub fn spec(&self) -> Result<MatrixSpec> {
+        let d = self
+            .d
+            .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
+        let n = self.n_out as f64;
+        let (distribution, scale, complex, finish) = match self.kind {
+            Kind::Gaussian => (Distribution::Gaussian, 1.0 / n.sqrt(), false, None),
+            Kind::Rademacher => (Distribution::Rademacher, 1.0 / n.sqrt(), false, None),
+            Kind::Sparse { s } => {
+                let s = s.unwrap_or((d as f64).sqrt()).max(1.0);
+                (
+                    Distribution::Sparse {
+                        p: (0.5 / s) as f32,
+                    },
+                    (s / n).sqrt(),
+                    false,
+                    None,
+                )
+            }
+            Kind::Optical => {
+                let scale = match self.scaling {
+                    Scaling::Standard => 0.5f64.sqrt(),
+                    Scaling::Lightonml => 1.0 / (d as f64).sqrt(),
+                };
+                (
+                    Distribution::Gaussian,
+                    scale,
+                    true,
+                    Some((Finish::Optical, 1.0)),
+                )
+            }
+            Kind::Rff { gamma } => (
+                Distribution::Gaussian,
+                (2.0 * gamma).sqrt(),
+                false,
+                Some((Finish::Fourier, (2.0 / n).sqrt())),
+            ),
+            Kind::Relu => (
+                Distribution::Gaussian,
+                1.0,
+                false,
+                Some((Finish::Relu, (2.0 / n).sqrt())),
+            ),
+            Kind::Positive => (
+                Distribution::Gaussian,
+                1.0,
+                false,
+                Some((Finish::Positive, 1.0 / n.sqrt())),
+            ),
+        };
+        Ok(MatrixSpec {
+            dense: DenseSpec {
+                distribution,
+                scale: scale as f32,
+                seed: self.seed,
+                complex,
+            },
+            finish: finish.map(|(f, s)| (f, s as f32)),
+        })
+    }
+
+    /// Entry (i, j) of the matrix (its real part), computed on the CPU.
+    pub fn entry(&self, i: usize, j: usize) -> Result<f64> {
+        let spec = self.spec()?;
+        Ok(crate::cpu::project_dense::matrix_entry(
+            &spec.dense,
+            Stream::Matrix,
+            i as u32,
+            j as u64,
+        ))
+    }
+
+    /// The materialized matrix R (and I for the optical kind), each `[n_out, d]`.
+    pub fn matrix(&self, gpu: &Gpu) -> Result<(Tensor, Option<Tensor>)> {
+        let spec = self.spec()?;
+        let d = self.d.unwrap_or(1);
+        let generate = |stream: Stream| {
+            random_fill::run(
+                gpu,
+                &[self.n_out, d],
+                &RandomSpec {
+                    distribution: spec.dense.distribution,
+                    scale: spec.dense.scale,
+                    seed: self.seed,
+                    stream: stream as u32,
+                    row0: 0,
+                },
+            )
+        };
+        let re = generate(Stream::Matrix)?;
+        let im = if spec.dense.complex {
+            Some(generate(Stream::MatrixImaginary)?)
+        } else {
+            None
+        };
+        Ok((re, im))
+    }
+
+    /// y = f(R x) for `x` of shape `[batch, d]` (or `[d]`), giving `[batch, n_out]` (or `[n_out]`).
+    pub fn transform(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        let d = self
+            .d
+            .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
+        let (batch, x_d, one_d) = match x.shape() {
+            [x_d] => (1, *x_d, true),
+            [b, x_d] => (*b, *x_d, false),
+            s => {
+                return Err(Error::shape(
+                    "project",
+                    format!("inputs must be [batch, d] or [d], got shape {s:?}"),
+                ))
+            }
+        };
+        if x_d != d {
+            return Err(Error::shape(
+                "project",
+                format!(
+                    "the projection was fitted to d = {d} but the input has shape {:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        let spec = self.spec()?;
+        let shape = [batch, self.n_out];
+        let x2 = x.view(&[batch, d])?;
+        let (re, im) = match self.mode {
+            Mode::MatrixFree => {
+                let re = Tensor::empty(gpu, &shape)?;
+                let im = if spec.dense.complex {
+                    Some(Tensor::empty(gpu, &shape)?)
+                } else {
+                    None
+                };
+                gpu.execute(&project_dense::plan(
+                    gpu,
+                    &x2,
+                    &re,
+                    im.as_ref(),
+                    &spec.dense,
+                )?)?;
+                (re, im)
+            }
+            Mode::Materialized => {
+                let (r, i) = self.matrix(gpu)?;
+                let product = |m: &Tensor| {
+                    matmul::run(
+                        gpu,
+                        &x2,
+                        m,
+                        &MatmulOptions {
+                            trans_b: true,
+                            ..Default::default()
+                        },
+                    )
+                };
+                let re = product(&r)?;
+                let im = match &i {
+                    Some(m) => Some(product(m)?),
+                    None => None,
+                };
+                (re, im)
+            }
+        };
+        if let Some((finish, out_scale)) = spec.finish {
+            let norms = if finish == Finish::Positive {
+                Some(reduce::run(gpu, Reduction::SumSquares, &x2)?)
+            } else {
+                None
+            };
+            let plan = project_finish::plan(
+                gpu,
+                finish,
+                &re,
+                im.as_ref(),
+                norms.as_ref(),
+                self.seed,
+                out_scale,
+            )?;
+            gpu.execute(&plan)?;
+        }
+        if one_d {
+            re.reshape(&[self.n_out])
+        } else {
+            Ok(re)
+        }
+    }
+
+    /// The transpose inverse of the linear kinds: x̂ = Rᵀ y, unbiased since E[Rᵀ R] = I under
+    /// the Gaussian, Rademacher and sparse conventions (an orthogonal projection's exact
+    /// inverse; least squares comes with the reconstruction module). `y` is `[batch, n_out]`
+    /// or `[n_out]`.
+    pub fn inverse_transform(&self, gpu: &Gpu, y: &Tensor) -> Result<Tensor> {
+        if !self.kind.is_linear() {
+            return Err(Error::invalid(format!(
+                "inverse_transform is defined for the linear kinds, not {}",
+                self.kind.name()
+            )));
+        }
+        if y.shape()[y.shape().len() - 1] != self.n_out {
+            return Err(Error::shape(
+                "project",
+                format!(
+                    "outputs of shape {:?} do not end in n_out = {}",
+                    y.shape(),
+                    self.n_out
+                ),
+            ));
+        }
+        let (r, _) = self.matrix(gpu)?;
+        let one_d = y.shape().len() == 1;
+        let y2 = y.view(&[y.len() / self.n_out, self.n_out])?;
+        let x = matmul::run(gpu, &y2, &r, &MatmulOptions::default())?;
+        if one_d {
+            let d = x.shape()[1];
+            x.reshape(&[d])
+        } else {
+            Ok(x)
+        }
+    }
+}
+
+/// The smallest number of random projections that keeps the pairwise distances of
+/// `n_samples` points within a factor (1 ± eps) with good probability (Johnson–Lindenstrauss
+/// lemma, the bound of Dasgupta and Gupta): 4 ln(n) / (eps²/2 − eps³/3), as scikit-learn's
+/// `johnson_lindenstrauss_min_dim`.
+pub fn johnson_lindenstrauss_min_dim(n_samples: usize, eps: f64) -> Result<usize> {
+    if !(eps > 0.0 && eps < 1.0) {
+        return Err(Error::invalid(format!("eps must be in (0, 1), got {eps}")));
+    }
+    if n_samples == 0 {
+        return Err(Error::invalid("n_samples must be at least 1"));
+    }
+    let denominator = eps * eps / 2.0 - eps * eps * eps / 3.0;
+    Ok((4.0 * (n_samples as f64).ln() / denominator) as usize)
+}
