@@ -1,0 +1,401 @@
+//! Random projections and features, statistically: the conventions of the module docs hold,
+//! Johnson–Lindenstrauss distances are kept, kernels are approximated, and the two modes agree.
+//! Every tolerance is derived in a comment; seeds are fixed, and the bounds are at least 5
+//! standard deviations wide except where a comment says how often another seed would fail.
+
+mod common;
+
+use common::{gpu, random};
+use speckle::projection::{johnson_lindenstrauss_min_dim, Kind, Mode, Projection, Scaling};
+use speckle::{Gpu, Tensor};
+
+fn fitted(kind: Kind, n_out: usize, seed: u64, d: usize, mode: Mode) -> Projection {
+    let mut p = Projection::new(kind, n_out, seed);
+    p.mode = mode;
+    p.fit(d).unwrap();
+    p
+}
+
+fn transform(gpu: &Gpu, p: &Projection, x: &[f32], batch: usize) -> Vec<f64> {
+    let d = p.input_dim().unwrap();
+    let t = Tensor::from_slice(gpu, x, &[batch, d]).unwrap();
+    p.transform(gpu, &t)
+        .unwrap()
+        .to_vec(gpu)
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+fn sq_norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+#[test]
+fn jl_min_dim_matches_scikit_learn() {
+    // scikit-learn's documented examples.
+    assert_eq!(johnson_lindenstrauss_min_dim(1_000_000, 0.5).unwrap(), 663);
+    assert_eq!(
+        johnson_lindenstrauss_min_dim(1_000_000, 0.1).unwrap(),
+        11841
+    );
+    assert_eq!(
+        johnson_lindenstrauss_min_dim(1_000_000, 0.01).unwrap(),
+        1112658
+    );
+    assert!(johnson_lindenstrauss_min_dim(10, 1.5).is_err());
+}
+
+#[test]
+fn pairwise_distances_stay_within_the_jl_epsilon() {
+    // 40 points in d = 500, eps = 0.5: k = 4 ln 40 / (1/8 − 1/24) = 177 dimensions. For Gaussian
+    // entries a squared-distance ratio is χ²_k / k; by Wilson–Hilferty P(ratio > 1.5) ≈ 2e-5 and
+    // P(ratio < 0.5) ≈ 4e-9, so all 780 pairs hold for about 98 % of seeds (the lemma itself
+    // promises only "with good probability"). Rademacher entries concentrate at least as well.
+    // Sparse entries (s = sqrt(d) ≈ 22) have heavier tails: the ratio's variance is
+    // (2 + (s − 3) Σy⁴/‖y‖⁴)/k ≈ 2.1/k here, so a few pairs may exceed eps; we ask that 99 %
+    // of pairs hold and that the typical (median) distortion is below 0.15 (its standard
+    // deviation is ~0.11, the median of |N(0, 0.11)| 0.074).
+    let gpu = gpu();
+    let (n, d, eps) = (40, 500, 0.5);
+    let k = johnson_lindenstrauss_min_dim(n, eps).unwrap();
+    assert_eq!(k, 177);
+    let x = random(n * d, 11);
+    for kind in [Kind::Gaussian, Kind::Rademacher, Kind::Sparse { s: None }] {
+        let y = transform(gpu, &fitted(kind, k, 5, d, Mode::Materialized), &x, n);
+        let mut distortions = Vec::new();
+        for a in 0..n {
+            for b in a + 1..n {
+                let dx: f64 = (0..d)
+                    .map(|j| (f64::from(x[a * d + j]) - f64::from(x[b * d + j])).powi(2))
+                    .sum();
+                let dy: f64 = (0..k).map(|i| (y[a * k + i] - y[b * k + i]).powi(2)).sum();
+                distortions.push((dy / dx - 1.0).abs());
+            }
+        }
+        distortions.sort_by(f64::total_cmp);
+        let within =
+            distortions.iter().filter(|&&e| e < eps).count() as f64 / distortions.len() as f64;
+        let median = distortions[distortions.len() / 2];
+        let worst = distortions[distortions.len() - 1];
+        assert!(
+            median < 0.15,
+            "{}: median distortion {median:.3}",
+            kind.name()
+        );
+        if matches!(kind, Kind::Sparse { .. }) {
+            assert!(
+                within >= 0.99,
+                "{}: {:.1} % of pairs within eps",
+                kind.name(),
+                100.0 * within
+            );
+        } else {
+            assert!(
+                worst < eps,
+                "{}: worst distortion {worst:.3} at k = {k}",
+                kind.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_kinds_keep_the_squared_norm_in_expectation() {
+    // ‖R x‖²/‖x‖² averaged over 16 inputs with n_out = 2048: standard deviation
+    // sqrt(2 / (16 · 2048)) = 0.008 for Gaussian entries (less for ±1, a little more for
+    // sparse ones with s = 16): 0.05 is over 5 standard deviations.
+    let gpu = gpu();
+    let (batch, d, n_out) = (16, 256, 2048);
+    let x = random(batch * d, 12);
+    for kind in [
+        Kind::Gaussian,
+        Kind::Rademacher,
+        Kind::Sparse { s: None },
+        Kind::Sparse { s: Some(3.0) },
+    ] {
+        let y = transform(gpu, &fitted(kind, n_out, 6, d, Mode::MatrixFree), &x, batch);
+        let ratio: f64 = (0..batch)
+            .map(|b| {
+                sq_norm(&y[b * n_out..(b + 1) * n_out]) / sq_norm(&widen(&x[b * d..(b + 1) * d]))
+            })
+            .sum::<f64>()
+            / batch as f64;
+        assert!(
+            (ratio - 1.0).abs() < 0.05,
+            "{kind:?}: E‖Rx‖²/‖x‖² = {ratio:.4}"
+        );
+    }
+}
+
+#[test]
+fn optical_intensities_and_their_kernel() {
+    let gpu = gpu();
+    let (d, n_out) = (64, 16384);
+    let mut x = random(2 * d, 13);
+    // Unit inputs with cosine c between them.
+    for b in 0..2 {
+        let norm = x[b * d..(b + 1) * d]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt();
+        x[b * d..(b + 1) * d].iter_mut().for_each(|v| *v /= norm);
+    }
+    let c = dot(&widen(&x[..d]), &widen(&x[d..]));
+    let y = transform(
+        gpu,
+        &fitted(Kind::Optical, n_out, 7, d, Mode::Materialized),
+        &x,
+        2,
+    );
+    assert!(y.iter().all(|&v| v >= 0.0), "intensities are non-negative");
+    // y_i = |r_i · x|² is exponential with mean ‖x‖² = 1: the mean of 16384 has standard
+    // deviation 1/128; 0.04 is 5 of them.
+    let mean = y[..n_out].iter().sum::<f64>() / n_out as f64;
+    assert!((mean - 1.0).abs() < 0.04, "E[y_i] = {mean:.4}");
+    // E[y_i(x) y_i(x')] = ‖x‖²‖x'‖² + (x·x')² = 1 + c² for complex Gaussian rows. A product of
+    // two unit exponentials has variance at most 8 (at c = 1), so the mean over 16384 rows has
+    // standard deviation below 0.023: 0.12 is over 5.
+    let kernel = dot(&y[..n_out], &y[n_out..]) / n_out as f64;
+    assert!(
+        (kernel - (1.0 + c * c)).abs() < 0.12,
+        "E[y(x) y(x')] = {kernel:.4}, expected {:.4}",
+        1.0 + c * c
+    );
+
+    // lightonml's convention: parts N(0, 1/d), E[y_i] = 2‖x‖²/d.
+    let mut lighton = fitted(Kind::Optical, n_out, 7, d, Mode::Materialized);
+    lighton.scaling = Scaling::Lightonml;
+    let y = transform(gpu, &lighton, &x, 2);
+    let mean = y[..n_out].iter().sum::<f64>() / n_out as f64;
+    assert!(
+        (mean * d as f64 / 2.0 - 1.0).abs() < 0.04,
+        "lightonml E[y_i]·d/2 = {:.4}",
+        mean * d as f64 / 2.0
+    );
+}
+
+#[test]
+fn random_fourier_features_approximate_the_rbf_kernel() {
+    // z(x)·z(x') estimates exp(−γ‖x − x'‖²) with standard deviation about 1/sqrt(D). The mean
+    // absolute error over 28 pairs shrinks with D: quadrupling D from 256 to 4096 should cut it
+    // by ~4; we ask for 2, and at D = 4096 for less than 3/sqrt(D) = 0.047.
+    let gpu = gpu();
+    let (n, d, gamma) = (8, 16, 0.5);
+    let x: Vec<f32> = random(n * d, 14).into_iter().map(|v| v * 0.5).collect();
+    let mut errors = Vec::new();
+    for n_out in [256, 1024, 4096] {
+        let z = transform(
+            gpu,
+            &fitted(Kind::Rff { gamma }, n_out, 8, d, Mode::MatrixFree),
+            &x,
+            n,
+        );
+        let mut total = 0.0;
+        let mut pairs = 0;
+        for a in 0..n {
+            for b in a + 1..n {
+                let dist: f64 = (0..d)
+                    .map(|j| (f64::from(x[a * d + j]) - f64::from(x[b * d + j])).powi(2))
+                    .sum();
+                let exact = (-gamma * dist).exp();
+                total += (dot(
+                    &z[a * n_out..(a + 1) * n_out],
+                    &z[b * n_out..(b + 1) * n_out],
+                ) - exact)
+                    .abs();
+                pairs += 1;
+            }
+        }
+        errors.push(total / pairs as f64);
+    }
+    assert!(
+        errors[2] < errors[0] / 2.0,
+        "errors {errors:?} should shrink like 1/sqrt(D)"
+    );
+    assert!(errors[2] < 3.0 / 4096f64.sqrt(), "errors {errors:?}");
+}
+
+#[test]
+fn relu_and_positive_features_keep_their_kernels() {
+    let gpu = gpu();
+    let (d, n_out) = (32, 8192);
+    let x: Vec<f32> = random(2 * d, 15).into_iter().map(|v| v * 0.3).collect();
+    // ReLU features: E‖z‖² = ‖x‖²; ‖z‖² averages 8192 terms of relative variance ≤ 5, so its
+    // relative standard deviation is below 0.025: 0.125 is 5.
+    let z = transform(
+        gpu,
+        &fitted(Kind::Relu, n_out, 9, d, Mode::MatrixFree),
+        &x,
+        2,
+    );
+    let ratio = sq_norm(&z[..n_out]) / sq_norm(&widen(&x[..d]));
+    assert!((ratio - 1.0).abs() < 0.125, "relu E‖z‖²/‖x‖² = {ratio:.4}");
+    // Positive features: E[φ(x)·φ(x')] = exp(x·x'). With ‖x‖ ≈ 1, each term exp(w·(x + x') −
+    // ...) has relative variance exp(‖x + x'‖²) − 1 < e⁴: over 8192 terms the relative standard
+    // deviation is below 0.08.
+    let phi = transform(
+        gpu,
+        &fitted(Kind::Positive, n_out, 10, d, Mode::MatrixFree),
+        &x,
+        2,
+    );
+    assert!(
+        phi.iter().all(|&v| v > 0.0),
+        "positive features are positive"
+    );
+    let exact = dot(&widen(&x[..d]), &widen(&x[d..])).exp();
+    let estimate = dot(&phi[..n_out], &phi[n_out..]);
+    assert!(
+        (estimate / exact - 1.0).abs() < 0.4,
+        "positive: {estimate:.4} vs exp(x·x') = {exact:.4}"
+    );
+}
+
+#[test]
+fn matrix_free_equals_materialized_and_entries_match_the_cpu() {
+    let gpu = gpu();
+    let (batch, d, n_out) = (3, 77, 45);
+    let x = random(batch * d, 16);
+    for kind in [
+        Kind::Gaussian,
+        Kind::Rademacher,
+        Kind::Sparse { s: None },
+        Kind::Optical,
+        Kind::Rff { gamma: 0.3 },
+        Kind::Relu,
+        Kind::Positive,
+    ] {
+        let materialized = transform(
+            gpu,
+            &fitted(kind, n_out, 17, d, Mode::Materialized),
+            &x,
+            batch,
+        );
+        let free = transform(
+            gpu,
+            &fitted(kind, n_out, 17, d, Mode::MatrixFree),
+            &x,
+            batch,
+        );
+        let free32: Vec<f32> = free.iter().map(|&v| v as f32).collect();
+        // Same entries, sums in another order: f32 rounding of a length-77 dot product.
+        common::assert_rel_close(
+            &format!("{} modes", kind.name()),
+            &free32,
+            &materialized,
+            1e-5,
+        );
+    }
+    let p = fitted(Kind::Gaussian, n_out, 17, d, Mode::Materialized);
+    let (r, _) = p.matrix(gpu).unwrap();
+    let r = r.to_vec(gpu).unwrap();
+    // f32 Box–Muller against f64: the error of cos θ is absolute, about 1e-7 of the
+    // distribution's scale σ = 1/sqrt(n_out), so it is bounded relative to σ + |value|.
+    let sigma = 1.0 / (n_out as f64).sqrt();
+    for (i, j) in [(0, 0), (44, 76), (13, 41), (7, 3)] {
+        let cpu = p.entry(i, j).unwrap();
+        let gpu_value = f64::from(r[i * d + j]);
+        assert!(
+            (gpu_value - cpu).abs() <= 1e-6 * (sigma + cpu.abs()),
+            "R[{i}, {j}]: GPU {gpu_value}, CPU {cpu}"
+        );
+    }
+}
+
+#[test]
+fn seeds_repeat_and_differ() {
+    let gpu = gpu();
+    let x = random(2 * 50, 18);
+    let p = fitted(Kind::Optical, 64, 19, 50, Mode::MatrixFree);
+    let a = transform(gpu, &p, &x, 2);
+    assert_eq!(
+        a,
+        transform(gpu, &p, &x, 2),
+        "same seed and inputs: the same values"
+    );
+    let other = transform(
+        gpu,
+        &fitted(Kind::Optical, 64, 20, 50, Mode::MatrixFree),
+        &x,
+        2,
+    );
+    assert!(
+        a.iter().zip(&other).all(|(u, v)| u != v),
+        "another seed changes every output"
+    );
+}
+
+#[test]
+fn a_materialized_matrix_larger_than_one_binding_works() {
+    // R of 9000 x 4000 floats is 144 MB, beyond lavapipe's 128 MiB binding: generation and
+    // product both go through windows. Compared with the matrix-free result (tested against
+    // the CPU above) on two inputs.
+    let gpu = gpu();
+    let (d, n_out) = (4000, 9000);
+    if (d * n_out * 4) as u64 > gpu.limits().max_buffer_size {
+        return; // an adapter whose buffers cannot hold R at all
+    }
+    let x = random(2 * d, 21);
+    let materialized = transform(
+        gpu,
+        &fitted(Kind::Gaussian, n_out, 22, d, Mode::Materialized),
+        &x,
+        2,
+    );
+    let free = transform(
+        gpu,
+        &fitted(Kind::Gaussian, n_out, 22, d, Mode::MatrixFree),
+        &x,
+        2,
+    );
+    let free32: Vec<f32> = free.iter().map(|&v| v as f32).collect();
+    common::assert_rel_close("144 MB materialized R", &free32, &materialized, 1e-5);
+}
+
+#[test]
+fn one_dimensional_inputs_and_bad_inputs() {
+    let gpu = gpu();
+    let p = fitted(Kind::Gaussian, 10, 1, 6, Mode::MatrixFree);
+    let x = Tensor::from_slice(gpu, &random(6, 1), &[6]).unwrap();
+    assert_eq!(p.transform(gpu, &x).unwrap().shape(), &[10]);
+    let wrong = Tensor::zeros(gpu, &[2, 7]).unwrap();
+    let e = p.transform(gpu, &wrong).unwrap_err();
+    assert!(
+        e.to_string().contains("d = 6") && e.to_string().contains("[2, 7]"),
+        "{e}"
+    );
+    let unfitted = Projection::new(Kind::Gaussian, 10, 1);
+    assert!(unfitted.transform(gpu, &x).is_err());
+    assert!(Projection::new(Kind::Rff { gamma: -1.0 }, 4, 1)
+        .fit(3)
+        .is_err());
+    assert!(Kind::from_name("hadamard", 1.0, None).is_err());
+    // Transpose inverse of a linear kind: Rᵀ R x ≈ x for n_out ≫ d.
+    let p = fitted(Kind::Gaussian, 4000, 2, 6, Mode::Materialized);
+    let y = p.transform(gpu, &x).unwrap();
+    let back = p.inverse_transform(gpu, &y).unwrap().to_vec(gpu).unwrap();
+    let x_host = x.to_vec(gpu).unwrap();
+    let err = back
+        .iter()
+        .zip(&x_host)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f32>()
+        .sqrt()
+        / x_host.iter().map(|v| v * v).sum::<f32>().sqrt();
+    // ‖RᵀR − I‖ ~ sqrt(d / n_out) = 0.04; 0.2 is 5 times that.
+    assert!(err < 0.2, "relative error of Rᵀ R x: {err}");
+    assert!(fitted(Kind::Optical, 4, 1, 6, Mode::Materialized)
+        .inverse_transform(gpu, &y)
+        .is_err());
+}
