@@ -333,3 +333,116 @@ fn time_cpu_sgemm(a: &[f32], b: &[f32], n: usize) -> f64 {
     }
     median(&mut times)
 }
+
+/// One row of `speckle bench project`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProjectBenchResult {
+    /// `project`.
+    pub op: String,
+    /// The projection kind.
+    pub kind: String,
+    /// `materialized` or `matrix-free`.
+    pub mode: String,
+    /// [batch, d, n_out].
+    pub shape: Vec<usize>,
+    /// Input vectors projected per second on the GPU (batch / median time).
+    pub vectors_per_s: f64,
+    /// Multiply-adds of R x counted as 2 flops each (twice for complex kinds), per second.
+    pub gpu_gflops: f64,
+    /// Matrix entries used per second (generated, for the matrix-free mode): d · n_out · (1 or
+    /// 2) per batch group of 8 inputs.
+    pub entries_per_s: f64,
+    /// The f64 CPU reference's rate, one thread, in vectors per second, extrapolated from the
+    /// sampled rows it computed in this run.
+    pub cpu_reference_vectors_per_s: f64,
+    /// Output rows of the first input checked against the CPU reference.
+    pub checked_rows: usize,
+    /// ‖y − y_ref‖ / ‖y_ref‖ over the checked rows.
+    pub rel_err: f64,
+    /// GPU timing.
+    pub timing: Timing,
+}
+
+/// Benchmarks `projection` (fitted to `d`) on `batch` seeded inputs. The matrix of the
+/// materialized mode is generated before timing; the timed work is the product and the
+/// non-linearity (and, matrix-free, the generation inside the kernel).
+pub fn bench_project(
+    gpu: &Gpu,
+    projection: &crate::projection::Projection,
+    batch: usize,
+    warmup: usize,
+    runs: usize,
+) -> Result<ProjectBenchResult> {
+    let d = projection
+        .input_dim()
+        .ok_or_else(|| Error::invalid("the projection is not fitted"))?;
+    let n_out = projection.n_out;
+    let x_host = random_vec(batch * d, 1);
+    let x = Tensor::from_slice(gpu, &x_host, &[batch, d])?;
+    let ws = projection.prepare(gpu, batch)?;
+    let plan = projection.plan(gpu, &x, &ws)?;
+    let timing = time_dispatches(gpu, &plan, warmup, runs, false)?;
+    let y = ws.y.to_vec(gpu)?;
+
+    // The f64 reference on sampled rows of the first input.
+    let spec = projection.spec()?;
+    let rows = ((1usize << 22) / d).clamp(4, 64).min(n_out);
+    let picks: Vec<usize> = (0..rows).map(|r| r * n_out / rows).collect();
+    let norm: f64 = x_host[..d]
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    let start = Instant::now();
+    let mut reference = Vec::with_capacity(rows);
+    for &i in &picks {
+        let dot = |stream| {
+            (0..d)
+                .map(|j| {
+                    crate::cpu::project_dense::matrix_entry(&spec.dense, stream, i as u32, j as u64)
+                        * f64::from(x_host[j])
+                })
+                .sum::<f64>()
+        };
+        let re = dot(crate::cpu::philox::Stream::Matrix);
+        let im = if spec.dense.complex {
+            dot(crate::cpu::philox::Stream::MatrixImaginary)
+        } else {
+            0.0
+        };
+        reference.push(match spec.finish {
+            Some((finish, scale)) => crate::cpu::project_finish::finish_one(
+                finish,
+                re,
+                im,
+                norm,
+                i as u32,
+                projection.seed,
+                f64::from(scale),
+            ),
+            None => re,
+        });
+    }
+    let cpu_seconds_per_row = start.elapsed().as_secs_f64() / rows as f64;
+    let got: Vec<f32> = picks.iter().map(|&i| y[i]).collect();
+    let rel_err = crate::cpu::relative_error(&got, &reference);
+    let seconds = timing.median_ms * 1e-3;
+    let parts = if spec.dense.complex { 2.0 } else { 1.0 };
+    let macs = batch as f64 * d as f64 * n_out as f64 * parts;
+    let groups = batch.div_ceil(crate::ops::project_dense::BATCH_GROUP) as f64;
+    Ok(ProjectBenchResult {
+        op: "project".into(),
+        kind: projection.kind.name().into(),
+        mode: match projection.mode {
+            crate::projection::Mode::Materialized => "materialized".into(),
+            crate::projection::Mode::MatrixFree => "matrix-free".into(),
+        },
+        shape: vec![batch, d, n_out],
+        vectors_per_s: batch as f64 / seconds,
+        gpu_gflops: 2.0 * macs / seconds * 1e-9,
+        entries_per_s: d as f64 * n_out as f64 * parts * groups / seconds,
+        cpu_reference_vectors_per_s: 1.0 / (cpu_seconds_per_row * n_out as f64),
+        checked_rows: rows,
+        rel_err,
+        timing,
+    })
+}

@@ -236,3 +236,105 @@ fn unknown_adapter_lists_the_ones_present() {
         "{err}"
     );
 }
+
+#[test]
+fn project_writes_features_and_repeats_bytes_for_a_seed() {
+    let dir = scratch("project");
+    let x_path = dir.join("x.npy");
+    npy::write_f32(&x_path, &random(3 * 40, 5), &[3, 40]).unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "project",
+            "--kind",
+            "optical",
+            "--n-out",
+            "64",
+            s(&x_path),
+            "-o",
+            s(out),
+        ];
+        args.extend(extra);
+        speckle(&args)
+    };
+    let (a, b, c) = (dir.join("a.npy"), dir.join("b.npy"), dir.join("c.npy"));
+    for (path, extra) in [(&a, vec![]), (&b, vec![]), (&c, vec!["--matrix-free"])] {
+        let out = run(path, &extra);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let (ya, shape) = npy::read_f32(&a).unwrap();
+    assert_eq!(shape, vec![3, 64]);
+    assert!(
+        ya.iter().all(|&v| v >= 0.0),
+        "optical intensities are non-negative"
+    );
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same seed and input: same bytes"
+    );
+    let yc = npy::read_f32(&c).unwrap().0;
+    let want: Vec<f64> = ya.iter().map(|&v| f64::from(v)).collect();
+    common::assert_rel_close("matrix-free vs materialized", &yc, &want, 1e-5);
+
+    let seeded = dir.join("seeded.npy");
+    let out = run(&seeded, &["--seed", "7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(std::fs::read(&seeded).unwrap(), std::fs::read(&a).unwrap());
+}
+
+#[test]
+fn project_refuses_bad_arguments() {
+    let dir = scratch("project-bad");
+    let x_path = dir.join("x.npy");
+    npy::write_f32(&x_path, &random(10, 5), &[10]).unwrap();
+    let y_path = dir.join("y.npy");
+    for (extra, expected) in [
+        (vec!["--kind", "hadamard", "--n-out", "4"], "hadamard"),
+        (
+            vec!["--kind", "optical", "--n-out", "4", "--scaling", "odd"],
+            "odd",
+        ),
+        (
+            vec!["--kind", "rff", "--n-out", "4", "--gamma", "-1"],
+            "gamma",
+        ),
+    ] {
+        let mut args = vec!["project", s(&x_path), "-o", s(&y_path)];
+        args.extend(extra);
+        let out = speckle(&args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+        assert!(!y_path.exists());
+    }
+    let out = speckle(&["project", "--n-out", "5", s(&x_path), "-o", s(&y_path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        npy::read_f32(&y_path).unwrap().1,
+        vec![5],
+        "a 1-D input gives a 1-D output"
+    );
+}
+
+#[test]
+fn bench_project_reports_json() {
+    let out = speckle(&[
+        "bench",
+        "project",
+        "--kind",
+        "gaussian",
+        "--matrix-free",
+        "--shape",
+        "2,64,96",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["shape"], serde_json::json!([2, 64, 96]));
+    for key in ["vectors_per_s", "gpu_gflops", "cpu_reference_vectors_per_s"] {
+        assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {r}");
+    }
+    assert!(r["rel_err"].as_f64().unwrap() < 1e-5, "{r}");
+}

@@ -44,9 +44,74 @@ enum Command {
     /// Run one kernel on .npy files.
     #[command(subcommand)]
     Op(Op),
+    /// Random projection or random features of the rows of X: Y = f(R X) with R seeded.
+    Project(ProjectArgs),
     /// Benchmark kernels against a CPU baseline.
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Args)]
+struct ProjectionChoice {
+    /// gaussian, rademacher, sparse, optical, rff, relu or positive (conventions: README).
+    #[arg(long, default_value = "gaussian")]
+    kind: String,
+    /// Seed of the matrix (the default is fixed, never time-based).
+    #[arg(long, default_value_t = speckle::projection::DEFAULT_SEED)]
+    seed: u64,
+    /// Regenerate the matrix inside the kernel instead of storing it (any size).
+    #[arg(long)]
+    matrix_free: bool,
+    /// γ of the RBF kernel for rff.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    gamma: f64,
+    /// s of the sparse kind (density 1/s; default sqrt(d)).
+    #[arg(long, allow_negative_numbers = true)]
+    s: Option<f64>,
+    /// Scaling of the optical kind: standard (E[y_i] = |x|^2) or lightonml (parts N(0, 1/d)).
+    #[arg(long, default_value = "standard")]
+    scaling: String,
+}
+
+impl ProjectionChoice {
+    fn build(&self, d: usize, n_out: usize) -> Result<speckle::projection::Projection> {
+        use speckle::projection::{Kind, Mode, Projection, Scaling};
+        let kind = Kind::from_name(&self.kind, self.gamma, self.s)?;
+        let mut p = Projection::new(kind, n_out, self.seed);
+        p.mode = if self.matrix_free {
+            Mode::MatrixFree
+        } else {
+            Mode::Materialized
+        };
+        p.scaling = match self.scaling.as_str() {
+            "standard" => Scaling::Standard,
+            "lightonml" => Scaling::Lightonml,
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown scaling {other:?}; known: standard, lightonml"
+                )))
+            }
+        };
+        p.fit(d)?;
+        Ok(p)
+    }
+}
+
+#[derive(Args)]
+struct ProjectArgs {
+    #[command(flatten)]
+    projection: ProjectionChoice,
+    /// Output dimension.
+    #[arg(long)]
+    n_out: usize,
+    /// Inputs: [batch, d] or [d] (.npy).
+    input: PathBuf,
+    /// Output .npy: [batch, n_out] or [n_out].
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Accept NaN and infinity in the input.
+    #[arg(long)]
+    allow_nonfinite: bool,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +259,23 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// A random projection: vectors per second, GFLOP/s, and the f64 CPU reference's rate.
+    Project {
+        #[command(flatten)]
+        projection: ProjectionChoice,
+        /// batch,d,n_out.
+        #[arg(long, value_delimiter = ',', default_value = "8,4096,8192")]
+        shape: Vec<usize>,
+        /// Timed runs (median reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -232,6 +314,72 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { json } => info(json),
         Command::Op(op) => run_op(op),
+        Command::Project(args) => {
+            let gpu = Gpu::new()?;
+            let x = load(&gpu, &args.input, args.allow_nonfinite)?;
+            let d = x.shape()[x.shape().len() - 1];
+            if x.shape().len() > 2 {
+                return Err(Error::shape(
+                    "project",
+                    format!(
+                        "{}: inputs must be [batch, d] or [d], got {:?}",
+                        args.input.display(),
+                        x.shape()
+                    ),
+                ));
+            }
+            let projection = args.projection.build(d, args.n_out)?;
+            let y = projection.transform(&gpu, &x)?;
+            save(&gpu, &args.output, &y)
+        }
+        Command::Bench(Bench::Project {
+            projection,
+            shape,
+            runs,
+            warmup,
+            json,
+        }) => {
+            let gpu = Gpu::new()?;
+            let [batch, d, _] = shape[..] else {
+                return Err(Error::invalid("--shape takes batch,d,n_out"));
+            };
+            if shape.contains(&0) {
+                return Err(Error::invalid(format!("--shape {shape:?} has a zero")));
+            }
+            let projection = projection.build(d, shape[2])?;
+            if !cli.quiet && std::io::stderr().is_terminal() {
+                eprintln!(
+                    "benchmarking project {} {batch}x{d} -> {} ...",
+                    projection.kind.name(),
+                    projection.n_out
+                );
+            }
+            let result = bench::bench_project(&gpu, &projection, batch, warmup, runs)?;
+            if json {
+                let value = serde_json::json!({ "adapter": gpu.summary(), "results": [result] });
+                println!("{}", to_json(&value)?);
+            } else {
+                println!("adapter: {}", gpu.summary().name);
+                println!(
+                    "project {} ({}) {}x{} -> {}: {:.1} vectors/s, {:.1} GFLOP/s, {:.3e} entries/s; \
+                     f64 CPU reference {:.3} vectors/s; rel err {:.1e} on {} rows; {:.2} ms ({:?})",
+                    result.kind,
+                    result.mode,
+                    batch,
+                    d,
+                    projection.n_out,
+                    result.vectors_per_s,
+                    result.gpu_gflops,
+                    result.entries_per_s,
+                    result.cpu_reference_vectors_per_s,
+                    result.rel_err,
+                    result.checked_rows,
+                    result.timing.median_ms,
+                    result.timing.method
+                );
+            }
+            Ok(())
+        }
         Command::Bench(Bench::Matmul {
             sizes,
             runs,

@@ -10,6 +10,26 @@ pub fn fourier_offset(seed: u64, i: u32) -> f64 {
     ))
 }
 
+/// `finish` of one output: row `i`, accumulators `re` and `im`, input squared norm `norm`.
+pub fn finish_one(
+    finish: Finish,
+    re: f64,
+    im: f64,
+    norm: f64,
+    i: u32,
+    seed: u64,
+    out_scale: f64,
+) -> f64 {
+    match finish {
+        Finish::Optical => re * re + im * im,
+        Finish::Fourier => {
+            out_scale * (re + 2.0 * std::f64::consts::PI * fourier_offset(seed, i)).cos()
+        }
+        Finish::Relu => out_scale * re.max(0.0),
+        Finish::Positive => out_scale * (re - 0.5 * norm).exp(),
+    }
+}
+
 /// `finish` applied to `[batch, n_out]` accumulators; `norms[b]` = ‖x_b‖².
 pub fn project_finish(
     finish: Finish,
@@ -24,15 +44,9 @@ pub fn project_finish(
         .enumerate()
         .map(|(e, &v)| {
             let (b, i) = (e / n_out, e % n_out);
-            match finish {
-                Finish::Optical => v * v + im[e] * im[e],
-                Finish::Fourier => {
-                    out_scale
-                        * (v + 2.0 * std::f64::consts::PI * fourier_offset(seed, i as u32)).cos()
-                }
-                Finish::Relu => out_scale * v.max(0.0),
-                Finish::Positive => out_scale * (v - 0.5 * norms[b]).exp(),
-            }
+            let w = im.get(e).copied().unwrap_or(0.0);
+            let norm = norms.get(b).copied().unwrap_or(0.0);
+            finish_one(finish, v, w, norm, i as u32, seed, out_scale)
         })
         .collect()
 }

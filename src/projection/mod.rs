@@ -24,7 +24,7 @@
 
 use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::project_dense::{self, DenseSpec};
 use crate::ops::project_finish::{self, Finish};
@@ -129,6 +129,17 @@ pub enum Scaling {
     Standard,
     /// lightonml's simulated OPU: parts N(0, 1/d), E[y_i] = 2‖x‖²/d.
     Lightonml,
+}
+
+/// The buffers of a planned transform: the output `y` (`[batch, n_out]`), scratch, and the
+/// generated matrix in [`Mode::Materialized`].
+#[derive(Debug)]
+pub struct Workspace {
+    /// The output.
+    pub y: Tensor,
+    im: Option<Tensor>,
+    norms: Option<Tensor>,
+    matrix: Option<(Tensor, Option<Tensor>)>,
 }
 
 /// A random projection of d inputs to `n_out` outputs, defined by (kind, n_out, seed).
@@ -299,22 +310,38 @@ impl Projection {
         Ok((re, im))
     }
 
-    /// y = f(R x) for `x` of shape `[batch, d]` (or `[d]`), giving `[batch, n_out]` (or `[n_out]`).
-    pub fn transform(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    /// Allocates what transforming `batch` inputs needs (the output, scratch, and for
+    /// [`Mode::Materialized`] the generated matrix, which this runs on the GPU).
+    pub fn prepare(&self, gpu: &Gpu, batch: usize) -> Result<Workspace> {
+        let spec = self.spec()?;
+        let shape = [batch, self.n_out];
+        let finish = spec.finish.map(|(f, _)| f);
+        Ok(Workspace {
+            y: Tensor::empty(gpu, &shape)?,
+            im: if spec.dense.complex {
+                Some(Tensor::empty(gpu, &shape)?)
+            } else {
+                None
+            },
+            norms: if finish == Some(Finish::Positive) {
+                Some(Tensor::empty(gpu, &[batch])?)
+            } else {
+                None
+            },
+            matrix: match self.mode {
+                Mode::Materialized => Some(self.matrix(gpu)?),
+                Mode::MatrixFree => None,
+            },
+        })
+    }
+
+    /// Plans y = f(R x) into `ws.y` for `x` of shape `[batch, d]` (the batch of `ws`).
+    pub fn plan(&self, gpu: &Gpu, x: &Tensor, ws: &Workspace) -> Result<Vec<Dispatch>> {
         let d = self
             .d
             .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
-        let (batch, x_d, one_d) = match x.shape() {
-            [x_d] => (1, *x_d, true),
-            [b, x_d] => (*b, *x_d, false),
-            s => {
-                return Err(Error::shape(
-                    "project",
-                    format!("inputs must be [batch, d] or [d], got shape {s:?}"),
-                ))
-            }
-        };
-        if x_d != d {
+        let batch = ws.y.shape()[0];
+        if x.shape() != [batch, d] {
             return Err(Error::shape(
                 "project",
                 format!(
@@ -324,67 +351,68 @@ impl Projection {
             ));
         }
         let spec = self.spec()?;
-        let shape = [batch, self.n_out];
-        let x2 = x.view(&[batch, d])?;
-        let (re, im) = match self.mode {
-            Mode::MatrixFree => {
-                let re = Tensor::empty(gpu, &shape)?;
-                let im = if spec.dense.complex {
-                    Some(Tensor::empty(gpu, &shape)?)
-                } else {
-                    None
+        let mut dispatches = match &ws.matrix {
+            None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
+            Some((r, i)) => {
+                let transposed = MatmulOptions {
+                    trans_b: true,
+                    ..Default::default()
                 };
-                gpu.execute(&project_dense::plan(
-                    gpu,
-                    &x2,
-                    &re,
-                    im.as_ref(),
-                    &spec.dense,
-                )?)?;
-                (re, im)
-            }
-            Mode::Materialized => {
-                let (r, i) = self.matrix(gpu)?;
-                let product = |m: &Tensor| {
-                    matmul::run(
-                        gpu,
-                        &x2,
-                        m,
-                        &MatmulOptions {
-                            trans_b: true,
-                            ..Default::default()
-                        },
-                    )
-                };
-                let re = product(&r)?;
-                let im = match &i {
-                    Some(m) => Some(product(m)?),
-                    None => None,
-                };
-                (re, im)
+                let mut plan = matmul::plan(gpu, x, r, &ws.y, &transposed)?;
+                if let (Some(i), Some(im)) = (i, &ws.im) {
+                    plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
+                }
+                plan
             }
         };
         if let Some((finish, out_scale)) = spec.finish {
-            let norms = if finish == Finish::Positive {
-                Some(reduce::run(gpu, Reduction::SumSquares, &x2)?)
-            } else {
-                None
-            };
-            let plan = project_finish::plan(
+            if let Some(norms) = &ws.norms {
+                dispatches.extend(reduce::plan(gpu, Reduction::SumSquares, x, norms)?);
+            }
+            dispatches.extend(project_finish::plan(
                 gpu,
                 finish,
-                &re,
-                im.as_ref(),
-                norms.as_ref(),
+                &ws.y,
+                ws.im.as_ref(),
+                ws.norms.as_ref(),
                 self.seed,
                 out_scale,
-            )?;
-            gpu.execute(&plan)?;
+            )?);
         }
+        Ok(dispatches)
+    }
+
+    /// y = f(R x) for `x` of shape `[batch, d]` (or `[d]`), giving `[batch, n_out]` (or `[n_out]`).
+    pub fn transform(&self, gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+        let d = self
+            .d
+            .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
+        let (batch, one_d) = match x.shape() {
+            [_] => (1, true),
+            [b, _] => (*b, false),
+            s => {
+                return Err(Error::shape(
+                    "project",
+                    format!("inputs must be [batch, d] or [d], got shape {s:?}"),
+                ))
+            }
+        };
+        if x.shape()[x.shape().len() - 1] != d {
+            return Err(Error::shape(
+                "project",
+                format!(
+                    "the projection was fitted to d = {d} but the input has shape {:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        let x2 = x.view(&[batch, d])?;
+        let ws = self.prepare(gpu, batch)?;
+        gpu.execute(&self.plan(gpu, &x2, &ws)?)?;
         if one_d {
-            re.reshape(&[self.n_out])
+            ws.y.reshape(&[self.n_out])
         } else {
-            Ok(re)
+            Ok(ws.y)
         }
     }
 
