@@ -347,10 +347,11 @@ pub struct ProjectBenchResult {
     pub shape: Vec<usize>,
     /// Input vectors projected per second on the GPU (batch / median time).
     pub vectors_per_s: f64,
-    /// Multiply-adds of R x counted as 2 flops each (twice for complex kinds), per second.
+    /// Multiply-adds of R x counted as 2 flops each (twice for complex kinds), per second; for
+    /// the structured kinds, the additions of the Walsh–Hadamard transforms.
     pub gpu_gflops: f64,
     /// Matrix entries used per second (generated, for the matrix-free mode): d · n_out · (1 or
-    /// 2) per batch group of 8 inputs.
+    /// 2) per batch group of 8 inputs; null for the structured kinds, which have none.
     pub entries_per_s: f64,
     /// The f64 CPU reference's rate, one thread, in vectors per second, extrapolated from the
     /// sampled rows it computed in this run.
@@ -384,14 +385,73 @@ pub fn bench_project(
     let timing = time_dispatches(gpu, &plan, warmup, runs, false)?;
     let y = ws.y.to_vec(gpu)?;
 
-    // The f64 reference on sampled rows of the first input.
+    // The f64 reference on sampled rows of the first input (whole for structured kinds).
+    let (reference, picks, cpu_seconds_per_row) = if projection.kind.is_structured() {
+        let start = Instant::now();
+        let optical = projection.kind == crate::projection::Kind::SrhtOptical;
+        let reference = crate::cpu::srht::srht(&x_host[..d], 1, d, n_out, projection.seed, optical);
+        (
+            reference,
+            (0..n_out).collect::<Vec<usize>>(),
+            start.elapsed().as_secs_f64() / n_out as f64,
+        )
+    } else {
+        sampled_reference(projection, &x_host[..d], d, n_out)?
+    };
+    let rows = picks.len();
+    let got: Vec<f32> = picks.iter().map(|&i| y[i]).collect();
+    let rel_err = crate::cpu::relative_error(&got, &reference);
+    let seconds = timing.median_ms * 1e-3;
+    let parts = match projection.spec() {
+        Ok(spec) if spec.dense.complex => 2.0,
+        Ok(_) => 1.0,
+        Err(_) => f64::NAN, // structured: no dense matrix, no matrix entries
+    };
+    let macs = batch as f64 * d as f64 * n_out as f64 * parts;
+    let groups = batch.div_ceil(crate::ops::project_dense::BATCH_GROUP) as f64;
+    Ok(ProjectBenchResult {
+        op: "project".into(),
+        kind: projection.kind.name().into(),
+        mode: match projection.mode {
+            _ if projection.kind.is_structured() => "structured".into(),
+            crate::projection::Mode::Materialized => "materialized".into(),
+            crate::projection::Mode::MatrixFree => "matrix-free".into(),
+        },
+        shape: vec![batch, d, n_out],
+        vectors_per_s: batch as f64 / seconds,
+        gpu_gflops: if projection.kind.is_structured() {
+            // Three Walsh–Hadamard transforms of p log2 p additions per block, part and input.
+            let p = crate::ops::srht::padded_len(d) as f64;
+            let parts = if projection.kind == crate::projection::Kind::SrhtOptical {
+                2.0
+            } else {
+                1.0
+            };
+            let blocks = (n_out as f64 / p).ceil();
+            batch as f64 * blocks * parts * 3.0 * p * p.log2() / seconds * 1e-9
+        } else {
+            2.0 * macs / seconds * 1e-9
+        },
+        entries_per_s: d as f64 * n_out as f64 * parts * groups / seconds,
+        cpu_reference_vectors_per_s: 1.0 / (cpu_seconds_per_row * n_out as f64),
+        checked_rows: rows,
+        rel_err,
+        timing,
+    })
+}
+
+/// The f64 reference of a dense projection of `x` (one input) on up to 64 evenly spaced
+/// output rows: (values, rows, seconds per row).
+fn sampled_reference(
+    projection: &crate::projection::Projection,
+    x: &[f32],
+    d: usize,
+    n_out: usize,
+) -> Result<(Vec<f64>, Vec<usize>, f64)> {
     let spec = projection.spec()?;
     let rows = ((1usize << 22) / d).clamp(4, 64).min(n_out);
     let picks: Vec<usize> = (0..rows).map(|r| r * n_out / rows).collect();
-    let norm: f64 = x_host[..d]
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum();
+    let norm: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let start = Instant::now();
     let mut reference = Vec::with_capacity(rows);
     for &i in &picks {
@@ -399,7 +459,7 @@ pub fn bench_project(
             (0..d)
                 .map(|j| {
                     crate::cpu::project_dense::matrix_entry(&spec.dense, stream, i as u32, j as u64)
-                        * f64::from(x_host[j])
+                        * f64::from(x[j])
                 })
                 .sum::<f64>()
         };
@@ -422,27 +482,9 @@ pub fn bench_project(
             None => re,
         });
     }
-    let cpu_seconds_per_row = start.elapsed().as_secs_f64() / rows as f64;
-    let got: Vec<f32> = picks.iter().map(|&i| y[i]).collect();
-    let rel_err = crate::cpu::relative_error(&got, &reference);
-    let seconds = timing.median_ms * 1e-3;
-    let parts = if spec.dense.complex { 2.0 } else { 1.0 };
-    let macs = batch as f64 * d as f64 * n_out as f64 * parts;
-    let groups = batch.div_ceil(crate::ops::project_dense::BATCH_GROUP) as f64;
-    Ok(ProjectBenchResult {
-        op: "project".into(),
-        kind: projection.kind.name().into(),
-        mode: match projection.mode {
-            crate::projection::Mode::Materialized => "materialized".into(),
-            crate::projection::Mode::MatrixFree => "matrix-free".into(),
-        },
-        shape: vec![batch, d, n_out],
-        vectors_per_s: batch as f64 / seconds,
-        gpu_gflops: 2.0 * macs / seconds * 1e-9,
-        entries_per_s: d as f64 * n_out as f64 * parts * groups / seconds,
-        cpu_reference_vectors_per_s: 1.0 / (cpu_seconds_per_row * n_out as f64),
-        checked_rows: rows,
-        rel_err,
-        timing,
-    })
+    Ok((
+        reference,
+        picks,
+        start.elapsed().as_secs_f64() / rows as f64,
+    ))
 }

@@ -93,6 +93,13 @@ pub const PROJECT_FINISH: Kernel = Kernel {
     libs: &[LIB_PHILOX, LIB_GRID],
 };
 
+/// The structured (Walsh–Hadamard) random projection.
+pub const SRHT: Kernel = Kernel {
+    name: "srht",
+    body: include_str!("../shaders/srht.wgsl"),
+    libs: &[LIB_PHILOX, LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     MATMUL,
@@ -105,6 +112,7 @@ pub const ALL: &[Kernel] = &[
     RANDOM_FILL,
     PROJECT_DENSE,
     PROJECT_FINISH,
+    SRHT,
 ];
 
 impl Kernel {

@@ -186,6 +186,52 @@ fn optical_intensities_and_their_kernel() {
 }
 
 #[test]
+fn structured_kinds_keep_their_conventions() {
+    // srht with n_out < p: each output has E[y_i²] = ‖x‖²/n_out; over 8 inputs and 300 of
+    // p = 512 rows of a block the mean of ‖y‖²/‖x‖² has a standard deviation of about
+    // sqrt(2/2400) = 0.03 (less: rows of an orthogonal block are negatively correlated);
+    // srht-optical: the mean intensity over 4096 outputs from 8 blocks, relative standard
+    // deviation about 1/64 per input. 0.15 and 0.08 are 5 standard deviations.
+    let gpu = gpu();
+    let (batch, d) = (8, 300);
+    let x = random(batch * d, 23);
+    let norms: Vec<f64> = (0..batch)
+        .map(|b| sq_norm(&widen(&x[b * d..(b + 1) * d])))
+        .collect();
+    let y = transform(
+        gpu,
+        &fitted(Kind::Srht, 300, 24, d, Mode::MatrixFree),
+        &x,
+        batch,
+    );
+    let ratio = (0..batch)
+        .map(|b| sq_norm(&y[b * 300..(b + 1) * 300]) / norms[b])
+        .sum::<f64>()
+        / batch as f64;
+    assert!((ratio - 1.0).abs() < 0.15, "srht E‖y‖²/‖x‖² = {ratio:.4}");
+    let n_out = 4096;
+    let y = transform(
+        gpu,
+        &fitted(Kind::SrhtOptical, n_out, 25, d, Mode::MatrixFree),
+        &x,
+        batch,
+    );
+    assert!(y.iter().all(|&v| v >= 0.0));
+    for b in 0..batch {
+        let mean = y[b * n_out..(b + 1) * n_out].iter().sum::<f64>() / n_out as f64 / norms[b];
+        assert!(
+            (mean - 1.0).abs() < 0.08,
+            "srht-optical input {b}: E[y_i]/‖x‖² = {mean:.4}"
+        );
+    }
+    let p = fitted(Kind::Srht, 10, 1, 6, Mode::Materialized);
+    assert!(
+        p.entry(0, 0).is_err(),
+        "structured kinds have no dense entries"
+    );
+}
+
+#[test]
 fn random_fourier_features_approximate_the_rbf_kernel() {
     // z(x)·z(x') estimates exp(−γ‖x − x'‖²) with standard deviation about 1/sqrt(D). The mean
     // absolute error over 28 pairs shrinks with D: quadrupling D from 256 to 4096 should cut it

@@ -2,7 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce, softmax,
+    activation, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce,
+    softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -67,7 +68,8 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 10] = [
+    let cases: [(&Kernel, usize); 11] = [
+        (&shaders::SRHT, size_of::<srht::SrhtParams>()),
         (
             &shaders::PROJECT_DENSE,
             size_of::<project_dense::ProjectDenseParams>(),

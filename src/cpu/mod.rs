@@ -9,6 +9,7 @@ pub mod project_finish;
 pub mod random_fill;
 pub mod reduce;
 pub mod softmax;
+pub mod srht;
 
 /// Relative error ‖out − reference‖₂ / ‖reference‖₂ (‖out‖₂ when the reference is zero).
 /// Any NaN or infinity in `out` gives infinity, so a non-finite result never passes.

@@ -11,6 +11,7 @@ pub mod project_finish;
 pub mod random_fill;
 pub mod reduce;
 pub mod softmax;
+pub mod srht;
 
 use crate::gpu::Gpu;
 

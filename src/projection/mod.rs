@@ -18,6 +18,11 @@
 //! | `rff` | N(0, 2γ), offsets b_i ~ U(0, 2π) (scikit-learn's RBFSampler) | sqrt(2/n_out) cos(R x + b) | E⟨y(x), y(x')⟩ = exp(−γ‖x − x'‖²) |
 //! | `relu` | N(0, 1) | sqrt(2/n_out) ReLU(R x) | E‖y‖² = ‖x‖² |
 //! | `positive` | N(0, 1) | exp(R x − ‖x‖²/2)/sqrt(n_out) | E⟨y(x), y(x')⟩ = exp(x·x') |
+//! | `srht` | blocks H·D3·H·D2·H·D1 of size p = next power of two ≥ d, stacked, first n_out rows, times sqrt(p/n_out)/p^{3/2} | R x | E‖y‖² = ‖x‖² (exact when n_out = p) |
+//! | `srht-optical` | two independent such blocks as real and imaginary parts, times sqrt(p/2)/p^{3/2} | \|R x\|² | E[y_i] = ‖x‖² |
+//!
+//! The structured kinds never form R: the input is zero-padded to p and transformed by the fast
+//! Walsh–Hadamard transform in O(p log p) per block; the mode does not apply to them.
 //!
 //! With [`Scaling::Lightonml`], the optical kind follows lightonml's simulated OPU instead:
 //! real and imaginary parts N(0, 1/d), so E[y_i] = 2‖x‖²/d.
@@ -30,6 +35,7 @@ use crate::ops::project_dense::{self, DenseSpec};
 use crate::ops::project_finish::{self, Finish};
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
+use crate::ops::srht;
 use crate::tensor::Tensor;
 
 /// The seed used when none is given (never time-based, so runs repeat).
@@ -58,6 +64,12 @@ pub enum Kind {
     Relu,
     /// Positive random features of exp(x·x') (Performer, FAVOR+).
     Positive,
+    /// Structured: blocks of H·D3·H·D2·H·D1 (Walsh–Hadamard H, random sign diagonals D),
+    /// O(p log p) per block instead of O(n_out · d).
+    Srht,
+    /// |·|² of a structured complex transform whose real and imaginary parts are two
+    /// independent structured blocks.
+    SrhtOptical,
 }
 
 impl Kind {
@@ -82,6 +94,8 @@ impl Kind {
             "rff" => Kind::Rff { gamma },
             "relu" => Kind::Relu,
             "positive" => Kind::Positive,
+            "srht" => Kind::Srht,
+            "srht-optical" => Kind::SrhtOptical,
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown projection kind {name:?}; known: {}",
@@ -101,7 +115,14 @@ impl Kind {
             Kind::Rff { .. } => "rff",
             Kind::Relu => "relu",
             Kind::Positive => "positive",
+            Kind::Srht => "srht",
+            Kind::SrhtOptical => "srht-optical",
         }
+    }
+
+    /// True for the structured kinds, which have no dense matrix.
+    pub fn is_structured(&self) -> bool {
+        matches!(self, Kind::Srht | Kind::SrhtOptical)
     }
 
     /// True for the kinds whose output is R x itself.
@@ -218,6 +239,12 @@ impl Projection {
             .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
         let n = self.n_out as f64;
         let (distribution, scale, complex, finish) = match self.kind {
+            Kind::Srht | Kind::SrhtOptical => {
+                return Err(Error::invalid(format!(
+                    "the structured kind {} has no dense matrix",
+                    self.kind.name()
+                )))
+            }
             Kind::Gaussian => (Distribution::Gaussian, 1.0 / n.sqrt(), false, None),
             Kind::Rademacher => (Distribution::Rademacher, 1.0 / n.sqrt(), false, None),
             Kind::Sparse { s } => {
@@ -313,6 +340,14 @@ impl Projection {
     /// Allocates what transforming `batch` inputs needs (the output, scratch, and for
     /// [`Mode::Materialized`] the generated matrix, which this runs on the GPU).
     pub fn prepare(&self, gpu: &Gpu, batch: usize) -> Result<Workspace> {
+        if self.kind.is_structured() {
+            return Ok(Workspace {
+                y: Tensor::empty(gpu, &[batch, self.n_out])?,
+                im: None,
+                norms: None,
+                matrix: None,
+            });
+        }
         let spec = self.spec()?;
         let shape = [batch, self.n_out];
         let finish = spec.finish.map(|(f, _)| f);
@@ -349,6 +384,16 @@ impl Projection {
                     x.shape()
                 ),
             ));
+        }
+        if self.kind.is_structured() {
+            return srht::plan(
+                gpu,
+                x,
+                &ws.y,
+                self.n_out,
+                self.seed,
+                self.kind == Kind::SrhtOptical,
+            );
         }
         let spec = self.spec()?;
         let mut dispatches = match &ws.matrix {
@@ -421,9 +466,9 @@ impl Projection {
     /// inverse; least squares comes with the reconstruction module). `y` is `[batch, n_out]`
     /// or `[n_out]`.
     pub fn inverse_transform(&self, gpu: &Gpu, y: &Tensor) -> Result<Tensor> {
-        if !self.kind.is_linear() {
+        if !self.kind.is_linear() || self.kind.is_structured() {
             return Err(Error::invalid(format!(
-                "inverse_transform is defined for the linear kinds, not {}",
+                "inverse_transform is defined for the dense linear kinds, not {}",
                 self.kind.name()
             )));
         }
