@@ -30,6 +30,17 @@ impl<'a> Window<'a> {
     pub(crate) fn resource(&self) -> wgpu::BindingResource<'a> {
         wgpu::BindingResource::Buffer(self.binding.clone())
     }
+
+    /// The window's binding, or the context's placeholder buffer for an absent optional input.
+    pub(crate) fn or_placeholder(
+        window: Option<&Window<'a>>,
+        gpu: &'a Gpu,
+    ) -> wgpu::BindingResource<'a> {
+        match window {
+            Some(w) => w.resource(),
+            None => gpu.placeholder().as_entire_binding(),
+        }
+    }
 }
 
 /// The number of elements of `shape`, checking that no dimension is zero.

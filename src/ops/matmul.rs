@@ -12,7 +12,7 @@ use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
 use crate::ops::matmul_texture;
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor};
+use crate::tensor::{window_capacity, Tensor, Window};
 
 /// Which WGSL kernel computes a product. A configuration names the preferred one; when the
 /// operands or the adapter do not allow it, the next in the order texture → vec4 → scalar
@@ -625,10 +625,7 @@ pub fn plan(
                         _pad: [0; 2],
                     };
                     let uniform = gpu.uniform("speckle.matmul.params", &params);
-                    let bias_resource = match &bias_window {
-                        Some(w) => w.resource(),
-                        None => gpu.placeholder().as_entire_binding(),
-                    };
+                    let bias_resource = Window::or_placeholder(bias_window.as_ref(), gpu);
                     let bind_group = gpu.bind_group(
                         &pipeline,
                         &[

@@ -11,7 +11,7 @@ use crate::ops::matmul::{
     MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE, FLAG_READ_C,
 };
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor};
+use crate::tensor::{window_capacity, Tensor, Window};
 
 /// Uniform parameters of `shaders/matmul_pack.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -233,10 +233,7 @@ pub fn plan(
         ..Default::default()
     };
     let uniform = gpu.uniform("speckle.matmul_texture.params", &params);
-    let bias_resource = match &bias_window {
-        Some(w) => w.resource(),
-        None => gpu.placeholder().as_entire_binding(),
-    };
+    let bias_resource = Window::or_placeholder(bias_window.as_ref(), gpu);
     let bind_group = gpu.bind_group(
         &pipeline,
         &[

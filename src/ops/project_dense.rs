@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::random_fill::Distribution;
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor};
+use crate::tensor::{window_capacity, Tensor, Window};
 
 /// Uniform parameters of `shaders/project_dense.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -158,10 +158,7 @@ pub fn plan(
                     sparse_p,
                 };
                 let uniform = gpu.uniform("speckle.project_dense.params", &params);
-                let im_resource = match &im_w {
-                    Some(w) => w.resource(),
-                    None => gpu.placeholder().as_entire_binding(),
-                };
+                let im_resource = Window::or_placeholder(im_w.as_ref(), gpu);
                 let bind_group = gpu.bind_group(
                     &pipeline,
                     &[

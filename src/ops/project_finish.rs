@@ -6,7 +6,7 @@ use crate::cpu::philox;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor};
+use crate::tensor::{window_capacity, Tensor, Window};
 
 /// Which non-linearity. Keep the codes in sync with KIND in `shaders/project_finish.wgsl`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,10 +95,7 @@ pub fn plan(
             out_scale,
         };
         let uniform = gpu.uniform("speckle.project_finish.params", &params);
-        let im_resource = match &im_w {
-            Some(w) => w.resource(),
-            None => gpu.placeholder().as_entire_binding(),
-        };
+        let im_resource = Window::or_placeholder(im_w.as_ref(), gpu);
         let norms_resource = match norms {
             Some(t) => t.buffer().as_entire_binding(),
             None => gpu.placeholder().as_entire_binding(),
