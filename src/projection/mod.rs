@@ -315,6 +315,17 @@ impl Projection {
     pub fn matrix(&self, gpu: &Gpu) -> Result<(Tensor, Option<Tensor>)> {
         let spec = self.spec()?;
         let d = self.d.unwrap_or(1);
+        let bytes = (self.n_out as u64)
+            .saturating_mul(d as u64)
+            .saturating_mul(4);
+        if bytes > gpu.limits().max_buffer_size {
+            return Err(Error::invalid(format!(
+                "the materialized {} x {d} matrix needs {bytes} bytes, more than the adapter's \
+                 largest buffer ({} bytes); use the matrix-free mode (--matrix-free)",
+                self.n_out,
+                gpu.limits().max_buffer_size
+            )));
+        }
         let generate = |stream: Stream| {
             random_fill::run(
                 gpu,
