@@ -48,29 +48,7 @@ fn load_b(base: u32, kk: u32, cols: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(b[r + cols.x], b[r + cols.y], b[r + cols.z], b[r + cols.w]);
 }
 
-// Finishes and stores the in-range entries of one row of four columns.
-fn store4(c_base: u32, row: u32, cols: vec4<u32>, acc: vec4<f32>) {
-    if (row >= p.m) {
-        return;
-    }
-    let r = c_base + row * p.ldc;
-    for (var i = 0u; i < 4u; i++) {
-        let col = cols[i];
-        if (col < p.n) {
-            var v = p.alpha * acc[i];
-            if ((p.flags & FLAG_READ_C) != 0u) {
-                v = fma(p.beta, c[r + col], v);
-            }
-            if ((p.flags & FLAG_EPILOGUE) != 0u) {
-                if ((p.flags & FLAG_BIAS) != 0u) {
-                    v += bias[p.bias_first + col];
-                }
-                v = activate(v, p.activation, p.activation_param);
-            }
-            c[r + col] = v;
-        }
-    }
-}
+// store4 (the epilogue and the store): shaders/lib/matmul_store.wgsl.
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(

@@ -86,28 +86,7 @@ fn step(t: Tile, ca: vec4<f32>, cb: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2:
     return o;
 }
 
-// Finishes and stores the in-range entries of one row of four columns.
-fn store4(c_base: u32, row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= p.m) {
-        return;
-    }
-    let r = c_base + row * p.ldc;
-    for (var i = 0u; i < 4u; i++) {
-        if (col + i < p.n) {
-            var v = p.alpha * acc[i];
-            if ((p.flags & FLAG_READ_C) != 0u) {
-                v = fma(p.beta, c[r + col + i], v);
-            }
-            if ((p.flags & FLAG_EPILOGUE) != 0u) {
-                if ((p.flags & FLAG_BIAS) != 0u) {
-                    v += bias[p.bias_first + col + i];
-                }
-                v = activate(v, p.activation, p.activation_param);
-            }
-            c[r + col + i] = v;
-        }
-    }
-}
+// store4 (the epilogue and the store): shaders/lib/matmul_store.wgsl.
 
 @compute @workgroup_size(8, 1, 1)
 fn main(
@@ -117,6 +96,7 @@ fn main(
     let row0 = wid.y * 16u;
     let texel = wid.x * 8u + lane;
     let col0 = texel * 4u;
+    let cols = col0 + vec4<u32>(0u, 1u, 2u, 3u);
     let a_layer = wid.z * p.a_batch_stride;
     let b_layer = wid.z * p.b_batch_stride;
     let c_base = p.c_first + wid.z * p.c_batch_stride;
@@ -136,20 +116,20 @@ fn main(
         t = step(t, ca, cb, b0, b1, b2, b3);
     }
 
-    store4(c_base, row0 + 0u, col0, t.r0);
-    store4(c_base, row0 + 1u, col0, t.r1);
-    store4(c_base, row0 + 2u, col0, t.r2);
-    store4(c_base, row0 + 3u, col0, t.r3);
-    store4(c_base, row0 + 4u, col0, t.r4);
-    store4(c_base, row0 + 5u, col0, t.r5);
-    store4(c_base, row0 + 6u, col0, t.r6);
-    store4(c_base, row0 + 7u, col0, t.r7);
-    store4(c_base, row0 + 8u, col0, t.r8);
-    store4(c_base, row0 + 9u, col0, t.r9);
-    store4(c_base, row0 + 10u, col0, t.r10);
-    store4(c_base, row0 + 11u, col0, t.r11);
-    store4(c_base, row0 + 12u, col0, t.r12);
-    store4(c_base, row0 + 13u, col0, t.r13);
-    store4(c_base, row0 + 14u, col0, t.r14);
-    store4(c_base, row0 + 15u, col0, t.r15);
+    store4(c_base, row0 + 0u, cols, t.r0);
+    store4(c_base, row0 + 1u, cols, t.r1);
+    store4(c_base, row0 + 2u, cols, t.r2);
+    store4(c_base, row0 + 3u, cols, t.r3);
+    store4(c_base, row0 + 4u, cols, t.r4);
+    store4(c_base, row0 + 5u, cols, t.r5);
+    store4(c_base, row0 + 6u, cols, t.r6);
+    store4(c_base, row0 + 7u, cols, t.r7);
+    store4(c_base, row0 + 8u, cols, t.r8);
+    store4(c_base, row0 + 9u, cols, t.r9);
+    store4(c_base, row0 + 10u, cols, t.r10);
+    store4(c_base, row0 + 11u, cols, t.r11);
+    store4(c_base, row0 + 12u, cols, t.r12);
+    store4(c_base, row0 + 13u, cols, t.r13);
+    store4(c_base, row0 + 14u, cols, t.r14);
+    store4(c_base, row0 + 15u, cols, t.r15);
 }

@@ -20,6 +20,8 @@ pub const LIB_ACTIVATION: &str = include_str!("../shaders/lib/activation.wgsl");
 pub const LIB_MATMUL_PARAMS: &str = include_str!("../shaders/lib/matmul_params.wgsl");
 /// `shaders/lib/philox.wgsl`: the Philox4x32-10 generator and its distributions.
 pub const LIB_PHILOX: &str = include_str!("../shaders/lib/philox.wgsl");
+/// `shaders/lib/matmul_store.wgsl`: the scalar epilogue and store of the matmul kernels.
+pub const LIB_MATMUL_STORE: &str = include_str!("../shaders/lib/matmul_store.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
 
@@ -27,7 +29,7 @@ pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
 pub const MATMUL: Kernel = Kernel {
     name: "matmul",
     body: include_str!("../shaders/matmul.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION],
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION, LIB_MATMUL_STORE],
 };
 
 /// The vec4 variant of matmul, for operands whose rows are whole vec4s.
@@ -41,7 +43,7 @@ pub const MATMUL_VEC4: Kernel = Kernel {
 pub const MATMUL_TEXTURE: Kernel = Kernel {
     name: "matmul_texture",
     body: include_str!("../shaders/matmul_texture.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION],
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION, LIB_MATMUL_STORE],
 };
 
 /// Copies a matmul operand into the texture layout of `matmul_texture`.

@@ -37,6 +37,7 @@ use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
 use crate::tensor::Tensor;
+use std::sync::{Arc, Mutex};
 
 /// The seed used when none is given (never time-based, so runs repeat).
 pub const DEFAULT_SEED: u64 = 0x5eed_5eed;
@@ -160,7 +161,42 @@ pub struct Workspace {
     pub y: Tensor,
     im: Option<Tensor>,
     norms: Option<Tensor>,
-    matrix: Option<(Tensor, Option<Tensor>)>,
+    matrix: Option<Arc<Matrix>>,
+}
+
+/// A materialized matrix: R, and I for the optical kind.
+type Matrix = (Tensor, Option<Tensor>);
+
+/// The materialized matrix, kept once generated: the device it lives on and what it was
+/// generated for (so that changing the projection's public fields regenerates it).
+#[derive(Default)]
+struct MatrixCache(Mutex<Option<CachedMatrix>>);
+
+/// A generated matrix with the device it lives on and the (spec, n_out) it was made for.
+struct CachedMatrix {
+    device: wgpu::Device,
+    key: (MatrixSpec, usize),
+    matrix: Arc<Matrix>,
+}
+
+impl Clone for MatrixCache {
+    /// A clone starts empty and generates its own matrix on first use.
+    fn clone(&self) -> Self {
+        MatrixCache::default()
+    }
+}
+
+impl PartialEq for MatrixCache {
+    /// The cache is not part of a projection's identity.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for MatrixCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MatrixCache")
+    }
 }
 
 /// A random projection of d inputs to `n_out` outputs, defined by (kind, n_out, seed).
@@ -177,6 +213,7 @@ pub struct Projection {
     /// Scaling of the optical kind.
     pub scaling: Scaling,
     d: Option<usize>,
+    cache: MatrixCache,
 }
 
 /// The matrix of a fitted projection and what follows the product.
@@ -198,6 +235,7 @@ impl Projection {
             mode: Mode::Materialized,
             scaling: Scaling::Standard,
             d: None,
+            cache: MatrixCache::default(),
         }
     }
 
@@ -311,8 +349,32 @@ impl Projection {
         ))
     }
 
-    /// The materialized matrix R (and I for the optical kind), each `[n_out, d]`.
-    pub fn matrix(&self, gpu: &Gpu) -> Result<(Tensor, Option<Tensor>)> {
+    /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
+    /// the later ones (a materialized projection is generated once and reused).
+    fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Matrix>> {
+        let key = (self.spec()?, self.n_out);
+        let mut cache = self
+            .cache
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cached) = cache.as_ref() {
+            if cached.device == *gpu.device() && cached.key == key {
+                return Ok(Arc::clone(&cached.matrix));
+            }
+        }
+        let matrix = Arc::new(self.matrix(gpu)?);
+        *cache = Some(CachedMatrix {
+            device: gpu.device().clone(),
+            key,
+            matrix: Arc::clone(&matrix),
+        });
+        Ok(matrix)
+    }
+
+    /// The materialized matrix R (and I for the optical kind), each `[n_out, d]`, generated
+    /// anew.
+    pub fn matrix(&self, gpu: &Gpu) -> Result<Matrix> {
         let spec = self.spec()?;
         let d = self.d.unwrap_or(1);
         let bytes = (self.n_out as u64)
@@ -349,7 +411,7 @@ impl Projection {
     }
 
     /// Allocates what transforming `batch` inputs needs (the output, scratch, and for
-    /// [`Mode::Materialized`] the generated matrix, which this runs on the GPU).
+    /// [`Mode::Materialized`] the matrix, generated on the GPU on first use and then reused).
     pub fn prepare(&self, gpu: &Gpu, batch: usize) -> Result<Workspace> {
         if self.kind.is_structured() {
             return Ok(Workspace {
@@ -375,7 +437,7 @@ impl Projection {
                 None
             },
             matrix: match self.mode {
-                Mode::Materialized => Some(self.matrix(gpu)?),
+                Mode::Materialized => Some(self.cached_matrix(gpu)?),
                 Mode::MatrixFree => None,
             },
         })
@@ -407,7 +469,7 @@ impl Projection {
             );
         }
         let spec = self.spec()?;
-        let mut dispatches = match &ws.matrix {
+        let mut dispatches = match ws.matrix.as_deref() {
             None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
             Some((r, i)) => {
                 let transposed = MatmulOptions {
@@ -493,10 +555,11 @@ impl Projection {
                 ),
             ));
         }
-        let (r, _) = self.matrix(gpu)?;
+        let matrix = self.cached_matrix(gpu)?;
+        let r = &matrix.0;
         let one_d = y.shape().len() == 1;
         let y2 = y.view(&[y.len() / self.n_out, self.n_out])?;
-        let x = matmul::run(gpu, &y2, &r, &MatmulOptions::default())?;
+        let x = matmul::run(gpu, &y2, r, &MatmulOptions::default())?;
         if one_d {
             let d = x.shape()[1];
             x.reshape(&[d])
