@@ -1,21 +1,29 @@
-// srht: the structured random projection (SORF-style): for each input x (zero-padded to p, a
-// power of two), block k and part t (t = 1 only for the optical kind's imaginary transform),
+// srht: the structured random projection (SORF-style) and its transpose. For each input x
+// (zero-padded to n = p, a power of two), block k and part t (t = 1 only for the optical
+// kind's imaginary transform),
 //   M x = H D3 H D2 H D1 x,  D_s = diag of random signs, H the (unnormalized) Walsh-Hadamard
-// transform; the blocks are stacked and the first n_out rows kept. Work rows are (input b,
-// block k, part t) in that order, each p values long.
+// transform; the blocks are stacked and the first n_out rows kept. The transpose (linear kind
+// only) is M^T y_k = D1 H D2 H D3 H y_k, summed over the blocks k of each output row y, whose
+// block k is its columns k p .. k p + p - 1 (zero past n_out). Work rows are (input b,
+// block k, part t), global index (b * blocks + k) * parts + t, each p values long; a dispatch
+// covers the work rows row0 .. row0 + rows - 1, which lie in inputs b0, b0 + 1, ...
 //   MODE 0 stage: one radix-2 butterfly pass of H at stride h over every work row:
-//       (v[i], v[i + h]) <- (a + b, a - b) for i with bit h clear, where a, b are read from x
-//       (FLAG_FROM_X: the first stage, zero past d) or from the work row, and, on the first
-//       stage of each H (FLAG_SIGNS), multiplied by the sign diagonal D_s, s = p.diagonal:
+//       (v[i], v[i + h]) <- (a + b, a - b) for i with bit h clear, where a, b are read from the
+//       input (FLAG_FROM_INPUT: the first stage; see `load`) or from the work row, and, on the
+//       first stage of each H (FLAG_SIGNS), multiplied by the sign diagonal D_s, s = p.diagonal:
 //       sign(j) = Rademacher entry j of row 0 of stream STREAM_DIAGONAL + 6k + 3t + s.
-//   MODE 1 output: y[b, i] = scale * w(b, i / p, 0)[i % p] (linear), or
+//   MODE 1 forward output: y[b, i] = scale * w(b, i / p, 0)[i % p] (linear), or
 //       scale^2 * (w(b, i / p, 0)[i % p]^2 + w(b, i / p, 1)[i % p]^2) (optical).
+//   MODE 2 transpose output: out[b, j] (+)= scale * sum over k in k_lo .. k_hi - 1 of
+//       sign_{D1,k}(j) * w(b, k, 0)[j], for j < out_len (= d); FLAG_ACCUMULATE adds to out,
+//       so that an input whose blocks span several dispatches sums them.
 // The host's scale folds the three H's normalizations (p^-3/2) and sqrt(p / n_out) (linear)
 // or sqrt(p / 2) (optical), so that E|y|^2 = |x|^2 or E[y_i] = |x|^2.
 //
-// Bindings (group 0): 0 uniform Params; 1 x (read); 2 work (read_write); 3 y (read_write).
-// Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1: ceil(len / WG); both split
-// over x and y by `Gpu::grid`.
+// Bindings (group 0): 0 uniform Params; 1 input (read: x forward, y transpose); 2 work
+// (read_write); 3 output (read_write: y forward, x transpose).
+// Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1 and 2: ceil(len / WG); all
+// split over x and y by `Gpu::grid`.
 // Overrides: MODE; WG (threads per workgroup).
 
 // Keep in sync with SrhtParams in src/ops/srht.rs.
@@ -24,51 +32,62 @@ struct Params {
     row0: u32,       // global index of the first
     p_log2: u32,
     h: u32,          // butterfly stride (MODE 0)
-    d: u32,          // input length (row stride of x)
+    in_len: u32,     // row length of the input: d forward, n_out transpose
+    in_stride: u32,  // input columns per block: 0 forward (every block reads all of x), p transpose
+    in_col0: u32,    // input column at in_first (k_lo * in_stride)
     blocks: u32,     // blocks per input
     parts: u32,      // 1, or 2 for the optical kind
     flags: u32,
     diagonal: u32,   // s in 0..3 (MODE 0 with FLAG_SIGNS)
     key_lo: u32,
     key_hi: u32,
-    x_first: u32,    // x[first input of this dispatch's rows, 0]
+    in_first: u32,   // input[b0, in_col0]
     work_first: u32, // work[row0, 0]
-    y_first: u32,    // MODE 1: y[b0, i0]
-    len: u32,        // MODE 1: outputs in this dispatch
-    e0: u32,         // MODE 1: global flat index of the first output
-    n_out: u32,
-    b0: u32,         // global index of the first input of x_first / the output window
+    out_first: u32,  // MODE 1 and 2: the output at e0
+    len: u32,        // MODE 1 and 2: outputs in this dispatch
+    e0: u32,         // MODE 1 and 2: global flat index of the first output
+    out_len: u32,    // output row length: n_out forward, d transpose
+    b0: u32,         // global index of the first input in this dispatch
+    k_lo: u32,       // MODE 2: the blocks of each input held in work
+    k_hi: u32,
     scale: f32,
     _pad: u32,
 }
 
-const FLAG_FROM_X: u32 = 1u;
+const FLAG_FROM_INPUT: u32 = 1u;
 const FLAG_SIGNS: u32 = 2u;
+const FLAG_ACCUMULATE: u32 = 4u;
 
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> work: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// Value j of global work row r before the butterfly: from x or the work buffer, times the
-// sign diagonal when asked.
+fn sign(k: u32, t: u32, s: u32, j: u32) -> f32 {
+    let stream = STREAM_DIAGONAL + 6u * k + 3u * t + s;
+    let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, 0u, j / 4u);
+    return philox_signs(w)[j % 4u];
+}
+
+// Value j of global work row r before the butterfly: from the input (column k * in_stride + j
+// of input row b, zero past in_len) or the work buffer, times the sign diagonal when asked.
 fn load(r: u32, j: u32) -> f32 {
+    let k = (r / p.parts) % p.blocks;
     var v: f32;
-    if ((p.flags & FLAG_FROM_X) != 0u) {
+    if ((p.flags & FLAG_FROM_INPUT) != 0u) {
         let b = r / (p.blocks * p.parts);
-        v = select(0.0, x[p.x_first + (b - p.b0) * p.d + min(j, p.d - 1u)], j < p.d);
+        let col = k * p.in_stride + j;
+        // The clamp keeps the (discarded) read in bounds.
+        let at = (b - p.b0) * p.in_len + min(col, p.in_len - 1u) - p.in_col0;
+        v = select(0.0, input[p.in_first + at], col < p.in_len);
     } else {
         v = work[p.work_first + (r - p.row0) * (1u << p.p_log2) + j];
     }
     if ((p.flags & FLAG_SIGNS) != 0u) {
-        let k = (r / p.parts) % p.blocks;
-        let t = r % p.parts;
-        let stream = STREAM_DIAGONAL + 6u * k + 3u * t + p.diagonal;
-        let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, 0u, j / 4u);
-        v *= philox_signs(w)[j % 4u];
+        v *= sign(k, r % p.parts, p.diagonal, j);
     }
     return v;
 }
@@ -100,14 +119,27 @@ fn main(
         return;
     }
     let e = p.e0 + t;
-    let b = e / p.n_out;
-    let i = e % p.n_out;
-    let row = ((b - p.b0) * p.blocks + i / n) * p.parts;
-    let v = work[p.work_first + row * n + (i % n)];
-    var out = p.scale * v;
-    if (p.parts == 2u) {
-        let w = work[p.work_first + (row + 1u) * n + (i % n)];
-        out = p.scale * p.scale * (v * v + w * w);
+    let b = e / p.out_len;
+    let i = e % p.out_len;
+    if (MODE == 1u) {
+        let row = (b * p.blocks + i / n) * p.parts - p.row0;
+        let v = work[p.work_first + row * n + (i % n)];
+        var y = p.scale * v;
+        if (p.parts == 2u) {
+            let w = work[p.work_first + (row + 1u) * n + (i % n)];
+            y = p.scale * p.scale * (v * v + w * w);
+        }
+        out[p.out_first + t] = y;
+        return;
     }
-    y[p.y_first + t] = out;
+    var sum = 0.0;
+    for (var k = p.k_lo; k < p.k_hi; k++) {
+        let row = b * p.blocks + k - p.row0;
+        sum += sign(k, 0u, 0u, i) * work[p.work_first + row * n + i];
+    }
+    var x = p.scale * sum;
+    if ((p.flags & FLAG_ACCUMULATE) != 0u) {
+        x += out[p.out_first + t];
+    }
+    out[p.out_first + t] = x;
 }

@@ -70,7 +70,12 @@ fn pairwise_distances_stay_within_the_jl_epsilon() {
     let k = johnson_lindenstrauss_min_dim(n, eps).unwrap();
     assert_eq!(k, 177);
     let x = random(n * d, 11);
-    for kind in [Kind::Gaussian, Kind::Rademacher, Kind::Sparse { s: None }] {
+    for kind in [
+        Kind::Gaussian,
+        Kind::Orthogonal,
+        Kind::Rademacher,
+        Kind::Sparse { s: None },
+    ] {
         let y = transform(gpu, &fitted(kind, k, 5, d, Mode::Materialized), &x, n);
         let mut distortions = Vec::new();
         for a in 0..n {
@@ -344,7 +349,7 @@ fn matrix_free_equals_materialized_and_entries_match_the_cpu() {
         );
     }
     let p = fitted(Kind::Gaussian, n_out, 17, d, Mode::Materialized);
-    let (r, _) = p.matrix(gpu).unwrap();
+    let r = p.matrix(gpu).unwrap().re;
     let r = r.to_vec(gpu).unwrap();
     // f32 Box–Muller against f64: the error of cos θ is absolute, about 1e-7 of the
     // distribution's scale σ = 1/sqrt(n_out), so it is bounded relative to σ + |value|.
@@ -444,4 +449,243 @@ fn one_dimensional_inputs_and_bad_inputs() {
     assert!(fitted(Kind::Optical, 4, 1, 6, Mode::Materialized)
         .inverse_transform(gpu, &y)
         .is_err());
+}
+
+#[test]
+fn orthogonal_rows_are_orthogonal_in_blocks_and_keep_their_gaussian_norms() {
+    use speckle::cpu::philox::{gaussian_entry, Stream};
+    use speckle::projection::orthogonal;
+    // d = 50, 120 rows: blocks of 50, 50 and 20. Gram–Schmidt twice leaves cosines at f64
+    // rounding (~1e-15 · sqrt(d)); rows of different blocks are independent, with cosines of
+    // order 1/sqrt(d) = 0.14.
+    let (d, n, seed) = (50, 120, 21);
+    let (w, norms) = orthogonal::rows(seed, d, 0, n);
+    let row = |i: usize| &w[i * d..(i + 1) * d];
+    let mut across = 0.0f64;
+    for i in 0..n {
+        let g: Vec<f64> = (0..d)
+            .map(|j| gaussian_entry(seed, Stream::Matrix as u32, i as u32, j as u64))
+            .collect();
+        let gn = sq_norm(&g).sqrt();
+        assert!(
+            (norms[i] / gn - 1.0).abs() < 1e-12,
+            "row {i}: norm {} vs ‖g‖ {gn}",
+            norms[i]
+        );
+        assert!(
+            (sq_norm(row(i)).sqrt() / gn - 1.0).abs() < 1e-12,
+            "row {i} norm"
+        );
+        if i % d == 0 {
+            // The first row of a block is its Gaussian row itself.
+            for (j, (&a, &b)) in row(i).iter().zip(&g).enumerate() {
+                assert!((a - b).abs() < 1e-12, "block start {i}, column {j}");
+            }
+        }
+        for k in 0..i {
+            let cos = dot(row(i), row(k)) / (norms[i] * norms[k]);
+            if i / d == k / d {
+                assert!(
+                    cos.abs() < 1e-12,
+                    "rows {i} and {k} of one block: cos = {cos:e}"
+                );
+            } else {
+                across = across.max(cos.abs());
+            }
+        }
+    }
+    assert!(
+        across > 0.1,
+        "rows of different blocks are independent (max cos {across})"
+    );
+    // Any slice of rows is the same as the whole, and Projection::entry agrees.
+    let (slice, _) = orthogonal::rows(seed, d, 47, 8);
+    assert_eq!(slice, w[47 * d..55 * d].to_vec());
+    let p = fitted(Kind::Orthogonal, n, seed, d, Mode::Materialized);
+    for &(i, j) in &[(0, 0), (49, 3), (50, 49), (119, 10)] {
+        // The scale is applied in f32, as on the GPU: relative 2⁻²⁴.
+        let e = p.entry(i, j).unwrap();
+        let want = w[i * d + j] / (n as f64).sqrt();
+        assert!(
+            (e - want).abs() < 1e-7 * want.abs(),
+            "entry ({i}, {j}): {e} vs {want}"
+        );
+    }
+    assert!(p.entry(n, 0).is_err());
+}
+
+#[test]
+fn orthogonal_projections_transform_on_the_gpu_and_concentrate_the_norm() {
+    use speckle::projection::orthogonal;
+    let gpu = gpu();
+    // The GPU product against the f64 rows: f32 entries and d-term sums, relative error
+    // ~ sqrt(d) · 2⁻²⁴ ≈ 1e-6; 1e-5 leaves room.
+    let (batch, d, n_out) = (3, 37, 90);
+    let x = random(batch * d, 30);
+    let y = transform(
+        gpu,
+        &fitted(Kind::Orthogonal, n_out, 31, d, Mode::Materialized),
+        &x,
+        batch,
+    );
+    let (w, _) = orthogonal::rows(31, d, 0, n_out);
+    let scale = 1.0 / (n_out as f64).sqrt();
+    let want: Vec<f64> = (0..batch)
+        .flat_map(|b| {
+            let (w, x) = (&w, &x);
+            (0..n_out).map(move |i| {
+                scale
+                    * (0..d)
+                        .map(|j| w[i * d + j] * f64::from(x[b * d + j]))
+                        .sum::<f64>()
+            })
+        })
+        .collect();
+    let got: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+    common::assert_rel_close("orthogonal projection", &got, &want, 1e-5);
+
+    // ‖R x‖²/‖x‖² over 64 inputs, n_out = d = 256: independent Gaussian rows give a ratio of
+    // standard deviation sqrt(2/256) = 0.088 (estimated within ~9 % from 64 samples); one
+    // orthogonal block gives Σ (s_i²/d) c_i with Σ c_i = 1, standard deviation about
+    // sqrt(2/d · 3/d) ≈ 0.01. Bounds: Gaussian above 0.05 (4 estimation errors below),
+    // orthogonal below 0.03, and both means within 5 standard errors of 1.
+    let (batch, d) = (64, 256);
+    let x = random(batch * d, 32);
+    let spread = |kind: Kind| {
+        let y = transform(gpu, &fitted(kind, d, 33, d, Mode::Materialized), &x, batch);
+        let ratios: Vec<f64> = (0..batch)
+            .map(|b| sq_norm(&y[b * d..(b + 1) * d]) / sq_norm(&widen(&x[b * d..(b + 1) * d])))
+            .collect();
+        let mean = ratios.iter().sum::<f64>() / batch as f64;
+        let var = ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (batch - 1) as f64;
+        (mean, var.sqrt())
+    };
+    let (gm, gs) = spread(Kind::Gaussian);
+    let (om, os) = spread(Kind::Orthogonal);
+    assert!(
+        gs > 0.05 && (gm - 1.0).abs() < 5.0 * 0.088 / 8.0,
+        "gaussian: mean {gm}, sd {gs}"
+    );
+    assert!(
+        os < 0.03 && (om - 1.0).abs() < 5.0 * 0.01 / 8.0 + 0.01,
+        "orthogonal: mean {om}, sd {os}"
+    );
+}
+
+#[test]
+fn orthogonal_random_features_keep_their_kernels() {
+    // As in the independent-row tests: rows keep their N(0, I) law, so the RBF estimate at
+    // D = 4096 (256 blocks of 16) is within 3/sqrt(D) on average, and positive features
+    // estimate exp(x·x') (relative standard deviation below 0.08; 0.4 is 5).
+    let gpu = gpu();
+    let (n, d, gamma, n_out) = (8, 16, 0.5, 4096);
+    let x: Vec<f32> = random(n * d, 14).into_iter().map(|v| v * 0.5).collect();
+    let mut p = Projection::new(Kind::Rff { gamma }, n_out, 8);
+    p.orthogonal = true;
+    p.fit(d).unwrap();
+    let z = transform(gpu, &p, &x, n);
+    let mut total = 0.0;
+    let mut pairs = 0;
+    for a in 0..n {
+        for b in a + 1..n {
+            let dist: f64 = (0..d)
+                .map(|j| (f64::from(x[a * d + j]) - f64::from(x[b * d + j])).powi(2))
+                .sum();
+            total += (dot(
+                &z[a * n_out..(a + 1) * n_out],
+                &z[b * n_out..(b + 1) * n_out],
+            ) - (-gamma * dist).exp())
+            .abs();
+            pairs += 1;
+        }
+    }
+    assert!(
+        total / (pairs as f64) < 3.0 / (n_out as f64).sqrt(),
+        "orthogonal rff error {}",
+        total / pairs as f64
+    );
+    let mut p = Projection::new(Kind::Positive, 8192, 10);
+    p.orthogonal = true;
+    p.fit(32).unwrap();
+    let x: Vec<f32> = random(64, 15).into_iter().map(|v| v * 0.3).collect();
+    let phi = transform(gpu, &p, &x, 2);
+    let exact = dot(&widen(&x[..32]), &widen(&x[32..])).exp();
+    let estimate = dot(&phi[..8192], &phi[8192..]);
+    assert!(
+        (estimate / exact - 1.0).abs() < 0.4,
+        "orthogonal positive: {estimate} vs {exact}"
+    );
+    // Where orthogonal rows do not apply, a clear error.
+    let mut bad = Projection::new(Kind::Rademacher, 10, 1);
+    bad.orthogonal = true;
+    let e = bad.fit(5).unwrap_err();
+    assert!(e.to_string().contains("rademacher"), "{e}");
+    let mut free = Projection::new(Kind::Orthogonal, 10, 1);
+    free.mode = Mode::MatrixFree;
+    free.fit(5).unwrap();
+    let e = free
+        .transform(gpu, &Tensor::zeros(gpu, &[5]).unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("materialized"), "{e}");
+}
+
+#[test]
+fn inverse_transform_is_exact_for_the_orthogonal_kinds() {
+    let gpu = gpu();
+    let rel = |a: &[f32], b: &[f32]| {
+        let num: f32 = a.iter().zip(b).map(|(u, v)| (u - v).powi(2)).sum();
+        (num / b.iter().map(|v| v * v).sum::<f32>()).sqrt()
+    };
+    // Orthogonal, n_out = 2.5 d (two full blocks and a partial one): x back to f32 rounding
+    // of two d-term products, ~1e-6; 1e-4 leaves room.
+    let (batch, d) = (3, 40);
+    let x_host = random(batch * d, 40);
+    let x = Tensor::from_slice(gpu, &x_host, &[batch, d]).unwrap();
+    let p = fitted(Kind::Orthogonal, 100, 41, d, Mode::Materialized);
+    let back = p
+        .inverse_transform(gpu, &p.transform(gpu, &x).unwrap())
+        .unwrap()
+        .to_vec(gpu)
+        .unwrap();
+    assert!(
+        rel(&back, &x_host) < 1e-4,
+        "orthogonal R⁺ R x: {}",
+        rel(&back, &x_host)
+    );
+    // n_out < d: the minimum-norm solution, so R x̂ = y and ‖x̂‖ < ‖x‖.
+    let p = fitted(Kind::Orthogonal, 25, 42, d, Mode::Materialized);
+    let y = p.transform(gpu, &x).unwrap();
+    let x_hat = p.inverse_transform(gpu, &y).unwrap();
+    let y_again = p.transform(gpu, &x_hat).unwrap().to_vec(gpu).unwrap();
+    let y_host = y.to_vec(gpu).unwrap();
+    assert!(
+        rel(&y_again, &y_host) < 1e-4,
+        "R R⁺ y: {}",
+        rel(&y_again, &y_host)
+    );
+    let x_hat = x_hat.to_vec(gpu).unwrap();
+    assert!(x_hat.iter().map(|v| v * v).sum::<f32>() < x_host.iter().map(|v| v * v).sum::<f32>());
+    // srht, n_out = 2 p: the transpose is the inverse (six transforms of rounding, ~1e-6).
+    let p = fitted(Kind::Srht, 128, 43, d, Mode::Materialized);
+    let back = p
+        .inverse_transform(gpu, &p.transform(gpu, &x).unwrap())
+        .unwrap()
+        .to_vec(gpu)
+        .unwrap();
+    assert!(
+        rel(&back, &x_host) < 1e-4,
+        "srht Rᵀ R x: {}",
+        rel(&back, &x_host)
+    );
+    let one = p
+        .inverse_transform(gpu, &Tensor::zeros(gpu, &[128]).unwrap())
+        .unwrap();
+    assert_eq!(one.shape(), &[d]);
+    let e = p
+        .inverse_transform(gpu, &Tensor::zeros(gpu, &[2, 127]).unwrap())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("128") && e.to_string().contains("127"),
+        "{e}"
+    );
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
-use speckle::cpu::srht::{fwht, srht as reference};
+use speckle::cpu::srht::{fwht, srht as reference, srht_transpose};
 use speckle::ops::srht::{self, padded_len};
 use speckle::{Gpu, Tensor};
 
@@ -112,8 +112,89 @@ fn inputs_are_grouped_to_fit_one_binding() {
             1e-5,
         );
     }
+    // One padded row (p = 8192 values) larger than the binding cannot be split.
     let too_big = Tensor::zeros(&gpu, &[1, 5000]).unwrap();
     let y = Tensor::zeros(&gpu, &[1, 10]).unwrap();
     let e = srht::plan(&gpu, &too_big, &y, 10, 1, false).unwrap_err();
-    assert!(e.to_string().contains("5000"), "{e}");
+    assert!(e.to_string().contains("8192"), "{e}");
+}
+
+fn run_transpose(gpu: &Gpu, y_host: &[f32], batch: usize, d: usize, n_out: usize) -> Vec<f32> {
+    let y = Tensor::from_slice(gpu, y_host, &[batch, n_out]).unwrap();
+    let x = Tensor::filled(gpu, &[batch, d], f32::NAN).unwrap();
+    gpu.execute(&srht::plan_transpose(gpu, &y, &x, n_out, 31).unwrap())
+        .unwrap();
+    x.to_vec(gpu).unwrap()
+}
+
+#[test]
+fn the_transpose_matches_the_reference_and_is_the_adjoint() {
+    let gpu = gpu();
+    for &(batch, d, n_out) in &[
+        (1, 1, 1),
+        (2, 7, 3),
+        (3, 33, 64),
+        (2, 33, 150),
+        (1, 250, 700),
+    ] {
+        let y = random(batch * n_out, (d * 5 + n_out) as u64);
+        let got = run_transpose(gpu, &y, batch, d, n_out);
+        assert_rel_close(
+            &format!("srht transpose {batch}x{n_out} -> {d}"),
+            &got,
+            &srht_transpose(&y, batch, d, n_out, 31),
+            1e-5,
+        );
+        // <R x, y> = <x, R^T y>, from the CPU forward reference alone.
+        let x = random(batch * d, 9);
+        let rx = reference(&x, batch, d, n_out, 31, false);
+        let lhs: f64 = rx.iter().zip(&y).map(|(a, &b)| a * f64::from(b)).sum();
+        let rty = srht_transpose(&y, batch, d, n_out, 31);
+        let rhs: f64 = rty.iter().zip(&x).map(|(a, &b)| a * f64::from(b)).sum();
+        assert!(
+            (lhs - rhs).abs() <= 1e-9 * lhs.abs().max(1.0),
+            "adjoint identity {lhs} vs {rhs}"
+        );
+    }
+}
+
+#[test]
+fn the_transpose_inverts_whole_blocks() {
+    // n_out a multiple of p: the stacked blocks, each orthogonal, scaled by sqrt(p / n_out),
+    // give R^T R = I, so R^T (R x) = x to the rounding of six transforms.
+    let gpu = gpu();
+    let (batch, d) = (3, 100);
+    let n_out = 2 * padded_len(d);
+    let x = random(batch * d, 12);
+    let y = run(gpu, &x, batch, d, n_out, false);
+    let back = run_transpose(gpu, &y, batch, d, n_out);
+    let want: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    assert_rel_close("R^T R x", &back, &want, 2e-5);
+}
+
+#[test]
+fn one_input_larger_than_a_binding_is_split_by_blocks() {
+    // 4 KiB bindings hold ~1000 values: d = 200 (p = 256) to 1500 outputs is 6 blocks, 1536
+    // work values per input (3072 optical), so each input goes through in groups of blocks,
+    // and the transpose sums its blocks over several dispatches.
+    let gpu = gpu_with_binding_limit(4096);
+    let (batch, d, n_out) = (2, 200, 1500);
+    let x = random(batch * d, 5);
+    for optical in [false, true] {
+        let got = run(&gpu, &x, batch, d, n_out, optical);
+        assert_rel_close(
+            &format!("block-split srht optical={optical}"),
+            &got,
+            &reference(&x, batch, d, n_out, 31, optical),
+            1e-5,
+        );
+    }
+    let y = random(batch * n_out, 6);
+    let got = run_transpose(&gpu, &y, batch, d, n_out);
+    assert_rel_close(
+        "block-split transpose",
+        &got,
+        &srht_transpose(&y, batch, d, n_out, 31),
+        1e-5,
+    );
 }

@@ -57,3 +57,34 @@ pub fn srht(x: &[f32], batch: usize, d: usize, n_out: usize, seed: u64, optical:
     }
     y
 }
+
+/// The transpose of the linear structured projection: for each row of `y` (`[batch, n_out]`),
+/// Σ_k D1 H D2 H D3 H y_k over its blocks y_k (zero-padded to p), the first d values kept,
+/// scaled like the forward transform, giving `[batch, d]`.
+pub fn srht_transpose(y: &[f32], batch: usize, d: usize, n_out: usize, seed: u64) -> Vec<f64> {
+    let p = padded_len(d);
+    let blocks = n_out.div_ceil(p);
+    let scale = (p as f64 / n_out as f64).sqrt() / (p as f64).powf(1.5);
+    let mut x = vec![0.0; batch * d];
+    for b in 0..batch {
+        for k in 0..blocks {
+            let mut v = vec![0.0; p];
+            for (r, value) in v.iter_mut().enumerate() {
+                if k * p + r < n_out {
+                    *value = f64::from(y[b * n_out + k * p + r]);
+                }
+            }
+            for s in (0..3).rev() {
+                fwht(&mut v);
+                let stream = diagonal_stream(k, 0, s);
+                for (j, value) in v.iter_mut().enumerate() {
+                    *value *= philox::rademacher_entry(seed, stream, 0, j as u64);
+                }
+            }
+            for j in 0..d {
+                x[b * d + j] += scale * v[j];
+            }
+        }
+    }
+    x
+}

@@ -1,7 +1,9 @@
 //! The structured random projection (`shaders/srht.wgsl`): blocks of H·D3·H·D2·H·D1 with
 //! seeded sign diagonals D and the fast Walsh–Hadamard transform H, O(p log p) per block and
-//! input (p = the input length rounded up to a power of two) instead of O(n_out · d). Work
-//! rows are processed in groups of whole inputs that fit one binding.
+//! input (p = the input length rounded up to a power of two) instead of O(n_out · d), and its
+//! transpose. Work rows (one per input, block and part, p values each) are processed in groups
+//! of whole inputs that fit one binding, or, when one input's rows do not fit, in groups of
+//! its blocks.
 
 use crate::cpu::philox;
 use crate::error::{Error, Result};
@@ -17,27 +19,32 @@ pub struct SrhtParams {
     row0: u32,
     p_log2: u32,
     h: u32,
-    d: u32,
+    in_len: u32,
+    in_stride: u32,
+    in_col0: u32,
     blocks: u32,
     parts: u32,
     flags: u32,
     diagonal: u32,
     key_lo: u32,
     key_hi: u32,
-    x_first: u32,
+    in_first: u32,
     work_first: u32,
-    y_first: u32,
+    out_first: u32,
     len: u32,
     e0: u32,
-    n_out: u32,
+    out_len: u32,
     b0: u32,
+    k_lo: u32,
+    k_hi: u32,
     scale: f32,
     _pad: u32,
 }
 
 // Keep in sync with the FLAG_ constants of shaders/srht.wgsl.
-const FLAG_FROM_X: u32 = 1;
+const FLAG_FROM_INPUT: u32 = 1;
 const FLAG_SIGNS: u32 = 2;
+const FLAG_ACCUMULATE: u32 = 4;
 const WG: u32 = 256;
 
 /// The transform length for inputs of length `d`: the next power of two, at least 2.
@@ -46,14 +53,25 @@ pub fn padded_len(d: usize) -> usize {
 }
 
 /// The sign-diagonal stream of block `k`, part `t` (0 real, 1 imaginary) and diagonal `s`.
-/// Keep in sync with `load` in `shaders/srht.wgsl`.
+/// Keep in sync with `sign` in `shaders/srht.wgsl`.
 pub fn diagonal_stream(k: usize, t: usize, s: usize) -> u32 {
     philox::Stream::Diagonal as u32 + (6 * k + 3 * t + s) as u32
 }
 
+/// The scale that makes E‖y‖² = ‖x‖² (linear) or E[y_i] = ‖x‖² (optical, applied squared):
+/// p^(−3/2) for the three unnormalized H's, times sqrt(p / n_out) or sqrt(p / 2).
+fn scale(p: usize, n_out: usize, optical: bool) -> f32 {
+    let s = if optical {
+        1.0 / (p as f64 * 2f64.sqrt())
+    } else {
+        1.0 / (p as f64 * (n_out as f64).sqrt())
+    };
+    s as f32
+}
+
 /// Plans y = the first `n_out` rows of the stacked blocks applied to each row of `x`
-/// (`[batch, d]`), into `y` (`[batch, n_out]`); `optical` makes y = |·|² of a complex transform
-/// whose real and imaginary parts are two independent blocks.
+/// (`[batch, d]` or `[d]`), into `y` (`[batch, n_out]`); `optical` makes y = |·|² of a complex
+/// transform whose real and imaginary parts are two independent blocks.
 pub fn plan(
     gpu: &Gpu,
     x: &Tensor,
@@ -62,130 +80,273 @@ pub fn plan(
     seed: u64,
     optical: bool,
 ) -> Result<Vec<Dispatch>> {
-    let (batch, d) = match x.shape() {
-        [d] => (1, *d),
-        [b, d] => (*b, *d),
-        s => {
-            return Err(Error::shape(
-                "project",
-                format!("inputs must be [batch, d] or [d], got shape {s:?}"),
-            ))
-        }
-    };
-    if y.len() != batch * n_out {
-        return Err(Error::shape(
+    let (batch, d) = rows_of(x)?;
+    expect_len(y, "output", batch, n_out)?;
+    Passes::new(gpu, batch, d, n_out, seed, optical, false)?.plan(gpu, x, y)
+}
+
+/// Plans the transpose of the linear kind: `x` (`[batch, d]`) = Rᵀ `y` (`[batch, n_out]`),
+/// R being the matrix that [`plan`] applies (not optical). When n_out is a multiple of p the
+/// stacked blocks are orthogonal and Rᵀ R = I: the transpose is then the exact inverse.
+pub fn plan_transpose(
+    gpu: &Gpu,
+    y: &Tensor,
+    x: &Tensor,
+    n_out: usize,
+    seed: u64,
+) -> Result<Vec<Dispatch>> {
+    let (batch, d) = rows_of(x)?;
+    expect_len(y, "transposed input", batch, n_out)?;
+    Passes::new(gpu, batch, d, n_out, seed, false, true)?.plan(gpu, y, x)
+}
+
+fn rows_of(x: &Tensor) -> Result<(usize, usize)> {
+    match x.shape() {
+        [d] => Ok((1, *d)),
+        [b, d] => Ok((*b, *d)),
+        s => Err(Error::shape(
             "project",
-            format!(
-                "output {:?} does not hold {batch} x {n_out} values",
-                y.shape()
-            ),
-        ));
+            format!("inputs must be [batch, d] or [d], got shape {s:?}"),
+        )),
     }
-    let p = padded_len(d);
-    let blocks = n_out.div_ceil(p);
-    let parts = if optical { 2 } else { 1 };
-    let rows_per_input = blocks * parts;
-    let capacity = window_capacity(gpu);
-    let per_input = rows_per_input * p;
-    if per_input > capacity || d > capacity || n_out > capacity {
-        return Err(Error::invalid(format!(
-            "a structured projection of {d} inputs to {n_out} outputs needs {} work values per input, \
-             more than one storage binding holds ({} bytes)",
-            per_input,
-            gpu.binding_limit()
-        )));
+}
+
+fn expect_len(t: &Tensor, what: &str, batch: usize, n: usize) -> Result<()> {
+    if t.len() == batch * n {
+        return Ok(());
     }
-    if batch * rows_per_input > u32::MAX as usize || (blocks * 6) as u64 > u64::from(u32::MAX) {
-        return Err(Error::invalid(
-            "structured projection too large for u32 indices",
-        ));
-    }
-    let group = (capacity / per_input)
-        .min(capacity / d.max(n_out))
-        .min(gpu.max_grid() * WG as usize / (per_input / 2).max(1))
-        .clamp(1, batch);
-    let work = Tensor::empty(gpu, &[group * rows_per_input, p])?;
-    let stage_pipeline = gpu.pipeline(&shaders::SRHT, &[("MODE", 0.0), ("WG", f64::from(WG))])?;
-    let output_pipeline = gpu.pipeline(&shaders::SRHT, &[("MODE", 1.0), ("WG", f64::from(WG))])?;
-    let key = philox::key(seed);
-    let scale = if optical {
-        1.0 / (p as f64 * 2f64.sqrt())
-    } else {
-        1.0 / (p as f64 * (n_out as f64).sqrt())
-    };
-    let base = SrhtParams {
-        p_log2: p.trailing_zeros(),
-        d: d as u32,
-        blocks: blocks as u32,
-        parts: parts as u32,
-        key_lo: key[0],
-        key_hi: key[1],
-        n_out: n_out as u32,
-        scale: scale as f32,
-        ..Default::default()
-    };
-    let mut dispatches = Vec::new();
-    for b0 in (0..batch).step_by(group) {
-        let g = group.min(batch - b0);
-        let rows = g * rows_per_input;
-        let row0 = b0 * rows_per_input;
-        let xw = x.window(gpu, b0 * d, g * d);
-        let ww = work.window(gpu, 0, rows * p);
-        let yw = y.window(gpu, b0 * n_out, g * n_out);
-        let mut push = |pipeline: &std::sync::Arc<wgpu::ComputePipeline>,
-                        params: SrhtParams,
-                        threads: usize| {
-            let uniform = gpu.uniform("speckle.srht.params", &params);
-            let bind_group = gpu.bind_group(
-                pipeline,
-                &[
-                    uniform.as_entire_binding(),
-                    xw.resource(),
-                    ww.resource(),
-                    yw.resource(),
-                ],
-            );
-            dispatches.push(Dispatch {
-                pipeline: pipeline.clone(),
-                bind_group,
-                workgroups: gpu.grid((threads as u32).div_ceil(WG)),
-            });
-        };
-        for s in 0..3u32 {
-            let mut h = 1;
-            while h < p {
-                let mut flags = 0;
-                if s == 0 && h == 1 {
-                    flags |= FLAG_FROM_X;
+    Err(Error::shape(
+        "project",
+        format!("{what} {:?} does not hold {batch} x {n} values", t.shape()),
+    ))
+}
+
+/// One dispatch group: `inputs` whole inputs from `b0`, or the blocks `k_lo .. k_hi` of
+/// input `b0` alone.
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    b0: usize,
+    inputs: usize,
+    k_lo: usize,
+    k_hi: usize,
+}
+
+/// The geometry of a forward or transposed structured projection.
+struct Passes {
+    d: usize,
+    n_out: usize,
+    p: usize,
+    blocks: usize,
+    parts: usize,
+    transpose: bool,
+    base: SrhtParams,
+    groups: Vec<Group>,
+}
+
+impl Passes {
+    fn new(
+        gpu: &Gpu,
+        batch: usize,
+        d: usize,
+        n_out: usize,
+        seed: u64,
+        optical: bool,
+        transpose: bool,
+    ) -> Result<Passes> {
+        if d == 0 || n_out == 0 {
+            return Err(Error::invalid(format!(
+                "a structured projection needs d >= 1 and n_out >= 1 (got d = {d}, n_out = {n_out})"
+            )));
+        }
+        let p = padded_len(d);
+        let blocks = n_out.div_ceil(p);
+        let parts = if optical { 2 } else { 1 };
+        let rows_per_input = blocks * parts;
+        let capacity = window_capacity(gpu);
+        if parts * p > capacity {
+            return Err(Error::invalid(format!(
+                "a structured projection of d = {d} works on rows of p = {p} values ({parts} at a \
+                 time), more than one storage binding holds ({} bytes)",
+                gpu.binding_limit()
+            )));
+        }
+        let flat = batch.saturating_mul(d.max(n_out).max(rows_per_input));
+        if flat > u32::MAX as usize || (blocks * 6 + 16) as u64 > u64::from(u32::MAX) {
+            return Err(Error::invalid(format!(
+                "a structured projection of {batch} inputs of {d} values to {n_out} outputs \
+                 exceeds u32 indices"
+            )));
+        }
+        let per_input = rows_per_input * p;
+        let threads_per_dispatch = gpu.max_grid() * WG as usize;
+        let mut groups = Vec::new();
+        if per_input <= capacity && d.max(n_out) <= capacity {
+            let inputs = (capacity / per_input)
+                .min(capacity / d.max(n_out))
+                .min(threads_per_dispatch / (per_input / 2).max(1))
+                .clamp(1, batch.max(1));
+            for b0 in (0..batch).step_by(inputs) {
+                groups.push(Group {
+                    b0,
+                    inputs: inputs.min(batch - b0),
+                    k_lo: 0,
+                    k_hi: blocks,
+                });
+            }
+        } else {
+            // One input's blocks do not fit together: take as many blocks as fit.
+            let per_group = (capacity / (parts * p))
+                .min(threads_per_dispatch / (parts * p / 2))
+                .max(1);
+            for b0 in 0..batch {
+                for k_lo in (0..blocks).step_by(per_group) {
+                    groups.push(Group {
+                        b0,
+                        inputs: 1,
+                        k_lo,
+                        k_hi: (k_lo + per_group).min(blocks),
+                    });
                 }
-                if h == 1 {
-                    flags |= FLAG_SIGNS;
-                }
-                let params = SrhtParams {
-                    rows: rows as u32,
-                    row0: row0 as u32,
-                    h: h as u32,
-                    flags,
-                    diagonal: s,
-                    x_first: xw.first,
-                    work_first: ww.first,
-                    b0: b0 as u32,
-                    ..base
-                };
-                push(&stage_pipeline, params, rows * p / 2);
-                h *= 2;
             }
         }
-        let params = SrhtParams {
-            row0: row0 as u32,
-            work_first: ww.first,
-            y_first: yw.first,
-            len: (g * n_out) as u32,
-            e0: (b0 * n_out) as u32,
-            b0: b0 as u32,
-            ..base
+        let key = philox::key(seed);
+        let base = SrhtParams {
+            p_log2: p.trailing_zeros(),
+            blocks: blocks as u32,
+            parts: parts as u32,
+            key_lo: key[0],
+            key_hi: key[1],
+            scale: scale(p, n_out, optical),
+            ..Default::default()
         };
-        push(&output_pipeline, params, g * n_out);
+        Ok(Passes {
+            d,
+            n_out,
+            p,
+            blocks,
+            parts,
+            transpose,
+            base,
+            groups,
+        })
     }
-    Ok(dispatches)
+
+    /// The dispatches from `input` (x forward, y transpose) to `output`.
+    fn plan(&self, gpu: &Gpu, input: &Tensor, output: &Tensor) -> Result<Vec<Dispatch>> {
+        let (p, parts, blocks) = (self.p, self.parts, self.blocks);
+        let (in_len, out_len) = if self.transpose {
+            (self.n_out, self.d)
+        } else {
+            (self.d, self.n_out)
+        };
+        let largest = self
+            .groups
+            .iter()
+            .map(|g| g.inputs * (g.k_hi - g.k_lo) * parts)
+            .max()
+            .unwrap_or(0);
+        let work = Tensor::empty(gpu, &[largest.max(1), p])?;
+        let stage = gpu.pipeline(&shaders::SRHT, &[("MODE", 0.0), ("WG", f64::from(WG))])?;
+        let finish_mode = if self.transpose { 2.0 } else { 1.0 };
+        let finish = gpu.pipeline(
+            &shaders::SRHT,
+            &[("MODE", finish_mode), ("WG", f64::from(WG))],
+        )?;
+        let mut dispatches = Vec::new();
+        for g in &self.groups {
+            let rows = g.inputs * (g.k_hi - g.k_lo) * parts;
+            let row0 = (g.b0 * blocks + g.k_lo) * parts;
+            let last = g.b0 + g.inputs - 1;
+            // Input and output windows: whole rows, except the block columns of a transposed
+            // input (its columns k p ..) or a forward output split by blocks.
+            let in_stride = if self.transpose { p } else { 0 };
+            let in_col0 = g.k_lo * in_stride;
+            let (in_start, in_end) = if self.transpose {
+                (
+                    g.b0 * in_len + in_col0,
+                    last * in_len + (g.k_hi * p).min(in_len),
+                )
+            } else {
+                (g.b0 * in_len, (last + 1) * in_len)
+            };
+            let in_w = input.window(gpu, in_start, in_end - in_start);
+            let (e0, e_end) = if self.transpose {
+                (g.b0 * out_len, (last + 1) * out_len)
+            } else {
+                (
+                    g.b0 * out_len + g.k_lo * p,
+                    last * out_len + (g.k_hi * p).min(out_len),
+                )
+            };
+            let out_w = output.window(gpu, e0, e_end - e0);
+            let work_w = work.window(gpu, 0, rows * p);
+            let base = SrhtParams {
+                row0: row0 as u32,
+                in_len: in_len as u32,
+                in_stride: in_stride as u32,
+                in_col0: in_col0 as u32,
+                in_first: in_w.first,
+                work_first: work_w.first,
+                out_first: out_w.first,
+                out_len: out_len as u32,
+                b0: g.b0 as u32,
+                k_lo: g.k_lo as u32,
+                k_hi: g.k_hi as u32,
+                ..self.base
+            };
+            let mut push = |pipeline: &std::sync::Arc<wgpu::ComputePipeline>,
+                            params: SrhtParams,
+                            threads: usize| {
+                let uniform = gpu.uniform("speckle.srht.params", &params);
+                let bind_group = gpu.bind_group(
+                    pipeline,
+                    &[
+                        uniform.as_entire_binding(),
+                        in_w.resource(),
+                        work_w.resource(),
+                        out_w.resource(),
+                    ],
+                );
+                dispatches.push(Dispatch {
+                    pipeline: pipeline.clone(),
+                    bind_group,
+                    workgroups: gpu.grid((threads as u32).div_ceil(WG)),
+                });
+            };
+            // Forward: D1 then H, D2 then H, D3 then H. Transpose: H, D3 then H, D2 then H,
+            // and D1 in the output pass.
+            for s in 0..3u32 {
+                let diagonal = if self.transpose { 3 - s } else { s };
+                let signed = !(self.transpose && s == 0);
+                let mut h = 1;
+                while h < p {
+                    let mut flags = 0;
+                    if s == 0 && h == 1 {
+                        flags |= FLAG_FROM_INPUT;
+                    }
+                    if signed && h == 1 {
+                        flags |= FLAG_SIGNS;
+                    }
+                    let params = SrhtParams {
+                        rows: rows as u32,
+                        h: h as u32,
+                        flags,
+                        diagonal,
+                        ..base
+                    };
+                    push(&stage, params, rows * p / 2);
+                    h *= 2;
+                }
+            }
+            let accumulate = self.transpose && g.k_lo > 0;
+            let params = SrhtParams {
+                len: (e_end - e0) as u32,
+                e0: e0 as u32,
+                flags: if accumulate { FLAG_ACCUMULATE } else { 0 },
+                ..base
+            };
+            push(&finish, params, e_end - e0);
+        }
+        Ok(dispatches)
+    }
 }

@@ -12,6 +12,7 @@
 //! | kind | entries of R | output | expectation |
 //! | --- | --- | --- | --- |
 //! | `gaussian` | N(0, 1/n_out) (scikit-learn) | R x | E‖y‖² = ‖x‖² |
+//! | `orthogonal` | rows of a Gaussian matrix orthogonalized in blocks of d, chi(d) row norms (see [`orthogonal`]), times 1/sqrt(n_out) | R x | E‖y‖² = ‖x‖² |
 //! | `rademacher` | ±1/sqrt(n_out) | R x | E‖y‖² = ‖x‖² |
 //! | `sparse` | ±sqrt(s/n_out) with probability 1/(2s) each, else 0; s = sqrt(d) by default | R x | E‖y‖² = ‖x‖² |
 //! | `optical` | complex, real and imaginary parts N(0, 1/2) each | \|R x\|² | E[y_i] = ‖x‖² |
@@ -20,6 +21,10 @@
 //! | `positive` | N(0, 1) | exp(R x − ‖x‖²/2)/sqrt(n_out) | E⟨y(x), y(x')⟩ = exp(x·x') |
 //! | `srht` | blocks H·D3·H·D2·H·D1 of size p = next power of two ≥ d, stacked, first n_out rows, times sqrt(p/n_out)/p^{3/2} | R x | E‖y‖² = ‖x‖² (exact when n_out = p) |
 //! | `srht-optical` | two independent such blocks as real and imaginary parts, times sqrt(p/2)/p^{3/2} | \|R x\|² | E[y_i] = ‖x‖² |
+//!
+//! With [`Projection::orthogonal`], the Gaussian matrices of `rff`, `relu` and `positive` are
+//! drawn with orthogonal blocks too (orthogonal random features): each row keeps its N(0, I)
+//! law, so the expectations above hold, with lower variance.
 //!
 //! The structured kinds never form R: the input is zero-padded to p and transformed by the fast
 //! Walsh–Hadamard transform in O(p log p) per block; the mode does not apply to them.
@@ -39,6 +44,8 @@ use crate::ops::srht;
 use crate::tensor::Tensor;
 use std::sync::{Arc, Mutex};
 
+pub mod orthogonal;
+
 /// The seed used when none is given (never time-based, so runs repeat).
 pub const DEFAULT_SEED: u64 = 0x5eed_5eed;
 
@@ -47,6 +54,9 @@ pub const DEFAULT_SEED: u64 = 0x5eed_5eed;
 pub enum Kind {
     /// Gaussian entries N(0, 1/n_out).
     Gaussian,
+    /// Orthogonal random features: Gaussian rows orthogonalized in blocks of d, each with a
+    /// chi(d)-distributed norm, times 1/sqrt(n_out).
+    Orthogonal,
     /// Rademacher entries ±1/sqrt(n_out).
     Rademacher,
     /// Sparse entries (Achlioptas; Li, Hastie and Church) of density 1/s.
@@ -77,9 +87,12 @@ impl Kind {
     /// Every name accepted by [`Kind::from_name`].
     pub const NAMES: &'static [&'static str] = &[
         "gaussian",
+        "orthogonal",
         "rademacher",
         "sparse",
         "optical",
+        "srht",
+        "srht-optical",
         "rff",
         "relu",
         "positive",
@@ -89,6 +102,7 @@ impl Kind {
     pub fn from_name(name: &str, gamma: f64, s: Option<f64>) -> Result<Kind> {
         Ok(match name {
             "gaussian" => Kind::Gaussian,
+            "orthogonal" => Kind::Orthogonal,
             "rademacher" => Kind::Rademacher,
             "sparse" => Kind::Sparse { s },
             "optical" => Kind::Optical,
@@ -110,6 +124,7 @@ impl Kind {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Gaussian => "gaussian",
+            Kind::Orthogonal => "orthogonal",
             Kind::Rademacher => "rademacher",
             Kind::Sparse { .. } => "sparse",
             Kind::Optical => "optical",
@@ -126,11 +141,20 @@ impl Kind {
         matches!(self, Kind::Srht | Kind::SrhtOptical)
     }
 
-    /// True for the kinds whose output is R x itself.
+    /// True for the kinds whose output is R x itself (the structured `srht` included).
     pub fn is_linear(&self) -> bool {
         matches!(
             self,
-            Kind::Gaussian | Kind::Rademacher | Kind::Sparse { .. }
+            Kind::Gaussian | Kind::Orthogonal | Kind::Rademacher | Kind::Sparse { .. } | Kind::Srht
+        )
+    }
+
+    /// True for the kinds whose matrix may be drawn with orthogonal blocks
+    /// ([`Projection::orthogonal`]): those built on a Gaussian N(0, 1) matrix.
+    pub fn allows_orthogonal(&self) -> bool {
+        matches!(
+            self,
+            Kind::Gaussian | Kind::Orthogonal | Kind::Rff { .. } | Kind::Relu | Kind::Positive
         )
     }
 }
@@ -164,8 +188,17 @@ pub struct Workspace {
     matrix: Option<Arc<Matrix>>,
 }
 
-/// A materialized matrix: R, and I for the optical kind.
-type Matrix = (Tensor, Option<Tensor>);
+/// A materialized matrix.
+#[derive(Debug)]
+pub struct Matrix {
+    /// R (its real part for the optical kind), `[n_out, d]`.
+    pub re: Tensor,
+    /// The imaginary part I of the optical kind.
+    pub im: Option<Tensor>,
+    /// For the `orthogonal` kind, the matrix P (`[n_out, d]`) with x = Pᵀ (R x): see
+    /// [`Projection::inverse_transform`].
+    pub inverse: Option<Tensor>,
+}
 
 /// The materialized matrix, kept once generated: the device it lives on and what it was
 /// generated for (so that changing the projection's public fields regenerates it).
@@ -212,6 +245,10 @@ pub struct Projection {
     pub mode: Mode,
     /// Scaling of the optical kind.
     pub scaling: Scaling,
+    /// Draw the Gaussian matrix with orthogonal blocks (orthogonal random features; always on
+    /// for [`Kind::Orthogonal`], allowed for `gaussian`, `rff`, `relu` and `positive`).
+    /// Materialized mode only.
+    pub orthogonal: bool,
     d: Option<usize>,
     cache: MatrixCache,
 }
@@ -223,6 +260,8 @@ pub struct MatrixSpec {
     pub dense: DenseSpec,
     /// The non-linearity, if any, and its output scale.
     pub finish: Option<(Finish, f32)>,
+    /// Rows orthogonal in blocks of d ([`orthogonal`]), generated on the CPU.
+    pub orthogonal: bool,
 }
 
 impl Projection {
@@ -234,6 +273,7 @@ impl Projection {
             seed,
             mode: Mode::Materialized,
             scaling: Scaling::Standard,
+            orthogonal: false,
             d: None,
             cache: MatrixCache::default(),
         }
@@ -261,6 +301,13 @@ impl Projection {
                 )));
             }
         }
+        if self.orthogonal && !self.kind.allows_orthogonal() {
+            return Err(Error::invalid(format!(
+                "orthogonal random features apply to the Gaussian kinds (gaussian, orthogonal, \
+                 rff, relu, positive), not {}",
+                self.kind.name()
+            )));
+        }
         self.d = Some(d);
         Ok(())
     }
@@ -283,7 +330,9 @@ impl Projection {
                     self.kind.name()
                 )))
             }
-            Kind::Gaussian => (Distribution::Gaussian, 1.0 / n.sqrt(), false, None),
+            Kind::Gaussian | Kind::Orthogonal => {
+                (Distribution::Gaussian, 1.0 / n.sqrt(), false, None)
+            }
             Kind::Rademacher => (Distribution::Rademacher, 1.0 / n.sqrt(), false, None),
             Kind::Sparse { s } => {
                 let s = s.unwrap_or((d as f64).sqrt()).max(1.0);
@@ -335,12 +384,24 @@ impl Projection {
                 complex,
             },
             finish: finish.map(|(f, s)| (f, s as f32)),
+            orthogonal: self.orthogonal || self.kind == Kind::Orthogonal,
         })
     }
 
     /// Entry (i, j) of the matrix (its real part), computed on the CPU.
     pub fn entry(&self, i: usize, j: usize) -> Result<f64> {
         let spec = self.spec()?;
+        let d = self.d.unwrap_or(1);
+        if i >= self.n_out || j >= d {
+            return Err(Error::invalid(format!(
+                "entry ({i}, {j}) is outside the {} x {d} matrix",
+                self.n_out
+            )));
+        }
+        if spec.orthogonal {
+            let (row, _) = orthogonal::rows(self.seed, d, i, 1);
+            return Ok(row[j] * f64::from(spec.dense.scale));
+        }
         Ok(crate::cpu::project_dense::matrix_entry(
             &spec.dense,
             Stream::Matrix,
@@ -373,7 +434,7 @@ impl Projection {
     }
 
     /// The materialized matrix R (and I for the optical kind), each `[n_out, d]`, generated
-    /// anew.
+    /// anew: on the GPU from Philox, or, with orthogonal rows, on the CPU ([`orthogonal`]).
     pub fn matrix(&self, gpu: &Gpu) -> Result<Matrix> {
         let spec = self.spec()?;
         let d = self.d.unwrap_or(1);
@@ -387,6 +448,9 @@ impl Projection {
                 self.n_out,
                 gpu.limits().max_buffer_size
             )));
+        }
+        if spec.orthogonal {
+            return self.orthogonal_matrix(gpu, &spec, d);
         }
         let generate = |stream: Stream| {
             random_fill::run(
@@ -407,7 +471,56 @@ impl Projection {
         } else {
             None
         };
-        Ok((re, im))
+        Ok(Matrix {
+            re,
+            im,
+            inverse: None,
+        })
+    }
+
+    /// The orthogonal matrix, and for the linear kind its inverse P (see
+    /// [`Projection::inverse_transform`]): row i of P is √n · w_i / (‖w_i‖² · B) for the rows
+    /// of the B full blocks (rows of a last, partial block are 0), or √n · w_i / ‖w_i‖² when
+    /// n_out < d, w_i being the unscaled rows.
+    fn orthogonal_matrix(&self, gpu: &Gpu, spec: &MatrixSpec, d: usize) -> Result<Matrix> {
+        let n = self.n_out;
+        let work = (n as f64) * (d as f64) * (d.min(n) as f64);
+        if work > 1e9 {
+            log::info!(
+                "orthogonalizing {} block(s) of up to {} rows of length {d} on the CPU (~{:.0e} flops)",
+                n.div_ceil(d),
+                d.min(n),
+                4.0 * work
+            );
+        }
+        let (w, norms) = orthogonal::rows(self.seed, d, 0, n);
+        let scale = f64::from(spec.dense.scale);
+        let re: Vec<f32> = w.iter().map(|&v| (v * scale) as f32).collect();
+        let re = Tensor::from_slice(gpu, &re, &[n, d])?;
+        let inverse = if self.kind == Kind::Orthogonal {
+            let full_blocks = n / d;
+            let mut p = vec![0.0f32; n * d];
+            for (i, (row, &norm)) in w.chunks_exact(d).zip(&norms).enumerate() {
+                let factor = if full_blocks == 0 {
+                    (n as f64).sqrt() / (norm * norm)
+                } else if i < full_blocks * d {
+                    (n as f64).sqrt() / (norm * norm * full_blocks as f64)
+                } else {
+                    0.0
+                };
+                for (o, &v) in p[i * d..(i + 1) * d].iter_mut().zip(row) {
+                    *o = (v * factor) as f32;
+                }
+            }
+            Some(Tensor::from_slice(gpu, &p, &[n, d])?)
+        } else {
+            None
+        };
+        Ok(Matrix {
+            re,
+            im: None,
+            inverse,
+        })
     }
 
     /// Allocates what transforming `batch` inputs needs (the output, scratch, and for
@@ -422,6 +535,13 @@ impl Projection {
             });
         }
         let spec = self.spec()?;
+        if spec.orthogonal && self.mode == Mode::MatrixFree {
+            return Err(Error::invalid(
+                "orthogonal random features need the materialized mode: each block of d rows is \
+                 orthogonalized as a whole, so no entry can be regenerated alone (srht is the \
+                 matrix-free structured alternative)",
+            ));
+        }
         let shape = [batch, self.n_out];
         let finish = spec.finish.map(|(f, _)| f);
         Ok(Workspace {
@@ -471,13 +591,13 @@ impl Projection {
         let spec = self.spec()?;
         let mut dispatches = match ws.matrix.as_deref() {
             None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
-            Some((r, i)) => {
+            Some(matrix) => {
                 let transposed = MatmulOptions {
                     trans_b: true,
                     ..Default::default()
                 };
-                let mut plan = matmul::plan(gpu, x, r, &ws.y, &transposed)?;
-                if let (Some(i), Some(im)) = (i, &ws.im) {
+                let mut plan = matmul::plan(gpu, x, &matrix.re, &ws.y, &transposed)?;
+                if let (Some(i), Some(im)) = (&matrix.im, &ws.im) {
                     plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
                 }
                 plan
@@ -534,34 +654,53 @@ impl Projection {
         }
     }
 
-    /// The transpose inverse of the linear kinds: x̂ = Rᵀ y, unbiased since E[Rᵀ R] = I under
-    /// the Gaussian, Rademacher and sparse conventions (an orthogonal projection's exact
-    /// inverse; least squares comes with the reconstruction module). `y` is `[batch, n_out]`
-    /// or `[n_out]`.
+    /// Maps outputs back to inputs for the linear kinds; `y` is `[batch, n_out]` or `[n_out]`.
+    ///
+    /// * `gaussian`, `rademacher`, `sparse`: x̂ = Rᵀ y, unbiased since E[RᵀR] = I under their
+    ///   conventions (least squares comes with the reconstruction module).
+    /// * `orthogonal`: exact on the row space. Each full block of d rows, R_b = S_b Q_b / √n
+    ///   with Q_b orthogonal, is inverted exactly (x = √n Q_bᵀ S_b⁻¹ y_b) and the full blocks'
+    ///   inversions averaged; with n_out < d, the one block's pseudo-inverse (the minimum-norm
+    ///   x̂ with R x̂ = y). So x̂ = x for y = R x whenever n_out >= d.
+    /// * `srht`: the transpose Rᵀ y by the fast transform, the exact inverse when n_out is a
+    ///   multiple of p (the stacked blocks are then orthogonal: RᵀR = I).
     pub fn inverse_transform(&self, gpu: &Gpu, y: &Tensor) -> Result<Tensor> {
-        if !self.kind.is_linear() || self.kind.is_structured() {
+        if !self.kind.is_linear() {
             return Err(Error::invalid(format!(
-                "inverse_transform is defined for the dense linear kinds, not {}",
+                "inverse_transform is defined for the linear kinds (gaussian, orthogonal, \
+                 rademacher, sparse, srht), not {}",
                 self.kind.name()
             )));
         }
-        if y.shape()[y.shape().len() - 1] != self.n_out {
+        let d = self
+            .d
+            .ok_or_else(|| Error::invalid("the projection is not fitted (call fit(d) first)"))?;
+        if y.shape().is_empty()
+            || y.shape()[y.shape().len() - 1] != self.n_out
+            || y.shape().len() > 2
+        {
             return Err(Error::shape(
                 "project",
                 format!(
-                    "outputs of shape {:?} do not end in n_out = {}",
-                    y.shape(),
-                    self.n_out
+                    "inverse_transform takes [batch, n_out] or [n_out] with n_out = {}, got shape {:?}",
+                    self.n_out,
+                    y.shape()
                 ),
             ));
         }
-        let matrix = self.cached_matrix(gpu)?;
-        let r = &matrix.0;
         let one_d = y.shape().len() == 1;
-        let y2 = y.view(&[y.len() / self.n_out, self.n_out])?;
-        let x = matmul::run(gpu, &y2, r, &MatmulOptions::default())?;
+        let batch = y.len() / self.n_out;
+        let y2 = y.view(&[batch, self.n_out])?;
+        let x = if self.kind == Kind::Srht {
+            let x = Tensor::empty(gpu, &[batch, d])?;
+            gpu.execute(&srht::plan_transpose(gpu, &y2, &x, self.n_out, self.seed)?)?;
+            x
+        } else {
+            let matrix = self.cached_matrix(gpu)?;
+            let m = matrix.inverse.as_ref().unwrap_or(&matrix.re);
+            matmul::run(gpu, &y2, m, &MatmulOptions::default())?
+        };
         if one_d {
-            let d = x.shape()[1];
             x.reshape(&[d])
         } else {
             Ok(x)
