@@ -7,12 +7,26 @@
 //   KIND 3 relu:     y = out_scale * max(re, 0)               (random ReLU features)
 //   KIND 4 positive: y = out_scale * exp(re - norms[b] / 2)   (positive random features;
 //                    norms[b] = |x_b|^2)
+//   KIND 5 camera:   a camera recording the optical intensity re >= 0 (E[re] = |x|^2):
+//                    lambda = gain * max(re, 0)               (expected photo-electrons)
+//                    v = lambda + sqrt(lambda) * z            (with noise: shot noise, the
+//                        Gaussian approximation of Poisson(lambda); z = the standard
+//                        Gaussian entry (b, i) of stream STREAM_CAMERA_NOISE under the key
+//                        of the noise seed, so every frame b gets fresh noise and reruns
+//                        are identical)
+//                    v = lambda                               (without noise)
+//                    y = clamp(floor(v + 0.5), 0, 2^bits - 1) (quantization, saturating;
+//                        max_level = 2^bits - 1)
+//                    lambda is capped at 2^24 so that gain * re or the noise never overflows
+//                    to inf (inf - inf would be NaN); no output changes, because
+//                    max_level <= 65535 and |z| <= sqrt(2 ln 2^24) < 5.8 make every
+//                    lambda >= 2^24 saturate anyway.
 // Linear kinds need no finish.
 //
 // Bindings (group 0): 0 uniform Params; 1 re (read_write, becomes y); 2 im (read; a
 // placeholder unless optical); 3 norms (read; a placeholder unless positive).
 // Dispatch: ceil(len / WG) workgroups, split over x and y by `Gpu::grid`.
-// Overrides: KIND; WG (threads per workgroup).
+// Overrides: KIND (the codes above); WG (threads per workgroup).
 
 // Keep in sync with ProjectFinishParams in src/ops/project_finish.rs.
 struct Params {
@@ -24,7 +38,14 @@ struct Params {
     key_lo: u32,
     key_hi: u32,
     out_scale: f32,
+    gain: f32,
+    max_level: f32,
+    noise: u32,
+    _pad0: u32,
 }
+
+// The cap on the camera's lambda (see KIND 5 above).
+const CAMERA_LAMBDA_CAP: f32 = 16777216.0;
 
 override KIND: u32 = 1u;
 override WG: u32 = 256u;
@@ -60,9 +81,22 @@ fn main(
         case 3u: {
             y = p.out_scale * max(v, 0.0);
         }
-        default: {
+        case 4u: {
             let b = (p.e0 + e) / p.n_out;
             y = p.out_scale * exp(v - 0.5 * norms[b]);
+        }
+        case 5u, default: {
+            let lambda = min(p.gain * max(v, 0.0), CAMERA_LAMBDA_CAP);
+            var s = lambda;
+            if (p.noise != 0u) {
+                let b = (p.e0 + e) / p.n_out;
+                let i = (p.e0 + e) % p.n_out;
+                let key = vec2<u32>(p.key_lo, p.key_hi);
+                let block = philox_block(key, STREAM_CAMERA_NOISE, b, i / 4u);
+                let z = philox_gaussians(block)[i % 4u];
+                s = lambda + sqrt(lambda) * z;
+            }
+            y = clamp(round_half_up(s), 0.0, p.max_level);
         }
     }
     re[k] = y;

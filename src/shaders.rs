@@ -24,6 +24,8 @@ pub const LIB_PHILOX: &str = include_str!("../shaders/lib/philox.wgsl");
 pub const LIB_MATMUL_STORE: &str = include_str!("../shaders/lib/matmul_store.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
+/// `shaders/lib/round.wgsl`: exact round-half-up.
+pub const LIB_ROUND: &str = include_str!("../shaders/lib/round.wgsl");
 
 /// C = α·op(A)·op(B) + β·C, fused bias and activation.
 pub const MATMUL: Kernel = Kernel {
@@ -92,7 +94,7 @@ pub const PROJECT_DENSE: Kernel = Kernel {
 pub const PROJECT_FINISH: Kernel = Kernel {
     name: "project_finish",
     body: include_str!("../shaders/project_finish.wgsl"),
-    libs: &[LIB_PHILOX, LIB_GRID],
+    libs: &[LIB_PHILOX, LIB_GRID, LIB_ROUND],
 };
 
 /// The structured (Walsh–Hadamard) random projection.
@@ -100,6 +102,13 @@ pub const SRHT: Kernel = Kernel {
     name: "srht",
     body: include_str!("../shaders/srht.wgsl"),
     libs: &[LIB_PHILOX, LIB_GRID],
+};
+
+/// Input encoders (threshold, bit planes) and the bit-plane decoder.
+pub const ENCODE: Kernel = Kernel {
+    name: "encode",
+    body: include_str!("../shaders/encode.wgsl"),
+    libs: &[LIB_GRID, LIB_ROUND],
 };
 
 /// Every kernel, for validation and for `speckle info`.
@@ -115,6 +124,7 @@ pub const ALL: &[Kernel] = &[
     PROJECT_DENSE,
     PROJECT_FINISH,
     SRHT,
+    ENCODE,
 ];
 
 impl Kernel {

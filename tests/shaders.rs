@@ -2,7 +2,7 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce,
+    activation, encode, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce,
     softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
@@ -68,8 +68,9 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 11] = [
+    let cases: [(&Kernel, usize); 12] = [
         (&shaders::SRHT, size_of::<srht::SrhtParams>()),
+        (&shaders::ENCODE, size_of::<encode::EncodeParams>()),
         (
             &shaders::PROJECT_DENSE,
             size_of::<project_dense::ProjectDenseParams>(),

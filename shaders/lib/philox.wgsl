@@ -15,6 +15,7 @@ const TWO_PI: f32 = 6.283185307179586;
 const STREAM_MATRIX: u32 = 0u;
 const STREAM_MATRIX_IMAGINARY: u32 = 1u;
 const STREAM_ROW_OFFSET: u32 = 2u;
+const STREAM_CAMERA_NOISE: u32 = 3u; // camera shot noise: entry (b, i) for output row b, column i
 const STREAM_DIAGONAL: u32 = 16u;
 
 // The high 32 bits of the 64-bit product a * b (WGSL has no 64-bit integers).

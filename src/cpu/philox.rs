@@ -37,6 +37,10 @@ pub enum Stream {
     MatrixImaginary = 1,
     /// Per-row offsets (the phases b of random Fourier features).
     RowOffset = 2,
+    /// Shot noise of the camera model ([`Camera`](crate::ops::project_finish::Camera)): the
+    /// Gaussian entry (b, i) drives output row b (the batch row), column i, so every frame
+    /// gets fresh noise.
+    CameraNoise = 3,
     /// Sign diagonals of structured transforms: stream `Diagonal + k` for the k-th diagonal.
     Diagonal = 16,
 }

@@ -4,6 +4,7 @@
 //! [`Dispatch`]: crate::Dispatch
 
 pub mod activation;
+pub mod encode;
 pub mod matmul;
 pub mod matmul_texture;
 pub mod project_dense;
