@@ -153,6 +153,15 @@ impl Error {
         }
     }
 
+    /// An invalid-argument error prefixed with `context` (what was being checked), without
+    /// repeating "invalid argument" when `self` already is one.
+    pub fn in_context(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            Error::InvalidArgument(message) => Error::invalid(format!("{context}: {message}")),
+            other => Error::invalid(format!("{context}: {other}")),
+        }
+    }
+
     /// Shorthand for an [`Error::Io`] with the path in the context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

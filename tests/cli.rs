@@ -316,6 +316,112 @@ fn project_refuses_bad_arguments() {
 }
 
 #[test]
+fn project_encodes_decodes_and_records_with_a_camera() {
+    let dir = scratch("project-encode");
+    let run = |x: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec!["project", "--n-out", "64", s(x), "-o", s(out)];
+        args.extend(extra);
+        let o = speckle(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        npy::read_f32(out).unwrap()
+    };
+    // 8-bit integer data: the gaussian projections of its bit planes, decoded, are R x.
+    let pixels: Vec<f32> = random(2 * 30, 8)
+        .iter()
+        .map(|v| ((v + 1.0) * 127.9).floor())
+        .collect();
+    let x_path = dir.join("pixels.npy");
+    npy::write_f32(&x_path, &pixels, &[2, 30]).unwrap();
+    let (direct, _) = run(&x_path, &dir.join("direct.npy"), &[]);
+    let (decoded, shape) = run(
+        &x_path,
+        &dir.join("decoded.npy"),
+        &["--encoder", "bitplane"],
+    );
+    assert_eq!(shape, vec![2, 64]);
+    let want: Vec<f64> = direct.iter().map(|&v| f64::from(v)).collect();
+    // Eight projections of 0/1 planes recombined: f32 rounding of 30-term sums, ~1e-6.
+    common::assert_rel_close("decoded bit planes", &decoded, &want, 1e-5);
+    // A non-linear kind keeps the planes apart.
+    let (_, shape) = run(
+        &x_path,
+        &dir.join("planes.npy"),
+        &["--kind", "optical", "--encoder", "bitplane"],
+    );
+    assert_eq!(shape, vec![2, 8, 64]);
+    // The threshold encoder is the projection of the binarized data.
+    let binary: Vec<f32> = pixels
+        .iter()
+        .map(|&v| f32::from(u8::from(v > 100.0)))
+        .collect();
+    let b_path = dir.join("binary.npy");
+    npy::write_f32(&b_path, &binary, &[2, 30]).unwrap();
+    let optical = ["--kind", "optical"];
+    let (from_binary, _) = run(&b_path, &dir.join("from-binary.npy"), &optical);
+    let (thresholded, _) = run(
+        &x_path,
+        &dir.join("thresholded.npy"),
+        &[
+            "--kind",
+            "optical",
+            "--encoder",
+            "threshold",
+            "--threshold",
+            "100",
+        ],
+    );
+    assert_eq!(from_binary, thresholded);
+    // A camera: integers in 0 ..= 255, the same bytes for the same noise seed.
+    let camera = [
+        "--kind",
+        "srht-optical",
+        "--camera",
+        "gain=0.02,bits=8,noise=3",
+    ];
+    let (a, _) = run(&x_path, &dir.join("camera-a.npy"), &camera);
+    let (b, _) = run(&x_path, &dir.join("camera-b.npy"), &camera);
+    assert_eq!(a, b);
+    assert!(
+        a.iter()
+            .all(|&v| v == v.round() && (0.0..=255.0).contains(&v)),
+        "{a:?}"
+    );
+    assert!(a.iter().any(|&v| v > 0.0 && v < 255.0), "{a:?}");
+}
+
+#[test]
+fn project_refuses_bad_encoders_cameras_and_orthogonal_uses() {
+    let dir = scratch("project-bad-encoder");
+    let x_path = dir.join("x.npy");
+    npy::write_f32(&x_path, &[1.0, 2.5, 3.0], &[3]).unwrap();
+    let y_path = dir.join("y.npy");
+    for (extra, expected) in [
+        (vec!["--encoder", "bitplane"], "flat index 1"),
+        (vec!["--encoder", "bitplane", "--bits", "17"], "17"),
+        (vec!["--encoder", "gray"], "gray"),
+        (vec!["--camera", "gain=2"], "camera"),
+        (vec!["--kind", "optical", "--camera", "gain=-1"], "gain"),
+        (vec!["--kind", "optical", "--camera", "iso=100"], "iso"),
+        (vec!["--kind", "rademacher", "--orthogonal"], "orthogonal"),
+        (
+            vec!["--kind", "orthogonal", "--matrix-free"],
+            "materialized",
+        ),
+    ] {
+        let mut args = vec!["project", "--n-out", "4", s(&x_path), "-o", s(&y_path)];
+        args.extend(&extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!y_path.exists());
+    }
+}
+
+#[test]
 fn bench_project_reports_json() {
     let out = speckle(&[
         "bench",

@@ -689,3 +689,44 @@ fn inverse_transform_is_exact_for_the_orthogonal_kinds() {
         "{e}"
     );
 }
+
+#[test]
+fn a_camera_records_the_optical_intensities() {
+    use speckle::ops::project_finish::Camera;
+    // Without noise the camera is round(gain · y) clamped to 0 ..= 2^bits − 1, applied to the
+    // camera-less intensities: equal except where gain · y falls within f32 rounding of a
+    // half-integer (none expected here; at most one tolerated).
+    let gpu = gpu();
+    let (batch, d, n_out) = (2, 30, 200);
+    let x = random(batch * d, 50);
+    let exact = transform(
+        gpu,
+        &fitted(Kind::Optical, n_out, 51, d, Mode::Materialized),
+        &x,
+        batch,
+    );
+    let camera = Camera {
+        gain: 3.0,
+        bits: 6,
+        noise: None,
+    };
+    let mut p = Projection::new(Kind::Optical, n_out, 51);
+    p.camera = Some(camera);
+    p.fit(d).unwrap();
+    let recorded = transform(gpu, &p, &x, batch);
+    let mut differ = 0;
+    for (r, e) in recorded.iter().zip(&exact) {
+        let want = (3.0 * e).round().clamp(0.0, 63.0);
+        assert!((r - want).abs() <= 1.0, "recorded {r}, want {want}");
+        differ += usize::from(*r != want);
+    }
+    assert!(differ <= 1, "{differ} values differ");
+    assert!(
+        recorded.contains(&63.0),
+        "bright outputs saturate"
+    );
+    // A camera on a linear kind is refused.
+    let mut linear = Projection::new(Kind::Gaussian, 8, 1);
+    linear.camera = Some(camera);
+    assert!(linear.fit(4).unwrap_err().to_string().contains("camera"));
+}

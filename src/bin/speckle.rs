@@ -53,7 +53,8 @@ enum Command {
 
 #[derive(Args)]
 struct ProjectionChoice {
-    /// gaussian, rademacher, sparse, optical, rff, relu or positive (conventions: README).
+    /// gaussian, orthogonal, rademacher, sparse, optical, srht, srht-optical, rff, relu or
+    /// positive (conventions: README).
     #[arg(long, default_value = "gaussian")]
     kind: String,
     /// Seed of the matrix (the default is fixed, never time-based).
@@ -71,10 +72,20 @@ struct ProjectionChoice {
     /// Scaling of the optical kind: standard (E[y_i] = |x|^2) or lightonml (parts N(0, 1/d)).
     #[arg(long, default_value = "standard")]
     scaling: String,
+    /// Orthogonal random features: draw the Gaussian matrix of rff, relu or positive with
+    /// rows orthogonal in blocks of d (chi-distributed norms). Materialized mode only.
+    #[arg(long)]
+    orthogonal: bool,
+    /// Record the optical kinds' intensities with a camera: gain=G,bits=B,noise=SEED (each
+    /// optional; defaults gain=1, bits=8, no noise). Quantizes to 0 .. 2^B - 1, saturating;
+    /// noise adds seeded shot noise.
+    #[arg(long, value_name = "SPEC")]
+    camera: Option<String>,
 }
 
 impl ProjectionChoice {
     fn build(&self, d: usize, n_out: usize) -> Result<speckle::projection::Projection> {
+        use speckle::ops::project_finish::Camera;
         use speckle::projection::{Kind, Mode, Projection, Scaling};
         let kind = Kind::from_name(&self.kind, self.gamma, self.s)?;
         let mut p = Projection::new(kind, n_out, self.seed);
@@ -92,6 +103,8 @@ impl ProjectionChoice {
                 )))
             }
         };
+        p.orthogonal = self.orthogonal;
+        p.camera = self.camera.as_deref().map(Camera::parse).transpose()?;
         p.fit(d)?;
         Ok(p)
     }
@@ -112,6 +125,19 @@ struct ProjectArgs {
     /// Accept NaN and infinity in the input.
     #[arg(long)]
     allow_nonfinite: bool,
+    /// Encode the input first, as binary optical hardware needs: threshold (1 where
+    /// x > --threshold) or bitplane (integers 0 .. 2^--bits - 1 split into bit planes; a linear
+    /// kind's projections of the planes are recombined into R x exactly, other kinds output
+    /// [batch, bits, n_out]).
+    #[arg(long, value_name = "ENCODER")]
+    encoder: Option<String>,
+    /// Level of the threshold encoder (0.5 suits data in [0, 1]; lightonml uses 25 for 8-bit
+    /// data).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    threshold: f32,
+    /// Bits of the bitplane encoder.
+    #[arg(long, default_value_t = 8)]
+    bits: u32,
 }
 
 #[derive(Subcommand)]
@@ -314,24 +340,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { json } => info(json),
         Command::Op(op) => run_op(op),
-        Command::Project(args) => {
-            let gpu = Gpu::new()?;
-            let x = load(&gpu, &args.input, args.allow_nonfinite)?;
-            let d = x.shape()[x.shape().len() - 1];
-            if x.shape().len() > 2 {
-                return Err(Error::shape(
-                    "project",
-                    format!(
-                        "{}: inputs must be [batch, d] or [d], got {:?}",
-                        args.input.display(),
-                        x.shape()
-                    ),
-                ));
-            }
-            let projection = args.projection.build(d, args.n_out)?;
-            let y = projection.transform(&gpu, &x)?;
-            save(&gpu, &args.output, &y)
-        }
+        Command::Project(args) => project(&args),
         Command::Bench(Bench::Project {
             projection,
             shape,
@@ -521,6 +530,67 @@ fn info(json: bool) -> Result<()> {
 }
 
 /// Reads a float input and refuses non-finite values unless allowed.
+/// `speckle project`: encode (optionally), project, decode bit planes of a linear kind.
+fn project(args: &ProjectArgs) -> Result<()> {
+    use speckle::ops::encode::{self, Encoder};
+    let encoder = args
+        .encoder
+        .as_deref()
+        .map(|name| Encoder::from_name(name, args.threshold, args.bits))
+        .transpose()?;
+    let (data, shape) = npy::read_f32(&args.input)?;
+    if !args.allow_nonfinite || encoder.is_some() {
+        speckle::check_finite(&args.input.display().to_string(), &data)?;
+    }
+    let (batch, d) = match shape[..] {
+        [d] => (1, d),
+        [b, d] => (b, d),
+        _ => {
+            return Err(Error::shape(
+                "project",
+                format!(
+                    "{}: inputs must be [batch, d] or [d], got {shape:?}",
+                    args.input.display()
+                ),
+            ))
+        }
+    };
+    if let Some(Encoder::Bitplane { bits }) = encoder {
+        encode::check_bitplane_input(&data, bits)
+            .map_err(|e| e.in_context(args.input.display()))?;
+    }
+    let gpu = Gpu::new()?;
+    let projection = args.projection.build(d, args.n_out)?;
+    let x = Tensor::from_slice(&gpu, &data, &[batch, d])?;
+    let (x, planes) = match encoder {
+        None => (x, 1),
+        Some(e) => {
+            let rows = e.output_rows();
+            (
+                encode::encode(&gpu, e, &x)?.reshape(&[batch * rows, d])?,
+                rows,
+            )
+        }
+    };
+    let y = projection.transform(&gpu, &x)?;
+    let n_out = args.n_out;
+    let y = match encoder {
+        Some(Encoder::Bitplane { bits }) if projection.kind.is_linear() => {
+            encode::decode(&gpu, bits, &y.reshape(&[batch, planes, n_out])?)?
+        }
+        _ if planes > 1 => y.reshape(&[batch, planes, n_out])?,
+        _ => y,
+    };
+    // A 1-D input gives a 1-D output (or [bits, n_out] for undecoded planes).
+    let y = if shape.len() == 1 {
+        let rest = y.shape()[1..].to_vec();
+        y.reshape(&rest)?
+    } else {
+        y
+    };
+    save(&gpu, &args.output, &y)
+}
+
 fn load(gpu: &Gpu, path: &Path, allow_nonfinite: bool) -> Result<Tensor> {
     let (data, shape) = npy::read_f32(path)?;
     if !allow_nonfinite {

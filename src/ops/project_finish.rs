@@ -133,7 +133,7 @@ impl Camera {
         }
         camera
             .validate()
-            .map_err(|e| Error::invalid(format!("camera spec {spec:?}: {e}")))?;
+            .map_err(|e| e.in_context(format!("camera spec {spec:?}")))?;
         Ok(camera)
     }
 

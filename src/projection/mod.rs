@@ -31,13 +31,19 @@
 //!
 //! With [`Scaling::Lightonml`], the optical kind follows lightonml's simulated OPU instead:
 //! real and imaginary parts N(0, 1/d), so E[y_i] = 2‖x‖²/d.
+//!
+//! Like the physical OPU, the optical kinds can be recorded by a [`Camera`]
+//! ([`Projection::camera`]): gain, seeded shot noise and quantization saturating at
+//! 2^bits − 1. Binary inputs, which the OPU's modulator needs, come from the encoders of
+//! [`crate::ops::encode`] (threshold, bit planes; bit-plane projections of a linear kind are
+//! recombined into R x exactly by its decoder).
 
 use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::project_dense::{self, DenseSpec};
-use crate::ops::project_finish::{self, Finish};
+use crate::ops::project_finish::{self, Camera, Finish};
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
@@ -249,6 +255,9 @@ pub struct Projection {
     /// for [`Kind::Orthogonal`], allowed for `gaussian`, `rff`, `relu` and `positive`).
     /// Materialized mode only.
     pub orthogonal: bool,
+    /// A camera recording the optical kinds' intensities (gain, shot noise, quantization;
+    /// see [`Camera`]); `None` gives the exact intensities.
+    pub camera: Option<Camera>,
     d: Option<usize>,
     cache: MatrixCache,
 }
@@ -274,6 +283,7 @@ impl Projection {
             mode: Mode::Materialized,
             scaling: Scaling::Standard,
             orthogonal: false,
+            camera: None,
             d: None,
             cache: MatrixCache::default(),
         }
@@ -307,6 +317,15 @@ impl Projection {
                  rff, relu, positive), not {}",
                 self.kind.name()
             )));
+        }
+        if let Some(camera) = &self.camera {
+            if !matches!(self.kind, Kind::Optical | Kind::SrhtOptical) {
+                return Err(Error::invalid(format!(
+                    "a camera records optical intensities (kinds optical, srht-optical), not {}",
+                    self.kind.name()
+                )));
+            }
+            camera.validate()?;
         }
         self.d = Some(d);
         Ok(())
@@ -579,14 +598,18 @@ impl Projection {
             ));
         }
         if self.kind.is_structured() {
-            return srht::plan(
+            let mut dispatches = srht::plan(
                 gpu,
                 x,
                 &ws.y,
                 self.n_out,
                 self.seed,
                 self.kind == Kind::SrhtOptical,
-            );
+            )?;
+            if let Some(camera) = &self.camera {
+                dispatches.extend(project_finish::plan_camera(gpu, &ws.y, camera)?);
+            }
+            return Ok(dispatches);
         }
         let spec = self.spec()?;
         let mut dispatches = match ws.matrix.as_deref() {
@@ -616,6 +639,9 @@ impl Projection {
                 self.seed,
                 out_scale,
             )?);
+        }
+        if let Some(camera) = &self.camera {
+            dispatches.extend(project_finish::plan_camera(gpu, &ws.y, camera)?);
         }
         Ok(dispatches)
     }
