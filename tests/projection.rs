@@ -721,10 +721,7 @@ fn a_camera_records_the_optical_intensities() {
         differ += usize::from(*r != want);
     }
     assert!(differ <= 1, "{differ} values differ");
-    assert!(
-        recorded.contains(&63.0),
-        "bright outputs saturate"
-    );
+    assert!(recorded.contains(&63.0), "bright outputs saturate");
     // A camera on a linear kind is refused.
     let mut linear = Projection::new(Kind::Gaussian, 8, 1);
     linear.camera = Some(camera);
