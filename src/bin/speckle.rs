@@ -369,8 +369,13 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", to_json(&value)?);
             } else {
                 println!("adapter: {}", gpu.summary().name);
+                let entries = if result.entries_per_s.is_finite() {
+                    format!(", {:.3e} entries/s", result.entries_per_s)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "project {} ({}) {}x{} -> {}: {:.1} vectors/s, {:.1} GFLOP/s, {:.3e} entries/s; \
+                    "project {} ({}) {}x{} -> {}: {:.3} vectors/s, {:.3} GFLOP/s{entries}; \
                      f64 CPU reference {:.3} vectors/s; rel err {:.1e} on {} rows; {:.2} ms ({:?})",
                     result.kind,
                     result.mode,
@@ -379,7 +384,6 @@ fn run(cli: Cli) -> Result<()> {
                     projection.n_out,
                     result.vectors_per_s,
                     result.gpu_gflops,
-                    result.entries_per_s,
                     result.cpu_reference_vectors_per_s,
                     result.rel_err,
                     result.checked_rows,
