@@ -111,6 +111,13 @@ pub const ENCODE: Kernel = Kernel {
     libs: &[LIB_GRID, LIB_ROUND],
 };
 
+/// One graph-attention (GAT) layer over a CSR graph: scores, then per-target online softmax.
+pub const GAT: Kernel = Kernel {
+    name: "gat",
+    body: include_str!("../shaders/gat.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     MATMUL,
@@ -125,6 +132,7 @@ pub const ALL: &[Kernel] = &[
     PROJECT_FINISH,
     SRHT,
     ENCODE,
+    GAT,
 ];
 
 impl Kernel {

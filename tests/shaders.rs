@@ -2,8 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, encode, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce,
-    softmax, srht,
+    activation, encode, gat, matmul, matmul_texture, project_dense, project_finish, random_fill,
+    reduce, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -68,7 +68,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 12] = [
+    let cases: [(&Kernel, usize); 13] = [
         (&shaders::SRHT, size_of::<srht::SrhtParams>()),
         (&shaders::ENCODE, size_of::<encode::EncodeParams>()),
         (
@@ -96,6 +96,7 @@ fn params_structs_match_wgsl_layouts() {
         ),
         (&shaders::SOFTMAX, size_of::<softmax::SoftmaxParams>()),
         (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
+        (&shaders::GAT, size_of::<gat::GatParams>()),
     ];
     for (kernel, host) in cases {
         assert_eq!(

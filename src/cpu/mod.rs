@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod encode;
+pub mod gat;
 pub mod matmul;
 pub mod philox;
 pub mod project_dense;

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod encode;
+pub mod gat;
 pub mod matmul;
 pub mod matmul_texture;
 pub mod project_dense;
