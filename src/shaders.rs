@@ -111,6 +111,14 @@ pub const ENCODE: Kernel = Kernel {
     libs: &[LIB_GRID, LIB_ROUND],
 };
 
+/// Fused multi-head scaled-dot-product attention (online softmax, K/V tiles in workgroup
+/// memory).
+pub const ATTENTION: Kernel = Kernel {
+    name: "attention",
+    body: include_str!("../shaders/attention.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// One graph-attention (GAT) layer over a CSR graph: scores, then per-target online softmax.
 pub const GAT: Kernel = Kernel {
     name: "gat",
@@ -132,6 +140,7 @@ pub const ALL: &[Kernel] = &[
     PROJECT_FINISH,
     SRHT,
     ENCODE,
+    ATTENTION,
     GAT,
 ];
 

@@ -2,6 +2,7 @@
 //! same f32 inputs as the GPU and compute in f64, so that tests measure the GPU's error alone.
 
 pub mod activation;
+pub mod attention;
 pub mod encode;
 pub mod gat;
 pub mod matmul;

@@ -4,6 +4,7 @@
 //! [`Dispatch`]: crate::Dispatch
 
 pub mod activation;
+pub mod attention;
 pub mod encode;
 pub mod gat;
 pub mod matmul;

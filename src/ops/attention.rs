@@ -1,0 +1,811 @@
+//! Fused scaled-dot-product multi-head attention (`shaders/attention.wgsl`):
+//! `O = softmax(scale · Q Kᵀ + mask) V` for every batch and head, in one kernel.
+//!
+//! * Layout: Q and the output O are `[B, Nq, H·D]`, K and V `[B, Nk, H·D]` (2-D inputs are
+//!   one batch); head `h` occupies columns `h·D .. (h+1)·D` of a row, as numpy's
+//!   `reshape(B, N, H, D)`. The scale defaults to `1/sqrt(D)`.
+//! * Masks: the causal mask is aligned top-left like PyTorch's `is_causal` (query `i` sees
+//!   keys `j <= i`, also when `Nq != Nk`); an optional key mask `[B, Nk]` lets query rows of
+//!   batch `b` see key `j` only where `mask[b, j] != 0`. **A query that sees no key at all
+//!   (its batch's keys all masked, or causal and masked together) outputs zeros**, not NaN.
+//! * One pass over the keys with an online softmax (running max and sum, the accumulator
+//!   rescaled by `exp(m_old − m_new)`), K and V tiles in workgroup memory: the `Nq × Nk` score
+//!   matrix is never formed and memory stays `O((Nq + Nk)·D)`. f32 throughout. D from 1 to
+//!   256 (fast paths have no special casing: every D runs the same vec4 code, padded).
+//! * Two variants of the row reductions ([`AttentionVariant`]): subgroup shuffles where the
+//!   adapter has `SUBGROUP`, or workgroup memory. The workgroup variant is compiled from a
+//!   copy of the shader without its subgroup helpers ([`portable_source`]), so it also runs on
+//!   adapters that lack subgroups.
+//! * Problems larger than one storage binding are split along batches and query rows; one
+//!   batch's K or V must fit one binding (an error says so otherwise).
+//!
+//! [`unfused`] computes the same thing from the Core kernels (matmul, softmax, matmul) with the
+//! full score matrix: the baseline of the benchmarks.
+//!
+//! Measured on lavapipe (2 cores, 2026-11-27; B = 1, N = 512, H = 4, D = 64): fused 0.45
+//! GFLOP/s (subgroup) and 0.4 (workgroup), unfused 2.1 (its matmuls read through textures). The
+//! fused kernel's time there goes to workgroup-memory loads, which lavapipe performs one lane
+//! at a time like its storage loads (the lane mapping made no difference: one thread per
+//! query row ran as fast as four); not yet measured on a GPU.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::matmul::{self, MatmulOptions};
+use crate::ops::softmax::{self, SoftmaxOptions};
+use crate::shaders::{self, Kernel};
+use crate::tensor::{window_capacity, Tensor, Window};
+
+/// The largest head dimension D the kernel accepts.
+pub const MAX_HEAD_DIM: usize = 256;
+
+/// vec4s of the head one thread owns at most (8 named vec4 accumulators in the shader).
+const MAX_VEC4S_PER_THREAD: u32 = 8;
+/// Preferred vec4s per thread: 4 (16 values) keeps the query slice and accumulator in 32
+/// registers; more threads per query share the rest.
+const PREFERRED_VEC4S_PER_THREAD: u32 = 4;
+/// Threads per workgroup the kernel asks for (raised to the adapter's largest subgroup on the
+/// subgroup path, lowered to the adapter's limits).
+const WORKGROUP_SIZE: u32 = 128;
+/// Keys per tile tried, largest first; the first whose tiles fit workgroup memory is used.
+const KEYS_PER_TILE: [u32; 4] = [32, 16, 8, 4];
+
+// Keep in sync with the FLAG_ constants of shaders/attention.wgsl.
+const FLAG_CAUSAL: u32 = 1;
+const FLAG_MASK: u32 = 2;
+
+/// How the kernel reduces the partial dot products of a query row's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AttentionVariant {
+    /// [`Subgroup`](AttentionVariant::Subgroup) where the adapter has `SUBGROUP` and subgroups
+    /// large enough for the head dimension, else [`Workgroup`](AttentionVariant::Workgroup).
+    #[default]
+    Auto,
+    /// Subgroup shuffles (a butterfly over the threads of a query row). An error where the
+    /// adapter lacks `SUBGROUP`.
+    Subgroup,
+    /// Workgroup memory and a barrier: runs on every adapter.
+    Workgroup,
+}
+
+impl AttentionVariant {
+    /// The name used in reports: `auto`, `subgroup` or `workgroup`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionVariant::Auto => "auto",
+            AttentionVariant::Subgroup => "subgroup",
+            AttentionVariant::Workgroup => "workgroup",
+        }
+    }
+}
+
+/// Options of [`plan`], [`run`] and [`unfused`]. `Default`: scale `1/sqrt(D)`, no causal
+/// mask, variant chosen by the adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AttentionOptions {
+    /// Multiplies the scores `Q·K` before the softmax; `None` is `1/sqrt(D)`. Must be finite.
+    pub scale: Option<f32>,
+    /// Causal mask aligned top-left: query `i` sees keys `j <= i` (PyTorch's `is_causal`).
+    pub causal: bool,
+    /// Subgroup or workgroup reductions; [`AttentionVariant::Auto`] picks by the adapter.
+    pub variant: AttentionVariant,
+}
+
+/// The sizes an attention problem is made of, derived from the operand shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionDims {
+    /// B (1 for 2-D operands).
+    pub batch: usize,
+    /// Query rows per batch, Nq.
+    pub nq: usize,
+    /// Key (and value) rows per batch, Nk.
+    pub nk: usize,
+    /// Number of heads H.
+    pub heads: usize,
+    /// Head dimension D.
+    pub head_dim: usize,
+}
+
+impl AttentionDims {
+    /// Checks Q `[B, Nq, H·D]`, K and V `[B, Nk, H·D]` (all 2-D, as one batch, or all 3-D)
+    /// and `heads`, and derives the problem.
+    pub fn new(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<AttentionDims> {
+        let op = "attention";
+        for (name, s) in [("Q", q), ("K", k), ("V", v)] {
+            if s.len() != 2 && s.len() != 3 {
+                return Err(Error::shape(
+                    op,
+                    format!("{name} must be 2-D [N, H*D] or 3-D [B, N, H*D], got shape {s:?}"),
+                ));
+            }
+            if s.contains(&0) {
+                return Err(Error::shape(
+                    op,
+                    format!("{name} has a zero-size dimension: shape {s:?}"),
+                ));
+            }
+        }
+        if q.len() != k.len() || q.len() != v.len() {
+            return Err(Error::shape(
+                op,
+                format!("Q {q:?}, K {k:?} and V {v:?} must all be 2-D or all be 3-D"),
+            ));
+        }
+        let split = |s: &[usize]| {
+            if s.len() == 3 {
+                (s[0], s[1], s[2])
+            } else {
+                (1, s[0], s[1])
+            }
+        };
+        let (qb, nq, qw) = split(q);
+        let (kb, nk, kw) = split(k);
+        let (vb, nv, vw) = split(v);
+        if qb != kb || qb != vb {
+            return Err(Error::shape(
+                op,
+                format!("batch sizes differ: Q {q:?} has {qb}, K {k:?} has {kb}, V {v:?} has {vb}"),
+            ));
+        }
+        if nk != nv {
+            return Err(Error::shape(
+                op,
+                format!("K {k:?} has {nk} keys but V {v:?} has {nv} rows"),
+            ));
+        }
+        if qw != kw || qw != vw {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "rows differ in length: Q {q:?} has {qw} columns, K {k:?} {kw}, V {v:?} {vw} \
+                     (all must be H*D)"
+                ),
+            ));
+        }
+        if heads == 0 {
+            return Err(Error::invalid("attention needs at least one head, got 0"));
+        }
+        if !qw.is_multiple_of(heads) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "H*D = {qw} (the last axis of Q {q:?}) is not divisible by heads = {heads}"
+                ),
+            ));
+        }
+        let head_dim = qw / heads;
+        if head_dim > MAX_HEAD_DIM {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "head dimension D = {head_dim} (H*D = {qw} / {heads} heads) exceeds {MAX_HEAD_DIM}"
+                ),
+            ));
+        }
+        Ok(AttentionDims {
+            batch: qb,
+            nq,
+            nk,
+            heads,
+            head_dim,
+        })
+    }
+
+    /// H·D: the length of a row of Q, K, V and O.
+    pub fn row_len(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// The default scale, `1/sqrt(D)`.
+    pub fn default_scale(&self) -> f32 {
+        (1.0 / (self.head_dim as f64).sqrt()) as f32
+    }
+
+    /// Floating-point operations of the unmasked problem: `4·B·H·Nq·Nk·D` (two products).
+    pub fn flops(&self) -> f64 {
+        4.0 * self.batch as f64
+            * self.heads as f64
+            * self.nq as f64
+            * self.nk as f64
+            * self.head_dim as f64
+    }
+}
+
+/// The kernel configuration for one head dimension on one adapter (the WGSL overrides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionConfig {
+    /// [`AttentionVariant::Subgroup`] or [`AttentionVariant::Workgroup`] (never `Auto`).
+    pub variant: AttentionVariant,
+    /// Head dimension D.
+    pub head_dim: u32,
+    /// Threads that share one query row (T, a power of two).
+    pub threads_per_query: u32,
+    /// vec4 columns of the head each of them owns (DV <= 8).
+    pub vec4s_per_thread: u32,
+    /// Keys per K/V tile in workgroup memory (BK, a multiple of 4).
+    pub keys_per_tile: u32,
+    /// Threads per workgroup (WG).
+    pub workgroup_size: u32,
+}
+
+impl AttentionConfig {
+    /// The configuration for head dimension `head_dim` (1..=256) on `gpu`, resolving
+    /// [`AttentionVariant::Auto`]. Errors name what the adapter lacks for a forced variant.
+    pub fn for_gpu(
+        gpu: &Gpu,
+        head_dim: usize,
+        variant: AttentionVariant,
+    ) -> Result<AttentionConfig> {
+        if head_dim == 0 || head_dim > MAX_HEAD_DIM {
+            return Err(Error::invalid(format!(
+                "attention head dimension must be 1..={MAX_HEAD_DIM}, got {head_dim}"
+            )));
+        }
+        match variant {
+            AttentionVariant::Workgroup => AttentionConfig::workgroup(gpu, head_dim),
+            AttentionVariant::Subgroup => AttentionConfig::subgroup(gpu, head_dim),
+            AttentionVariant::Auto => AttentionConfig::subgroup(gpu, head_dim)
+                .or_else(|_| AttentionConfig::workgroup(gpu, head_dim)),
+        }
+    }
+
+    fn workgroup(gpu: &Gpu, head_dim: usize) -> Result<AttentionConfig> {
+        let d4 = head_dim.div_ceil(4) as u32;
+        let threads = d4.div_ceil(PREFERRED_VEC4S_PER_THREAD).next_power_of_two();
+        let wg = workgroup_size(gpu, WORKGROUP_SIZE);
+        if wg < threads {
+            return Err(Error::invalid(format!(
+                "attention: D = {head_dim} needs {threads} threads per query but the adapter \
+                 allows {wg} per workgroup"
+            )));
+        }
+        AttentionConfig::with_tiles(gpu, AttentionVariant::Workgroup, head_dim, threads, wg)
+    }
+
+    fn subgroup(gpu: &Gpu, head_dim: usize) -> Result<AttentionConfig> {
+        if !gpu.features().contains(wgpu::Features::SUBGROUP) {
+            return Err(Error::invalid(format!(
+                "attention: the subgroup variant needs the SUBGROUP feature, which adapter {:?} \
+                 does not have (use AttentionVariant::Workgroup or Auto)",
+                gpu.adapter_info().name
+            )));
+        }
+        let info = gpu.adapter_info();
+        // Subgroup sizes are powers of two; a group of T lanes must fit the smallest.
+        let sg_min = floor_power_of_two(info.subgroup_min_size.max(1));
+        let sg_max = info.subgroup_max_size.max(sg_min).next_power_of_two();
+        let d4 = head_dim.div_ceil(4) as u32;
+        let fewest = d4.div_ceil(MAX_VEC4S_PER_THREAD).next_power_of_two();
+        let preferred = d4.div_ceil(PREFERRED_VEC4S_PER_THREAD).next_power_of_two();
+        let threads = preferred.min(sg_min).max(fewest);
+        if threads > sg_min {
+            return Err(Error::invalid(format!(
+                "attention: D = {head_dim} needs {threads} threads per query, more than the \
+                 adapter's smallest subgroup ({sg_min}); use AttentionVariant::Workgroup or Auto"
+            )));
+        }
+        // Whole subgroups: the workgroup is a multiple of the largest subgroup size.
+        let wg = workgroup_size(gpu, WORKGROUP_SIZE.max(sg_max));
+        if !wg.is_multiple_of(sg_max) {
+            return Err(Error::invalid(format!(
+                "attention: the adapter's largest subgroup ({sg_max}) exceeds its largest \
+                 workgroup ({wg}); use AttentionVariant::Workgroup or Auto"
+            )));
+        }
+        AttentionConfig::with_tiles(gpu, AttentionVariant::Subgroup, head_dim, threads, wg)
+    }
+
+    /// Picks the largest key tile whose workgroup memory fits the adapter.
+    fn with_tiles(
+        gpu: &Gpu,
+        variant: AttentionVariant,
+        head_dim: usize,
+        threads: u32,
+        wg: u32,
+    ) -> Result<AttentionConfig> {
+        let d4 = head_dim.div_ceil(4) as u32;
+        let limit = u64::from(gpu.limits().max_compute_workgroup_storage_size);
+        let mut config = AttentionConfig {
+            variant,
+            head_dim: head_dim as u32,
+            threads_per_query: threads,
+            vec4s_per_thread: d4.div_ceil(threads),
+            keys_per_tile: 0,
+            workgroup_size: wg,
+        };
+        for bk in KEYS_PER_TILE {
+            config.keys_per_tile = bk;
+            if config.workgroup_bytes() <= limit {
+                return Ok(config);
+            }
+        }
+        config.keys_per_tile = KEYS_PER_TILE[KEYS_PER_TILE.len() - 1];
+        Err(Error::invalid(format!(
+            "attention: D = {head_dim} needs {} bytes of workgroup memory even with {} keys per \
+             tile, but the adapter allows {limit} (max_compute_workgroup_storage_size)",
+            config.workgroup_bytes(),
+            config.keys_per_tile
+        )))
+    }
+
+    /// Query rows one workgroup computes (BQ = WG / T).
+    pub fn queries_per_workgroup(&self) -> u32 {
+        self.workgroup_size / self.threads_per_query
+    }
+
+    /// vec4s of one K or V tile (KV_LEN).
+    fn kv_len(&self) -> u32 {
+        self.keys_per_tile * self.vec4s_per_thread * self.threads_per_query
+    }
+
+    /// vec4s of the partial-score buffer (PART_LEN; only the workgroup path with T > 1).
+    fn part_len(&self) -> u32 {
+        if self.variant == AttentionVariant::Workgroup && self.threads_per_query > 1 {
+            self.keys_per_tile / 4 * self.workgroup_size
+        } else {
+            1
+        }
+    }
+
+    /// Workgroup memory the kernel declares: K and V tiles, partial scores, key flags and
+    /// the row counter.
+    pub fn workgroup_bytes(&self) -> u64 {
+        16 * (2 * u64::from(self.kv_len()) + u64::from(self.part_len()))
+            + 4 * u64::from(self.keys_per_tile)
+            + 4
+    }
+
+    fn constants(&self) -> [(&'static str, f64); 8] {
+        [
+            ("D", f64::from(self.head_dim)),
+            ("T", f64::from(self.threads_per_query)),
+            ("DV", f64::from(self.vec4s_per_thread)),
+            ("BK", f64::from(self.keys_per_tile)),
+            ("WG", f64::from(self.workgroup_size)),
+            ("KV_LEN", f64::from(self.kv_len())),
+            ("PART_LEN", f64::from(self.part_len())),
+            (
+                "SUBGROUPS",
+                f64::from(u8::from(self.variant == AttentionVariant::Subgroup)),
+            ),
+        ]
+    }
+
+    fn pipeline(&self, gpu: &Gpu) -> Result<Arc<wgpu::ComputePipeline>> {
+        let kernel = match self.variant {
+            AttentionVariant::Subgroup => shaders::ATTENTION,
+            _ => portable_kernel(),
+        };
+        gpu.pipeline(&kernel, &self.constants())
+    }
+}
+
+/// The largest power of two at most `n` (n >= 1).
+fn floor_power_of_two(n: u32) -> u32 {
+    1 << (31 - n.leading_zeros())
+}
+
+/// `wanted` threads, lowered to a power of two within the adapter's workgroup limits.
+fn workgroup_size(gpu: &Gpu, wanted: u32) -> u32 {
+    let l = gpu.limits();
+    let max = l
+        .max_compute_invocations_per_workgroup
+        .min(l.max_compute_workgroup_size_x)
+        .max(1);
+    floor_power_of_two(wanted.min(max))
+}
+
+const SUBGROUP_BEGIN: &str = "// ---- subgroup helpers: begin ----";
+const SUBGROUP_END: &str = "// ---- subgroup helpers: end ----";
+const STAND_IN: &str = "//| ";
+
+/// The attention shader without subgroup operations: the lines between the "subgroup
+/// helpers" markers of `shaders/attention.wgsl` are replaced by the `//| ` stand-ins that
+/// follow them (never called: the workgroup variant sets `SUBGROUPS = false`).
+///
+/// Why: naga, and so wgpu, rejects a shader module that contains any subgroup operation on
+/// an adapter without `SUBGROUP`, even where an override makes it unreachable. This copy is
+/// what the workgroup variant compiles on every adapter, so the fallback tested on lavapipe
+/// is the code that runs where subgroups are missing. Library pieces are included; the text
+/// honours `SPECKLE_SHADER_DIR` as read at the first call.
+pub fn portable_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let mut out = String::new();
+        let mut inside = false;
+        for line in shaders::ATTENTION.source().lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with(SUBGROUP_BEGIN) {
+                inside = true;
+            } else if trimmed.starts_with(SUBGROUP_END) {
+                inside = false;
+            } else if let Some(code) = trimmed.strip_prefix(STAND_IN) {
+                out.push_str(code);
+                out.push('\n');
+            } else if !inside {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    })
+}
+
+/// [`portable_source`] as a kernel: compiled and cached under its own name,
+/// `attention_portable` (it is not a file of `shaders/` and not in [`shaders::ALL`]).
+pub fn portable_kernel() -> Kernel {
+    Kernel {
+        name: "attention_portable",
+        body: portable_source(),
+        libs: &[],
+    }
+}
+
+/// Uniform parameters of `shaders/attention.wgsl`. Keep in sync with `Params` there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AttentionParams {
+    batches: u32,
+    heads: u32,
+    nk: u32,
+    row_stride: u32,
+    q_rows: u32,
+    q_row0: u32,
+    q_batch: u32,
+    q_blocks: u32,
+    q_first: u32,
+    k_first: u32,
+    v_first: u32,
+    mask_first: u32,
+    o_first: u32,
+    flags: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+/// The scale `options` ask for on a problem of head dimension D, checked finite.
+fn resolve_scale(dims: &AttentionDims, options: &AttentionOptions) -> Result<f32> {
+    let scale = options.scale.unwrap_or_else(|| dims.default_scale());
+    if !scale.is_finite() {
+        return Err(Error::invalid(format!(
+            "attention scale must be finite, got {scale}"
+        )));
+    }
+    Ok(scale)
+}
+
+/// Checks a key mask's shape: `[B, Nk]`, or `[Nk]` when B = 1.
+fn check_mask(dims: &AttentionDims, mask: &Tensor) -> Result<()> {
+    let s = mask.shape();
+    let ok = s == [dims.batch, dims.nk] || (dims.batch == 1 && s == [dims.nk]);
+    if !ok {
+        return Err(Error::shape(
+            "attention",
+            format!(
+                "the key mask has shape {s:?} but must be [B, Nk] = [{}, {}]",
+                dims.batch, dims.nk
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One dispatch's share of the problem: batches `b0 .. b0 + batches`, and of each of them the
+/// query rows `r0 .. r0 + rows`.
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    b0: usize,
+    batches: usize,
+    r0: usize,
+    rows: usize,
+}
+
+/// Splits the problem so that every window (Q and O rows, a batch's K and V, the mask) fits
+/// one binding and every grid fits the dispatch limits.
+fn chunks(gpu: &Gpu, dims: &AttentionDims, config: &AttentionConfig) -> Result<Vec<Chunk>> {
+    let capacity = window_capacity(gpu);
+    let row = dims.row_len();
+    let kv = dims.nk * row;
+    if kv > capacity {
+        return Err(Error::invalid(format!(
+            "attention: one batch of K (and of V) is [Nk, H*D] = [{}, {row}] = {kv} values \
+             ({} bytes), more than one storage binding holds ({} bytes after alignment); the \
+             kernel keeps a batch's keys in one binding, so use fewer keys or heads per call",
+            dims.nk,
+            kv as u64 * 4,
+            capacity as u64 * 4
+        )));
+    }
+    let bq = config.queries_per_workgroup() as usize;
+    let groups_per_head = gpu.max_grid() / dims.heads;
+    // Query rows per dispatch: one window of Q and O, one grid.
+    let rows = dims.nq.min(capacity / row).min(groups_per_head * bq).max(1);
+    let mut out = Vec::new();
+    if rows == dims.nq {
+        let per_batch = (dims.nq * row).max(kv);
+        let blocks = dims.nq.div_ceil(bq) * dims.heads;
+        let batches = (capacity / per_batch)
+            .min(gpu.max_grid() / blocks)
+            .clamp(1, dims.batch);
+        for b0 in (0..dims.batch).step_by(batches) {
+            out.push(Chunk {
+                b0,
+                batches: batches.min(dims.batch - b0),
+                r0: 0,
+                rows,
+            });
+        }
+    } else {
+        for b0 in 0..dims.batch {
+            for r0 in (0..dims.nq).step_by(rows) {
+                out.push(Chunk {
+                    b0,
+                    batches: 1,
+                    r0,
+                    rows: rows.min(dims.nq - r0),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Plans `out = attention(q, k, v)` with `heads` heads (see the module docs for layouts and
+/// masks). `out` has the shape of `q` and must not share a buffer with an input; `key_mask`
+/// is `[B, Nk]` (1 = attend, 0 = masked; any non-zero attends).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operands of attention are Q, K, V, a mask and an output"
+)]
+pub fn plan(
+    gpu: &Gpu,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_mask: Option<&Tensor>,
+    out: &Tensor,
+    heads: usize,
+    options: &AttentionOptions,
+) -> Result<Vec<Dispatch>> {
+    let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+    if out.shape() != q.shape() {
+        return Err(Error::shape(
+            "attention",
+            format!(
+                "the output has shape {:?} but must have Q's shape {:?}",
+                out.shape(),
+                q.shape()
+            ),
+        ));
+    }
+    if let Some(mask) = key_mask {
+        check_mask(&dims, mask)?;
+    }
+    let inputs = [Some(q), Some(k), Some(v), key_mask];
+    if inputs.iter().flatten().any(|t| t.buffer() == out.buffer()) {
+        return Err(Error::invalid(
+            "attention: the output must not share a buffer with Q, K, V or the key mask",
+        ));
+    }
+    let scale = resolve_scale(&dims, options)?;
+    let config = AttentionConfig::for_gpu(gpu, dims.head_dim, options.variant)?;
+    let pipeline = config.pipeline(gpu)?;
+    let row = dims.row_len();
+    let bq = config.queries_per_workgroup() as usize;
+    let mut flags = 0;
+    if options.causal {
+        flags |= FLAG_CAUSAL;
+    }
+    if key_mask.is_some() {
+        flags |= FLAG_MASK;
+    }
+    let mut dispatches = Vec::new();
+    for c in chunks(gpu, &dims, &config)? {
+        let q_start = (c.b0 * dims.nq + c.r0) * row;
+        let q_len = if c.batches == 1 {
+            c.rows * row
+        } else {
+            c.batches * dims.nq * row
+        };
+        let kv_start = c.b0 * dims.nk * row;
+        let kv_len = c.batches * dims.nk * row;
+        let qw = q.window(gpu, q_start, q_len);
+        let ow = out.window(gpu, q_start, q_len);
+        let kw = k.window(gpu, kv_start, kv_len);
+        let vw = v.window(gpu, kv_start, kv_len);
+        let mw = key_mask.map(|m| m.window(gpu, c.b0 * dims.nk, c.batches * dims.nk));
+        let q_blocks = c.rows.div_ceil(bq);
+        let params = AttentionParams {
+            batches: c.batches as u32,
+            heads: dims.heads as u32,
+            nk: dims.nk as u32,
+            row_stride: row as u32,
+            q_rows: c.rows as u32,
+            q_row0: c.r0 as u32,
+            // Only read for batch > 0 of a dispatch, which then holds whole batches.
+            q_batch: if c.batches == 1 {
+                0
+            } else {
+                (dims.nq * row) as u32
+            },
+            q_blocks: q_blocks as u32,
+            q_first: qw.first,
+            k_first: kw.first,
+            v_first: vw.first,
+            mask_first: mw.as_ref().map_or(0, |w| w.first),
+            o_first: ow.first,
+            flags,
+            scale,
+            _pad: 0,
+        };
+        let uniform = gpu.uniform("speckle.attention.params", &params);
+        let bind_group = gpu.bind_group(
+            &pipeline,
+            &[
+                uniform.as_entire_binding(),
+                qw.resource(),
+                kw.resource(),
+                vw.resource(),
+                Window::or_placeholder(mw.as_ref(), gpu),
+                ow.resource(),
+            ],
+        );
+        dispatches.push(Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups: gpu.grid((c.batches * dims.heads * q_blocks) as u32),
+        });
+    }
+    Ok(dispatches)
+}
+
+/// Returns `attention(q, k, v)` as a new tensor of Q's shape (see [`plan`]).
+pub fn run(
+    gpu: &Gpu,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_mask: Option<&Tensor>,
+    heads: usize,
+    options: &AttentionOptions,
+) -> Result<Tensor> {
+    let out = Tensor::empty(gpu, q.shape())?;
+    gpu.execute(&plan(gpu, q, k, v, key_mask, &out, heads, options)?)?;
+    Ok(out)
+}
+
+/// The same attention from the Core kernels, with the full score matrix: per batch and head
+/// `S = Q_h K_hᵀ` ([`matmul`]), `P = softmax(scale · S)` with the causal mask ([`softmax`]),
+/// `O_h = P V_h` ([`matmul`]). The baseline the fused kernel is measured against; memory
+/// `O(B·H·Nq·Nk)`.
+///
+/// The matmul kernels take contiguous matrices, so the heads are first moved apart on the host:
+/// Q, K and V are read back, copied to head-major `[B·H, N, D]` ([`to_head_major`]) and
+/// uploaded, and the result is copied back the same way. [`unfused_plan`] is the GPU part alone
+/// (what a benchmark should time). The key mask is not supported here (an error): neither
+/// kernel has a per-batch column mask. `options.variant` is ignored.
+pub fn unfused(
+    gpu: &Gpu,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_mask: Option<&Tensor>,
+    heads: usize,
+    options: &AttentionOptions,
+) -> Result<Tensor> {
+    let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+    if key_mask.is_some() {
+        return Err(Error::invalid(
+            "attention::unfused does not support a key mask (matmul and softmax have no \
+             per-batch key mask); use attention::run",
+        ));
+    }
+    let scale = resolve_scale(&dims, options)?;
+    let bh = dims.batch * dims.heads;
+    let (d, nq, nk) = (dims.head_dim, dims.nq, dims.nk);
+    let upload = |t: &Tensor, rows: usize| -> Result<Tensor> {
+        let data = to_head_major(&t.to_vec(gpu)?, dims.batch, rows, dims.heads, d);
+        Tensor::from_slice(gpu, &data, &[bh, rows, d])
+    };
+    let qh = upload(q, nq)?;
+    let kh = upload(k, nk)?;
+    let vh = upload(v, nk)?;
+    let scores = Tensor::empty(gpu, &[bh, nq, nk])?;
+    let probs = Tensor::empty(gpu, &[bh, nq, nk])?;
+    let oh = Tensor::empty(gpu, &[bh, nq, d])?;
+    let dispatches = unfused_plan(
+        gpu,
+        &qh,
+        &kh,
+        &vh,
+        &scores,
+        &probs,
+        &oh,
+        scale,
+        options.causal,
+    )?;
+    gpu.execute(&dispatches)?;
+    let o = from_head_major(&oh.to_vec(gpu)?, dims.batch, nq, dims.heads, d);
+    Tensor::from_slice(gpu, &o, q.shape())
+}
+
+/// The GPU part of [`unfused`] on head-major tensors: `q` `[B·H, Nq, D]`, `k` and `v`
+/// `[B·H, Nk, D]`, `scores` and `probs` `[B·H, Nq, Nk]` (work space), `out` `[B·H, Nq, D]`.
+/// Three stages (matmul, softmax, matmul) in one list of dispatches.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the three stages' operands and work space, all explicit so a benchmark can reuse them"
+)]
+pub fn unfused_plan(
+    gpu: &Gpu,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scores: &Tensor,
+    probs: &Tensor,
+    out: &Tensor,
+    scale: f32,
+    causal: bool,
+) -> Result<Vec<Dispatch>> {
+    let mut dispatches = matmul::plan(
+        gpu,
+        q,
+        k,
+        scores,
+        &MatmulOptions {
+            trans_b: true,
+            ..Default::default()
+        },
+    )?;
+    dispatches.extend(softmax::plan(
+        gpu,
+        scores,
+        probs,
+        &SoftmaxOptions { scale, causal },
+    )?);
+    dispatches.extend(matmul::plan(gpu, probs, v, out, &MatmulOptions::default())?);
+    Ok(dispatches)
+}
+
+/// Copies `[B, N, H·D]` (row-major) to head-major `[B, H, N, D]`.
+pub fn to_head_major(
+    data: &[f32],
+    batch: usize,
+    rows: usize,
+    heads: usize,
+    head_dim: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for b in 0..batch {
+        for n in 0..rows {
+            for h in 0..heads {
+                let src = ((b * rows + n) * heads + h) * head_dim;
+                let dst = ((b * heads + h) * rows + n) * head_dim;
+                out[dst..dst + head_dim].copy_from_slice(&data[src..src + head_dim]);
+            }
+        }
+    }
+    out
+}
+
+/// Copies head-major `[B, H, N, D]` back to `[B, N, H·D]`.
+pub fn from_head_major(
+    data: &[f32],
+    batch: usize,
+    rows: usize,
+    heads: usize,
+    head_dim: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for b in 0..batch {
+        for n in 0..rows {
+            for h in 0..heads {
+                let dst = ((b * rows + n) * heads + h) * head_dim;
+                let src = ((b * heads + h) * rows + n) * head_dim;
+                out[dst..dst + head_dim].copy_from_slice(&data[src..src + head_dim]);
+            }
+        }
+    }
+    out
+}

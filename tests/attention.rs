@@ -1,0 +1,563 @@
+//! Fused attention against the f64 reference: every head dimension class (1, 3, 16, 32, 64,
+//! 100, 128, 256), shapes that are multiples of no tile, causal masks with Nq != Nk, key masks
+//! (a batch fully masked, causal and mask leaving queries with no key), large scores, both
+//! variants forced, the unfused pipeline, the split path under a small binding limit, and
+//! shape errors that name the numbers.
+//!
+//! Tolerance. An output is sum_j w_j v_j / sum_j w_j with w_j = exp(s_j - m). In f32 the score
+//! s_j = (scale*q).k is a D-term dot product whose error is about u*sqrt(D)*S typically
+//! (u = 2^-24, S = scale * sum_d |q_d k_d|, at worst u*D*S); an error δ in a score scales its
+//! weight by e^δ ≈ 1 + δ, so it moves the output by about δ relative. exp adds a few ulp, the
+//! sums over at most ~150 keys about u*sqrt(Nk) < 1e-6, the final division one ulp. With
+//! inputs in [-1, 1), S ≈ sqrt(D)/4 <= 4 and δ <= 4e-6 even at D = 256, so 1e-5 leaves a
+//! margin of 2 or more over the bound (errors measured on lavapipe: 0.3e-7 to 2e-7) while a
+//! wrong max, mask, rescale or head offset is off by 1e-2 or far more. For large inputs the
+//! bound is computed from the data (`large_input_tolerance`).
+
+mod common;
+
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random_scaled};
+use speckle::cpu::attention::attention as reference;
+use speckle::ops::attention::{
+    self, AttentionConfig, AttentionDims, AttentionOptions, AttentionParams, AttentionVariant,
+};
+use speckle::{Gpu, Tensor};
+
+const TOL: f64 = 1e-5;
+
+/// One problem: batch, query rows, key rows, heads, head dimension.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    b: usize,
+    nq: usize,
+    nk: usize,
+    h: usize,
+    d: usize,
+}
+
+impl Case {
+    const fn new(b: usize, nq: usize, nk: usize, h: usize, d: usize) -> Case {
+        Case { b, nq, nk, h, d }
+    }
+
+    fn dims(&self) -> AttentionDims {
+        AttentionDims {
+            batch: self.b,
+            nq: self.nq,
+            nk: self.nk,
+            heads: self.h,
+            head_dim: self.d,
+        }
+    }
+}
+
+struct Inputs {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+fn inputs(c: Case, seed: u64, magnitude: f32) -> Inputs {
+    let row = c.h * c.d;
+    Inputs {
+        q: random_scaled(c.b * c.nq * row, seed, magnitude),
+        k: random_scaled(c.b * c.nk * row, seed + 1000, magnitude),
+        v: random_scaled(c.b * c.nk * row, seed + 2000, 1.0),
+    }
+}
+
+/// The variants to test on this adapter: always the workgroup one, the subgroup one where the
+/// adapter has subgroups (a note is printed otherwise).
+fn variants(gpu: &Gpu) -> Vec<AttentionVariant> {
+    let mut v = vec![AttentionVariant::Workgroup];
+    if gpu.features().contains(wgpu::Features::SUBGROUP) {
+        v.push(AttentionVariant::Subgroup);
+    } else {
+        println!(
+            "note: adapter {:?} has no SUBGROUP feature; the subgroup variant is not tested",
+            gpu.adapter_info().name
+        );
+    }
+    v
+}
+
+/// Runs the fused kernel on `c` into a poisoned output and compares with the reference.
+/// Returns the output.
+fn check(
+    gpu: &Gpu,
+    c: Case,
+    data: &Inputs,
+    mask: Option<&[f32]>,
+    options: AttentionOptions,
+    tol: f64,
+) -> Vec<f32> {
+    let row = c.h * c.d;
+    let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
+    let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
+    let v = Tensor::from_slice(gpu, &data.v, &[c.b, c.nk, row]).unwrap();
+    let m = mask.map(|m| Tensor::from_slice(gpu, m, &[c.b, c.nk]).unwrap());
+    let out = poisoned(gpu, &[c.b, c.nq, row]);
+    let plan = attention::plan(gpu, &q, &k, &v, m.as_ref(), &out, c.h, &options)
+        .unwrap_or_else(|e| panic!("{c:?} {options:?}: {e}"));
+    gpu.execute(&plan).unwrap();
+    let got = out.to_vec(gpu).unwrap();
+    let scale = options.scale.unwrap_or_else(|| c.dims().default_scale());
+    let want = reference(
+        &data.q,
+        &data.k,
+        &data.v,
+        mask,
+        &c.dims(),
+        f64::from(scale),
+        options.causal,
+    );
+    assert!(
+        got.iter().all(|x| x.is_finite()),
+        "{c:?} {options:?}: non-finite output"
+    );
+    assert_rel_close(&format!("attention {c:?} {options:?}"), &got, &want, tol);
+    got
+}
+
+fn with(variant: AttentionVariant, causal: bool) -> AttentionOptions {
+    AttentionOptions {
+        scale: None,
+        causal,
+        variant,
+    }
+}
+
+#[test]
+fn params_struct_matches_the_wgsl_layout() {
+    let module = speckle::shaders::validate(&speckle::shaders::ATTENTION).unwrap();
+    let span = module
+        .types
+        .iter()
+        .find_map(|(_, ty)| match (&ty.name, &ty.inner) {
+            (Some(name), naga::TypeInner::Struct { span, .. }) if name == "Params" => Some(*span),
+            _ => None,
+        })
+        .expect("attention.wgsl has a struct Params");
+    assert_eq!(span as usize, size_of::<AttentionParams>());
+    assert_eq!(size_of::<AttentionParams>() % 16, 0);
+}
+
+#[test]
+fn the_workgroup_variant_compiles_without_subgroups() {
+    let no_subgroups = naga::valid::Capabilities::all()
+        - naga::valid::Capabilities::SUBGROUP
+        - naga::valid::Capabilities::SUBGROUP_BARRIER
+        - naga::valid::Capabilities::SUBGROUP_VERTEX_STAGE;
+    let validate = |source: &str| {
+        let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), no_subgroups)
+            .validate(&module)
+            .map(|_| ())
+            .map_err(|e| e.emit_to_string(source))
+    };
+    let portable = attention::portable_source();
+    if let Err(e) = validate(portable) {
+        panic!("the portable attention shader needs subgroups: {e}");
+    }
+    // No subgroup built-in is left outside comments.
+    let mut code = portable.lines().map(|l| l.split("//").next().unwrap_or(""));
+    assert!(code.all(|l| !l.contains("subgroup")), "{portable}");
+    // The full shader does need them: that is why the portable copy exists.
+    assert!(validate(&speckle::shaders::ATTENTION.source()).is_err());
+}
+
+#[test]
+fn configurations_fit_the_adapter_for_every_head_dim() {
+    let gpu = gpu();
+    let limit = u64::from(gpu.limits().max_compute_workgroup_storage_size);
+    let sg_min = gpu.adapter_info().subgroup_min_size;
+    for variant in variants(gpu) {
+        for d in 1..=256usize {
+            let c = AttentionConfig::for_gpu(gpu, d, variant)
+                .unwrap_or_else(|e| panic!("D = {d} {variant:?}: {e}"));
+            assert_eq!(c.variant, variant);
+            let t = c.threads_per_query;
+            assert!(t.is_power_of_two() && c.vec4s_per_thread <= 8, "{c:?}");
+            assert!((t * c.vec4s_per_thread * 4) as usize >= d, "{c:?}");
+            assert!(c.workgroup_bytes() <= limit, "{c:?}");
+            assert!(c.keys_per_tile.is_multiple_of(4), "{c:?}");
+            assert!(c.workgroup_size.is_multiple_of(t), "{c:?}");
+            if variant == AttentionVariant::Subgroup {
+                assert!(t <= sg_min, "{c:?}: T > smallest subgroup {sg_min}");
+                assert!(
+                    c.workgroup_size
+                        .is_multiple_of(gpu.adapter_info().subgroup_max_size),
+                    "{c:?}"
+                );
+            }
+        }
+    }
+    for d in [0, 257] {
+        let e = AttentionConfig::for_gpu(gpu, d, AttentionVariant::Auto).unwrap_err();
+        assert!(e.to_string().contains(&d.to_string()), "{e}");
+    }
+}
+
+#[test]
+fn every_head_dim_and_awkward_shapes_match_the_reference() {
+    let gpu = gpu();
+    let cases = [
+        Case::new(1, 1, 1, 1, 1),
+        Case::new(2, 37, 53, 3, 1),
+        Case::new(3, 7, 5, 2, 3),
+        Case::new(2, 37, 53, 4, 16),
+        Case::new(1, 1, 53, 2, 32),
+        Case::new(3, 37, 1, 1, 64),
+        Case::new(2, 20, 33, 2, 100),
+        Case::new(2, 9, 31, 1, 128),
+        Case::new(1, 5, 19, 1, 256),
+    ];
+    for variant in variants(gpu) {
+        for (i, &c) in cases.iter().enumerate() {
+            let data = inputs(c, 10 + i as u64, 1.0);
+            check(gpu, c, &data, None, with(variant, false), TOL);
+        }
+    }
+}
+
+#[test]
+fn two_dimensional_inputs_are_one_batch() {
+    let gpu = gpu();
+    let c = Case::new(1, 13, 21, 2, 16);
+    let data = inputs(c, 30, 1.0);
+    let row = c.h * c.d;
+    let q = Tensor::from_slice(gpu, &data.q, &[c.nq, row]).unwrap();
+    let k = Tensor::from_slice(gpu, &data.k, &[c.nk, row]).unwrap();
+    let v = Tensor::from_slice(gpu, &data.v, &[c.nk, row]).unwrap();
+    // A 1-D key mask is accepted for one batch.
+    let mask: Vec<f32> = (0..c.nk).map(|j| f32::from(j % 3 != 1)).collect();
+    let m = Tensor::from_slice(gpu, &mask, &[c.nk]).unwrap();
+    let out = attention::run(gpu, &q, &k, &v, Some(&m), c.h, &AttentionOptions::default()).unwrap();
+    assert_eq!(out.shape(), &[c.nq, row]);
+    let scale = f64::from(c.dims().default_scale());
+    let want = reference(
+        &data.q,
+        &data.k,
+        &data.v,
+        Some(&mask),
+        &c.dims(),
+        scale,
+        false,
+    );
+    assert_rel_close("2-D attention", &out.to_vec(gpu).unwrap(), &want, TOL);
+}
+
+#[test]
+fn causal_mask_is_top_left_also_when_nq_differs_from_nk() {
+    let gpu = gpu();
+    let cases = [
+        Case::new(2, 37, 53, 2, 16), // more keys: query i still sees keys 0..=i only
+        Case::new(2, 53, 37, 2, 16), // more queries: queries i >= 37 see every key
+        Case::new(1, 150, 140, 1, 8), // several query blocks per head, causal key ranges
+        Case::new(1, 1, 9, 3, 64),   // one query, which sees key 0 only
+        Case::new(3, 33, 33, 2, 100),
+    ];
+    for variant in variants(gpu) {
+        for (i, &c) in cases.iter().enumerate() {
+            let data = inputs(c, 40 + i as u64, 1.0);
+            check(gpu, c, &data, None, with(variant, true), TOL);
+        }
+    }
+}
+
+#[test]
+fn key_masks_and_queries_that_see_no_key_give_zeros() {
+    let gpu = gpu();
+    let c = Case::new(3, 37, 29, 2, 32);
+    let data = inputs(c, 50, 1.0);
+    let row = c.h * c.d;
+    // Batch 0: a random half of the keys, key 0 masked (so causal query 0 sees nothing);
+    // batch 1: every key masked; batch 2: only the last key (causal queries < 28 see nothing).
+    let flags = random_scaled(c.nk, 51, 1.0);
+    let mut mask = vec![0.0f32; c.b * c.nk];
+    for j in 1..c.nk {
+        mask[j] = if flags[j] > 0.0 { 1.0 } else { 0.0 };
+    }
+    mask[2 * c.nk + c.nk - 1] = 0.5; // any non-zero value attends
+    for variant in variants(gpu) {
+        for causal in [false, true] {
+            let got = check(gpu, c, &data, Some(&mask), with(variant, causal), TOL);
+            let batch = |b: usize| &got[b * c.nq * row..(b + 1) * c.nq * row];
+            assert!(
+                batch(1).iter().all(|&x| x == 0.0),
+                "{variant:?} causal {causal}: a fully masked batch must give zeros"
+            );
+            if causal {
+                assert!(
+                    batch(0)[..row].iter().all(|&x| x == 0.0),
+                    "query 0 of batch 0"
+                );
+                assert!(
+                    batch(2)[..(c.nk - 1) * row].iter().all(|&x| x == 0.0),
+                    "queries before the only key of batch 2"
+                );
+                assert!(batch(2)[(c.nk - 1) * row..].iter().any(|&x| x != 0.0));
+            }
+        }
+    }
+}
+
+/// The tolerance for inputs whose scores are large, from the first-order error of the output:
+/// score errors δ_j move output d of a query by sum_j w_j δ_j (v_jd - o_d) (w the softmax
+/// weights), with |δ_j| <= u * (4 sqrt(D) S_j + |s_j - m|): the dot product's error with a
+/// factor 4 over its typical size (S_j = scale * sum_d |q_d k_d|), plus the rounding of
+/// s_j - m before exp. The bound is summed over outputs like the relative error, over the
+/// reference's norm, and added to the base tolerance. Without the causal mask; it is also a
+/// bound with it (fewer keys, the same terms).
+fn large_input_tolerance(c: Case, data: &Inputs, scale: f64) -> f64 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let row = c.h * c.d;
+    let want = reference(&data.q, &data.k, &data.v, None, &c.dims(), scale, false);
+    let (mut bound, mut norm) = (0.0f64, 0.0f64);
+    for b in 0..c.b {
+        for h in 0..c.h {
+            for i in 0..c.nq {
+                let qi = &data.q[(b * c.nq + i) * row + h * c.d..][..c.d];
+                let key = |j: usize| &data.k[(b * c.nk + j) * row + h * c.d..][..c.d];
+                let value = |j: usize| &data.v[(b * c.nk + j) * row + h * c.d..][..c.d];
+                let terms = |j: usize| {
+                    qi.iter()
+                        .zip(key(j))
+                        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                };
+                let s: Vec<f64> = (0..c.nk).map(|j| scale * terms(j).sum::<f64>()).collect();
+                let big: Vec<f64> = (0..c.nk)
+                    .map(|j| scale.abs() * terms(j).map(f64::abs).sum::<f64>())
+                    .collect();
+                let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = s.iter().map(|&x| (x - m).exp()).collect();
+                let total: f64 = w.iter().sum();
+                let o = &want[(b * c.nq + i) * row + h * c.d..][..c.d];
+                for (d, &od) in o.iter().enumerate() {
+                    let e: f64 = (0..c.nk)
+                        .map(|j| {
+                            let delta = u * (4.0 * (c.d as f64).sqrt() * big[j] + (s[j] - m).abs());
+                            w[j] / total * delta * (f64::from(value(j)[d]) - od).abs()
+                        })
+                        .sum();
+                    bound += e * e;
+                    norm += od * od;
+                }
+            }
+        }
+    }
+    TOL + (bound / norm).sqrt()
+}
+
+#[test]
+fn large_scores_stay_finite_and_accurate() {
+    let gpu = gpu();
+    // Inputs x30: scores in the hundreds, so exp(s) overflows f32 unless the running max is
+    // subtracted; the first tile's rescale from -FLT_MAX must not make NaN.
+    let cases = [Case::new(2, 37, 53, 2, 64), Case::new(1, 9, 70, 1, 256)];
+    for variant in variants(gpu) {
+        for (i, &c) in cases.iter().enumerate() {
+            let data = inputs(c, 60 + i as u64, 30.0);
+            let tol = large_input_tolerance(c, &data, f64::from(c.dims().default_scale()));
+            for causal in [false, true] {
+                check(gpu, c, &data, None, with(variant, causal), tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_explicit_scale_is_used() {
+    let gpu = gpu();
+    let c = Case::new(2, 11, 17, 2, 32);
+    let data = inputs(c, 70, 1.0);
+    for scale in [0.3f32, 0.0, -1.5] {
+        for variant in variants(gpu) {
+            let options = AttentionOptions {
+                scale: Some(scale),
+                causal: false,
+                variant,
+            };
+            check(gpu, c, &data, None, options, TOL);
+        }
+    }
+}
+
+#[test]
+fn the_variants_agree() {
+    let gpu = gpu();
+    if !gpu.features().contains(wgpu::Features::SUBGROUP) {
+        println!(
+            "note: adapter {:?} has no SUBGROUP feature; skipping the subgroup variant",
+            gpu.adapter_info().name
+        );
+        return;
+    }
+    let c = Case::new(2, 37, 53, 3, 64);
+    let data = inputs(c, 80, 1.0);
+    let sub = check(
+        gpu,
+        c,
+        &data,
+        None,
+        with(AttentionVariant::Subgroup, true),
+        TOL,
+    );
+    let wg = check(
+        gpu,
+        c,
+        &data,
+        None,
+        with(AttentionVariant::Workgroup, true),
+        TOL,
+    );
+    let wide: Vec<f64> = wg.iter().map(|&x| f64::from(x)).collect();
+    assert_rel_close("subgroup vs workgroup", &sub, &wide, TOL);
+    // Auto is one of the two.
+    let auto = AttentionConfig::for_gpu(gpu, 64, AttentionVariant::Auto).unwrap();
+    assert_eq!(auto.variant, AttentionVariant::Subgroup);
+}
+
+#[test]
+fn the_unfused_pipeline_matches_the_reference_and_the_fused_kernel() {
+    let gpu = gpu();
+    let cases = [
+        Case::new(2, 37, 53, 3, 16),
+        Case::new(1, 7, 1, 2, 3),
+        Case::new(3, 21, 13, 1, 64),
+    ];
+    for (i, &c) in cases.iter().enumerate() {
+        let data = inputs(c, 90 + i as u64, 1.0);
+        let row = c.h * c.d;
+        let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
+        let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
+        let v = Tensor::from_slice(gpu, &data.v, &[c.b, c.nk, row]).unwrap();
+        for causal in [false, true] {
+            let options = with(AttentionVariant::Auto, causal);
+            let unfused = attention::unfused(gpu, &q, &k, &v, None, c.h, &options)
+                .unwrap()
+                .to_vec(gpu)
+                .unwrap();
+            let scale = f64::from(c.dims().default_scale());
+            let want = reference(&data.q, &data.k, &data.v, None, &c.dims(), scale, causal);
+            assert_rel_close(
+                &format!("unfused {c:?} causal {causal}"),
+                &unfused,
+                &want,
+                TOL,
+            );
+            let fused = check(gpu, c, &data, None, options, TOL);
+            let fused: Vec<f64> = fused.iter().map(|&x| f64::from(x)).collect();
+            assert_rel_close("unfused vs fused", &unfused, &fused, 2.0 * TOL);
+        }
+        let mask = Tensor::filled(gpu, &[c.b, c.nk], 1.0).unwrap();
+        let e =
+            attention::unfused(gpu, &q, &k, &v, Some(&mask), c.h, &Default::default()).unwrap_err();
+        assert!(e.to_string().contains("key mask"), "{e}");
+    }
+}
+
+#[test]
+fn a_small_binding_limit_splits_batches_and_query_rows() {
+    // 4 KiB bindings hold ~1000 values. H*D = 3*5 = 15: windows start off alignment.
+    let gpu = gpu_with_binding_limit(4096);
+    let cases = [
+        // (case, dispatches): several whole batches per dispatch; one batch per dispatch;
+        // query rows split (Nq*H*D = 1500 > ~1000), causal ranges starting mid-batch.
+        (Case::new(3, 5, 7, 3, 5), 1),
+        (Case::new(3, 37, 20, 3, 5), 3),
+        (Case::new(2, 100, 30, 3, 5), 4),
+    ];
+    for variant in variants(&gpu) {
+        for (i, &(c, dispatches)) in cases.iter().enumerate() {
+            let data = inputs(c, 100 + i as u64, 1.0);
+            let mask: Vec<f32> = random_scaled(c.b * c.nk, 110 + i as u64, 1.0)
+                .iter()
+                .map(|&x| f32::from(x > -0.5))
+                .collect();
+            for causal in [false, true] {
+                check(&gpu, c, &data, Some(&mask), with(variant, causal), TOL);
+            }
+            let row = c.h * c.d;
+            let q = Tensor::zeros(&gpu, &[c.b, c.nq, row]).unwrap();
+            let k = Tensor::zeros(&gpu, &[c.b, c.nk, row]).unwrap();
+            let out = Tensor::zeros(&gpu, &[c.b, c.nq, row]).unwrap();
+            let plan =
+                attention::plan(&gpu, &q, &k, &k, None, &out, c.h, &with(variant, false)).unwrap();
+            assert_eq!(plan.len(), dispatches, "{c:?}");
+        }
+    }
+}
+
+#[test]
+fn keys_larger_than_one_binding_are_an_error() {
+    let gpu = gpu_with_binding_limit(4096);
+    let q = Tensor::zeros(&gpu, &[1, 4, 16]).unwrap();
+    let k = Tensor::zeros(&gpu, &[1, 100, 16]).unwrap();
+    let out = Tensor::zeros(&gpu, &[1, 4, 16]).unwrap();
+    let e = attention::plan(&gpu, &q, &k, &k, None, &out, 2, &Default::default())
+        .unwrap_err()
+        .to_string();
+    for needle in ["[100, 16]", "1600 values", "6400 bytes"] {
+        assert!(e.contains(needle), "{needle:?} not in: {e}");
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_that_name_the_numbers() {
+    let gpu = gpu();
+    let t = |shape: &[usize]| Tensor::zeros(gpu, shape).unwrap();
+    let opts = AttentionOptions::default();
+    let err = |q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, heads: usize| {
+        attention::run(gpu, q, k, v, mask, heads, &opts)
+            .unwrap_err()
+            .to_string()
+    };
+    let expect = |e: String, needles: &[&str]| {
+        for n in needles {
+            assert!(e.contains(n), "{n:?} not in: {e}");
+        }
+    };
+    let (q, kv) = (t(&[2, 5, 12]), t(&[2, 7, 12]));
+    expect(err(&q, &kv, &kv, None, 5), &["12", "heads = 5"]);
+    expect(err(&q, &kv, &kv, None, 0), &["0"]);
+    expect(err(&q, &t(&[3, 7, 12]), &kv, None, 2), &["2", "3"]);
+    expect(err(&q, &kv, &t(&[2, 8, 12]), None, 2), &["7", "8"]);
+    expect(err(&q, &t(&[2, 7, 10]), &kv, None, 2), &["12", "10"]);
+    expect(
+        err(&t(&[5, 12]), &kv, &kv, None, 2),
+        &["[5, 12]", "[2, 7, 12]"],
+    );
+    expect(
+        err(
+            &t(&[1, 2, 514]),
+            &t(&[1, 3, 514]),
+            &t(&[1, 3, 514]),
+            None,
+            2,
+        ),
+        &["257", "256"],
+    );
+    expect(
+        err(&q, &kv, &kv, Some(&t(&[2, 6])), 2),
+        &["[2, 6]", "[2, 7]"],
+    );
+    expect(err(&q, &kv, &kv, Some(&t(&[7])), 2), &["[7]", "[2, 7]"]);
+    let out = t(&[2, 5, 6]);
+    let e = attention::plan(gpu, &q, &kv, &kv, None, &out, 2, &opts)
+        .unwrap_err()
+        .to_string();
+    expect(e, &["[2, 5, 6]", "[2, 5, 12]"]);
+    let e = attention::plan(gpu, &q, &kv, &kv, None, &q, 2, &opts)
+        .unwrap_err()
+        .to_string();
+    expect(e, &["share a buffer"]);
+    let bad_scale = AttentionOptions {
+        scale: Some(f32::NAN),
+        ..opts
+    };
+    let e = attention::run(gpu, &q, &kv, &kv, None, 2, &bad_scale)
+        .unwrap_err()
+        .to_string();
+    expect(e, &["NaN"]);
+}
