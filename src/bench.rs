@@ -7,6 +7,8 @@
 
 use std::time::Instant;
 
+pub mod attention;
+
 use rand::{Rng, SeedableRng};
 
 use crate::error::{Error, Result};

@@ -4,6 +4,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod attention;
+
 use clap::{Args, Parser, Subcommand};
 use speckle::bench::{self, BenchReport, MatmulBench};
 use speckle::ops::{activation, matmul, reduce, softmax};
@@ -146,6 +148,10 @@ enum Op {
     Matmul(MatmulArgs),
     /// Softmax along the last axis.
     Softmax(SoftmaxArgs),
+    /// Fused multi-head scaled-dot-product attention: O = softmax(scale·Q Kᵀ) V per head.
+    Attention(attention::AttentionArgs),
+    /// One graph-attention (GAT) layer over the edges of a graph.
+    Gat(attention::GatArgs),
     /// max(x, 0).
     Relu(UnaryArgs),
     /// x for x > 0, slope·x otherwise.
@@ -285,6 +291,8 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Attention: the fused kernel against the unfused matmul → softmax → matmul pipeline.
+    Attention(attention::BenchAttentionArgs),
     /// A random projection: vectors per second, GFLOP/s, and the f64 CPU reference's rate.
     Project {
         #[command(flatten)]
@@ -341,6 +349,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { json } => info(json),
         Command::Op(op) => run_op(op),
         Command::Project(args) => project(&args),
+        Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
             shape,
@@ -431,7 +440,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<String> {
+pub(crate) fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string_pretty(value)
         .map_err(|e| Error::invalid(format!("JSON encoding failed: {e}")))
 }
@@ -595,7 +604,7 @@ fn project(args: &ProjectArgs) -> Result<()> {
     save(&gpu, &args.output, &y)
 }
 
-fn load(gpu: &Gpu, path: &Path, allow_nonfinite: bool) -> Result<Tensor> {
+pub(crate) fn load(gpu: &Gpu, path: &Path, allow_nonfinite: bool) -> Result<Tensor> {
     let (data, shape) = npy::read_f32(path)?;
     if !allow_nonfinite {
         speckle::check_finite(&path.display().to_string(), &data)?;
@@ -603,7 +612,7 @@ fn load(gpu: &Gpu, path: &Path, allow_nonfinite: bool) -> Result<Tensor> {
     Tensor::from_slice(gpu, &data, &shape)
 }
 
-fn save(gpu: &Gpu, path: &Path, t: &Tensor) -> Result<()> {
+pub(crate) fn save(gpu: &Gpu, path: &Path, t: &Tensor) -> Result<()> {
     npy::write_f32(path, &t.to_vec(gpu)?, t.shape())
 }
 
@@ -632,6 +641,8 @@ fn run_op(op: Op) -> Result<()> {
             let y = softmax::run(&gpu, &x, &options)?;
             save(&gpu, &args.io.output, &y)
         }
+        Op::Attention(args) => attention::op_attention(&args),
+        Op::Gat(args) => attention::op_gat(&args),
         Op::Relu(io) => unary_activation(&io, Activation::Relu),
         Op::LeakyRelu { io, slope } => unary_activation(&io, Activation::LeakyRelu { slope }),
         Op::Gelu(io) => unary_activation(&io, Activation::Gelu),
