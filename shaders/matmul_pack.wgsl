@@ -2,8 +2,10 @@
 // batch, from a storage buffer into an rgba32float texture array: texel (x, y) of layer l holds
 // op(X)[l][y, 4x .. 4x+3]. Values past `cols`, and rows from `rows` to the texture's height,
 // are written as zeros, so the consumer needs no bounds checks along k.
-// op(X)[l][r, c] = x[x_first + l * batch_stride + r * row_stride + c * col_stride]: a
-// transposed operand is a swap of the two strides.
+// op(X)[l][r, c] = x[x_first + (l / heads) * batch_stride + (l % heads) * head_stride
+// + r * row_stride + c * col_stride]: a transposed operand is a swap of the two strides; the
+// layers of attention's heads (layer b * H + h of a [B, N, H * D] tensor) use heads = H and
+// head_stride = D, a matmul operand heads = 1.
 //
 // Bindings (group 0): 0 uniform Params; 1 x (storage, read); 2 out (write-only storage texture
 // array, rgba32float).
@@ -20,6 +22,10 @@ struct Params {
     row_stride: u32,
     col_stride: u32,
     batch_stride: u32,
+    heads: u32,
+    head_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,7 +41,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var v = vec4<f32>(0.0);
     if (r < p.rows) {
-        let base = p.x_first + gid.z * p.batch_stride + r * p.row_stride;
+        let layer = (gid.z / p.heads) * p.batch_stride + (gid.z % p.heads) * p.head_stride;
+        let base = p.x_first + layer + r * p.row_stride;
         for (var i = 0u; i < 4u; i++) {
             let c = tx * 4u + i;
             if (c < p.cols) {

@@ -119,6 +119,14 @@ pub const ATTENTION: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// The fused attention variant for CPU adapters with 8-wide subgroups (lavapipe): K and V
+/// through textures, one query row per invocation.
+pub const ATTENTION_TEXTURE: Kernel = Kernel {
+    name: "attention_texture",
+    body: include_str!("../shaders/attention_texture.wgsl"),
+    libs: &[],
+};
+
 /// One graph-attention (GAT) layer over a CSR graph: scores, then per-target online softmax.
 pub const GAT: Kernel = Kernel {
     name: "gat",
@@ -141,6 +149,7 @@ pub const ALL: &[Kernel] = &[
     SRHT,
     ENCODE,
     ATTENTION,
+    ATTENTION_TEXTURE,
     GAT,
 ];
 

@@ -67,15 +67,24 @@ fn inputs(c: Case, seed: u64, magnitude: f32) -> Inputs {
 }
 
 /// The variants to test on this adapter: always the workgroup one, the subgroup one where the
-/// adapter has subgroups (a note is printed otherwise).
+/// adapter has subgroups, the texture one where they are 8 wide (a note is printed otherwise).
 fn variants(gpu: &Gpu) -> Vec<AttentionVariant> {
     let mut v = vec![AttentionVariant::Workgroup];
+    let info = gpu.adapter_info();
     if gpu.features().contains(wgpu::Features::SUBGROUP) {
         v.push(AttentionVariant::Subgroup);
+        if info.subgroup_min_size == 8 && info.subgroup_max_size == 8 {
+            v.push(AttentionVariant::Texture);
+        } else {
+            println!(
+                "note: adapter {:?} has subgroups of {}..{}, not 8; the texture variant is not tested",
+                info.name, info.subgroup_min_size, info.subgroup_max_size
+            );
+        }
     } else {
         println!(
-            "note: adapter {:?} has no SUBGROUP feature; the subgroup variant is not tested",
-            gpu.adapter_info().name
+            "note: adapter {:?} has no SUBGROUP feature; the subgroup and texture variants are not tested",
+            info.name
         );
     }
     v
@@ -171,7 +180,11 @@ fn configurations_fit_the_adapter_for_every_head_dim() {
     let gpu = gpu();
     let limit = u64::from(gpu.limits().max_compute_workgroup_storage_size);
     let sg_min = gpu.adapter_info().subgroup_min_size;
-    for variant in variants(gpu) {
+    // The texture variant has no tiles: one query row per invocation, any D.
+    for variant in variants(gpu)
+        .into_iter()
+        .filter(|&v| v != AttentionVariant::Texture)
+    {
         for d in 1..=256usize {
             let c = AttentionConfig::for_gpu(gpu, d, variant)
                 .unwrap_or_else(|e| panic!("D = {d} {variant:?}: {e}"));
@@ -413,6 +426,24 @@ fn the_variants_agree() {
     );
     let wide: Vec<f64> = wg.iter().map(|&x| f64::from(x)).collect();
     assert_rel_close("subgroup vs workgroup", &sub, &wide, TOL);
+    if variants(gpu).contains(&AttentionVariant::Texture) {
+        let tex = check(
+            gpu,
+            c,
+            &data,
+            None,
+            with(AttentionVariant::Texture, true),
+            TOL,
+        );
+        assert_rel_close("texture vs workgroup", &tex, &wide, TOL);
+        // On a CPU adapter with 8-wide subgroups, Auto runs the texture variant.
+        let dims = c.dims();
+        let t = Tensor::zeros(gpu, &[c.b, c.nq.max(c.nk), c.h * c.d]).unwrap();
+        let chosen = attention::chosen_variant(gpu, &dims, &[&t], AttentionVariant::Auto).unwrap();
+        if gpu.is_cpu() {
+            assert_eq!(chosen, AttentionVariant::Texture);
+        }
+    }
     // Auto is one of the two.
     let auto = AttentionConfig::for_gpu(gpu, 64, AttentionVariant::Auto).unwrap();
     assert_eq!(auto.variant, AttentionVariant::Subgroup);
@@ -475,16 +506,26 @@ fn a_small_binding_limit_splits_batches_and_query_rows() {
                 .iter()
                 .map(|&x| f32::from(x > -0.5))
                 .collect();
-            for causal in [false, true] {
-                check(&gpu, c, &data, Some(&mask), with(variant, causal), TOL);
+            let fits = c.b * c.nq * c.h * c.d <= 1000;
+            if variant != AttentionVariant::Texture || fits {
+                for causal in [false, true] {
+                    check(&gpu, c, &data, Some(&mask), with(variant, causal), TOL);
+                }
             }
             let row = c.h * c.d;
             let q = Tensor::zeros(&gpu, &[c.b, c.nq, row]).unwrap();
             let k = Tensor::zeros(&gpu, &[c.b, c.nk, row]).unwrap();
             let out = Tensor::zeros(&gpu, &[c.b, c.nq, row]).unwrap();
-            let plan =
-                attention::plan(&gpu, &q, &k, &k, None, &out, c.h, &with(variant, false)).unwrap();
-            assert_eq!(plan.len(), dispatches, "{c:?}");
+            let plan = attention::plan(&gpu, &q, &k, &k, None, &out, c.h, &with(variant, false));
+            if variant == AttentionVariant::Texture {
+                // Whole operands in one binding or an error; two packs and one pass.
+                match plan {
+                    Ok(plan) => assert_eq!(plan.len(), 3, "{c:?}"),
+                    Err(e) => assert!(e.to_string().contains("one binding"), "{c:?}: {e}"),
+                }
+            } else {
+                assert_eq!(plan.unwrap().len(), dispatches, "{c:?}");
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, encode, gat, matmul, matmul_texture, project_dense, project_finish, random_fill,
-    reduce, softmax, srht,
+    activation, attention_texture, encode, gat, matmul, matmul_texture, project_dense,
+    project_finish, random_fill, reduce, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -68,7 +68,11 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 13] = [
+    let cases: [(&Kernel, usize); 14] = [
+        (
+            &shaders::ATTENTION_TEXTURE,
+            size_of::<attention_texture::AttentionTextureParams>(),
+        ),
         (&shaders::SRHT, size_of::<srht::SrhtParams>()),
         (&shaders::ENCODE, size_of::<encode::EncodeParams>()),
         (

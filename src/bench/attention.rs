@@ -122,9 +122,9 @@ pub fn bench_attention(
         }
     }
     let flops = dims.flops() * if causal { 0.5 } else { 1.0 };
-    let variant_name = attention::AttentionConfig::for_gpu(gpu, d, variant)
-        .map(|c| c.variant.name().to_string())
-        .unwrap_or_else(|_| variant.name().to_string());
+    let variant_name = attention::chosen_variant(gpu, &dims, &[&q, &k, &v, &out], variant)?
+        .name()
+        .to_string();
     Ok(AttentionBenchResult {
         op: "attention".into(),
         shape: shape.to_vec(),

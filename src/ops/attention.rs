@@ -32,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::attention_texture;
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
 use crate::shaders::{self, Kernel};
@@ -67,6 +68,10 @@ pub enum AttentionVariant {
     Subgroup,
     /// Workgroup memory and a barrier: runs on every adapter.
     Workgroup,
+    /// K and V through textures, one query row per invocation, shared by subgroup broadcasts
+    /// ([`attention_texture`](super::attention_texture)): for CPU adapters with 8-wide
+    /// subgroups (lavapipe), where `Auto` picks it. An error elsewhere.
+    Texture,
 }
 
 impl AttentionVariant {
@@ -76,6 +81,7 @@ impl AttentionVariant {
             AttentionVariant::Auto => "auto",
             AttentionVariant::Subgroup => "subgroup",
             AttentionVariant::Workgroup => "workgroup",
+            AttentionVariant::Texture => "texture",
         }
     }
 }
@@ -243,6 +249,9 @@ impl AttentionConfig {
             )));
         }
         match variant {
+            AttentionVariant::Texture => Err(Error::invalid(
+                "the texture variant of attention has no tile configuration",
+            )),
             AttentionVariant::Workgroup => AttentionConfig::workgroup(gpu, head_dim),
             AttentionVariant::Subgroup => AttentionConfig::subgroup(gpu, head_dim),
             AttentionVariant::Auto => AttentionConfig::subgroup(gpu, head_dim)
@@ -589,6 +598,11 @@ pub fn plan(
         ));
     }
     let scale = resolve_scale(&dims, options)?;
+    let mut tensors = vec![q, k, v, out];
+    tensors.extend(key_mask);
+    if chosen_variant(gpu, &dims, &tensors, options.variant)? == AttentionVariant::Texture {
+        return attention_texture::plan(gpu, &dims, q, k, v, key_mask, out, scale, options.causal);
+    }
     let config = AttentionConfig::for_gpu(gpu, dims.head_dim, options.variant)?;
     let pipeline = config.pipeline(gpu)?;
     let row = dims.row_len();
@@ -658,6 +672,26 @@ pub fn plan(
         });
     }
     Ok(dispatches)
+}
+
+/// The variant [`plan`] runs for `requested` on this adapter and problem (`tensors`: Q, K, V,
+/// the output and the mask): `Auto` is the texture variant on CPU adapters where it is
+/// eligible, else subgroup where the adapter allows it, else workgroup.
+pub fn chosen_variant(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    tensors: &[&Tensor],
+    requested: AttentionVariant,
+) -> Result<AttentionVariant> {
+    Ok(match requested {
+        AttentionVariant::Auto
+            if gpu.is_cpu() && attention_texture::eligible(gpu, dims, tensors) =>
+        {
+            AttentionVariant::Texture
+        }
+        AttentionVariant::Texture => AttentionVariant::Texture,
+        other => AttentionConfig::for_gpu(gpu, dims.head_dim, other)?.variant,
+    })
 }
 
 /// Returns `attention(q, k, v)` as a new tensor of Q's shape (see [`plan`]).

@@ -25,6 +25,10 @@ pub struct PackParams {
     row_stride: u32,
     col_stride: u32,
     batch_stride: u32,
+    heads: u32,
+    head_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// Subgroup size the texture kernel is written for (its workgroup is one subgroup).
@@ -70,7 +74,7 @@ pub fn eligible(gpu: &Gpu, d: &MatmulDims, a: &Tensor, b: &Tensor, c: &Tensor) -
 /// The smallest size at least `v` that is not a power of two. lavapipe compiles a separate
 /// variant of a shader for each combination of power-of-two texture sizes it sees (seconds
 /// each); keeping every size off powers of two keeps it to one.
-fn off_power_of_two(v: usize) -> usize {
+pub(crate) fn off_power_of_two(v: usize) -> usize {
     let mut v = v.max(1);
     while v.is_power_of_two() {
         v += 1;
@@ -114,35 +118,47 @@ fn operand_texture(
 }
 
 /// Plans the pack of op(X) (`rows` × `cols` per layer, strides in elements) into a texture.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the strided view of one operand, all named"
-)]
-fn pack(
+/// Where an operand's values are: op(X)[l][r, c] = x[(l / heads) · batch_stride +
+/// (l % heads) · head_stride + r · row_stride + c · col_stride] for `layers` layers of `rows`
+/// × `cols` values, packed into textures of at least `height` rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PackLayout {
+    pub rows: usize,
+    pub cols: usize,
+    pub height: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+    pub batch_stride: usize,
+    pub heads: usize,
+    pub head_stride: usize,
+    pub layers: usize,
+}
+
+/// A texture holding the operand `x` laid out as `layout` says, and the matmul_pack dispatch
+/// that fills it (zero past `cols` and `rows`). Dimensions are kept off powers of two.
+pub(crate) fn pack(
     gpu: &Gpu,
     x: &Tensor,
-    rows: usize,
-    cols: usize,
-    height: usize,
-    row_stride: usize,
-    col_stride: usize,
-    batch_stride: usize,
-    layers: usize,
+    layout: &PackLayout,
 ) -> Result<(wgpu::TextureView, Dispatch)> {
-    let texels_x = off_power_of_two(cols.div_ceil(4));
-    let height = off_power_of_two(height);
-    let view = operand_texture(gpu, texels_x, height, layers)?;
+    let texels_x = off_power_of_two(layout.cols.div_ceil(4));
+    let height = off_power_of_two(layout.height);
+    let view = operand_texture(gpu, texels_x, height, layout.layers)?;
     let pipeline = gpu.pipeline(&shaders::MATMUL_PACK, &[])?;
     let window = x.window(gpu, 0, x.len());
     let params = PackParams {
-        rows: rows as u32,
-        cols: cols as u32,
+        rows: layout.rows as u32,
+        cols: layout.cols as u32,
         texels_x: texels_x as u32,
         height: height as u32,
         x_first: window.first,
-        row_stride: row_stride as u32,
-        col_stride: col_stride as u32,
-        batch_stride: batch_stride as u32,
+        row_stride: layout.row_stride as u32,
+        col_stride: layout.col_stride as u32,
+        batch_stride: layout.batch_stride as u32,
+        heads: layout.heads as u32,
+        head_stride: layout.head_stride as u32,
+        _pad0: 0,
+        _pad1: 0,
     };
     let uniform = gpu.uniform("speckle.matmul_pack.params", &params);
     let bind_group = gpu.bind_group(
@@ -159,7 +175,7 @@ fn pack(
         workgroups: [
             texels_x.div_ceil(8) as u32,
             height.div_ceil(8) as u32,
-            layers as u32,
+            layout.layers as u32,
         ],
     };
     Ok((view, dispatch))
@@ -185,24 +201,32 @@ pub fn plan(
     let (a_view, pack_a) = pack(
         gpu,
         a,
-        d.m,
-        d.k,
-        d.m,
-        a_rs,
-        a_cs,
-        d.a_batch_stride,
-        a_layers,
+        &PackLayout {
+            rows: d.m,
+            cols: d.k,
+            height: d.m,
+            row_stride: a_rs,
+            col_stride: a_cs,
+            batch_stride: d.a_batch_stride,
+            heads: 1,
+            head_stride: 0,
+            layers: a_layers,
+        },
     )?;
     let (b_view, pack_b) = pack(
         gpu,
         b,
-        d.k,
-        d.n,
-        d.k.next_multiple_of(4),
-        b_rs,
-        b_cs,
-        d.b_batch_stride,
-        b_layers,
+        &PackLayout {
+            rows: d.k,
+            cols: d.n,
+            height: d.k.next_multiple_of(4),
+            row_stride: b_rs,
+            col_stride: b_cs,
+            batch_stride: d.b_batch_stride,
+            heads: 1,
+            head_stride: 0,
+            layers: b_layers,
+        },
     )?;
 
     let pipeline = gpu.pipeline(&shaders::MATMUL_TEXTURE, &[])?;

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod attention_texture;
 pub mod encode;
 pub mod gat;
 pub mod matmul;

@@ -80,7 +80,7 @@ pub struct BenchAttentionArgs {
     /// Causal mask (half the work counted).
     #[arg(long)]
     causal: bool,
-    /// The fused kernel's variant: auto, subgroup or workgroup.
+    /// The fused kernel's variant: auto, subgroup, workgroup or texture (lavapipe).
     #[arg(long, default_value = "auto")]
     variant: String,
     /// Timed runs (median reported).
@@ -141,9 +141,10 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         "auto" => AttentionVariant::Auto,
         "subgroup" => AttentionVariant::Subgroup,
         "workgroup" => AttentionVariant::Workgroup,
+        "texture" => AttentionVariant::Texture,
         other => {
             return Err(Error::invalid(format!(
-                "unknown attention variant {other:?}; known: auto, subgroup, workgroup"
+                "unknown attention variant {other:?}; known: auto, subgroup, workgroup, texture"
             )))
         }
     };
