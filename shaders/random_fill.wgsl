@@ -3,6 +3,7 @@
 //   DIST 0 bits: the raw u32 word, bit-cast to f32 (scale unused), for bit-exact checks
 //   DIST 1 uniform in [0, 1)     DIST 2 standard normal (Box-Muller)     DIST 3 +-1
 //   DIST 4 sparse: +1 with probability p, -1 with probability p, else 0 (p = sparse_p)
+//   DIST 5 uniform in [-1, 1): 2u - 1 from the DIST 1 draw u (exact in f32)
 // out is row-major with row stride cols. Each invocation makes one Philox block: four
 // consecutive entries of a row. A materialized projection matrix is this kernel's output.
 //
@@ -51,6 +52,7 @@ fn main(
         case 1u: { v = p.scale * philox_uniform(w); }
         case 2u: { v = p.scale * philox_gaussians(w); }
         case 3u: { v = p.scale * philox_signs(w); }
+        case 5u: { v = p.scale * (2.0 * philox_uniform(w) - vec4<f32>(1.0)); }
         default: {
             let u = philox_uniform(w);
             let plus = select(vec4<f32>(0.0), vec4<f32>(1.0), u < vec4<f32>(p.sparse_p));

@@ -29,6 +29,8 @@ pub mod bench;
 pub mod cpu;
 mod error;
 mod gpu;
+pub mod init;
+pub mod layers;
 pub mod npy;
 pub mod ops;
 pub mod projection;

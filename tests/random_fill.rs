@@ -36,6 +36,7 @@ fn values_match_the_cpu_reference() {
     let gpu = gpu();
     for distribution in [
         Distribution::Uniform,
+        Distribution::UniformSymmetric,
         Distribution::Gaussian,
         Distribution::Rademacher,
         Distribution::Sparse { p: 1.0 / 64.0 },
@@ -52,7 +53,8 @@ fn values_match_the_cpu_reference() {
             .to_vec(gpu)
             .unwrap();
         let want = reference(&spec, 31, 33);
-        // Uniform, signs and sparse are exact; Gaussians within f32 log/cos/sin accuracy.
+        // Uniform (both), signs and sparse are exact (the scale is a power of two); Gaussians
+        // within f32 log/cos/sin accuracy.
         let tol = if distribution == Distribution::Gaussian {
             1e-6
         } else {
@@ -87,6 +89,22 @@ fn uniform_rademacher_and_sparse_frequencies() {
     assert!(u.iter().all(|&x| (0.0..1.0).contains(&x)));
     // Uniform: mean 1/2, σ² = 1/12.
     assert!((mean(&u) - 0.5).abs() < 5.0 * (1.0f64 / 12.0).sqrt() / (N as f64).sqrt());
+
+    // Symmetric uniform: in [-1, 1), mean 0, σ² = 1/3; the sample variance of a uniform has
+    // standard deviation sqrt((E[x⁴] − σ⁴)/n) = sqrt((1/5 − 1/9)/n) ≈ 2.9e-4.
+    let w = draws(Distribution::UniformSymmetric, 7);
+    assert!(w.iter().all(|&x| (-1.0..1.0).contains(&x)));
+    // Both ends are reached: P(no draw within 0.001 of an end) = 0.9995^n ≈ e^-524.
+    let (lo, hi) = w
+        .iter()
+        .fold((1.0f64, -1.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+    assert!(lo < -0.999 && hi > 0.999, "range [{lo}, {hi}]");
+    assert!(mean(&w).abs() < 5.0 * (1.0f64 / 3.0).sqrt() / (N as f64).sqrt());
+    let var = w.iter().map(|x| x * x).sum::<f64>() / N as f64;
+    assert!((var - 1.0 / 3.0).abs() < 5.0 * 2.9e-4, "variance {var}");
+    // The same words as the [0, 1) uniform: 2u − 1 exactly.
+    let u2 = draws(Distribution::Uniform, 7);
+    assert!(w.iter().zip(&u2).all(|(&x, &y)| x == 2.0 * y - 1.0));
 
     let s = draws(Distribution::Rademacher, 3);
     assert!(s.iter().all(|&x| x == 1.0 || x == -1.0));

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod encode;
 pub mod gat;
 pub mod matmul;
+pub mod multi_head_attention;
 pub mod philox;
 pub mod project_dense;
 pub mod project_finish;

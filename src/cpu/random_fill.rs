@@ -1,5 +1,6 @@
 //! Reference of `shaders/random_fill.wgsl`: the same entries from the same Philox words,
-//! distributions evaluated in f64 (uniform, Rademacher, sparse and the raw words are exact;
+//! distributions evaluated in f64 (uniform, symmetric uniform, Rademacher, sparse and the raw
+//! words are exact for a power-of-two scale;
 //! Gaussians differ from the GPU's f32 Box–Muller by about 1e-6 relative).
 
 use super::philox;
@@ -14,6 +15,9 @@ pub fn entry(spec: &RandomSpec, row: u32, col: u64) -> f64 {
     match spec.distribution {
         Distribution::Bits => f64::from(words[t]),
         Distribution::Uniform => scale * f64::from(philox::uniform(words[t])),
+        Distribution::UniformSymmetric => {
+            scale * (2.0 * f64::from(philox::uniform(words[t])) - 1.0)
+        }
         Distribution::Gaussian => scale * philox::gaussians(words)[t],
         Distribution::Rademacher => scale * if words[t] >> 31 == 0 { 1.0 } else { -1.0 },
         Distribution::Sparse { p } => {

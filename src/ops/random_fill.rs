@@ -15,6 +15,9 @@ pub enum Distribution {
     Bits,
     /// Uniform in [0, 1).
     Uniform,
+    /// Uniform in [−1, 1): `2u − 1` from the [`Uniform`](Distribution::Uniform) draw `u`
+    /// (exact in f32), so `scale` = a gives U[−a, a) with variance a²/3.
+    UniformSymmetric,
     /// Standard normal (Box–Muller).
     Gaussian,
     /// ±1 with equal probability.
@@ -36,6 +39,7 @@ impl Distribution {
             Distribution::Gaussian => 2,
             Distribution::Rademacher => 3,
             Distribution::Sparse { .. } => 4,
+            Distribution::UniformSymmetric => 5,
         }
     }
 }
