@@ -133,11 +133,35 @@ pub fn read_indices(path: &Path) -> Result<(Vec<i64>, Vec<usize>)> {
 
 /// Encodes f32 data of `shape` as `.npy` (format 1.0, little-endian, C order).
 pub fn encode_f32(data: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
+    encode(
+        "<f4",
+        data.len(),
+        shape,
+        data.iter().flat_map(|v| v.to_le_bytes()),
+    )
+}
+
+/// Encodes i64 data of `shape` as `.npy` (`<i8`, format 1.0, C order): indices such as a
+/// graph's edges.
+pub fn encode_i64(data: &[i64], shape: &[usize]) -> Result<Vec<u8>> {
+    encode(
+        "<i8",
+        data.len(),
+        shape,
+        data.iter().flat_map(|v| v.to_le_bytes()),
+    )
+}
+
+fn encode(
+    descr: &str,
+    values: usize,
+    shape: &[usize],
+    bytes: impl Iterator<Item = u8>,
+) -> Result<Vec<u8>> {
     let len = element_count(shape)?;
-    if len != data.len() {
+    if len != values {
         return Err(Error::invalid(format!(
-            "shape {shape:?} holds {len} elements but {} values were given",
-            data.len()
+            "shape {shape:?} holds {len} elements but {values} values were given"
         )));
     }
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
@@ -146,7 +170,8 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple
     // of 64 and ended by a newline, as the format asks.
     let unpadded = 10 + header.len() + 1;
@@ -154,17 +179,20 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Result<Vec<u8>> {
     header.push('\n');
     let header_len = u16::try_from(header.len())
         .map_err(|_| Error::invalid(format!("shape {shape:?} makes a .npy header too long")))?;
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    let mut out = Vec::with_capacity(10 + header.len() + values * 8);
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&header_len.to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend(bytes);
     Ok(out)
 }
 
 /// Writes f32 data of `shape` to `path` atomically.
 pub fn write_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     crate::atomic::write_atomic(path, &encode_f32(data, shape)?)
+}
+
+/// Writes i64 data of `shape` to `path` atomically.
+pub fn write_i64(path: &Path, data: &[i64], shape: &[usize]) -> Result<()> {
+    crate::atomic::write_atomic(path, &encode_i64(data, shape)?)
 }

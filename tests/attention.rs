@@ -224,6 +224,7 @@ fn every_head_dim_and_awkward_shapes_match_the_reference() {
         Case::new(2, 20, 33, 2, 100),
         Case::new(2, 9, 31, 1, 128),
         Case::new(1, 5, 19, 1, 256),
+        Case::new(4, 9, 11, 16, 8), // B·H = 64
     ];
     for variant in variants(gpu) {
         for (i, &c) in cases.iter().enumerate() {

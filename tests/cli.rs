@@ -422,6 +422,173 @@ fn project_refuses_bad_encoders_cameras_and_orthogonal_uses() {
 }
 
 #[test]
+fn attention_and_gat_run_on_npy_files() {
+    use speckle::ops::attention::AttentionDims;
+    use speckle::ops::gat::{GatDims, GatOptions};
+    let dir = scratch("attention");
+    // Attention: B = 2, Nq = 5, Nk = 7, H = 2, D = 3, causal, a key mask hiding key 0 of
+    // batch 1.
+    let (b, nq, nk, h, d) = (2, 5, 7, 2, 3);
+    let q = random(b * nq * h * d, 60);
+    let k = random(b * nk * h * d, 61);
+    let v = random(b * nk * h * d, 62);
+    let mut mask = vec![1.0f32; b * nk];
+    mask[nk] = 0.0;
+    let paths: Vec<PathBuf> = ["q", "k", "v", "m", "o"]
+        .iter()
+        .map(|n| dir.join(format!("{n}.npy")))
+        .collect();
+    npy::write_f32(&paths[0], &q, &[b, nq, h * d]).unwrap();
+    npy::write_f32(&paths[1], &k, &[b, nk, h * d]).unwrap();
+    npy::write_f32(&paths[2], &v, &[b, nk, h * d]).unwrap();
+    npy::write_f32(&paths[3], &mask, &[b, nk]).unwrap();
+    let out = speckle(&[
+        "op",
+        "attention",
+        s(&paths[0]),
+        s(&paths[1]),
+        s(&paths[2]),
+        "--heads",
+        "2",
+        "--causal",
+        "--key-mask",
+        s(&paths[3]),
+        "-o",
+        s(&paths[4]),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (o, shape) = npy::read_f32(&paths[4]).unwrap();
+    assert_eq!(shape, vec![b, nq, h * d]);
+    let dims = AttentionDims::new(&[b, nq, h * d], &[b, nk, h * d], &[b, nk, h * d], h).unwrap();
+    let want =
+        speckle::cpu::attention::attention(&q, &k, &v, Some(&mask), &dims, 1.0 / 3f64.sqrt(), true);
+    // Query 0 of batch 1 sees no key (causal: key 0 only, masked): zeros.
+    assert!(o[nq * h * d..nq * h * d + h * d].iter().all(|&x| x == 0.0));
+    common::assert_rel_close("op attention", &o, &want, 1e-5);
+    // Heads that do not divide the row: a clear error, no output.
+    std::fs::remove_file(&paths[4]).unwrap();
+    let out = speckle(&[
+        "op",
+        "attention",
+        s(&paths[0]),
+        s(&paths[1]),
+        s(&paths[2]),
+        "--heads",
+        "4",
+        "-o",
+        s(&paths[4]),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains('6') && stderr(&out).contains('4'),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!paths[4].exists());
+
+    // GAT: 6 nodes, 4 features, 2 heads of 3, a node without incoming edges, self loops.
+    let (n, f, heads, fp) = (6, 4, 2, 3);
+    let x = random(n * f, 63);
+    let w = random(f * heads * fp, 64);
+    let a = random(heads * 2 * fp, 65);
+    let edges: Vec<i64> = vec![0, 1, 2, 1, 3, 1, 1, 0, 4, 5, 5, 4, 0, 2];
+    let files: Vec<PathBuf> = ["x", "e", "w", "a", "y"]
+        .iter()
+        .map(|name| dir.join(format!("gat-{name}.npy")))
+        .collect();
+    npy::write_f32(&files[0], &x, &[n, f]).unwrap();
+    npy::write_i64(&files[1], &edges, &[7, 2]).unwrap();
+    npy::write_f32(&files[2], &w, &[f, heads * fp]).unwrap();
+    npy::write_f32(&files[3], &a, &[heads, 2 * fp]).unwrap();
+    let out = speckle(&[
+        "op",
+        "gat",
+        s(&files[0]),
+        "--edges",
+        s(&files[1]),
+        "--weight",
+        s(&files[2]),
+        "--attn",
+        s(&files[3]),
+        "--heads",
+        "2",
+        "--self-loops",
+        "-o",
+        s(&files[4]),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (y, shape) = npy::read_f32(&files[4]).unwrap();
+    assert_eq!(shape, vec![n, heads * fp]);
+    let pairs: Vec<[u32; 2]> = edges
+        .chunks(2)
+        .map(|p| [p[0] as u32, p[1] as u32])
+        .collect();
+    let options = GatOptions {
+        self_loops: true,
+        ..Default::default()
+    };
+    let gat_dims = GatDims::new(&[n, f], &[f, heads * fp], &[heads, 2 * fp], heads).unwrap();
+    let want = speckle::cpu::gat::gat(&x, &pairs, &w, &a, &gat_dims, &options);
+    common::assert_rel_close("op gat", &y, &want, 1e-5);
+    // An edge to a node that does not exist: the error names it.
+    npy::write_i64(&files[1], &[0, 9], &[1, 2]).unwrap();
+    let out = speckle(&[
+        "op",
+        "gat",
+        s(&files[0]),
+        "--edges",
+        s(&files[1]),
+        "--weight",
+        s(&files[2]),
+        "--attn",
+        s(&files[3]),
+        "--heads",
+        "2",
+        "-o",
+        s(&dir.join("gat-bad.npy")),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains('9') && stderr(&out).contains('6'),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bench_attention_reports_fused_and_unfused() {
+    let out = speckle(&[
+        "bench",
+        "attention",
+        "--shape",
+        "2,2,40,16",
+        "--causal",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["shape"], serde_json::json!([2, 2, 40, 16]));
+    assert_eq!(r["causal"], true);
+    // 4·B·H·N²·D, halved for the causal mask.
+    assert_eq!(
+        r["flops"].as_f64().unwrap(),
+        2.0 * 2.0 * 2.0 * 40.0 * 40.0 * 16.0
+    );
+    for key in ["fused_tflops", "unfused_tflops", "speedup"] {
+        assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {r}");
+    }
+    for key in ["fused_max_rel_err", "unfused_max_rel_err"] {
+        assert!(r[key].as_f64().unwrap() < 1e-5, "{key}: {r}");
+    }
+    let out = speckle(&["bench", "attention", "--shape", "1,2,3"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("B,H,N,D"), "{}", stderr(&out));
+}
+
+#[test]
 fn bench_project_reports_json() {
     let out = speckle(&[
         "bench",

@@ -496,19 +496,9 @@ fn edges_from_npy_values_checks_shape_and_range() {
 fn edges_read_from_an_npy_file_run() {
     // An int64 [E, 2] file as NumPy writes it, through npy::read_indices.
     let edges: [[i64; 2]; 4] = [[0, 1], [1, 2], [2, 0], [1, 1]];
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    let mut header = "{'descr': '<i8', 'fortran_order': False, 'shape': (4, 2), }".to_string();
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
-    }
-    header.push('\n');
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in edges.iter().flatten() {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
     let path = std::env::temp_dir().join(format!("speckle-gat-edges-{}.npy", std::process::id()));
-    std::fs::write(&path, &bytes).unwrap();
+    let flat: Vec<i64> = edges.iter().flatten().copied().collect();
+    speckle::npy::write_i64(&path, &flat, &[4, 2]).unwrap();
     let (values, shape) = speckle::npy::read_indices(&path).unwrap();
     std::fs::remove_file(&path).ok();
     let pairs = gat::edges_from_npy_values(&values, &shape, 3).unwrap();

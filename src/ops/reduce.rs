@@ -76,7 +76,7 @@ pub struct ReduceParams {
     _pad: u32,
 }
 
-/// The output shape: the input's without its last axis ([1] for a 1-D input).
+/// The output shape: the input's without its last axis (\[1\] for a 1-D input).
 pub fn output_shape(shape: &[usize]) -> Vec<usize> {
     if shape.len() <= 1 {
         vec![1]

@@ -15,12 +15,12 @@
 //! | `orthogonal` | rows of a Gaussian matrix orthogonalized in blocks of d, chi(d) row norms (see [`orthogonal`]), times 1/sqrt(n_out) | R x | E‖y‖² = ‖x‖² |
 //! | `rademacher` | ±1/sqrt(n_out) | R x | E‖y‖² = ‖x‖² |
 //! | `sparse` | ±sqrt(s/n_out) with probability 1/(2s) each, else 0; s = sqrt(d) by default | R x | E‖y‖² = ‖x‖² |
-//! | `optical` | complex, real and imaginary parts N(0, 1/2) each | \|R x\|² | E[y_i] = ‖x‖² |
+//! | `optical` | complex, real and imaginary parts N(0, 1/2) each | \|R x\|² | E\[y_i\] = ‖x‖² |
 //! | `rff` | N(0, 2γ), offsets b_i ~ U(0, 2π) (scikit-learn's RBFSampler) | sqrt(2/n_out) cos(R x + b) | E⟨y(x), y(x')⟩ = exp(−γ‖x − x'‖²) |
 //! | `relu` | N(0, 1) | sqrt(2/n_out) ReLU(R x) | E‖y‖² = ‖x‖² |
 //! | `positive` | N(0, 1) | exp(R x − ‖x‖²/2)/sqrt(n_out) | E⟨y(x), y(x')⟩ = exp(x·x') |
 //! | `srht` | blocks H·D3·H·D2·H·D1 of size p = next power of two ≥ d, stacked, first n_out rows, times sqrt(p/n_out)/p^{3/2} | R x | E‖y‖² = ‖x‖² (exact when n_out = p) |
-//! | `srht-optical` | two independent such blocks as real and imaginary parts, times sqrt(p/2)/p^{3/2} | \|R x\|² | E[y_i] = ‖x‖² |
+//! | `srht-optical` | two independent such blocks as real and imaginary parts, times sqrt(p/2)/p^{3/2} | \|R x\|² | E\[y_i\] = ‖x‖² |
 //!
 //! With [`Projection::orthogonal`], the Gaussian matrices of `rff`, `relu` and `positive` are
 //! drawn with orthogonal blocks too (orthogonal random features): each row keeps its N(0, I)
@@ -30,7 +30,7 @@
 //! Walsh–Hadamard transform in O(p log p) per block; the mode does not apply to them.
 //!
 //! With [`Scaling::Lightonml`], the optical kind follows lightonml's simulated OPU instead:
-//! real and imaginary parts N(0, 1/d), so E[y_i] = 2‖x‖²/d.
+//! real and imaginary parts N(0, 1/d), so E\[y_i\] = 2‖x‖²/d.
 //!
 //! Like the physical OPU, the optical kinds can be recorded by a [`Camera`]
 //! ([`Projection::camera`]): gain, seeded shot noise and quantization saturating at
@@ -177,9 +177,9 @@ pub enum Mode {
 /// Scaling convention of the optical kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scaling {
-    /// Real and imaginary parts N(0, 1/2): E[y_i] = ‖x‖².
+    /// Real and imaginary parts N(0, 1/2): E\[y_i\] = ‖x‖².
     Standard,
-    /// lightonml's simulated OPU: parts N(0, 1/d), E[y_i] = 2‖x‖²/d.
+    /// lightonml's simulated OPU: parts N(0, 1/d), E\[y_i\] = 2‖x‖²/d.
     Lightonml,
 }
 
@@ -682,7 +682,7 @@ impl Projection {
 
     /// Maps outputs back to inputs for the linear kinds; `y` is `[batch, n_out]` or `[n_out]`.
     ///
-    /// * `gaussian`, `rademacher`, `sparse`: x̂ = Rᵀ y, unbiased since E[RᵀR] = I under their
+    /// * `gaussian`, `rademacher`, `sparse`: x̂ = Rᵀ y, unbiased since E\[RᵀR\] = I under their
     ///   conventions (least squares comes with the reconstruction module).
     /// * `orthogonal`: exact on the row space. Each full block of d rows, R_b = S_b Q_b / √n
     ///   with Q_b orthogonal, is inverted exactly (x = √n Q_bᵀ S_b⁻¹ y_b) and the full blocks'
