@@ -33,6 +33,7 @@ pub mod init;
 pub mod layers;
 pub mod npy;
 pub mod ops;
+pub mod picture;
 pub mod plot;
 pub mod projection;
 pub mod shaders;
