@@ -75,7 +75,10 @@ fn files_load_and_bad_files_are_refused_clearly() {
     let text = dir.join("notes.png");
     std::fs::write(&text, "not an image").unwrap();
     let e = Picture::load(&text).unwrap_err().to_string();
-    assert!(e.contains("notes.png") && e.contains("not a readable"), "{e}");
+    assert!(
+        e.contains("notes.png") && e.contains("not a readable"),
+        "{e}"
+    );
 
     // A PNG whose header claims 5000 x 5000: refused from the header, before decoding.
     let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -94,7 +97,10 @@ fn files_load_and_bad_files_are_refused_clearly() {
     let huge = dir.join("huge.png");
     std::fs::write(&huge, &big).unwrap();
     let e = Picture::load(&huge).unwrap_err().to_string();
-    assert!(e.contains("5000 x 5000") && e.contains(&MAX_SIDE.to_string()), "{e}");
+    assert!(
+        e.contains("5000 x 5000") && e.contains(&MAX_SIDE.to_string()),
+        "{e}"
+    );
 }
 
 /// CRC-32 (IEEE) of a PNG chunk's type and data.
@@ -103,7 +109,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
