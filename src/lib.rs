@@ -37,6 +37,7 @@ pub mod picture;
 pub mod plot;
 pub mod projection;
 pub mod shaders;
+pub mod study;
 mod tensor;
 
 pub use error::{Error, Result};

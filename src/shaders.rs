@@ -69,6 +69,13 @@ pub const SOFTMAX: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// Layer normalization of each row, and its Jacobian-vector product.
+pub const LAYERNORM: Kernel = Kernel {
+    name: "layernorm",
+    body: include_str!("../shaders/layernorm.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Row reductions: sum, sum of squares, max.
 pub const REDUCE: Kernel = Kernel {
     name: "reduce",
@@ -142,6 +149,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_PACK,
     ACTIVATION,
     SOFTMAX,
+    LAYERNORM,
     REDUCE,
     RANDOM_FILL,
     PROJECT_DENSE,

@@ -589,6 +589,72 @@ fn bench_attention_reports_fused_and_unfused() {
 }
 
 #[test]
+fn study_propagation_writes_plots_and_json() {
+    let dir = scratch("propagation");
+    let out_dir = dir.join("out");
+    let out = speckle(&[
+        "study",
+        "propagation",
+        "--depth",
+        "4",
+        "--widths",
+        "16,32",
+        "--batch",
+        "8",
+        "--inits",
+        "he,xavier",
+        "--activations",
+        "relu",
+        "--out",
+        s(&out_dir),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    // 2 inits x 1 activation x 1 gain x 2 widths.
+    assert_eq!(results.len(), 4);
+    for r in results {
+        for key in [
+            "norm_ratio",
+            "norm_spread",
+            "activation_variance",
+            "jacobian_ratio",
+            "jacobian_spread",
+        ] {
+            let list = r[key].as_array().unwrap_or_else(|| panic!("{key}: {r}"));
+            assert_eq!(list.len(), 4, "{key}: one entry per layer");
+        }
+        assert!(r["init"].is_string() && r["activation"] == "relu" && r["gain"] == 1.0);
+    }
+    for name in ["norms.png", "jacobian.png", "results.json"] {
+        assert!(out_dir.join(name).is_file(), "{name} written");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(saved["results"], v["results"]);
+
+    // Bad arguments: clear errors and nothing written.
+    let fresh = dir.join("fresh");
+    for (extra, expected) in [
+        (vec!["--widths", "0"], "width"),
+        (vec!["--inits", "gauss"], "gauss"),
+        (vec!["--gains", "-1"], "gain"),
+    ] {
+        let mut args = vec!["study", "propagation", "--depth", "2", "--out", s(&fresh)];
+        args.extend(&extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{extra:?}: nothing created");
+    }
+}
+
+#[test]
 fn bench_project_reports_json() {
     let out = speckle(&[
         "bench",

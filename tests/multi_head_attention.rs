@@ -596,8 +596,9 @@ fn init_errors_and_names() {
     for &name in Init::NAMES {
         assert_eq!(Init::from_name(name).unwrap().name(), name);
     }
+    assert_eq!(Init::from_name("he_uniform").unwrap(), Init::KaimingUniform);
     expect_err(
-        Init::from_name("he_uniform"),
-        &["he_uniform", "xavier_uniform"],
+        Init::from_name("uniform_he"),
+        &["uniform_he", "xavier_uniform"],
     );
 }

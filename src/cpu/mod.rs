@@ -5,6 +5,7 @@ pub mod activation;
 pub mod attention;
 pub mod encode;
 pub mod gat;
+pub mod layernorm;
 pub mod matmul;
 pub mod multi_head_attention;
 pub mod philox;

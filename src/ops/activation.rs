@@ -1,35 +1,44 @@
-//! Element-wise activations (`shaders/activation.wgsl`), in place or out of place.
-//! The same functions run in the matmul epilogue.
+//! Element-wise activations (`shaders/activation.wgsl`), in place or out of place, and their
+//! Jacobian-vector products (forward-mode derivatives): [`plan_jvp`] gives `act'(z) ⊙ t`, the
+//! tangent of `act(z)` along the tangent `t` of `z`. The same functions run in the matmul
+//! epilogue.
+//!
+//! The derivatives at the kinks are one-sided choices, as in PyTorch's autograd:
+//! relu'(0) = 0, leaky_relu'(0) = slope, abs'(0) = 0, and threshold' = 0 everywhere (its
+//! Dirac mass at the level is dropped). Formulas of the derivatives: [`Activation`]'s variants
+//! and [`crate::cpu::activation::derivative`].
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor};
+use crate::tensor::{window_capacity, Tensor, Window};
 
 /// An activation function. Codes and formulas: `shaders/lib/activation.wgsl`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Activation {
-    /// x.
+    /// x (also called `linear`). Derivative 1.
     #[default]
     Identity,
-    /// max(x, 0).
+    /// max(x, 0). Derivative 1 for x > 0, 0 otherwise (relu'(0) = 0).
     Relu,
-    /// x for x > 0, slope·x otherwise.
+    /// x for x > 0, slope·x otherwise. Derivative 1 for x > 0, slope otherwise.
     LeakyRelu {
         /// Slope on the negative side (0.01 by default in the CLI).
         slope: f32,
     },
-    /// 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), the tanh form.
+    /// 0.5·x·(1 + tanh(u)), u = sqrt(2/π)·(x + 0.044715·x³), the tanh form. Derivative
+    /// 0.5·(1 + tanh u) + 0.5·x·sech²(u)·sqrt(2/π)·(1 + 3·0.044715·x²).
     Gelu,
     /// λ·x for x > 0, λ·α·(eˣ − 1) otherwise (Klambauer et al.; keeps unit variance).
+    /// Derivative λ for x > 0, λ·α·eˣ otherwise.
     Selu,
-    /// tanh(x).
+    /// tanh(x). Derivative sech²(x) = 1 − tanh²(x).
     Tanh,
-    /// x².
+    /// x². Derivative 2x.
     Square,
-    /// |x|.
+    /// |x|. Derivative sign(x) (0 at 0).
     Abs,
-    /// 1 where x > level, 0 otherwise (binarization).
+    /// 1 where x > level, 0 otherwise (binarization). Derivative 0.
     Threshold {
         /// The level (0 by default in the CLI).
         level: f32,
@@ -50,10 +59,11 @@ impl Activation {
         "threshold",
     ];
 
-    /// Parses a name; `slope` and `level` parameterize `leaky_relu` and `threshold`.
+    /// Parses a name (or the alias `linear` or `none` of `identity`); `slope` and `level`
+    /// parameterize `leaky_relu` and `threshold`.
     pub fn from_name(name: &str, slope: f32, level: f32) -> Result<Activation> {
         Ok(match name {
-            "identity" | "none" => Activation::Identity,
+            "identity" | "none" | "linear" => Activation::Identity,
             "relu" => Activation::Relu,
             "leaky_relu" => Activation::LeakyRelu { slope },
             "gelu" => Activation::Gelu,
@@ -120,11 +130,16 @@ pub struct ActivationParams {
     y_first: u32,
     code: u32,
     param: f32,
-    _pad: [u32; 3],
+    t_first: u32,
+    mode: u32,
+    _pad: u32,
 }
 
 const WG: u32 = 256;
 const PER_THREAD: u32 = 4;
+
+const MODE_VALUE: u32 = 0;
+const MODE_JVP: u32 = 1;
 
 /// Plans `y = act(x)` element-wise; `y` may be `x` itself (in place). Windows of at most one
 /// binding each; several dispatches when the tensor is larger.
@@ -139,6 +154,41 @@ pub fn plan(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Vec<Di
             ),
         ));
     }
+    plan_mode(gpu, act, MODE_VALUE, x, None, y)
+}
+
+/// Plans the Jacobian-vector product `out = act'(z) ⊙ t` element-wise: the tangent of
+/// `act(z)` when `z` moves along `t`. `z`, `t` and `out` have the same number of elements;
+/// `out` may be `t` or `z` itself (in place). Chunked like [`plan`].
+pub fn plan_jvp(
+    gpu: &Gpu,
+    act: Activation,
+    z: &Tensor,
+    t: &Tensor,
+    out: &Tensor,
+) -> Result<Vec<Dispatch>> {
+    if z.len() != t.len() || z.len() != out.len() {
+        return Err(Error::shape(
+            "activation",
+            format!(
+                "the JVP needs z, t and the output of one size; got {:?}, {:?} and {:?}",
+                z.shape(),
+                t.shape(),
+                out.shape()
+            ),
+        ));
+    }
+    plan_mode(gpu, act, MODE_JVP, z, Some(t), out)
+}
+
+fn plan_mode(
+    gpu: &Gpu,
+    act: Activation,
+    mode: u32,
+    x: &Tensor,
+    t: Option<&Tensor>,
+    y: &Tensor,
+) -> Result<Vec<Dispatch>> {
     let pipeline = gpu.pipeline(&shaders::ACTIVATION, &[("WG", f64::from(WG))])?;
     // One dispatch covers at most as many elements as its grid has workgroups × threads.
     let chunk = window_capacity(gpu).min(gpu.max_grid());
@@ -148,18 +198,26 @@ pub fn plan(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Vec<Di
         let len = chunk.min(x.len() - start);
         let xw = x.window(gpu, start, len);
         let yw = y.window(gpu, start, len);
+        let tw = t.map(|t| t.window(gpu, start, len));
         let params = ActivationParams {
             len: len as u32,
             x_first: xw.first,
             y_first: yw.first,
             code: act.code(),
             param: act.param(),
-            _pad: [0; 3],
+            t_first: tw.as_ref().map_or(0, |w| w.first),
+            mode,
+            _pad: 0,
         };
         let uniform = gpu.uniform("speckle.activation.params", &params);
         let bind_group = gpu.bind_group(
             &pipeline,
-            &[uniform.as_entire_binding(), xw.resource(), yw.resource()],
+            &[
+                uniform.as_entire_binding(),
+                xw.resource(),
+                yw.resource(),
+                Window::or_placeholder(tw.as_ref(), gpu),
+            ],
         );
         dispatches.push(Dispatch {
             pipeline: pipeline.clone(),
@@ -181,4 +239,11 @@ pub fn run(gpu: &Gpu, act: Activation, x: &Tensor) -> Result<Tensor> {
 /// Applies `act` to `x` in place.
 pub fn run_in_place(gpu: &Gpu, act: Activation, x: &Tensor) -> Result<()> {
     gpu.execute(&plan(gpu, act, x, x)?)
+}
+
+/// Returns the Jacobian-vector product `act'(z) ⊙ t` as a new tensor (shape of `z`).
+pub fn run_jvp(gpu: &Gpu, act: Activation, z: &Tensor, t: &Tensor) -> Result<Tensor> {
+    let out = Tensor::empty(gpu, z.shape())?;
+    gpu.execute(&plan_jvp(gpu, act, z, t, &out)?)?;
+    Ok(out)
 }

@@ -8,6 +8,7 @@ pub mod attention;
 pub mod attention_texture;
 pub mod encode;
 pub mod gat;
+pub mod layernorm;
 pub mod matmul;
 pub mod matmul_texture;
 pub mod project_dense;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod attention;
+mod study;
 
 use clap::{Args, Parser, Subcommand};
 use speckle::bench::{self, BenchReport, MatmulBench};
@@ -51,6 +52,9 @@ enum Command {
     /// Benchmark kernels against a CPU baseline.
     #[command(subcommand)]
     Bench(Bench),
+    /// Studies that run many configurations and write plots and JSON.
+    #[command(subcommand)]
+    Study(Study),
 }
 
 #[derive(Args)]
@@ -266,6 +270,14 @@ struct SoftmaxArgs {
 }
 
 #[derive(Subcommand)]
+enum Study {
+    /// Signal propagation through deep random networks: norms and Jacobian spread against
+    /// depth for initialization laws, activations, gains and widths. Default set: he+relu,
+    /// xavier+relu, xavier+tanh, lecun+selu, xavier+linear at gains 0.9, 1, 1.1.
+    Propagation(study::PropagationArgs),
+}
+
+#[derive(Subcommand)]
 enum Bench {
     /// Square f32 matmul: GPU GFLOP/s against the CPU GEMM of the same run.
     Matmul {
@@ -349,6 +361,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { json } => info(json),
         Command::Op(op) => run_op(op),
         Command::Project(args) => project(&args),
+        Command::Study(Study::Propagation(args)) => study::propagation(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
