@@ -2,8 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, attention_texture, encode, gat, layernorm, matmul, matmul_texture,
-    project_dense, project_finish, random_fill, reduce, softmax, srht,
+    activation, attention_texture, encode, gat, layernorm, matmul, matmul_texture, project_dense,
+    project_finish, random_fill, reduce, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
