@@ -1,11 +1,17 @@
-// project_dense: the matrix-free random projection. For output rows i of this dispatch and
-// inputs b of its batch group (at most 8), adds the chunk j0 <= j < j0 + cols of R x:
+// project_dense: the matrix-free random projection and its transpose. For output rows i of
+// this dispatch and inputs b of its batch group (at most 8), adds the chunk j0 <= j < j0 + cols
+// of R x:
 //   re[b, i] += sum_j R(i, j) x[b, j],   im[b, i] += sum_j I(i, j) x[b, j]  (complex kinds)
 // where R(i, j) = scale * X(seed, STREAM_MATRIX, i, j) and I(i, j) = scale *
 // X(seed, STREAM_MATRIX_IMAGINARY, i, j) are regenerated from Philox4x32-10 (mapping in
 // src/cpu/philox.rs, distributions as in random_fill.wgsl): R is never stored. Each
 // invocation makes one output row: one Philox block gives 4 entries, used for every input of
 // the batch group, so the generator's cost is shared across the batch.
+// With TRANSPOSE, the adjoint: for output columns j0 <= j < j0 + cols and the chunk of rows
+// row0 <= i < row0 + rows, adds
+//   out[b, j] += sum_i R(i, j) u[b, i] (+ sum_i I(i, j) v[b, i] for complex kinds)
+// (the transpose of the real operator x -> (R x, I x)); each invocation makes 4 consecutive
+// columns j = 4q .. 4q + 3 from the Philox block (i, q) of every row i.
 // The first chunk overwrites the accumulators (FLAG_FIRST), later ones add to them; the
 // host splits rows and columns so that every dispatch stays short (GPU drivers reset a
 // device whose dispatch runs for seconds). project_finish applies the kind's non-linearity.
@@ -13,10 +19,14 @@
 // Bindings (group 0): 0 uniform Params; 1 x (read; x[b, j] at x_first + b * d + (j - j0)); 2 re
 // (read_write; re[b, row0 + r] at re_first + b * n_out + r); 3 im (read_write, same layout; a
 // placeholder for real kinds).
-// Dispatch: ceil(rows / WG) workgroups, split over x and y by `Gpu::grid`.
-// Overrides: WG (threads per workgroup).
+// With TRANSPOSE: 1 u (read; u[b, i] at x_first + b * n_out + (i - row0)); 2 out (read_write;
+// out[b, j] at re_first + b * d + (j - j0)); 3 v (read, bound read_write; the layout of u; a
+// placeholder for real kinds).
+// Dispatch: ceil(rows / WG) workgroups (with TRANSPOSE: ceil(ceil(cols / 4) / WG)), split over
+// x and y by `Gpu::grid`.
+// Overrides: WG (threads per workgroup); TRANSPOSE.
 
-// Keep in sync with ProjectDenseParams in src/projection/dense.rs.
+// Keep in sync with ProjectDenseParams in src/ops/project_dense.rs.
 struct Params {
     rows: u32,      // output rows in this dispatch
     row0: u32,      // global index of the first
@@ -40,6 +50,7 @@ const FLAG_FIRST: u32 = 1u;   // overwrite the accumulators instead of adding
 const FLAG_COMPLEX: u32 = 2u; // also accumulate the imaginary part
 
 override WG: u32 = 64u;
+override TRANSPOSE: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -107,6 +118,66 @@ fn store(r: u32, t: Acc, is_re: bool) {
     }
 }
 
+// Accumulators of the 8 batch slots for 4 output columns (TRANSPOSE).
+struct Acc4 {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+}
+
+// u[b, i] (imaginary: v[b, i]) of row i of the chunk (TRANSPOSE).
+fn u_at(b: u32, i: u32, imaginary: bool) -> f32 {
+    if (imaginary) {
+        return im[p.im_first + b * p.n_out + (i - p.row0)];
+    }
+    return x[p.x_first + b * p.n_out + (i - p.row0)];
+}
+
+// acc += e * u[b, i] for every input of the group (TRANSPOSE).
+fn accumulate_t(t: Acc4, e: vec4<f32>, i: u32, imaginary: bool) -> Acc4 {
+    var o = t;
+    o.a0 = fma(e, vec4<f32>(u_at(0u, i, imaginary)), o.a0);
+    if (p.batch > 1u) { o.a1 = fma(e, vec4<f32>(u_at(1u, i, imaginary)), o.a1); }
+    if (p.batch > 2u) { o.a2 = fma(e, vec4<f32>(u_at(2u, i, imaginary)), o.a2); }
+    if (p.batch > 3u) { o.a3 = fma(e, vec4<f32>(u_at(3u, i, imaginary)), o.a3); }
+    if (p.batch > 4u) { o.a4 = fma(e, vec4<f32>(u_at(4u, i, imaginary)), o.a4); }
+    if (p.batch > 5u) { o.a5 = fma(e, vec4<f32>(u_at(5u, i, imaginary)), o.a5); }
+    if (p.batch > 6u) { o.a6 = fma(e, vec4<f32>(u_at(6u, i, imaginary)), o.a6); }
+    if (p.batch > 7u) { o.a7 = fma(e, vec4<f32>(u_at(7u, i, imaginary)), o.a7); }
+    return o;
+}
+
+// Adds (or, for the first chunk, writes) columns j .. j+3 (those inside the dispatch) of the
+// accumulators to out (TRANSPOSE).
+fn store_t(j: u32, t: Acc4) {
+    let values = array<vec4<f32>, 8>(t.a0, t.a1, t.a2, t.a3, t.a4, t.a5, t.a6, t.a7);
+    let first = (p.flags & FLAG_FIRST) != 0u;
+    let left = min(4u, p.j0 + p.cols - j);
+    for (var b = 0u; b < p.batch; b++) {
+        let v = values[b];
+        for (var c = 0u; c < left; c++) {
+            let k = p.re_first + b * p.d + (j - p.j0) + c;
+            re[k] = select(re[k] + v[c], v[c], first);
+        }
+    }
+}
+
+fn transposed(q: u32) {
+    let j = p.j0 + 4u * q;
+    if (j >= p.j0 + p.cols) {
+        return;
+    }
+    let complex = (p.flags & FLAG_COMPLEX) != 0u;
+    let quad = j / 4u;
+    var acc: Acc4;
+    for (var i = p.row0; i < p.row0 + p.rows; i++) {
+        acc = accumulate_t(acc, entries(STREAM_MATRIX, i, quad), i, false);
+        if (complex) {
+            acc = accumulate_t(acc, entries(STREAM_MATRIX_IMAGINARY, i, quad), i, true);
+        }
+    }
+    store_t(j, acc);
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -114,6 +185,10 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = linear_workgroup(wid, nwg) * WG + lid;
+    if (TRANSPOSE) {
+        transposed(r);
+        return;
+    }
     if (r >= p.rows) {
         return;
     }

@@ -36,6 +36,7 @@ pub mod ops;
 pub mod picture;
 pub mod plot;
 pub mod projection;
+pub mod reconstruct;
 pub mod shaders;
 pub mod study;
 mod tensor;

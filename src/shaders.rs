@@ -141,8 +141,16 @@ pub const GAT: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// The element-wise steps of the iterative solvers, with per-row coefficients from the GPU.
+pub const AXPY: Kernel = Kernel {
+    name: "axpy",
+    body: include_str!("../shaders/axpy.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
+    AXPY,
     MATMUL,
     MATMUL_VEC4,
     MATMUL_TEXTURE,

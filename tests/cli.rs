@@ -655,6 +655,78 @@ fn study_propagation_writes_plots_and_json() {
 }
 
 #[test]
+fn reconstruct_writes_the_grid_the_plot_and_the_report() {
+    let dir = scratch("reconstruct");
+    let out_dir = dir.join("out");
+    let out = speckle(&[
+        "reconstruct",
+        "--size",
+        "8",
+        "--ratios",
+        "1,2",
+        "--encoders",
+        "linear,relu",
+        "--out",
+        s(&out_dir),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["size"], 8);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        for key in ["psnr_db", "ssim", "rel_error", "seconds"] {
+            assert!(r[key].is_number(), "{key}: {r}");
+        }
+        assert!(r["iterations"].as_u64().unwrap() >= 1, "{r}");
+    }
+    // The linear encoder at m/n = 2 recovers the image essentially exactly.
+    let linear2 = results
+        .iter()
+        .find(|r| r["encoder"] == "linear" && r["ratio"] == 2.0)
+        .unwrap();
+    assert!(linear2["psnr_db"].as_f64().unwrap() >= 60.0, "{linear2}");
+    for name in ["grid.png", "psnr.png", "report.json"] {
+        assert!(out_dir.join(name).is_file(), "{name}");
+    }
+}
+
+#[test]
+fn reconstruct_refuses_bad_input_without_leaving_files() {
+    let dir = scratch("reconstruct-bad");
+    let text = dir.join("notes.png");
+    std::fs::write(&text, "not an image").unwrap();
+    let blocker = dir.join("file-not-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let fresh = dir.join("fresh");
+    for (extra, expected) in [
+        (vec!["--image", s(&dir.join("missing.png"))], "missing.png"),
+        (vec!["--image", s(&text)], "not a readable"),
+        (vec!["--ratios", "0,2"], "ratio"),
+        (vec!["--ratios", "-1"], "ratio"),
+        (vec!["--encoders", "sigmoid"], "sigmoid"),
+        (vec!["--size", "0"], "size"),
+    ] {
+        let mut args = vec!["reconstruct", "--size", "4", "--out", s(&fresh)];
+        args.extend(&extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{extra:?}: nothing created");
+    }
+    // An output path that is a file: refused before any work.
+    let out = speckle(&["reconstruct", "--size", "4", "--out", s(&blocker)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("file-not-folder"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&blocker).unwrap(), b"x");
+}
+
+#[test]
 fn bench_project_reports_json() {
     let out = speckle(&[
         "bench",

@@ -2,8 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, attention_texture, encode, gat, layernorm, matmul, matmul_texture, project_dense,
-    project_finish, random_fill, reduce, softmax, srht,
+    activation, attention_texture, axpy, encode, gat, layernorm, matmul, matmul_texture,
+    project_dense, project_finish, random_fill, reduce, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -68,7 +68,8 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 15] = [
+    let cases: [(&Kernel, usize); 16] = [
+        (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::ATTENTION_TEXTURE,
             size_of::<attention_texture::AttentionTextureParams>(),

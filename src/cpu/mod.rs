@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod axpy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;

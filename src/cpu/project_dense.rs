@@ -50,3 +50,34 @@ pub fn project_dense(
     }
     (re, im)
 }
+
+/// `Rᵀ u + Iᵀ v` for `u` (and `v`, empty for real kinds) of `batch` rows of `n_out` values,
+/// `[batch, d]`: the adjoint of [`project_dense`] as one real operator x ↦ (R x, I x).
+pub fn project_dense_transpose(
+    spec: &DenseSpec,
+    u: &[f32],
+    v: &[f32],
+    batch: usize,
+    n_out: usize,
+    d: usize,
+) -> Vec<f64> {
+    let mut out = vec![0.0; batch * d];
+    for i in 0..n_out {
+        for j in 0..d {
+            let r = matrix_entry(spec, Stream::Matrix, i as u32, j as u64);
+            let m = if spec.complex {
+                matrix_entry(spec, Stream::MatrixImaginary, i as u32, j as u64)
+            } else {
+                0.0
+            };
+            for b in 0..batch {
+                let mut acc = r * f64::from(u[b * n_out + i]);
+                if spec.complex {
+                    acc += m * f64::from(v[b * n_out + i]);
+                }
+                out[b * d + j] += acc;
+            }
+        }
+    }
+    out
+}

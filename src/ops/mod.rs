@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod attention;
 pub mod attention_texture;
+pub mod axpy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;

@@ -1,6 +1,7 @@
 //! The matrix-free dense projection (`shaders/project_dense.wgsl`): accumulates R x (and the
 //! imaginary part I x for complex kinds) with R regenerated from Philox inside the kernel,
-//! never stored. The host splits the work into batch groups of at most 8 inputs, row blocks
+//! never stored; and, with [`plan_transpose`], the adjoint Rᵀ u (+ Iᵀ v), which iterative
+//! solvers need. The host splits the work into batch groups of at most 8 inputs, row blocks
 //! and column chunks so that every binding fits and every dispatch stays short.
 
 use crate::cpu::philox;
@@ -63,6 +64,20 @@ fn entries_per_dispatch(gpu: &Gpu) -> usize {
     }
 }
 
+/// The kernel's distribution code and sparse probability.
+fn distribution_code(spec: &DenseSpec) -> Result<(u32, f32)> {
+    Ok(match spec.distribution {
+        Distribution::Gaussian => (2, 0.0),
+        Distribution::Rademacher => (3, 0.0),
+        Distribution::Sparse { p } => (4, p),
+        other => {
+            return Err(Error::invalid(format!(
+                "a projection matrix is Gaussian, Rademacher or sparse, not {other:?}"
+            )))
+        }
+    })
+}
+
 /// Plans `re = R x` (and `im = I x` when complex) for `x` of shape `[batch, d]`, into `re`
 /// and `im` of shape `[batch, n_out]`.
 pub fn plan(
@@ -97,17 +112,11 @@ pub fn plan(
             "projection {d} -> {n_out} exceeds the generator's u32 indices"
         )));
     }
-    let (dist, sparse_p) = match spec.distribution {
-        Distribution::Gaussian => (2, 0.0),
-        Distribution::Rademacher => (3, 0.0),
-        Distribution::Sparse { p } => (4, p),
-        other => {
-            return Err(Error::invalid(format!(
-                "a projection matrix is Gaussian, Rademacher or sparse, not {other:?}"
-            )))
-        }
-    };
-    let pipeline = gpu.pipeline(&shaders::PROJECT_DENSE, &[("WG", f64::from(WG))])?;
+    let (dist, sparse_p) = distribution_code(spec)?;
+    let pipeline = gpu.pipeline(
+        &shaders::PROJECT_DENSE,
+        &[("WG", f64::from(WG)), ("TRANSPOSE", 0.0)],
+    )?;
     let capacity = window_capacity(gpu);
     let budget = entries_per_dispatch(gpu);
     let key = philox::key(spec.seed);
@@ -172,6 +181,128 @@ pub fn plan(
                     pipeline: pipeline.clone(),
                     bind_group,
                     workgroups: gpu.grid((rows as u32).div_ceil(WG)),
+                });
+            }
+        }
+    }
+    Ok(dispatches)
+}
+
+/// Plans the adjoint `out = Rᵀ u` (`+ Iᵀ v` when complex: the transpose of the real operator
+/// x ↦ (R x, I x)) for `u` (and `v`) of shape `[batch, n_out]`, into `out` of shape
+/// `[batch, d]`, with R regenerated exactly as [`plan`] draws it. Like [`plan`], the work is
+/// split into batch groups of at most 8 inputs, column blocks (4 columns per invocation) and
+/// row chunks that accumulate into `out`.
+pub fn plan_transpose(
+    gpu: &Gpu,
+    u: &Tensor,
+    v: Option<&Tensor>,
+    out: &Tensor,
+    spec: &DenseSpec,
+) -> Result<Vec<Dispatch>> {
+    let (batch, n_out) = match u.shape() {
+        [n] => (1, *n),
+        [b, n] => (*b, *n),
+        s => {
+            return Err(Error::shape(
+                "project",
+                format!("transpose inputs must be [batch, n_out] or [n_out], got shape {s:?}"),
+            ))
+        }
+    };
+    let d = out.len() / batch;
+    if out.len() != batch * d
+        || v.is_some_and(|t| t.len() != u.len())
+        || v.is_some() != spec.complex
+    {
+        return Err(Error::shape(
+            "project",
+            format!(
+                "transpose: output {:?} and imaginary input {:?} do not match input {:?}{}",
+                out.shape(),
+                v.map(Tensor::shape),
+                u.shape(),
+                if spec.complex {
+                    " (complex kinds need the imaginary input)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
+        return Err(Error::invalid(format!(
+            "projection {d} -> {n_out} exceeds the generator's u32 indices"
+        )));
+    }
+    let (dist, sparse_p) = distribution_code(spec)?;
+    let pipeline = gpu.pipeline(
+        &shaders::PROJECT_DENSE,
+        &[("WG", f64::from(WG)), ("TRANSPOSE", 1.0)],
+    )?;
+    let capacity = window_capacity(gpu);
+    let budget = entries_per_dispatch(gpu);
+    let key = philox::key(spec.seed);
+    let mut dispatches = Vec::new();
+    let group = (1..=BATCH_GROUP)
+        .rev()
+        .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
+        .unwrap_or(1);
+    for b0 in (0..batch).step_by(group) {
+        let bg = group.min(batch - b0);
+        // Column blocks (multiples of 4): the output window and the grid must hold them.
+        let cols_cap = capacity
+            .saturating_sub((bg - 1) * d)
+            .min(gpu.max_grid() * WG as usize * 4);
+        let block_cols = (d.min(cols_cap).min(budget) / 4 * 4)
+            .max(4)
+            .min(d.next_multiple_of(4));
+        // Row chunks within the entry budget and the input windows.
+        let u_cap = capacity.saturating_sub((bg - 1) * n_out).max(1);
+        let chunk = (budget / block_cols).min(u_cap).clamp(1, n_out);
+        for j0 in (0..d).step_by(block_cols) {
+            let cols = block_cols.min(d - j0);
+            let out_w = out.window(gpu, b0 * d + j0, (bg - 1) * d + cols);
+            for (ci, row0) in (0..n_out).step_by(chunk).enumerate() {
+                let rows = chunk.min(n_out - row0);
+                let u_w = u.window(gpu, b0 * n_out + row0, (bg - 1) * n_out + rows);
+                let v_w = v.map(|t| t.window(gpu, b0 * n_out + row0, (bg - 1) * n_out + rows));
+                let mut flags = if ci == 0 { FLAG_FIRST } else { 0 };
+                if spec.complex {
+                    flags |= FLAG_COMPLEX;
+                }
+                let params = ProjectDenseParams {
+                    rows: rows as u32,
+                    row0: row0 as u32,
+                    cols: cols as u32,
+                    j0: j0 as u32,
+                    d: d as u32,
+                    n_out: n_out as u32,
+                    batch: bg as u32,
+                    x_first: u_w.first,
+                    re_first: out_w.first,
+                    im_first: v_w.as_ref().map_or(0, |w| w.first),
+                    dist,
+                    flags,
+                    key_lo: key[0],
+                    key_hi: key[1],
+                    scale: spec.scale,
+                    sparse_p,
+                };
+                let uniform = gpu.uniform("speckle.project_dense.params", &params);
+                let bind_group = gpu.bind_group(
+                    &pipeline,
+                    &[
+                        uniform.as_entire_binding(),
+                        u_w.resource(),
+                        out_w.resource(),
+                        Window::or_placeholder(v_w.as_ref(), gpu),
+                    ],
+                );
+                dispatches.push(Dispatch {
+                    pipeline: pipeline.clone(),
+                    bind_group,
+                    workgroups: gpu.grid((cols.div_ceil(4) as u32).div_ceil(WG)),
                 });
             }
         }

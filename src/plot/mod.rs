@@ -66,6 +66,17 @@ pub fn series_color(i: usize) -> Rgb<u8> {
 /// directory, then a rename), so that a failed run never leaves a partial file. Errors name
 /// the path.
 pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    let bytes = encode_png(img).map_err(|e| {
+        Error::io(
+            format!("encoding {} as PNG", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    crate::atomic::write_atomic(path, &bytes)
+}
+
+/// `img` as PNG bytes, for callers that render several files before writing any.
+pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     image::codecs::png::PngEncoder::new(&mut bytes)
         .write_image(
@@ -74,11 +85,6 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
             img.height(),
             image::ExtendedColorType::Rgb8,
         )
-        .map_err(|e| {
-            Error::io(
-                format!("encoding {} as PNG", path.display()),
-                std::io::Error::other(e),
-            )
-        })?;
-    crate::atomic::write_atomic(path, &bytes)
+        .map_err(|e| Error::invalid(format!("encoding a PNG: {e}")))?;
+    Ok(bytes)
 }

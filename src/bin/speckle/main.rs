@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod attention;
+mod output;
+mod reconstruct;
 mod study;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +54,9 @@ enum Command {
     /// Benchmark kernels against a CPU baseline.
     #[command(subcommand)]
     Bench(Bench),
+    /// Recover an image from the features of random-weight encoders (linear, ReLU, deep ReLU,
+    /// optical |R x|²) on the GPU; writes grid.png, psnr.png and report.json.
+    Reconstruct(reconstruct::ReconstructArgs),
     /// Studies that run many configurations and write plots and JSON.
     #[command(subcommand)]
     Study(Study),
@@ -361,6 +366,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { json } => info(json),
         Command::Op(op) => run_op(op),
         Command::Project(args) => project(&args),
+        Command::Reconstruct(args) => reconstruct::run(&args, cli.quiet),
         Command::Study(Study::Propagation(args)) => study::propagation(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {

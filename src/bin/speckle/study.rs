@@ -1,12 +1,12 @@
 //! `speckle study propagation`: signal propagation through deep random networks.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use speckle::plot::{save_png, LinePlot, Series};
+use speckle::plot::{encode_png, LinePlot, Series};
 use speckle::study::propagation::{self, PropagationConfig, PropagationResult};
-use speckle::{Error, Gpu, Result};
+use speckle::{Gpu, Result};
 
 use crate::to_json;
 
@@ -90,7 +90,7 @@ pub fn propagation(args: &PropagationArgs, quiet: bool) -> Result<()> {
     for c in &configs {
         c.check()?;
     }
-    prepare_out_dir(&args.out)?;
+    crate::output::prepare_dir(&args.out)?;
     let gpu = Gpu::new()?;
     let layers = (configs.len() * args.depth) as u64;
     let bar = if args.json || quiet || !std::io::stderr().is_terminal() {
@@ -122,27 +122,14 @@ pub fn propagation(args: &PropagationArgs, quiet: bool) -> Result<()> {
         "results": results,
     }))?;
     // Everything is rendered before the first file is written.
-    let written = [
-        ("norms.png", None, Some(&norms)),
-        ("jacobian.png", None, Some(&jacobian)),
-        ("results.json", Some(json.as_bytes()), None),
-    ];
-    let mut done: Vec<PathBuf> = Vec::new();
-    for (name, bytes, image) in written {
-        let path = args.out.join(name);
-        let result = match (bytes, image) {
-            (Some(b), _) => speckle::atomic::write_atomic(&path, b),
-            (_, Some(img)) => save_png(&path, img),
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            for p in &done {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(e);
-        }
-        done.push(path);
-    }
+    let done = crate::output::write_all(
+        &args.out,
+        &[
+            ("norms.png", encode_png(&norms)?),
+            ("jacobian.png", encode_png(&jacobian)?),
+            ("results.json", json.clone().into_bytes()),
+        ],
+    )?;
     if args.json {
         println!("{json}");
         return Ok(());
@@ -170,21 +157,6 @@ pub fn propagation(args: &PropagationArgs, quiet: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(())
-}
-
-/// Creates the output folder and checks it is writable before any work.
-fn prepare_out_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating the output folder {}", dir.display()), e))?;
-    let probe = dir.join(format!(".speckle-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| {
-        Error::io(
-            format!("writing into the output folder {}", dir.display()),
-            e,
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
