@@ -166,18 +166,29 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         return Ok(());
     }
     println!("adapter: {}", gpu.summary().name);
+    let unfused = match (
+        &r.unfused,
+        r.unfused_tflops,
+        r.speedup,
+        r.unfused_max_rel_err,
+    ) {
+        (Some(u), Some(tf), Some(x), Some(err)) => format!(
+            "unfused {:.3} ms {tf:.4} TFLOP/s, fused {x:.2}x faster; max rel err fused {:.1e}, \
+             unfused {err:.1e}",
+            u.median_ms, r.fused_max_rel_err
+        ),
+        _ => format!(
+            "unfused skipped ({}); max rel err fused {:.1e}",
+            r.unfused_skipped.as_deref().unwrap_or("not run"),
+            r.fused_max_rel_err
+        ),
+    };
     println!(
-        "attention B={b} H={h} N={n} D={d}{}: fused ({}) {:.3} ms {:.4} TFLOP/s, unfused {:.3} ms \
-         {:.4} TFLOP/s, fused {:.2}x faster; max rel err fused {:.1e}, unfused {:.1e} ({:?})",
+        "attention B={b} H={h} N={n} D={d}{}: fused ({}) {:.3} ms {:.4} TFLOP/s, {unfused} ({:?})",
         if args.causal { " causal" } else { "" },
         r.variant,
         r.fused.median_ms,
         r.fused_tflops,
-        r.unfused.median_ms,
-        r.unfused_tflops,
-        r.speedup,
-        r.fused_max_rel_err,
-        r.unfused_max_rel_err,
         r.fused.method
     );
     Ok(())
