@@ -148,6 +148,14 @@ pub const AXPY: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// The stages of random-feature attention (Performer): head-major copies, feature statistics
+/// and finish, causal mask and chunk scan, normalization.
+pub const PERFORMER: Kernel = Kernel {
+    name: "performer",
+    body: include_str!("../shaders/performer.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     AXPY,
@@ -166,6 +174,7 @@ pub const ALL: &[Kernel] = &[
     ENCODE,
     ATTENTION,
     ATTENTION_TEXTURE,
+    PERFORMER,
     GAT,
 ];
 

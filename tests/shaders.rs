@@ -68,8 +68,12 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 16] = [
+    let cases: [(&Kernel, usize); 17] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
+        (
+            &shaders::PERFORMER,
+            size_of::<speckle::ops::performer::PerformerParams>(),
+        ),
         (
             &shaders::ATTENTION_TEXTURE,
             size_of::<attention_texture::AttentionTextureParams>(),

@@ -9,6 +9,7 @@ pub mod gat;
 pub mod layernorm;
 pub mod matmul;
 pub mod multi_head_attention;
+pub mod performer;
 pub mod philox;
 pub mod project_dense;
 pub mod project_finish;

@@ -12,6 +12,7 @@ pub mod gat;
 pub mod layernorm;
 pub mod matmul;
 pub mod matmul_texture;
+pub mod performer;
 pub mod project_dense;
 pub mod project_finish;
 pub mod random_fill;
