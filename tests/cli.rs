@@ -690,6 +690,24 @@ fn reconstruct_writes_the_grid_the_plot_and_the_report() {
     for name in ["grid.png", "psnr.png", "report.json"] {
         assert!(out_dir.join(name).is_file(), "{name}");
     }
+    // The same with the matrices regenerated inside the kernels, never stored.
+    let out = speckle(&[
+        "reconstruct",
+        "--size",
+        "8",
+        "--ratios",
+        "2",
+        "--encoders",
+        "linear",
+        "--matrix-free",
+        "--out",
+        s(&dir.join("matrix-free")),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["matrix_free"], true);
+    assert!(v["results"][0]["psnr_db"].as_f64().unwrap() >= 60.0, "{v}");
 }
 
 #[test]

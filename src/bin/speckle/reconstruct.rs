@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use speckle::picture::{Picture, DEFAULT_NAME};
 use speckle::plot::{encode_png, ImageGrid, LinePlot, Series};
+use speckle::projection::Mode;
 use speckle::reconstruct::{self, Encoder, EncoderKind, SolveOptions};
 use speckle::{Error, Gpu, Result, Tensor};
 
@@ -42,6 +43,10 @@ pub struct ReconstructArgs {
     /// Iteration cap of every solver (default: tuned per encoder and ratio).
     #[arg(long)]
     iterations: Option<usize>,
+    /// Never store the random matrices: regenerate them from the seed inside the kernels at
+    /// every product (slower; for sizes whose matrices would not fit).
+    #[arg(long)]
+    matrix_free: bool,
     /// Folder for grid.png, psnr.png and report.json (created if missing).
     #[arg(long, default_value = "speckle-reconstruct")]
     out: PathBuf,
@@ -128,7 +133,12 @@ fn demo(
         for &ratio in &args.ratios {
             let label = format!("{} m/n = {ratio}", kind.name());
             bar.set_message(label.clone());
-            let encoder = Encoder::new(&gpu, kind, n, ratio, args.seed)?;
+            let mode = if args.matrix_free {
+                Mode::MatrixFree
+            } else {
+                Mode::Materialized
+            };
+            let encoder = Encoder::with_mode(&gpu, kind, n, ratio, args.seed, mode)?;
             let y = encoder.encode(&gpu, &x)?;
             let mut options = SolveOptions::recommended(kind, ratio);
             if let Some(cap) = args.iterations {
@@ -189,6 +199,7 @@ fn demo(
         "size": args.size,
         "channels": channels,
         "seed": args.seed,
+        "matrix_free": args.matrix_free,
         "adapter": gpu.summary(),
         "results": outcomes,
     }))?;
