@@ -767,3 +767,259 @@ fn bench_project_reports_json() {
     }
     assert!(r["rel_err"].as_f64().unwrap() < 1e-5, "{r}");
 }
+
+#[test]
+fn op_attention_performer_approximates_exact_attention() {
+    use speckle::ops::attention::AttentionDims;
+    let dir = scratch("performer");
+    // B = 1, N = 24, H = 2, D = 8; Q and K uniform in [-1, 1), V in [-1, 1).
+    let (b, n, h, d) = (1, 24, 2, 8);
+    let row = h * d;
+    let (q, k, v) = (
+        random(b * n * row, 70),
+        random(b * n * row, 71),
+        random(b * n * row, 72),
+    );
+    let paths: Vec<PathBuf> = ["q", "k", "v", "m", "o", "o2"]
+        .iter()
+        .map(|name| dir.join(format!("{name}.npy")))
+        .collect();
+    for (path, data) in paths.iter().zip([&q, &k, &v]) {
+        npy::write_f32(path, data, &[b, n, row]).unwrap();
+    }
+    npy::write_f32(&paths[3], &vec![1.0; b * n], &[b, n]).unwrap();
+    let base = [s(&paths[0]), s(&paths[1]), s(&paths[2]), "--heads", "2"];
+    let run = |extra: &[&str], output: &Path| {
+        let mut args = vec!["op", "attention"];
+        args.extend(base);
+        args.extend(extra);
+        args.extend(["-o", s(output)]);
+        speckle(&args)
+    };
+    let dims = AttentionDims::new(&[b, n, row], &[b, n, row], &[b, n, row], h).unwrap();
+    let scale = 1.0 / (d as f64).sqrt();
+    let exact = speckle::cpu::attention::attention(&q, &k, &v, None, &dims, scale, false);
+
+    // Many features: close to exact attention. The error of the estimate is c/sqrt(m) with
+    // c ≈ 3.1 for these inputs (measured over 20 seeds at m = 256, 1024, 4096; at m = 4096:
+    // mean 0.050, largest 0.072, coefficient of variation ≈ 0.2). 0.15 is twice the largest
+    // of 20 draws; the answer "mean of V" (uniform attention) is off by 0.36, so the bound
+    // still tells attention from averaging.
+    let out = run(&["--approx", "performer", "--features", "4096"], &paths[4]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (o, shape) = npy::read_f32(&paths[4]).unwrap();
+    assert_eq!(shape, vec![b, n, row]);
+    let err = speckle::cpu::relative_error(&o, &exact);
+    let uniform: Vec<f32> = (0..n * row)
+        .map(|e| (0..n).map(|j| v[j * row + e % row]).sum::<f32>() / n as f32)
+        .collect();
+    let uniform_err = speckle::cpu::relative_error(&uniform, &exact);
+    assert!(
+        err < 0.15 && uniform_err > 0.3,
+        "performer m=4096: relative error {err:.4} against exact attention (bound 0.15); \
+         uniform attention {uniform_err:.3}"
+    );
+
+    // --causal, --scale, --seed and --features reach the library: the output is the f64
+    // Performer reference from the same W (f32 rounding: 2e-5, tests/performer.rs).
+    let out = run(
+        &[
+            "--approx",
+            "performer",
+            "--features",
+            "48",
+            "--seed",
+            "5",
+            "--causal",
+            "--scale",
+            "0.3",
+        ],
+        &paths[5],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let w = speckle::cpu::performer::projection_matrix(48, d, 5, true).unwrap();
+    let want = speckle::cpu::performer::performer(&q, &k, &v, &dims, &w, 48, 0.3, true);
+    common::assert_rel_close(
+        "op attention --approx performer --causal --scale 0.3 --seed 5",
+        &npy::read_f32(&paths[5]).unwrap().0,
+        &want,
+        2e-5,
+    );
+
+    // Refusals: a clear message and no output.
+    let fresh = dir.join("fresh.npy");
+    for (extra, expected) in [
+        (
+            vec!["--approx", "performer", "--key-mask", s(&paths[3])],
+            "--key-mask",
+        ),
+        (vec!["--approx", "performer", "--features", "0"], "features"),
+        (vec!["--features", "64"], "--approx performer"),
+        (vec!["--approx", "linear"], "linear"),
+    ] {
+        let out = run(&extra, &fresh);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{extra:?}: nothing written");
+    }
+}
+
+#[test]
+fn bench_attention_performer_reports_json() {
+    use speckle::ops::attention::AttentionDims;
+    let out = speckle(&[
+        "bench",
+        "attention",
+        "--shape",
+        "1,2,64,16",
+        "--approx",
+        "performer",
+        "--features",
+        "32",
+        "--causal",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["op"], "attention-performer");
+    assert_eq!(r["shape"], serde_json::json!([1, 2, 64, 16]));
+    assert_eq!(r["features"], 32);
+    assert_eq!(r["causal"], true);
+    assert_eq!(r["reference"], "exact-fused");
+    let dims = AttentionDims::new(&[1, 64, 32], &[1, 64, 32], &[1, 64, 32], 2).unwrap();
+    assert_eq!(
+        r["flops"].as_f64().unwrap(),
+        speckle::ops::performer::flops(&dims, 32, true)
+    );
+    assert_eq!(r["exact_flops"].as_f64().unwrap(), 0.5 * dims.flops());
+    for key in ["performer_tflops", "exact_tflops", "speedup"] {
+        assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {r}");
+    }
+    assert!(r["performer"]["median_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["exact"]["median_ms"].as_f64().unwrap() > 0.0, "{r}");
+    // An approximation: not exact, but far from useless (m = 32 on these inputs: ~0.2).
+    for key in ["rel_error", "rel_error_sampled"] {
+        let e = r[key].as_f64().unwrap();
+        assert!(e > 1e-4 && e < 0.6, "{key} = {e}: {r}");
+    }
+    assert!(r["exact_max_rel_err"].as_f64().unwrap() < 1e-5, "{r}");
+    assert!(r["input"].as_str().unwrap().contains("0.5"), "{r}");
+    // Performer's options without --approx performer are refused.
+    let out = speckle(&["bench", "attention", "--shape", "1,1,8,8", "--seed", "3"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--approx performer"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn study_performer_writes_plots_and_json() {
+    let dir = scratch("study-performer");
+    let out_dir = dir.join("out");
+    let small = [
+        "study",
+        "performer",
+        "--features",
+        "8,16",
+        "--lengths",
+        "32,64",
+        "--seeds",
+        "2",
+        "--shape-error",
+        "1,2,32,8",
+        "--heads",
+        "2",
+        "--head-dim",
+        "8",
+        "--time-features",
+        "8,16",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    let mut args = small.to_vec();
+    args.extend(["--out", s(&out_dir), "--json"]);
+    let out = speckle(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = v["error_vs_features"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    for (e, m) in errors.iter().zip([8, 16]) {
+        assert_eq!(e["features"], m);
+        let mean = e["rel_error_mean"].as_f64().unwrap();
+        let std = e["rel_error_std"].as_f64().unwrap();
+        assert!(mean > 0.0 && mean < 1.0 && std >= 0.0, "{e}");
+        assert_eq!(e["rel_errors"].as_array().unwrap().len(), 2);
+    }
+    let times = v["time_vs_length"].as_array().unwrap();
+    assert_eq!(times.len(), 2);
+    for (t, n) in times.iter().zip([32, 64]) {
+        assert_eq!(t["n"], n);
+        for key in ["exact_ms", "performer_ms"] {
+            assert!(t[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {t}");
+        }
+        assert_eq!(t["performer"].as_array().unwrap().len(), 2, "{t}");
+        assert_eq!(t["performer_ms"], t["performer"][0]["ms"]);
+    }
+    let crossovers = v["crossover"].as_array().unwrap();
+    assert_eq!(crossovers.len(), 2);
+    for c in crossovers {
+        let status = c["status"].as_str().unwrap();
+        assert!(
+            ["crossed", "performer-faster-throughout", "not-reached"].contains(&status),
+            "{c}"
+        );
+        assert_eq!(c["n"].is_number(), status == "crossed", "{c}");
+    }
+    assert!(v["input"].as_str().unwrap().contains("[-0.5, 0.5)"), "{v}");
+    for name in ["error.png", "time.png", "results.json"] {
+        assert!(out_dir.join(name).is_file(), "{name} written");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(saved, v);
+
+    // Bad arguments: clear errors before any work, nothing created.
+    let fresh = dir.join("fresh");
+    for (extra, expected) in [
+        (vec!["--features", "0,8"], "--features"),
+        (vec!["--lengths", "32,0"], "--lengths"),
+        (vec!["--seeds", "0"], "--seeds"),
+        (vec!["--shape-error", "1,2,32"], "B,H,N,D"),
+        (vec!["--shape-error", "1,0,32,8"], "zero"),
+        (vec!["--head-dim", "300"], "300"),
+        (vec!["--time-features", "0"], "--time-features"),
+        (vec!["--amplitude", "0"], "amplitude"),
+    ] {
+        // The defaults elsewhere: the check comes before any work.
+        let mut args = vec!["study", "performer", "--out", s(&fresh)];
+        args.extend(&extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{extra:?}: nothing created");
+    }
+    // An output path that is a file: refused, the file untouched.
+    let blocker = dir.join("file-not-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let mut args = small.to_vec();
+    args.extend(["--out", s(&blocker)]);
+    let out = speckle(&args);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("file-not-folder"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&blocker).unwrap(), b"x");
+}

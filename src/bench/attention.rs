@@ -1,10 +1,13 @@
 //! `speckle bench attention`: the fused kernel and the unfused pipeline (matmul → softmax →
-//! matmul, the full score matrix in memory) on the same inputs in the same run.
+//! matmul, the full score matrix in memory) on the same inputs in the same run
+//! ([`bench_attention`]); with `--approx performer`, random-feature attention against the
+//! exact fused kernel ([`bench_performer`]).
 
 use super::{random_vec, time_dispatches, Timing};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::attention::{self, AttentionDims, AttentionOptions, AttentionVariant};
+use crate::ops::performer::{self, PerformerOptions};
 use crate::tensor::Tensor;
 
 /// The fused and unfused timings of one attention problem.
@@ -197,4 +200,210 @@ fn reference_row(
         }
     }
     out
+}
+
+/// What [`bench_performer`] measures: one problem, the Performer options and the exact fused
+/// kernel it is compared with.
+#[derive(Clone, Copy, Debug)]
+pub struct PerformerBench {
+    /// [B, H, N, D]: batch, heads, sequence length (queries = keys), head dimension.
+    pub shape: [usize; 4],
+    /// Features m, seed of W, causal mask, orthogonal features, scale (the exact kernel gets
+    /// the same scale and mask).
+    pub options: PerformerOptions,
+    /// The exact fused kernel's variant.
+    pub variant: AttentionVariant,
+    /// Q and K are uniform in [−amplitude, amplitude), V in [−1, 1) (see
+    /// [`PerformerBenchResult::input`]).
+    pub amplitude: f32,
+    /// Untimed runs first.
+    pub warmup: usize,
+    /// Timed runs (median reported).
+    pub runs: usize,
+}
+
+/// Performer (FAVOR+) against exact fused attention on the same inputs in the same run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PerformerBenchResult {
+    /// `attention-performer`.
+    pub op: String,
+    /// [B, H, N, D].
+    pub shape: Vec<usize>,
+    /// Top-left causal mask (both methods).
+    pub causal: bool,
+    /// Random features m.
+    pub features: usize,
+    /// Seed of the random features W.
+    pub seed: u64,
+    /// Orthogonal random features.
+    pub orthogonal: bool,
+    /// The softmax scale used by both methods.
+    pub scale: f32,
+    /// The input distribution, e.g. `Q, K uniform [-0.5, 0.5); V uniform [-1, 1)`.
+    pub input: String,
+    /// Floating-point operations of Performer's matmuls ([`performer::flops`]).
+    pub flops: f64,
+    /// Performer's GPU work alone (a [`performer::plan`] with its work space allocated, rerun).
+    pub performer: Timing,
+    /// Its rate, TFLOP/s.
+    pub performer_tflops: f64,
+    /// ‖O_performer − O_exact‖ / ‖O_exact‖ over the whole output, O_exact as named by
+    /// `reference`.
+    pub rel_error: f64,
+    /// `exact-fused`: the exact fused kernel's full output (itself within f32 rounding of the
+    /// f64 reference, see `exact_max_rel_err`); `f64-sampled-rows`: the f64 reference on the
+    /// sampled rows, where the exact kernel did not run.
+    pub reference: String,
+    /// The same relative error over the sampled rows only, against the f64 reference.
+    pub rel_error_sampled: f64,
+    /// The exact fused kernel's variant, if it ran.
+    pub exact_variant: Option<String>,
+    /// Its operations: 4·B·H·N²·D, halved when causal.
+    pub exact_flops: f64,
+    /// The exact fused kernel's GPU work on the same inputs; `None` where it cannot run
+    /// (see `exact_skipped`).
+    pub exact: Option<Timing>,
+    /// Its rate, TFLOP/s.
+    pub exact_tflops: Option<f64>,
+    /// Exact median time / Performer median time (> 1: Performer is faster).
+    pub speedup: Option<f64>,
+    /// Why the exact kernel did not run, if it did not.
+    pub exact_skipped: Option<String>,
+    /// The exact kernel's largest relative error over the sampled rows against f64.
+    pub exact_max_rel_err: Option<f64>,
+    /// Query rows of the first batch checked against f64 (every head).
+    pub checked_rows: usize,
+}
+
+/// Benchmarks Performer (random-feature attention) of `b.shape` against the exact fused kernel
+/// on the same seeded inputs: GPU time of each, Performer's TFLOP/s, and its relative error
+/// against exact attention.
+pub fn bench_performer(gpu: &Gpu, b: &PerformerBench) -> Result<PerformerBenchResult> {
+    let [batch, heads, n, d] = b.shape;
+    if b.shape.contains(&0) {
+        return Err(Error::invalid(format!(
+            "attention shape B,H,N,D = {:?} has a zero",
+            b.shape
+        )));
+    }
+    if !(b.amplitude.is_finite() && b.amplitude > 0.0) {
+        return Err(Error::invalid(format!(
+            "the input amplitude must be finite and positive, got {}",
+            b.amplitude
+        )));
+    }
+    let opts = &b.options;
+    let row = heads * d;
+    let len = batch * n * row;
+    let scaled = |seed| -> Vec<f32> {
+        random_vec(len, seed)
+            .into_iter()
+            .map(|x| x * b.amplitude)
+            .collect()
+    };
+    let (q_host, k_host, v_host) = (scaled(11), scaled(12), random_vec(len, 13));
+    let shape3 = [batch, n, row];
+    let q = Tensor::from_slice(gpu, &q_host, &shape3)?;
+    let k = Tensor::from_slice(gpu, &k_host, &shape3)?;
+    let v = Tensor::from_slice(gpu, &v_host, &shape3)?;
+    let pdims = performer::dims(q.shape(), k.shape(), v.shape(), heads)?;
+    let scale = opts.resolved_scale(d)?;
+
+    let out = Tensor::filled(gpu, &shape3, f32::NAN)?;
+    let plan = performer::plan(gpu, &q, &k, &v, &out, heads, opts)?;
+    let timing = time_dispatches(gpu, &plan, b.warmup, b.runs, false)?;
+    let performer_out = out.to_vec(gpu)?;
+    drop(plan);
+
+    let exact_run = || -> Result<(Timing, Vec<f32>, String)> {
+        let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+        let options = AttentionOptions {
+            scale: Some(scale),
+            causal: opts.causal,
+            variant: b.variant,
+        };
+        let out = Tensor::filled(gpu, &shape3, f32::NAN)?;
+        let plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
+        let timing = time_dispatches(gpu, &plan, b.warmup, b.runs, false)?;
+        let variant = attention::chosen_variant(gpu, &dims, &[&q, &k, &v, &out], b.variant)?;
+        Ok((timing, out.to_vec(gpu)?, variant.name().to_string()))
+    };
+    let (exact, exact_out, exact_variant, exact_skipped) = match exact_run() {
+        Ok((t, o, name)) => (Some(t), Some(o), Some(name), None),
+        Err(e) => (None, None, None, Some(e.to_string())),
+    };
+
+    // The f64 reference on up to 32 query rows of the first batch, spread over the sequence.
+    let picks: Vec<usize> = (0..32.min(n)).map(|t| t * n / 32.min(n)).collect();
+    let (mut diff2, mut norm2, mut exact_err) = (0.0f64, 0.0f64, 0.0f64);
+    for &i in &picks {
+        for h in 0..heads {
+            let reference = reference_row(
+                &q_host,
+                &k_host,
+                &v_host,
+                n,
+                row,
+                d,
+                h,
+                i,
+                f64::from(scale),
+                opts.causal,
+            );
+            let at = i * row + h * d;
+            for (&o, &r) in performer_out[at..at + d].iter().zip(&reference) {
+                diff2 += (f64::from(o) - r).powi(2);
+                norm2 += r * r;
+            }
+            if let Some(e) = &exact_out {
+                exact_err = exact_err.max(crate::cpu::relative_error(&e[at..at + d], &reference));
+            }
+        }
+    }
+    let rel_error_sampled = if performer_out.iter().all(|x| x.is_finite()) {
+        (diff2 / norm2.max(f64::MIN_POSITIVE)).sqrt()
+    } else {
+        f64::INFINITY
+    };
+    let (rel_error, reference) = match &exact_out {
+        Some(e) => {
+            let e64: Vec<f64> = e.iter().map(|&x| f64::from(x)).collect();
+            (
+                crate::cpu::relative_error(&performer_out, &e64),
+                "exact-fused",
+            )
+        }
+        None => (rel_error_sampled, "f64-sampled-rows"),
+    };
+    let flops = performer::flops(&pdims, opts.features, opts.causal);
+    let exact_flops = pdims.flops() * if opts.causal { 0.5 } else { 1.0 };
+    Ok(PerformerBenchResult {
+        op: "attention-performer".into(),
+        shape: b.shape.to_vec(),
+        causal: opts.causal,
+        features: opts.features,
+        seed: opts.seed,
+        orthogonal: opts.orthogonal,
+        scale,
+        input: format!(
+            "Q, K uniform [-{a}, {a}); V uniform [-1, 1)",
+            a = b.amplitude
+        ),
+        flops,
+        performer_tflops: flops / (timing.median_ms * 1e-3) * 1e-12,
+        performer: timing.clone(),
+        rel_error,
+        reference: reference.into(),
+        rel_error_sampled,
+        exact_variant,
+        exact_flops,
+        exact_tflops: exact
+            .as_ref()
+            .map(|t| exact_flops / (t.median_ms * 1e-3) * 1e-12),
+        speedup: exact.as_ref().map(|t| t.median_ms / timing.median_ms),
+        exact_max_rel_err: exact.as_ref().map(|_| exact_err),
+        exact,
+        exact_skipped,
+        checked_rows: picks.len(),
+    })
 }

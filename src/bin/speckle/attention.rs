@@ -1,11 +1,14 @@
-//! `speckle op attention`, `speckle op gat` and `speckle bench attention`.
+//! `speckle op attention` (exact or `--approx performer`), `speckle op gat` and
+//! `speckle bench attention`.
 
 use std::path::PathBuf;
 
-use clap::Args;
-use speckle::bench::attention::bench_attention;
+use clap::{Args, ValueEnum};
+use speckle::bench::attention::{bench_attention, bench_performer, PerformerBench};
 use speckle::ops::attention::{self, AttentionOptions, AttentionVariant};
 use speckle::ops::gat::{self, GatOptions};
+use speckle::ops::performer::{self, PerformerOptions, DEFAULT_FEATURES};
+use speckle::projection::DEFAULT_SEED;
 use speckle::{npy, Error, Gpu, Result};
 
 use crate::{load, save, to_json};
@@ -32,12 +35,74 @@ pub struct AttentionArgs {
     /// Scale of the scores (default 1/sqrt(D)).
     #[arg(long, allow_negative_numbers = true)]
     scale: Option<f32>,
+    #[command(flatten)]
+    approx: ApproxArgs,
     /// Output [B, Nq, H·D] (.npy).
     #[arg(short, long)]
     output: PathBuf,
     /// Accept NaN and infinity in the inputs.
     #[arg(long)]
     allow_nonfinite: bool,
+}
+
+/// How attention is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Approx {
+    /// Exact softmax attention (the fused kernel).
+    #[default]
+    Exact,
+    /// Random-feature attention (Performer, FAVOR+): O(N·m·D) per head, an unbiased
+    /// estimate of the softmax kernel with m positive orthogonal random features.
+    Performer,
+}
+
+/// `--approx`, `--features`, `--seed`: shared by `op attention` and `bench attention`.
+#[derive(Args)]
+pub struct ApproxArgs {
+    /// exact (the fused kernel) or performer (random features, FAVOR+).
+    #[arg(long, value_enum, default_value_t = Approx::Exact)]
+    approx: Approx,
+    /// Random features m of --approx performer [default: 256].
+    #[arg(long, value_name = "M")]
+    features: Option<usize>,
+    /// Seed of the random features of --approx performer (a new seed redraws them)
+    /// [default: the library's fixed seed].
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+}
+
+impl ApproxArgs {
+    /// The Performer options, checked; `None` for exact attention (where --features and
+    /// --seed are refused: they would be silently ignored).
+    fn performer(&self, causal: bool, scale: Option<f32>) -> Result<Option<PerformerOptions>> {
+        match self.approx {
+            Approx::Exact => {
+                if self.features.is_some() || self.seed.is_some() {
+                    return Err(Error::invalid(
+                        "--features and --seed choose the random features of --approx \
+                         performer; exact attention has none",
+                    ));
+                }
+                Ok(None)
+            }
+            Approx::Performer => {
+                let features = self.features.unwrap_or(DEFAULT_FEATURES);
+                if features == 0 {
+                    return Err(Error::invalid(
+                        "--features must be at least 1 (random features of --approx \
+                         performer), got 0",
+                    ));
+                }
+                Ok(Some(PerformerOptions {
+                    features,
+                    seed: self.seed.unwrap_or(DEFAULT_SEED),
+                    causal,
+                    orthogonal: true,
+                    scale,
+                }))
+            }
+        }
+    }
 }
 
 /// `speckle op gat`.
@@ -89,16 +154,33 @@ pub struct BenchAttentionArgs {
     /// Untimed runs first.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    #[command(flatten)]
+    approx: ApproxArgs,
+    /// With --approx performer: Q and K uniform in [-A, A) (V in [-1, 1)); 0.5 keeps the
+    /// estimator's variance moderate at D = 64 (see `speckle study performer`).
+    #[arg(long, value_name = "A")]
+    amplitude: Option<f32>,
     /// JSON on standard output.
     #[arg(long)]
     json: bool,
 }
 
 pub fn op_attention(args: &AttentionArgs) -> Result<()> {
+    let approx = args.approx.performer(args.causal, args.scale)?;
+    if approx.is_some() && args.key_mask.is_some() {
+        return Err(Error::invalid(
+            "--key-mask is not supported with --approx performer (its sums over keys have no \
+             mask); use --approx exact, or drop the masked keys from K and V",
+        ));
+    }
     let gpu = Gpu::new()?;
     let q = load(&gpu, &args.q, args.allow_nonfinite)?;
     let k = load(&gpu, &args.k, args.allow_nonfinite)?;
     let v = load(&gpu, &args.v, args.allow_nonfinite)?;
+    if let Some(options) = &approx {
+        let o = performer::run(&gpu, &q, &k, &v, args.heads, options)?;
+        return save(&gpu, &args.output, &o);
+    }
     let mask = match &args.key_mask {
         Some(path) => Some(load(&gpu, path, false)?),
         None => None,
@@ -148,6 +230,15 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
             )))
         }
     };
+    if let Some(options) = args.approx.performer(args.causal, None)? {
+        return bench_performer_cli(args, [b, h, n, d], variant, options, quiet);
+    }
+    if args.amplitude.is_some() {
+        return Err(Error::invalid(
+            "--amplitude sets the inputs of --approx performer; the exact benchmark's inputs \
+             are uniform in [-1, 1)",
+        ));
+    }
     let gpu = Gpu::new()?;
     if !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!("benchmarking attention B={b} H={h} N={n} D={d} (fused and unfused) ...");
@@ -190,6 +281,69 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         r.fused.median_ms,
         r.fused_tflops,
         r.fused.method
+    );
+    Ok(())
+}
+
+/// `speckle bench attention --approx performer`.
+fn bench_performer_cli(
+    args: &BenchAttentionArgs,
+    shape: [usize; 4],
+    variant: AttentionVariant,
+    options: PerformerOptions,
+    quiet: bool,
+) -> Result<()> {
+    let [b, h, n, d] = shape;
+    let gpu = Gpu::new()?;
+    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "benchmarking attention B={b} H={h} N={n} D={d} (performer m={} and exact fused) ...",
+            options.features
+        );
+    }
+    let r = bench_performer(
+        &gpu,
+        &PerformerBench {
+            shape,
+            options,
+            variant,
+            amplitude: args.amplitude.unwrap_or(0.5),
+            warmup: args.warmup,
+            runs: args.runs,
+        },
+    )?;
+    if args.json {
+        let value = serde_json::json!({ "adapter": gpu.summary(), "results": [r] });
+        println!("{}", to_json(&value)?);
+        return Ok(());
+    }
+    println!("adapter: {}", gpu.summary().name);
+    let exact = match (&r.exact, r.exact_tflops, r.speedup) {
+        (Some(t), Some(tf), Some(x)) => format!(
+            "exact fused ({}) {:.3} ms {tf:.4} TFLOP/s; exact/performer time {x:.2}x",
+            r.exact_variant.as_deref().unwrap_or("?"),
+            t.median_ms
+        ),
+        _ => format!(
+            "exact skipped ({})",
+            r.exact_skipped.as_deref().unwrap_or("not run")
+        ),
+    };
+    println!(
+        "attention B={b} H={h} N={n} D={d}{}: performer (m={}, seed {}) {:.3} ms {:.4} TFLOP/s; \
+         {exact}; rel error vs {} {:.3e} (vs f64 on {} sampled rows x {h} heads {:.3e}); \
+         inputs {} ({:?})",
+        if r.causal { " causal" } else { "" },
+        r.features,
+        r.seed,
+        r.performer.median_ms,
+        r.performer_tflops,
+        r.reference,
+        r.rel_error,
+        r.checked_rows,
+        r.rel_error_sampled,
+        r.input,
+        r.performer.method
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod attention;
 mod output;
+mod performer;
 mod reconstruct;
 mod study;
 
@@ -157,7 +158,8 @@ enum Op {
     Matmul(MatmulArgs),
     /// Softmax along the last axis.
     Softmax(SoftmaxArgs),
-    /// Fused multi-head scaled-dot-product attention: O = softmax(scale·Q Kᵀ) V per head.
+    /// Fused multi-head scaled-dot-product attention: O = softmax(scale·Q Kᵀ) V per head;
+    /// --approx performer approximates it with random features (FAVOR+).
     Attention(attention::AttentionArgs),
     /// One graph-attention (GAT) layer over the edges of a graph.
     Gat(attention::GatArgs),
@@ -280,6 +282,10 @@ enum Study {
     /// depth for initialization laws, activations, gains and widths. Default set: he+relu,
     /// xavier+relu, xavier+tanh, lecun+selu, xavier+linear at gains 0.9, 1, 1.1.
     Propagation(study::PropagationArgs),
+    /// Random-feature attention (Performer, FAVOR+) against exact attention: relative error
+    /// against the number of features m (over several seeds), GPU time against the sequence
+    /// length N for both, and the crossover N; writes error.png, time.png and results.json.
+    Performer(performer::PerformerStudyArgs),
 }
 
 #[derive(Subcommand)]
@@ -308,7 +314,8 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
-    /// Attention: the fused kernel against the unfused matmul → softmax → matmul pipeline.
+    /// Attention: the fused kernel against the unfused matmul → softmax → matmul pipeline;
+    /// with --approx performer, random-feature attention against the fused kernel.
     Attention(attention::BenchAttentionArgs),
     /// A random projection: vectors per second, GFLOP/s, and the f64 CPU reference's rate.
     Project {
@@ -368,6 +375,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Project(args) => project(&args),
         Command::Reconstruct(args) => reconstruct::run(&args, cli.quiet),
         Command::Study(Study::Propagation(args)) => study::propagation(&args, cli.quiet),
+        Command::Study(Study::Performer(args)) => performer::study(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
