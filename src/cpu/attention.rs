@@ -8,10 +8,11 @@ use crate::ops::attention::AttentionDims;
 /// Query `i` of batch `b` sees key `j` when `causal` is false or `j <= i` (top-left, like
 /// PyTorch's `is_causal`), and `key_mask` is absent or `key_mask[b·Nk + j] != 0`. The weights
 /// are the softmax of `scale · q·k` over the keys it sees; a query that sees no key gets zeros.
-pub fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+/// Q, K and V may be f32 (the GPU's inputs) or f64 (computed upstream in f64).
+pub fn attention<T: Copy + Into<f64>>(
+    q: &[T],
+    k: &[T],
+    v: &[T],
     key_mask: Option<&[f32]>,
     dims: &AttentionDims,
     scale: f64,
@@ -40,7 +41,7 @@ pub fn attention(
                         *s = scale
                             * qi.iter()
                                 .zip(kj)
-                                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                                .map(|(&x, &y)| x.into() * y.into())
                                 .sum::<f64>();
                         max = max.max(*s);
                     }
@@ -56,7 +57,7 @@ pub fn attention(
                         sum += w;
                         let vj = &v[(b * nk + j) * row + h * d..][..d];
                         for (acc, &x) in o.iter_mut().zip(vj) {
-                            *acc += w * f64::from(x);
+                            *acc += w * x.into();
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! so that a comparison measures the error of the whole GPU chain (three f32 stages), not of
 //! its last stage.
 
+use crate::cpu::attention::attention;
 use crate::ops::attention::{AttentionDims, AttentionOptions};
 
 /// The weights of the layer, row-major f32 as the GPU holds them: `W` `[E, E]` in the `x·W`
@@ -39,65 +40,6 @@ fn project(x: &[f64], rows: usize, e: usize, w: &[f32], bias: Option<&[f32]>) ->
         for (i, &xi) in x[r * e..(r + 1) * e].iter().enumerate() {
             for (acc, &wij) in o.iter_mut().zip(&w[i * e..(i + 1) * e]) {
                 *acc += xi * f64::from(wij);
-            }
-        }
-    }
-    out
-}
-
-/// Multi-head attention in f64 (the same masks and zero rows as
-/// [`cpu::attention`](super::attention::attention), on f64 Q, K, V).
-fn attention(
-    q: &[f64],
-    k: &[f64],
-    v: &[f64],
-    key_mask: Option<&[f32]>,
-    dims: &AttentionDims,
-    scale: f64,
-    causal: bool,
-) -> Vec<f64> {
-    let AttentionDims {
-        batch,
-        nq,
-        nk,
-        heads,
-        head_dim: d,
-    } = *dims;
-    let row = heads * d;
-    let mut out = vec![0.0f64; batch * nq * row];
-    let mut scores = vec![0.0f64; nk];
-    for b in 0..batch {
-        for h in 0..heads {
-            for i in 0..nq {
-                let qi = &q[(b * nq + i) * row + h * d..][..d];
-                let visible =
-                    |j: usize| (!causal || j <= i) && key_mask.is_none_or(|m| m[b * nk + j] != 0.0);
-                let mut max = f64::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    if visible(j) {
-                        let kj = &k[(b * nk + j) * row + h * d..][..d];
-                        *s = scale * qi.iter().zip(kj).map(|(x, y)| x * y).sum::<f64>();
-                        max = max.max(*s);
-                    }
-                }
-                if max == f64::NEG_INFINITY {
-                    continue; // no key seen: the row stays zero
-                }
-                let o = &mut out[(b * nq + i) * row + h * d..][..d];
-                let mut sum = 0.0;
-                for (j, &s) in scores.iter().enumerate() {
-                    if visible(j) {
-                        let w = (s - max).exp();
-                        sum += w;
-                        let vj = &v[(b * nk + j) * row + h * d..][..d];
-                        for (acc, &x) in o.iter_mut().zip(vj) {
-                            *acc += w * x;
-                        }
-                    }
-                }
-                for acc in o.iter_mut() {
-                    *acc /= sum;
-                }
             }
         }
     }

@@ -116,9 +116,21 @@ pub struct AttentionDims {
 
 impl AttentionDims {
     /// Checks Q `[B, Nq, H·D]`, K and V `[B, Nk, H·D]` (all 2-D, as one batch, or all 3-D)
-    /// and `heads`, and derives the problem.
+    /// and `heads`, and derives the problem; D at most [`MAX_HEAD_DIM`].
     pub fn new(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<AttentionDims> {
-        let op = "attention";
+        AttentionDims::checked("attention", q, k, v, heads, Some(MAX_HEAD_DIM))
+    }
+
+    /// The checks of [`AttentionDims::new`] with errors labelled `op` and an optional limit on
+    /// D (other attention kernels share the layout with other limits).
+    pub fn checked(
+        op: &'static str,
+        q: &[usize],
+        k: &[usize],
+        v: &[usize],
+        heads: usize,
+        max_head_dim: Option<usize>,
+    ) -> Result<AttentionDims> {
         for (name, s) in [("Q", q), ("K", k), ("V", v)] {
             if s.len() != 2 && s.len() != 3 {
                 return Err(Error::shape(
@@ -171,7 +183,9 @@ impl AttentionDims {
             ));
         }
         if heads == 0 {
-            return Err(Error::invalid("attention needs at least one head, got 0"));
+            return Err(Error::invalid(format!(
+                "{op} needs at least one head, got 0"
+            )));
         }
         if !qw.is_multiple_of(heads) {
             return Err(Error::shape(
@@ -182,12 +196,10 @@ impl AttentionDims {
             ));
         }
         let head_dim = qw / heads;
-        if head_dim > MAX_HEAD_DIM {
+        if let Some(max) = max_head_dim.filter(|&max| head_dim > max) {
             return Err(Error::shape(
                 op,
-                format!(
-                    "head dimension D = {head_dim} (H*D = {qw} / {heads} heads) exceeds {MAX_HEAD_DIM}"
-                ),
+                format!("head dimension D = {head_dim} (H*D = {qw} / {heads} heads) exceeds {max}"),
             ));
         }
         Ok(AttentionDims {

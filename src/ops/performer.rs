@@ -167,74 +167,7 @@ impl PerformerOptions {
 /// Checks Q `[B, Nq, H·D]`, K and V `[B, Nk, H·D]` (all 2-D, as one batch, or all 3-D) and
 /// `heads`, and derives the problem (as [`AttentionDims::new`], without its limit on D).
 pub fn dims(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<AttentionDims> {
-    let op = "performer";
-    for (name, s) in [("Q", q), ("K", k), ("V", v)] {
-        if s.len() != 2 && s.len() != 3 {
-            return Err(Error::shape(
-                op,
-                format!("{name} must be 2-D [N, H*D] or 3-D [B, N, H*D], got shape {s:?}"),
-            ));
-        }
-        if s.contains(&0) {
-            return Err(Error::shape(
-                op,
-                format!("{name} has a zero-size dimension: shape {s:?}"),
-            ));
-        }
-    }
-    if q.len() != k.len() || q.len() != v.len() {
-        return Err(Error::shape(
-            op,
-            format!("Q {q:?}, K {k:?} and V {v:?} must all be 2-D or all be 3-D"),
-        ));
-    }
-    let split = |s: &[usize]| {
-        if s.len() == 3 {
-            (s[0], s[1], s[2])
-        } else {
-            (1, s[0], s[1])
-        }
-    };
-    let (qb, nq, qw) = split(q);
-    let (kb, nk, kw) = split(k);
-    let (vb, nv, vw) = split(v);
-    if qb != kb || qb != vb {
-        return Err(Error::shape(
-            op,
-            format!("batch sizes differ: Q {q:?} has {qb}, K {k:?} has {kb}, V {v:?} has {vb}"),
-        ));
-    }
-    if nk != nv {
-        return Err(Error::shape(
-            op,
-            format!("K {k:?} has {nk} keys but V {v:?} has {nv} rows"),
-        ));
-    }
-    if qw != kw || qw != vw {
-        return Err(Error::shape(
-            op,
-            format!(
-                "rows differ in length: Q {q:?} has {qw} columns, K {k:?} {kw}, V {v:?} {vw} \
-                 (all must be H*D)"
-            ),
-        ));
-    }
-    if heads == 0 {
-        return Err(Error::invalid("performer needs at least one head, got 0"));
-    }
-    if !qw.is_multiple_of(heads) {
-        return Err(Error::shape(
-            op,
-            format!("H*D = {qw} (the last axis of Q {q:?}) is not divisible by heads = {heads}"),
-        ));
-    }
-    Ok(AttentionDims {
-        batch: qb,
-        nq,
-        nk,
-        heads,
-        head_dim: qw / heads,
-    })
+    AttentionDims::checked("performer", q, k, v, heads, None)
 }
 
 /// Floating-point operations of the matmuls of one [`plan`] (the element-wise passes not
