@@ -823,17 +823,7 @@ pub fn to_head_major(
     heads: usize,
     head_dim: usize,
 ) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for b in 0..batch {
-        for n in 0..rows {
-            for h in 0..heads {
-                let src = ((b * rows + n) * heads + h) * head_dim;
-                let dst = ((b * heads + h) * rows + n) * head_dim;
-                out[dst..dst + head_dim].copy_from_slice(&data[src..src + head_dim]);
-            }
-        }
-    }
-    out
+    permute_heads(data, batch, rows, heads, head_dim, true)
 }
 
 /// Copies head-major `[B, H, N, D]` back to `[B, N, H·D]`.
@@ -844,12 +834,30 @@ pub fn from_head_major(
     heads: usize,
     head_dim: usize,
 ) -> Vec<f32> {
+    permute_heads(data, batch, rows, heads, head_dim, false)
+}
+
+/// Moves each head's D values between position (b, n, h) of `[B, N, H·D]` and (b, h, n) of
+/// `[B, H, N, D]`, in the direction asked.
+fn permute_heads(
+    data: &[f32],
+    batch: usize,
+    rows: usize,
+    heads: usize,
+    head_dim: usize,
+    to_head_major: bool,
+) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for b in 0..batch {
         for n in 0..rows {
             for h in 0..heads {
-                let dst = ((b * rows + n) * heads + h) * head_dim;
-                let src = ((b * heads + h) * rows + n) * head_dim;
+                let row_major = ((b * rows + n) * heads + h) * head_dim;
+                let head_major = ((b * heads + h) * rows + n) * head_dim;
+                let (src, dst) = if to_head_major {
+                    (row_major, head_major)
+                } else {
+                    (head_major, row_major)
+                };
                 out[dst..dst + head_dim].copy_from_slice(&data[src..src + head_dim]);
             }
         }
