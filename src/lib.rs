@@ -40,6 +40,7 @@ pub mod reconstruct;
 pub mod shaders;
 pub mod study;
 mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterSummary, Dispatch, Gpu, GpuOptions};

@@ -156,6 +156,20 @@ pub const PERFORMER: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// Softmax cross-entropy per row with its gradient and a correct-prediction flag.
+pub const CROSS_ENTROPY: Kernel = Kernel {
+    name: "cross_entropy",
+    body: include_str!("../shaders/cross_entropy.wgsl"),
+    libs: &[LIB_GRID],
+};
+
+/// One Adam step, element-wise.
+pub const ADAM: Kernel = Kernel {
+    name: "adam",
+    body: include_str!("../shaders/adam.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     AXPY,
@@ -176,6 +190,8 @@ pub const ALL: &[Kernel] = &[
     ATTENTION_TEXTURE,
     PERFORMER,
     GAT,
+    CROSS_ENTROPY,
+    ADAM,
 ];
 
 impl Kernel {

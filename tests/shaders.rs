@@ -2,8 +2,8 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, attention_texture, axpy, encode, gat, layernorm, matmul, matmul_texture,
-    project_dense, project_finish, random_fill, reduce, softmax, srht,
+    activation, adam, attention_texture, axpy, cross_entropy, encode, gat, layernorm, matmul,
+    matmul_texture, project_dense, project_finish, random_fill, reduce, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -68,7 +68,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 17] = [
+    let cases: [(&Kernel, usize); 19] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::PERFORMER,
@@ -107,6 +107,11 @@ fn params_structs_match_wgsl_layouts() {
         (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
         (&shaders::LAYERNORM, size_of::<layernorm::LayerNormParams>()),
         (&shaders::GAT, size_of::<gat::GatParams>()),
+        (&shaders::ADAM, size_of::<adam::AdamParams>()),
+        (
+            &shaders::CROSS_ENTROPY,
+            size_of::<cross_entropy::CrossEntropyParams>(),
+        ),
     ];
     for (kernel, host) in cases {
         assert_eq!(

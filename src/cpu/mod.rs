@@ -2,8 +2,10 @@
 //! same f32 inputs as the GPU and compute in f64, so that tests measure the GPU's error alone.
 
 pub mod activation;
+pub mod adam;
 pub mod attention;
 pub mod axpy;
+pub mod cross_entropy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;

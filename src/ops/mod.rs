@@ -4,9 +4,11 @@
 //! [`Dispatch`]: crate::Dispatch
 
 pub mod activation;
+pub mod adam;
 pub mod attention;
 pub mod attention_texture;
 pub mod axpy;
+pub mod cross_entropy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;
