@@ -1023,3 +1023,82 @@ fn study_performer_writes_plots_and_json() {
     assert!(stderr(&out).contains("file-not-folder"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&blocker).unwrap(), b"x");
 }
+
+#[test]
+fn study_trained_vs_random_writes_the_grid_the_history_and_json() {
+    let dir = scratch("study-trained-vs-random");
+    let out_dir = dir.join("out");
+    let small = [
+        "study",
+        "trained-vs-random",
+        "--widths",
+        "24,16",
+        "--expanding-widths",
+        "64",
+        "--steps",
+        "30",
+        "--checkpoints",
+        "2",
+        "--train-count",
+        "128",
+        "--held-out-count",
+        "32",
+        "--examples",
+        "4",
+        "--batch",
+        "32",
+        "--iterations",
+        "10",
+    ];
+    let mut args = small.to_vec();
+    args.extend(["--out", s(&out_dir), "--json"]);
+    let out = speckle(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accuracy = v["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "{v}");
+    assert!((v["chance_accuracy"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+    let regimes = v["regimes"].as_array().unwrap();
+    // The widths, their one-layer variant and the expanding regime.
+    assert_eq!(regimes.len(), 3, "{v}");
+    for (r, widths) in regimes.iter().zip([vec![24, 16], vec![24], vec![64]]) {
+        assert_eq!(r["widths"], serde_json::json!(widths));
+        for key in ["psnr_random_db", "psnr_trained_db"] {
+            assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {r}");
+        }
+    }
+    let history = v["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3, "{v}");
+    for (c, step) in history.iter().zip([0, 15, 30]) {
+        assert_eq!(c["step"], step);
+        assert!(c["accuracy"].as_f64().is_some(), "{c}");
+        assert!(c["psnr_trained_db"].as_f64().is_some(), "{c}");
+    }
+    for name in ["grid.png", "history.png", "results.json"] {
+        assert!(out_dir.join(name).is_file(), "{name} written");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(saved, v);
+
+    // Bad arguments: clear errors before any work, nothing created.
+    let fresh = dir.join("fresh");
+    for (extra, expected) in [
+        (vec!["--steps", "0"], "--steps"),
+        (vec!["--widths", "24,0"], "--widths"),
+        (vec!["--checkpoints", "0"], "--checkpoints"),
+        (vec!["--examples", "0"], "--examples"),
+        (vec!["--batch", "0"], "--batch"),
+    ] {
+        let mut args = vec!["study", "trained-vs-random", "--out", s(&fresh)];
+        args.extend(&extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{extra:?}: nothing created");
+    }
+}

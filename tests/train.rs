@@ -230,3 +230,63 @@ fn mlp_learns_the_shapes_task_above_chance() {
         "held-out accuracy {accuracy:.3} below {target:.3}"
     );
 }
+
+#[test]
+fn random_expanding_relu_layer_is_reconstructed_from_its_features() {
+    // n = 36 (6 x 6 images), one random He layer of 144 units (4x): about 72 active units
+    // for 36 unknowns, an overdetermined consistent system, so the inversion reaches its
+    // tolerance (relative residual 1e-3, i.e. an error of order 1e-3 times the condition
+    // number, which is small for a 2:1 Gaussian system): PSNR well above 40 dB (the study's
+    // default n = 144, 576 units measured 79 dB). A reconstruction that recovered nothing
+    // sits near the blank estimate's 10-15 dB, so 30 dB is a loose bound that still fails.
+    use speckle::train::study::{self, TrainedVsRandomOptions};
+    let gpu = gpu();
+    let options = TrainedVsRandomOptions {
+        task: TaskOptions {
+            size: 6,
+            background_side: 24,
+            ..TaskOptions::default()
+        },
+        regimes: vec![vec![144]],
+        train_count: 64,
+        held_out_count: 16,
+        examples: 4,
+        steps: 2,
+        batch: 32,
+        checkpoints: 1,
+        ..TrainedVsRandomOptions::default()
+    };
+    let mut calls = 0;
+    let r = study::run(gpu, &options, &mut |_| calls += 1).unwrap();
+    assert_eq!(calls, study::progress_total(&options));
+    let regime = &r.regimes[0];
+    assert!(regime.expanding);
+    assert_eq!(r.features, 36);
+    assert_eq!(regime.history.len(), 2);
+    assert_eq!(regime.history[1].step, 2);
+    assert!(
+        regime.psnr_random_db > 30.0,
+        "random expanding layer: PSNR {:.1} dB (blank {:.1} dB)",
+        regime.psnr_random_db,
+        r.psnr_blank_db
+    );
+    assert!(r.psnr_blank_db < 25.0, "blank {:.1} dB", r.psnr_blank_db);
+    assert!((r.chance_accuracy - 0.2).abs() < 1e-12);
+    // Bad options are refused before any work.
+    for bad in [
+        TrainedVsRandomOptions {
+            regimes: vec![vec![0]],
+            ..options.clone()
+        },
+        TrainedVsRandomOptions {
+            steps: 0,
+            ..options.clone()
+        },
+        TrainedVsRandomOptions {
+            examples: 17,
+            ..options.clone()
+        },
+    ] {
+        assert!(study::run(gpu, &bad, &mut |_| {}).is_err(), "{bad:?}");
+    }
+}

@@ -10,6 +10,7 @@
 //! [`crate::init::weight`] draws them. The synthetic classification task the tests and the
 //! study train on is [`task`].
 
+pub mod study;
 pub mod task;
 
 use crate::error::{Error, Result};

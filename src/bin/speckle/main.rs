@@ -9,6 +9,7 @@ mod output;
 mod performer;
 mod reconstruct;
 mod study;
+mod trained;
 
 use clap::{Args, Parser, Subcommand};
 use speckle::bench::{self, BenchReport, MatmulBench};
@@ -286,6 +287,11 @@ enum Study {
     /// against the number of features m (over several seeds), GPU time against the sequence
     /// length N for both, and the crossover N; writes error.png, time.png and results.json.
     Performer(performer::PerformerStudyArgs),
+    /// Trained versus random weights: trains an MLP on the shapes task, then reconstructs
+    /// held-out images from the top hidden layer of the trained and of random weights (a
+    /// compressive and an expanding regime), with the PSNR along training; writes grid.png,
+    /// history.png and results.json.
+    TrainedVsRandom(trained::TrainedVsRandomArgs),
 }
 
 #[derive(Subcommand)]
@@ -376,6 +382,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reconstruct(args) => reconstruct::run(&args, cli.quiet),
         Command::Study(Study::Propagation(args)) => study::propagation(&args, cli.quiet),
         Command::Study(Study::Performer(args)) => performer::study(&args, cli.quiet),
+        Command::Study(Study::TrainedVsRandom(args)) => trained::study(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
