@@ -170,6 +170,13 @@ pub const ADAM: Kernel = Kernel {
     libs: &[LIB_GRID],
 };
 
+/// The measured roofline: peak FMA throughput and copy bandwidth.
+pub const ROOFLINE: Kernel = Kernel {
+    name: "roofline",
+    body: include_str!("../shaders/roofline.wgsl"),
+    libs: &[LIB_GRID],
+};
+
 /// Every kernel, for validation and for `speckle info`.
 pub const ALL: &[Kernel] = &[
     AXPY,
@@ -192,6 +199,7 @@ pub const ALL: &[Kernel] = &[
     GAT,
     CROSS_ENTROPY,
     ADAM,
+    ROOFLINE,
 ];
 
 impl Kernel {

@@ -3,7 +3,7 @@
 
 use speckle::ops::{
     activation, adam, attention_texture, axpy, cross_entropy, encode, gat, layernorm, matmul,
-    matmul_texture, project_dense, project_finish, random_fill, reduce, softmax, srht,
+    matmul_texture, project_dense, project_finish, random_fill, reduce, roofline, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -68,7 +68,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 19] = [
+    let cases: [(&Kernel, usize); 20] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::PERFORMER,
@@ -105,6 +105,7 @@ fn params_structs_match_wgsl_layouts() {
         ),
         (&shaders::SOFTMAX, size_of::<softmax::SoftmaxParams>()),
         (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
+        (&shaders::ROOFLINE, size_of::<roofline::RooflineParams>()),
         (&shaders::LAYERNORM, size_of::<layernorm::LayerNormParams>()),
         (&shaders::GAT, size_of::<gat::GatParams>()),
         (&shaders::ADAM, size_of::<adam::AdamParams>()),

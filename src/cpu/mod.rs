@@ -17,6 +17,7 @@ pub mod project_dense;
 pub mod project_finish;
 pub mod random_fill;
 pub mod reduce;
+pub mod roofline;
 pub mod softmax;
 pub mod srht;
 

@@ -8,6 +8,7 @@ mod attention;
 mod output;
 mod performer;
 mod reconstruct;
+mod roofline;
 mod study;
 mod trained;
 
@@ -323,6 +324,8 @@ enum Bench {
     /// Attention: the fused kernel against the unfused matmul → softmax → matmul pipeline;
     /// with --approx performer, random-feature attention against the fused kernel.
     Attention(attention::BenchAttentionArgs),
+    /// The measured roofline: peak FMA throughput (GFLOP/s) and copy bandwidth (GB/s).
+    Roofline(roofline::BenchRooflineArgs),
     /// A random projection: vectors per second, GFLOP/s, and the f64 CPU reference's rate.
     Project {
         #[command(flatten)]
@@ -384,6 +387,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Study(Study::Performer(args)) => performer::study(&args, cli.quiet),
         Command::Study(Study::TrainedVsRandom(args)) => trained::study(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
+        Command::Bench(Bench::Roofline(args)) => roofline::bench(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
             shape,
