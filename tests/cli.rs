@@ -31,6 +31,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `base` + `--out out_dir` + each case's extra arguments and asserts that each fails with
+/// a message containing its expected text, without creating `out_dir`.
+fn assert_refused_before_work(base: &[&str], out_dir: &Path, cases: &[(Vec<&str>, &str)]) {
+    for (extra, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend(["--out", s(out_dir)]);
+        args.extend(extra);
+        let out = speckle(&args);
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert!(!out_dir.exists(), "{extra:?}: nothing created");
+    }
+}
+
 #[test]
 fn version_names_the_commit() {
     let out = speckle(&["--version"]);
@@ -636,22 +654,15 @@ fn study_propagation_writes_plots_and_json() {
 
     // Bad arguments: clear errors and nothing written.
     let fresh = dir.join("fresh");
-    for (extra, expected) in [
-        (vec!["--widths", "0"], "width"),
-        (vec!["--inits", "gauss"], "gauss"),
-        (vec!["--gains", "-1"], "gain"),
-    ] {
-        let mut args = vec!["study", "propagation", "--depth", "2", "--out", s(&fresh)];
-        args.extend(&extra);
-        let out = speckle(&args);
-        assert!(!out.status.success(), "{extra:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{extra:?}: {}",
-            stderr(&out)
-        );
-        assert!(!fresh.exists(), "{extra:?}: nothing created");
-    }
+    assert_refused_before_work(
+        &["study", "propagation", "--depth", "2"],
+        &fresh,
+        &[
+            (vec!["--widths", "0"], "width"),
+            (vec!["--inits", "gauss"], "gauss"),
+            (vec!["--gains", "-1"], "gain"),
+        ],
+    );
 }
 
 #[test]
@@ -718,25 +729,18 @@ fn reconstruct_refuses_bad_input_without_leaving_files() {
     let blocker = dir.join("file-not-folder");
     std::fs::write(&blocker, "x").unwrap();
     let fresh = dir.join("fresh");
-    for (extra, expected) in [
-        (vec!["--image", s(&dir.join("missing.png"))], "missing.png"),
-        (vec!["--image", s(&text)], "not a readable"),
-        (vec!["--ratios", "0,2"], "ratio"),
-        (vec!["--ratios", "-1"], "ratio"),
-        (vec!["--encoders", "sigmoid"], "sigmoid"),
-        (vec!["--size", "0"], "size"),
-    ] {
-        let mut args = vec!["reconstruct", "--size", "4", "--out", s(&fresh)];
-        args.extend(&extra);
-        let out = speckle(&args);
-        assert!(!out.status.success(), "{extra:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{extra:?}: {}",
-            stderr(&out)
-        );
-        assert!(!fresh.exists(), "{extra:?}: nothing created");
-    }
+    assert_refused_before_work(
+        &["reconstruct", "--size", "4"],
+        &fresh,
+        &[
+            (vec!["--image", s(&dir.join("missing.png"))], "missing.png"),
+            (vec!["--image", s(&text)], "not a readable"),
+            (vec!["--ratios", "0,2"], "ratio"),
+            (vec!["--ratios", "-1"], "ratio"),
+            (vec!["--encoders", "sigmoid"], "sigmoid"),
+            (vec!["--size", "0"], "size"),
+        ],
+    );
     // An output path that is a file: refused before any work.
     let out = speckle(&["reconstruct", "--size", "4", "--out", s(&blocker)]);
     assert!(!out.status.success());
@@ -991,28 +995,20 @@ fn study_performer_writes_plots_and_json() {
 
     // Bad arguments: clear errors before any work, nothing created.
     let fresh = dir.join("fresh");
-    for (extra, expected) in [
-        (vec!["--features", "0,8"], "--features"),
-        (vec!["--lengths", "32,0"], "--lengths"),
-        (vec!["--seeds", "0"], "--seeds"),
-        (vec!["--shape-error", "1,2,32"], "B,H,N,D"),
-        (vec!["--shape-error", "1,0,32,8"], "zero"),
-        (vec!["--head-dim", "300"], "300"),
-        (vec!["--time-features", "0"], "--time-features"),
-        (vec!["--amplitude", "0"], "amplitude"),
-    ] {
-        // The defaults elsewhere: the check comes before any work.
-        let mut args = vec!["study", "performer", "--out", s(&fresh)];
-        args.extend(&extra);
-        let out = speckle(&args);
-        assert!(!out.status.success(), "{extra:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{extra:?}: {}",
-            stderr(&out)
-        );
-        assert!(!fresh.exists(), "{extra:?}: nothing created");
-    }
+    assert_refused_before_work(
+        &["study", "performer"],
+        &fresh,
+        &[
+            (vec!["--features", "0,8"], "--features"),
+            (vec!["--lengths", "32,0"], "--lengths"),
+            (vec!["--seeds", "0"], "--seeds"),
+            (vec!["--shape-error", "1,2,32"], "B,H,N,D"),
+            (vec!["--shape-error", "1,0,32,8"], "zero"),
+            (vec!["--head-dim", "300"], "300"),
+            (vec!["--time-features", "0"], "--time-features"),
+            (vec!["--amplitude", "0"], "amplitude"),
+        ],
+    );
     // An output path that is a file: refused, the file untouched.
     let blocker = dir.join("file-not-folder");
     std::fs::write(&blocker, "x").unwrap();
@@ -1083,22 +1079,15 @@ fn study_trained_vs_random_writes_the_grid_the_history_and_json() {
 
     // Bad arguments: clear errors before any work, nothing created.
     let fresh = dir.join("fresh");
-    for (extra, expected) in [
-        (vec!["--steps", "0"], "--steps"),
-        (vec!["--widths", "24,0"], "--widths"),
-        (vec!["--checkpoints", "0"], "--checkpoints"),
-        (vec!["--examples", "0"], "--examples"),
-        (vec!["--batch", "0"], "--batch"),
-    ] {
-        let mut args = vec!["study", "trained-vs-random", "--out", s(&fresh)];
-        args.extend(&extra);
-        let out = speckle(&args);
-        assert!(!out.status.success(), "{extra:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{extra:?}: {}",
-            stderr(&out)
-        );
-        assert!(!fresh.exists(), "{extra:?}: nothing created");
-    }
+    assert_refused_before_work(
+        &["study", "trained-vs-random"],
+        &fresh,
+        &[
+            (vec!["--steps", "0"], "--steps"),
+            (vec!["--widths", "24,0"], "--widths"),
+            (vec!["--checkpoints", "0"], "--checkpoints"),
+            (vec!["--examples", "0"], "--examples"),
+            (vec!["--batch", "0"], "--batch"),
+        ],
+    );
 }
