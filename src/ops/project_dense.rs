@@ -78,6 +78,52 @@ fn distribution_code(spec: &DenseSpec) -> Result<(u32, f32)> {
     })
 }
 
+/// What [`plan`] and [`plan_transpose`] share: the checks of the generator's u32 indices, the
+/// distribution's code, the pipeline, the sizes that bound a dispatch, the Philox key, and the
+/// inputs per batch group (at most 8, fewer when the windows over several rows of the inputs
+/// or outputs would not leave half a binding for the block itself).
+struct Setup {
+    dist: u32,
+    sparse_p: f32,
+    pipeline: std::sync::Arc<wgpu::ComputePipeline>,
+    capacity: usize,
+    budget: usize,
+    key: [u32; 2],
+    group: usize,
+}
+
+impl Setup {
+    fn new(gpu: &Gpu, spec: &DenseSpec, d: usize, n_out: usize, transpose: bool) -> Result<Setup> {
+        if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
+            return Err(Error::invalid(format!(
+                "projection {d} -> {n_out} exceeds the generator's u32 indices"
+            )));
+        }
+        let (dist, sparse_p) = distribution_code(spec)?;
+        let pipeline = gpu.pipeline(
+            &shaders::PROJECT_DENSE,
+            &[
+                ("WG", f64::from(WG)),
+                ("TRANSPOSE", f64::from(u8::from(transpose))),
+            ],
+        )?;
+        let capacity = window_capacity(gpu);
+        let group = (1..=BATCH_GROUP)
+            .rev()
+            .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
+            .unwrap_or(1);
+        Ok(Setup {
+            dist,
+            sparse_p,
+            pipeline,
+            capacity,
+            budget: entries_per_dispatch(gpu),
+            key: philox::key(spec.seed),
+            group,
+        })
+    }
+}
+
 /// Plans `re = R x` (and `im = I x` when complex) for `x` of shape `[batch, d]`, into `re`
 /// and `im` of shape `[batch, n_out]`.
 pub fn plan(
@@ -107,26 +153,16 @@ pub fn plan(
             format!("accumulators {:?} do not match {batch} inputs", re.shape()),
         ));
     }
-    if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
-        return Err(Error::invalid(format!(
-            "projection {d} -> {n_out} exceeds the generator's u32 indices"
-        )));
-    }
-    let (dist, sparse_p) = distribution_code(spec)?;
-    let pipeline = gpu.pipeline(
-        &shaders::PROJECT_DENSE,
-        &[("WG", f64::from(WG)), ("TRANSPOSE", 0.0)],
-    )?;
-    let capacity = window_capacity(gpu);
-    let budget = entries_per_dispatch(gpu);
-    let key = philox::key(spec.seed);
+    let Setup {
+        dist,
+        sparse_p,
+        pipeline,
+        capacity,
+        budget,
+        key,
+        group,
+    } = Setup::new(gpu, spec, d, n_out, false)?;
     let mut dispatches = Vec::new();
-    // Inputs per group: at most 8, fewer when the windows over several rows of x or of the
-    // accumulators would not leave half a binding for the block itself.
-    let group = (1..=BATCH_GROUP)
-        .rev()
-        .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
-        .unwrap_or(1);
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
         // Row blocks: the accumulator windows ((bg - 1) rows of n_out plus the block) must fit.
@@ -230,24 +266,16 @@ pub fn plan_transpose(
             ),
         ));
     }
-    if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
-        return Err(Error::invalid(format!(
-            "projection {d} -> {n_out} exceeds the generator's u32 indices"
-        )));
-    }
-    let (dist, sparse_p) = distribution_code(spec)?;
-    let pipeline = gpu.pipeline(
-        &shaders::PROJECT_DENSE,
-        &[("WG", f64::from(WG)), ("TRANSPOSE", 1.0)],
-    )?;
-    let capacity = window_capacity(gpu);
-    let budget = entries_per_dispatch(gpu);
-    let key = philox::key(spec.seed);
+    let Setup {
+        dist,
+        sparse_p,
+        pipeline,
+        capacity,
+        budget,
+        key,
+        group,
+    } = Setup::new(gpu, spec, d, n_out, true)?;
     let mut dispatches = Vec::new();
-    let group = (1..=BATCH_GROUP)
-        .rev()
-        .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
-        .unwrap_or(1);
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
         // Column blocks (multiples of 4): the output window and the grid must hold them.

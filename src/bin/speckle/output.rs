@@ -41,3 +41,21 @@ pub fn write_all(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<Vec<PathBuf>> 
     }
     Ok(done)
 }
+
+/// A progress bar over `len` `unit`s on standard error, hidden when `silent` (`--json`, `-q`)
+/// or when standard error is not a terminal.
+pub fn progress_bar(len: u64, unit: &str, silent: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if silent || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}"
+        ))
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    bar
+}

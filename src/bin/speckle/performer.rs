@@ -19,7 +19,6 @@
 //! it is ≈ 5.3 (variance ≈ 200: the error is large and noisy until m is in the thousands).
 //! The library's tests use the same distribution (`tests/performer.rs`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -301,18 +300,7 @@ fn run(args: &PerformerStudyArgs, plan: &Plan, quiet: bool) -> Result<()> {
     let gpu = Gpu::new()?;
     let steps =
         plan.features.len() * args.seeds + plan.lengths.len() * (1 + plan.time_features.len());
-    let bar = if args.json || quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(steps as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}",
-        )
-        .expect("a valid progress template")
-        .progress_chars("=> "),
-    );
+    let bar = crate::output::progress_bar(steps as u64, "runs", args.json || quiet);
 
     // 1. Error against m, against the f64 reference of every row.
     let [b, h, n, d] = plan.shape_error;

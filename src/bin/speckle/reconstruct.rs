@@ -1,6 +1,5 @@
 //! `speckle reconstruct`: recover an image from the features of random-weight encoders.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -118,16 +117,7 @@ fn demo(
     let (n, channels) = (picture.pixels(), picture.channels);
     let x = Tensor::from_slice(&gpu, &picture.planes, &[channels, n])?;
     let jobs = (kinds.len() * args.ratios.len()) as u64;
-    let bar = if args.json || quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(jobs)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}  {msg}")
-            .expect("a valid progress template")
-            .progress_chars("=> "),
-    );
+    let bar = crate::output::progress_bar(jobs, "runs", args.json || quiet);
     let mut outcomes = Vec::new();
     for &kind in kinds {
         for &ratio in &args.ratios {

@@ -1,6 +1,5 @@
 //! `speckle study propagation`: signal propagation through deep random networks.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -93,18 +92,7 @@ pub fn propagation(args: &PropagationArgs, quiet: bool) -> Result<()> {
     crate::output::prepare_dir(&args.out)?;
     let gpu = Gpu::new()?;
     let layers = (configs.len() * args.depth) as u64;
-    let bar = if args.json || quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(layers)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} layers  {msg}",
-        )
-        .expect("a valid progress template")
-        .progress_chars("=> "),
-    );
+    let bar = crate::output::progress_bar(layers, "layers", args.json || quiet);
     let mut results = Vec::with_capacity(configs.len());
     for c in &configs {
         bar.set_message(c.label());

@@ -1,7 +1,6 @@
 //! `speckle study trained-vs-random`: how much of its input a trained encoder keeps, against
 //! random weights of the same shapes (see `speckle::train::study`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -108,17 +107,10 @@ pub fn study(args: &TrainedVsRandomArgs, quiet: bool) -> Result<()> {
 
 fn run(args: &TrainedVsRandomArgs, options: &TrainedVsRandomOptions, quiet: bool) -> Result<()> {
     let gpu = Gpu::new()?;
-    let bar = if args.json || quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(study::progress_total(options) as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} stages  {msg}",
-        )
-        .expect("a valid progress template")
-        .progress_chars("=> "),
+    let bar = crate::output::progress_bar(
+        study::progress_total(options) as u64,
+        "stages",
+        args.json || quiet,
     );
     let result = study::run(&gpu, options, &mut |msg| {
         bar.set_message(msg.to_string());
