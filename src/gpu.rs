@@ -8,6 +8,7 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::shaders::Kernel;
+use crate::tune::{ShapeClass, TuneTable, TunedEntry, Tuning};
 
 /// Optional features speckle uses when the adapter has them. Each has a portable fallback.
 const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
@@ -27,6 +28,9 @@ pub struct GpuOptions {
     /// one binding are split into chunks; tests lower this to exercise that path cheaply.
     /// `None` uses the adapter's `max_storage_buffer_binding_size`.
     pub max_binding_bytes: Option<u64>,
+    /// Where tuned kernel configurations come from (`speckle tune` writes them): the user's
+    /// cache file by default; tests use [`Tuning::Off`] to run the fixed built-in ones.
+    pub tuning: Tuning,
 }
 
 /// What `speckle info` reports about one adapter.
@@ -128,6 +132,10 @@ pub struct Gpu {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     health: Arc<Mutex<DeviceHealth>>,
+    /// Tuned configurations of this adapter (see [`crate::tune`]).
+    tuned: Mutex<TuneTable>,
+    /// Set once a timing showed that the adapter's timestamps do not bracket the work.
+    timestamps_unreliable: std::sync::atomic::AtomicBool,
     /// A small buffer bound where a kernel's optional input is absent.
     placeholder: wgpu::Buffer,
 }
@@ -274,6 +282,15 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let key = crate::tune::AdapterKey {
+            name: info.name.clone(),
+            backend: info.backend.to_str().to_owned(),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            vendor: info.vendor,
+            device: info.device,
+        };
+        let tuned = crate::tune::load_table(&options.tuning, &key);
         log::info!(
             "adapter {:?} ({:?}, {:?}), binding limit {} bytes",
             info.name,
@@ -291,6 +308,8 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             health,
+            tuned: Mutex::new(tuned),
+            timestamps_unreliable: std::sync::atomic::AtomicBool::new(false),
             placeholder,
         }
     }
@@ -347,6 +366,46 @@ impl Gpu {
     /// Required alignment (bytes) of a storage binding's offset.
     pub fn binding_alignment(&self) -> u64 {
         u64::from(self.limits.min_storage_buffer_offset_alignment)
+    }
+
+    /// The configuration tuned for `op` on problems of `class` (or the nearest tuned class),
+    /// in the op's notation; `None` when nothing applies (the op uses its default).
+    pub fn tuned_config(&self, op: &str, class: &ShapeClass) -> Option<String> {
+        lock(&self.tuned)
+            .lookup(op, class)
+            .map(|e| e.config.clone())
+    }
+
+    /// A copy of the tuned configurations this device uses.
+    pub fn tune_table(&self) -> TuneTable {
+        lock(&self.tuned).clone()
+    }
+
+    /// Uses `entry` from now on (`speckle tune` calls this after measuring it).
+    pub fn remember_tuned(&self, entry: TunedEntry) {
+        lock(&self.tuned).insert(entry);
+    }
+
+    /// Forgets the tuned configurations (of `op` only, when given): the defaults apply again.
+    pub fn forget_tuned(&self, op: Option<&str>) {
+        lock(&self.tuned).clear(op);
+    }
+
+    /// Whether benchmarks may time with GPU timestamps: the adapter has `TIMESTAMP_QUERY` and
+    /// no timing on this device found them failing to bracket the work (see
+    /// [`crate::bench::timestamps_cover`]).
+    pub fn timestamps_usable(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+            && !self
+                .timestamps_unreliable
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records that timestamps failed to bracket the work; true the first time.
+    pub(crate) fn distrust_timestamps(&self) -> bool {
+        !self
+            .timestamps_unreliable
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn placeholder(&self) -> &wgpu::Buffer {

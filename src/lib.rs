@@ -41,6 +41,7 @@ pub mod shaders;
 pub mod study;
 mod tensor;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterSummary, Dispatch, Gpu, GpuOptions};
@@ -49,6 +50,7 @@ pub use ops::matmul::{MatmulConfig, MatmulOptions};
 pub use ops::reduce::Reduction;
 pub use ops::softmax::SoftmaxOptions;
 pub use tensor::{check_finite, element_count, Tensor};
+pub use tune::Tuning;
 
 /// The README's code blocks, compiled as doc tests so that they cannot go stale.
 #[cfg(doctest)]

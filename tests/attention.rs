@@ -440,7 +440,8 @@ fn the_variants_agree() {
         // On a CPU adapter with 8-wide subgroups, Auto runs the texture variant.
         let dims = c.dims();
         let t = Tensor::zeros(gpu, &[c.b, c.nq.max(c.nk), c.h * c.d]).unwrap();
-        let chosen = attention::chosen_variant(gpu, &dims, &[&t], AttentionVariant::Auto).unwrap();
+        let auto = with(AttentionVariant::Auto, false);
+        let chosen = attention::chosen_variant(gpu, &dims, &[&t], &auto).unwrap();
         if gpu.is_cpu() {
             assert_eq!(chosen, AttentionVariant::Texture);
         }

@@ -10,9 +10,11 @@ use common::random;
 use speckle::cpu::matmul::{matmul as reference, Problem};
 use speckle::npy;
 
+/// Runs the binary with the built-in kernel configurations (never the user's tuning cache).
 fn speckle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_speckle"))
         .args(args)
+        .env("SPECKLE_TUNE", "off")
         .output()
         .expect("the speckle binary runs")
 }

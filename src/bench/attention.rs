@@ -19,7 +19,8 @@ pub struct AttentionBenchResult {
     pub shape: Vec<usize>,
     /// Top-left causal mask.
     pub causal: bool,
-    /// The fused kernel's variant (`subgroup` or `workgroup`).
+    /// What the fused kernel ran: `texture`, or the tiled variant and its configuration
+    /// (e.g. `subgroup-t4-wg128-bk32`).
     pub variant: String,
     /// Floating-point operations counted: 4·B·H·N²·D, halved when causal.
     pub flops: f64,
@@ -45,6 +46,87 @@ pub struct AttentionBenchResult {
     pub checked_rows: usize,
 }
 
+/// The fused kernel measured on seeded inputs in [−1, 1): what [`bench_attention`] and
+/// `speckle bench all` share.
+pub(crate) struct FusedRun {
+    pub(crate) q_host: Vec<f32>,
+    pub(crate) k_host: Vec<f32>,
+    pub(crate) v_host: Vec<f32>,
+    pub(crate) dims: AttentionDims,
+    pub(crate) causal: bool,
+    /// The fused kernel's timing.
+    pub(crate) timing: Timing,
+    /// Its output.
+    pub(crate) out: Vec<f32>,
+    /// What ran ([`attention::AttentionChoice::name`]).
+    pub(crate) choice: String,
+}
+
+impl FusedRun {
+    /// Times the fused kernel on attention of shape `[batch, heads, n, head_dim]`.
+    pub(crate) fn measure(
+        gpu: &Gpu,
+        shape: [usize; 4],
+        causal: bool,
+        variant: AttentionVariant,
+        warmup: usize,
+        runs: usize,
+    ) -> Result<FusedRun> {
+        let [batch, heads, n, d] = shape;
+        if shape.contains(&0) {
+            return Err(Error::invalid(format!(
+                "attention shape B,H,N,D = {shape:?} has a zero"
+            )));
+        }
+        let row = heads * d;
+        let q_host = random_vec(batch * n * row, 11);
+        let k_host = random_vec(batch * n * row, 12);
+        let v_host = random_vec(batch * n * row, 13);
+        let q = Tensor::from_slice(gpu, &q_host, &[batch, n, row])?;
+        let k = Tensor::from_slice(gpu, &k_host, &[batch, n, row])?;
+        let v = Tensor::from_slice(gpu, &v_host, &[batch, n, row])?;
+        let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+        let options = AttentionOptions {
+            scale: None,
+            causal,
+            variant,
+        };
+        let out = Tensor::filled(gpu, &[batch, n, row], f32::NAN)?;
+        let choice = attention::choose(gpu, &dims, &[&q, &k, &v, &out], &options)?.name();
+        let plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
+        let timing = time_dispatches(gpu, &plan, warmup, runs, false)?;
+        Ok(FusedRun {
+            out: out.to_vec(gpu)?,
+            q_host,
+            k_host,
+            v_host,
+            dims,
+            causal,
+            timing,
+            choice,
+        })
+    }
+
+    /// The sampled f64 check of this problem.
+    pub(crate) fn sample(&self) -> AttentionSample<'_> {
+        AttentionSample {
+            q: &self.q_host,
+            k: &self.k_host,
+            v: &self.v_host,
+            n: self.dims.nq,
+            heads: self.dims.heads,
+            d: self.dims.head_dim,
+            scale: f64::from(self.dims.default_scale()),
+            causal: self.causal,
+        }
+    }
+
+    /// Flops counted: 4·B·H·N²·D, halved when causal.
+    pub(crate) fn flops(&self) -> f64 {
+        self.dims.flops() * if self.causal { 0.5 } else { 1.0 }
+    }
+}
+
 /// Benchmarks attention of shape `[batch, heads, n, head_dim]` on seeded inputs in [−1, 1).
 pub fn bench_attention(
     gpu: &Gpu,
@@ -54,30 +136,9 @@ pub fn bench_attention(
     warmup: usize,
     runs: usize,
 ) -> Result<AttentionBenchResult> {
+    let fused = FusedRun::measure(gpu, shape, causal, variant, warmup, runs)?;
     let [batch, heads, n, d] = shape;
-    if shape.contains(&0) {
-        return Err(Error::invalid(format!(
-            "attention shape B,H,N,D = {shape:?} has a zero"
-        )));
-    }
-    let row = heads * d;
-    let q_host = random_vec(batch * n * row, 11);
-    let k_host = random_vec(batch * n * row, 12);
-    let v_host = random_vec(batch * n * row, 13);
-    let q = Tensor::from_slice(gpu, &q_host, &[batch, n, row])?;
-    let k = Tensor::from_slice(gpu, &k_host, &[batch, n, row])?;
-    let v = Tensor::from_slice(gpu, &v_host, &[batch, n, row])?;
-    let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
-    let options = AttentionOptions {
-        scale: None,
-        causal,
-        variant,
-    };
-    let out = Tensor::filled(gpu, &[batch, n, row], f32::NAN)?;
-    let fused_plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
-    let fused = time_dispatches(gpu, &fused_plan, warmup, runs, false)?;
-    let fused_out = out.to_vec(gpu)?;
-
+    let dims = fused.dims;
     let unfused_run = || -> Result<(Timing, Vec<f32>)> {
         let bh = batch * heads;
         let head_major = |data: &[f32]| {
@@ -88,9 +149,9 @@ pub fn bench_attention(
             )
         };
         let (qh, kh, vh) = (
-            head_major(&q_host)?,
-            head_major(&k_host)?,
-            head_major(&v_host)?,
+            head_major(&fused.q_host)?,
+            head_major(&fused.k_host)?,
+            head_major(&fused.v_host)?,
         );
         let scores = Tensor::empty(gpu, &[bh, n, n])?;
         let probs = Tensor::empty(gpu, &[bh, n, n])?;
@@ -117,89 +178,96 @@ pub fn bench_attention(
         Err(e) => (None, None, Some(e.to_string())),
     };
 
-    // The f64 reference for up to 32 query rows of the first batch, spread over the sequence.
-    let picks: Vec<usize> = (0..32.min(n)).map(|t| t * n / 32.min(n)).collect();
-    let scale = f64::from(dims.default_scale());
-    let (mut fused_err, mut unfused_err) = (0.0f64, 0.0f64);
-    for &i in &picks {
-        for h in 0..heads {
-            let reference =
-                reference_row(&q_host, &k_host, &v_host, n, row, d, h, i, scale, causal);
-            let at = i * row + h * d;
-            fused_err = fused_err.max(crate::cpu::relative_error(
-                &fused_out[at..at + d],
-                &reference,
-            ));
-            if let Some(u) = &unfused_out {
-                unfused_err =
-                    unfused_err.max(crate::cpu::relative_error(&u[at..at + d], &reference));
-            }
-        }
-    }
-    let flops = dims.flops() * if causal { 0.5 } else { 1.0 };
-    let variant_name = attention::chosen_variant(gpu, &dims, &[&q, &k, &v, &out], variant)?
-        .name()
-        .to_string();
+    let sample = fused.sample();
+    let fused_err = sample.error(&fused.out);
+    let unfused_err = unfused_out.as_ref().map_or(0.0, |u| sample.error(u));
+    let flops = fused.flops();
+    let timing = fused.timing.clone();
     Ok(AttentionBenchResult {
         op: "attention".into(),
         shape: shape.to_vec(),
         causal,
-        variant: variant_name,
+        variant: fused.choice.clone(),
         flops,
-        fused_tflops: flops / (fused.median_ms * 1e-3) * 1e-12,
+        fused_tflops: flops / (timing.median_ms * 1e-3) * 1e-12,
         unfused_tflops: unfused
             .as_ref()
             .map(|u| flops / (u.median_ms * 1e-3) * 1e-12),
-        speedup: unfused.as_ref().map(|u| u.median_ms / fused.median_ms),
+        speedup: unfused.as_ref().map(|u| u.median_ms / timing.median_ms),
         unfused_max_rel_err: unfused.as_ref().map(|_| unfused_err),
         fused_max_rel_err: fused_err,
-        fused,
+        fused: timing,
         unfused,
         unfused_skipped,
-        checked_rows: picks.len(),
+        checked_rows: sample.rows().count(),
     })
 }
 
-/// Head `h` of query row `i` (batch 0) in f64.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one row of a reference, all explicit"
-)]
-fn reference_row(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    n: usize,
-    row: usize,
-    d: usize,
-    h: usize,
-    i: usize,
-    scale: f64,
-    causal: bool,
-) -> Vec<f64> {
-    let keys = if causal { i + 1 } else { n };
-    let qi = &q[i * row + h * d..i * row + h * d + d];
-    let scores: Vec<f64> = (0..keys)
-        .map(|j| {
-            let kj = &k[j * row + h * d..j * row + h * d + d];
-            scale
-                * qi.iter()
-                    .zip(kj)
-                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
-                    .sum::<f64>()
-        })
-        .collect();
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-    let total: f64 = weights.iter().sum();
-    let mut out = vec![0.0; d];
-    for (j, w) in weights.iter().enumerate() {
-        let vj = &v[j * row + h * d..j * row + h * d + d];
-        for (o, &x) in out.iter_mut().zip(vj) {
-            *o += w / total * f64::from(x);
+/// Seeded attention inputs of one batch `[N, H·D]` (the first of the problem), to check an
+/// output against the f64 reference on sampled rows.
+pub(crate) struct AttentionSample<'a> {
+    pub(crate) q: &'a [f32],
+    pub(crate) k: &'a [f32],
+    pub(crate) v: &'a [f32],
+    pub(crate) n: usize,
+    pub(crate) heads: usize,
+    pub(crate) d: usize,
+    pub(crate) scale: f64,
+    pub(crate) causal: bool,
+}
+
+impl AttentionSample<'_> {
+    /// The largest relative error of `out` (its first batch) over up to 32 query rows spread
+    /// over the sequence, every head; a NaN or missing value gives infinity.
+    pub(crate) fn error(&self, out: &[f32]) -> f64 {
+        let row = self.heads * self.d;
+        let mut worst = 0.0f64;
+        for i in self.rows() {
+            for h in 0..self.heads {
+                let at = i * row + h * self.d;
+                let err = match out.get(at..at + self.d) {
+                    Some(got) => crate::cpu::relative_error(got, &self.reference_row(h, i)),
+                    None => f64::INFINITY,
+                };
+                worst = worst.max(if err.is_nan() { f64::INFINITY } else { err });
+            }
         }
+        worst
     }
-    out
+
+    /// The sampled query rows: up to 32, spread over the sequence.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = usize> + '_ {
+        let rows = 32.min(self.n);
+        (0..rows).map(move |t| t * self.n / rows)
+    }
+
+    /// Output row `i` of head `h`, in f64.
+    pub(crate) fn reference_row(&self, h: usize, i: usize) -> Vec<f64> {
+        let (d, row) = (self.d, self.heads * self.d);
+        let keys = if self.causal { i + 1 } else { self.n };
+        let qi = &self.q[i * row + h * d..i * row + h * d + d];
+        let scores: Vec<f64> = (0..keys)
+            .map(|j| {
+                let kj = &self.k[j * row + h * d..j * row + h * d + d];
+                self.scale
+                    * qi.iter()
+                        .zip(kj)
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum::<f64>()
+            })
+            .collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let mut out = vec![0.0; d];
+        for (j, w) in weights.iter().enumerate() {
+            let vj = &self.v[j * row + h * d..j * row + h * d + d];
+            for (o, &x) in out.iter_mut().zip(vj) {
+                *o += w / total * f64::from(x);
+            }
+        }
+        out
+    }
 }
 
 /// What [`bench_performer`] measures: one problem, the Performer options and the exact fused
@@ -325,38 +393,34 @@ pub fn bench_performer(gpu: &Gpu, b: &PerformerBench) -> Result<PerformerBenchRe
         let out = Tensor::filled(gpu, &shape3, f32::NAN)?;
         let plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
         let timing = time_dispatches(gpu, &plan, b.warmup, b.runs, false)?;
-        let variant = attention::chosen_variant(gpu, &dims, &[&q, &k, &v, &out], b.variant)?;
-        Ok((timing, out.to_vec(gpu)?, variant.name().to_string()))
+        let choice = attention::choose(gpu, &dims, &[&q, &k, &v, &out], &options)?;
+        Ok((timing, out.to_vec(gpu)?, choice.name()))
     };
     let (exact, exact_out, exact_variant, exact_skipped) = match exact_run() {
         Ok((t, o, name)) => (Some(t), Some(o), Some(name), None),
         Err(e) => (None, None, None, Some(e.to_string())),
     };
 
-    // The f64 reference on up to 32 query rows of the first batch, spread over the sequence.
-    let picks: Vec<usize> = (0..32.min(n)).map(|t| t * n / 32.min(n)).collect();
-    let (mut diff2, mut norm2, mut exact_err) = (0.0f64, 0.0f64, 0.0f64);
-    for &i in &picks {
+    let sample = AttentionSample {
+        q: &q_host,
+        k: &k_host,
+        v: &v_host,
+        n,
+        heads,
+        d,
+        scale: f64::from(scale),
+        causal: opts.causal,
+    };
+    let exact_err = exact_out.as_ref().map_or(0.0, |e| sample.error(e));
+    // Performer's error is one norm over all sampled rows (each row alone is noisy).
+    let (mut diff2, mut norm2) = (0.0f64, 0.0f64);
+    for i in sample.rows() {
         for h in 0..heads {
-            let reference = reference_row(
-                &q_host,
-                &k_host,
-                &v_host,
-                n,
-                row,
-                d,
-                h,
-                i,
-                f64::from(scale),
-                opts.causal,
-            );
+            let reference = sample.reference_row(h, i);
             let at = i * row + h * d;
             for (&o, &r) in performer_out[at..at + d].iter().zip(&reference) {
                 diff2 += (f64::from(o) - r).powi(2);
                 norm2 += r * r;
-            }
-            if let Some(e) = &exact_out {
-                exact_err = exact_err.max(crate::cpu::relative_error(&e[at..at + d], &reference));
             }
         }
     }
@@ -404,6 +468,6 @@ pub fn bench_performer(gpu: &Gpu, b: &PerformerBench) -> Result<PerformerBenchRe
         exact_max_rel_err: exact.as_ref().map(|_| exact_err),
         exact,
         exact_skipped,
-        checked_rows: picks.len(),
+        checked_rows: sample.rows().count(),
     })
 }

@@ -38,6 +38,7 @@ use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
 use crate::shaders::{self, Kernel};
 use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tune::ShapeClass;
 
 /// The largest head dimension D the kernel accepts.
 pub const MAX_HEAD_DIM: usize = 256;
@@ -318,6 +319,116 @@ impl AttentionConfig {
         AttentionConfig::with_tiles(gpu, AttentionVariant::Subgroup, head_dim, threads, wg)
     }
 
+    /// A configuration given in full (what the tuner tries): `threads` per query row (a power
+    /// of two), `workgroup` threads (a power of two, a multiple of the adapter's largest
+    /// subgroup for [`AttentionVariant::Subgroup`]) and `keys` per tile (a multiple of 4).
+    /// Errors name the rule that fails and the numbers.
+    pub fn custom(
+        gpu: &Gpu,
+        head_dim: usize,
+        variant: AttentionVariant,
+        threads: u32,
+        workgroup: u32,
+        keys: u32,
+    ) -> Result<AttentionConfig> {
+        if head_dim == 0 || head_dim > MAX_HEAD_DIM {
+            return Err(Error::invalid(format!(
+                "attention head dimension must be 1..={MAX_HEAD_DIM}, got {head_dim}"
+            )));
+        }
+        let d4 = head_dim.div_ceil(4) as u32;
+        let bad = |why: String| {
+            Err(Error::invalid(format!(
+                "attention config {} t{threads} wg{workgroup} bk{keys} for D = {head_dim}: {why}",
+                variant.name()
+            )))
+        };
+        if !matches!(
+            variant,
+            AttentionVariant::Subgroup | AttentionVariant::Workgroup
+        ) {
+            return bad("only the subgroup and workgroup variants have tiles".into());
+        }
+        if !threads.is_power_of_two() || d4.div_ceil(threads) > MAX_VEC4S_PER_THREAD {
+            return bad(format!(
+                "threads per query must be a power of two with at most                  {MAX_VEC4S_PER_THREAD} of the {d4} vec4s of a head each"
+            ));
+        }
+        let l = gpu.limits();
+        let max_wg = l
+            .max_compute_invocations_per_workgroup
+            .min(l.max_compute_workgroup_size_x);
+        if !workgroup.is_power_of_two() || workgroup < threads || workgroup > max_wg {
+            return bad(format!(
+                "the workgroup must be a power of two from {threads} to the adapter's {max_wg}"
+            ));
+        }
+        if keys == 0 || !keys.is_multiple_of(4) {
+            return bad("keys per tile must be a positive multiple of 4".into());
+        }
+        if variant == AttentionVariant::Subgroup {
+            if !gpu.features().contains(wgpu::Features::SUBGROUP) {
+                return bad("the adapter has no SUBGROUP feature".into());
+            }
+            let info = gpu.adapter_info();
+            let sg_min = floor_power_of_two(info.subgroup_min_size.max(1));
+            let sg_max = info.subgroup_max_size.max(sg_min).next_power_of_two();
+            if threads > sg_min || !workgroup.is_multiple_of(sg_max) {
+                return bad(format!(
+                    "a query's threads must fit the smallest subgroup ({sg_min}) and the                      workgroup hold whole subgroups of {sg_max}"
+                ));
+            }
+        }
+        let config = AttentionConfig {
+            variant,
+            head_dim: head_dim as u32,
+            threads_per_query: threads,
+            vec4s_per_thread: d4.div_ceil(threads),
+            keys_per_tile: keys,
+            workgroup_size: workgroup,
+        };
+        let limit = u64::from(l.max_compute_workgroup_storage_size);
+        if config.workgroup_bytes() > limit {
+            return bad(format!(
+                "needs {} bytes of workgroup memory, the adapter allows {limit}",
+                config.workgroup_bytes()
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Parses the notation of [`Display`](std::fmt::Display): `VARIANT-tT-wgWG-bkBK`, e.g.
+    /// `subgroup-t4-wg128-bk32`, checked by [`AttentionConfig::custom`].
+    pub fn parse(gpu: &Gpu, head_dim: usize, s: &str) -> Result<AttentionConfig> {
+        let bad = || {
+            Error::invalid(format!(
+                "attention config {s:?} is not VARIANT-tT-wgWG-bkBK (e.g. subgroup-t4-wg128-bk32)"
+            ))
+        };
+        let parts: Vec<&str> = s.split('-').collect();
+        let [variant, t, wg, bk] = parts[..] else {
+            return Err(bad());
+        };
+        let variant = match variant {
+            "subgroup" => AttentionVariant::Subgroup,
+            "workgroup" => AttentionVariant::Workgroup,
+            _ => return Err(bad()),
+        };
+        let number = |p: &str, prefix: &str| -> Result<u32> {
+            p.strip_prefix(prefix)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(bad)
+        };
+        AttentionConfig::custom(
+            gpu,
+            head_dim,
+            variant,
+            number(t, "t")?,
+            number(wg, "wg")?,
+            number(bk, "bk")?,
+        )
+    }
+
     /// Picks the largest key tile whose workgroup memory fits the adapter.
     fn with_tiles(
         gpu: &Gpu,
@@ -401,6 +512,68 @@ impl AttentionConfig {
         };
         gpu.pipeline(&kernel, &self.constants())
     }
+}
+
+impl std::fmt::Display for AttentionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-t{}-wg{}-bk{}",
+            self.variant.name(),
+            self.threads_per_query,
+            self.workgroup_size,
+            self.keys_per_tile
+        )
+    }
+}
+
+/// What [`plan`] runs: the texture variant, or a tiled variant with its configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionChoice {
+    /// [`attention_texture`] (no tile configuration).
+    Texture,
+    /// The subgroup or workgroup variant of `shaders/attention.wgsl`.
+    Tiled(AttentionConfig),
+}
+
+impl AttentionChoice {
+    /// The variant that runs.
+    pub fn variant(&self) -> AttentionVariant {
+        match self {
+            AttentionChoice::Texture => AttentionVariant::Texture,
+            AttentionChoice::Tiled(c) => c.variant,
+        }
+    }
+
+    /// `texture`, or the tiled configuration's notation (what the tuning cache stores).
+    pub fn name(&self) -> String {
+        match self {
+            AttentionChoice::Texture => "texture".into(),
+            AttentionChoice::Tiled(c) => c.to_string(),
+        }
+    }
+
+    /// Parses [`AttentionChoice::name`] for head dimension `head_dim` on `gpu`.
+    pub fn parse(gpu: &Gpu, head_dim: usize, s: &str) -> Result<AttentionChoice> {
+        if s == "texture" {
+            Ok(AttentionChoice::Texture)
+        } else {
+            AttentionConfig::parse(gpu, head_dim, s).map(AttentionChoice::Tiled)
+        }
+    }
+}
+
+/// The op name of attention's tuned configurations ([`crate::tune`]).
+pub const TUNE_OP: &str = "attention";
+
+/// The tuning class of an attention problem: the head dimension and the causal mask as the
+/// tag (`d64`, `d64 causal`), the octaves of Nq, Nk and B·H as sizes.
+pub fn shape_class(dims: &AttentionDims, causal: bool) -> ShapeClass {
+    let mut tag = format!("d{}", dims.head_dim);
+    if causal {
+        tag.push_str(" causal");
+    }
+    ShapeClass::new(tag, &[dims.nq, dims.nk, dims.batch * dims.heads])
 }
 
 /// The largest power of two at most `n` (n >= 1).
@@ -591,6 +764,31 @@ pub fn plan(
     options: &AttentionOptions,
 ) -> Result<Vec<Dispatch>> {
     let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+    let mut tensors = vec![q, k, v, out];
+    tensors.extend(key_mask);
+    let choice = choose(gpu, &dims, &tensors, options)?;
+    plan_with(gpu, q, k, v, key_mask, out, heads, options, choice)
+}
+
+/// [`plan`] with the kernel and tiles given: `choice` instead of the one [`choose`] makes
+/// (`options.variant` is then ignored). For tuning and experiments; the texture variant is an
+/// error where it is not eligible.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operands of attention, its options and the kernel choice"
+)]
+pub fn plan_with(
+    gpu: &Gpu,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    key_mask: Option<&Tensor>,
+    out: &Tensor,
+    heads: usize,
+    options: &AttentionOptions,
+    choice: AttentionChoice,
+) -> Result<Vec<Dispatch>> {
+    let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
     if out.shape() != q.shape() {
         return Err(Error::shape(
             "attention",
@@ -611,12 +809,35 @@ pub fn plan(
         ));
     }
     let scale = resolve_scale(&dims, options)?;
-    let mut tensors = vec![q, k, v, out];
-    tensors.extend(key_mask);
-    if chosen_variant(gpu, &dims, &tensors, options.variant)? == AttentionVariant::Texture {
-        return attention_texture::plan(gpu, &dims, q, k, v, key_mask, out, scale, options.causal);
+    let config = match choice {
+        AttentionChoice::Texture => {
+            let mut tensors = vec![q, k, v, out];
+            tensors.extend(key_mask);
+            if !attention_texture::eligible(gpu, &dims, &tensors) {
+                return Err(Error::invalid(
+                    "attention: the texture variant needs an adapter with 8-wide subgroups and                      every operand in one binding",
+                ));
+            }
+            return attention_texture::plan(
+                gpu,
+                &dims,
+                q,
+                k,
+                v,
+                key_mask,
+                out,
+                scale,
+                options.causal,
+            );
+        }
+        AttentionChoice::Tiled(config) => config,
+    };
+    if config.head_dim as usize != dims.head_dim {
+        return Err(Error::invalid(format!(
+            "attention: the configuration {config} is for D = {} but the heads have D = {}",
+            config.head_dim, dims.head_dim
+        )));
     }
-    let config = AttentionConfig::for_gpu(gpu, dims.head_dim, options.variant)?;
     let pipeline = config.pipeline(gpu)?;
     let row = dims.row_len();
     let bq = config.queries_per_workgroup() as usize;
@@ -687,24 +908,61 @@ pub fn plan(
     Ok(dispatches)
 }
 
-/// The variant [`plan`] runs for `requested` on this adapter and problem (`tensors`: Q, K, V,
-/// the output and the mask): `Auto` is the texture variant on CPU adapters where it is
-/// eligible, else subgroup where the adapter allows it, else workgroup.
-pub fn chosen_variant(
+/// The kernel [`plan`] runs on this adapter and problem (`tensors`: Q, K, V, the output and
+/// the mask). With `options.variant` [`AttentionVariant::Auto`]: the configuration tuned for
+/// the problem's class ([`crate::tune`]) where one applies, else the texture variant on CPU
+/// adapters where it is eligible, else subgroup where the adapter allows it, else workgroup.
+/// A forced variant gets its built-in tiles.
+pub fn choose(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    tensors: &[&Tensor],
+    options: &AttentionOptions,
+) -> Result<AttentionChoice> {
+    let requested = options.variant;
+    if requested == AttentionVariant::Auto {
+        let tuned = gpu
+            .tuned_config(TUNE_OP, &shape_class(dims, options.causal))
+            .and_then(|s| AttentionChoice::parse(gpu, dims.head_dim, &s).ok());
+        match tuned {
+            Some(AttentionChoice::Texture) if attention_texture::eligible(gpu, dims, tensors) => {
+                return Ok(AttentionChoice::Texture)
+            }
+            Some(choice @ AttentionChoice::Tiled(_)) => return Ok(choice),
+            _ => {}
+        }
+    }
+    builtin_choice(gpu, dims, tensors, requested)
+}
+
+/// What [`choose`] picks for `requested` without any tuned configuration: the texture
+/// variant for `Auto` on CPU adapters where it is eligible, else the built-in tiles of the
+/// variant (subgroup where the adapter allows it for `Auto`, else workgroup).
+pub fn builtin_choice(
     gpu: &Gpu,
     dims: &AttentionDims,
     tensors: &[&Tensor],
     requested: AttentionVariant,
-) -> Result<AttentionVariant> {
+) -> Result<AttentionChoice> {
     Ok(match requested {
         AttentionVariant::Auto
             if gpu.is_cpu() && attention_texture::eligible(gpu, dims, tensors) =>
         {
-            AttentionVariant::Texture
+            AttentionChoice::Texture
         }
-        AttentionVariant::Texture => AttentionVariant::Texture,
-        other => AttentionConfig::for_gpu(gpu, dims.head_dim, other)?.variant,
+        AttentionVariant::Texture => AttentionChoice::Texture,
+        other => AttentionChoice::Tiled(AttentionConfig::for_gpu(gpu, dims.head_dim, other)?),
     })
+}
+
+/// The variant [`plan`] runs (see [`choose`]).
+pub fn chosen_variant(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    tensors: &[&Tensor],
+    options: &AttentionOptions,
+) -> Result<AttentionVariant> {
+    choose(gpu, dims, tensors, options).map(|c| c.variant())
 }
 
 /// Returns `attention(q, k, v)` as a new tensor of Q's shape (see [`plan`]).

@@ -13,6 +13,7 @@ use crate::ops::activation::Activation;
 use crate::ops::matmul_texture;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tune::ShapeClass;
 
 /// Which WGSL kernel computes a product. A configuration names the preferred one; when the
 /// operands or the adapter do not allow it, the next in the order texture → vec4 → scalar
@@ -102,19 +103,47 @@ impl MatmulConfig {
         kernel: MatmulKernel::Vec4,
     };
 
-    /// The configuration for `gpu`: `SPECKLE_MATMUL_CONFIG` (see [`FromStr`]) if set,
-    /// else [`MatmulConfig::CPU`] on CPU adapters and [`MatmulConfig::GPU`] elsewhere.
-    pub fn for_gpu(gpu: &Gpu) -> Result<MatmulConfig> {
-        if let Ok(s) = std::env::var("SPECKLE_MATMUL_CONFIG") {
-            if !s.is_empty() {
-                return s.parse();
-            }
-        }
-        Ok(if gpu.is_cpu() {
+    /// The built-in configuration for `gpu`: [`MatmulConfig::CPU`] on CPU adapters and
+    /// [`MatmulConfig::GPU`] elsewhere.
+    pub fn builtin(gpu: &Gpu) -> MatmulConfig {
+        if gpu.is_cpu() {
             MatmulConfig::CPU
         } else {
             MatmulConfig::GPU
-        })
+        }
+    }
+
+    /// `SPECKLE_MATMUL_CONFIG` (see [`FromStr`]) when set and not empty.
+    fn from_env() -> Option<Result<MatmulConfig>> {
+        std::env::var("SPECKLE_MATMUL_CONFIG")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse())
+    }
+
+    /// The configuration for `gpu` whatever the problem: `SPECKLE_MATMUL_CONFIG` if set,
+    /// else [`MatmulConfig::builtin`].
+    pub fn for_gpu(gpu: &Gpu) -> Result<MatmulConfig> {
+        MatmulConfig::from_env().unwrap_or_else(|| Ok(MatmulConfig::builtin(gpu)))
+    }
+
+    /// The configuration for one problem: `SPECKLE_MATMUL_CONFIG` if set, else the one tuned
+    /// for its class on this adapter ([`crate::tune`], when it passes the adapter's limits),
+    /// else [`MatmulConfig::builtin`].
+    pub fn for_problem(
+        gpu: &Gpu,
+        d: &MatmulDims,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Result<MatmulConfig> {
+        if let Some(env) = MatmulConfig::from_env() {
+            return env;
+        }
+        let tuned = gpu
+            .tuned_config(TUNE_OP, &shape_class(d, trans_a, trans_b))
+            .and_then(|s| s.parse::<MatmulConfig>().ok())
+            .filter(|c| c.check(gpu).is_ok());
+        Ok(tuned.unwrap_or_else(|| MatmulConfig::builtin(gpu)))
     }
 
     /// Rows of C per workgroup with `kernel`.
@@ -206,7 +235,8 @@ pub struct MatmulOptions<'a> {
     pub bias: Option<&'a Tensor>,
     /// Applied last.
     pub activation: Activation,
-    /// Workgroup shape; `None` picks [`MatmulConfig::for_gpu`].
+    /// Workgroup shape and kernel; `None` picks [`MatmulConfig::for_problem`] (a tuned
+    /// configuration where `speckle tune` measured one).
     pub config: Option<MatmulConfig>,
 }
 
@@ -441,11 +471,25 @@ fn choose_blocks(
     }
 }
 
-/// The configuration `o` asks for (or the adapter's default), checked against the limits.
-fn config_of(gpu: &Gpu, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
+/// The op name of matmul's tuned configurations ([`crate::tune`]).
+pub const TUNE_OP: &str = "matmul";
+
+/// The tuning class of a product: the layout (`NN`, `NT`, `TN`, `TT`, with ` batched` for a
+/// batch of several products) and the octaves of m, n and k.
+pub fn shape_class(d: &MatmulDims, trans_a: bool, trans_b: bool) -> ShapeClass {
+    let layout = |t: bool| if t { 'T' } else { 'N' };
+    let mut tag = format!("{}{}", layout(trans_a), layout(trans_b));
+    if d.batch > 1 {
+        tag.push_str(" batched");
+    }
+    ShapeClass::new(tag, &[d.m, d.n, d.k])
+}
+
+/// The configuration `o` asks for (or the one for this problem), checked against the limits.
+fn config_of(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
     let cfg = match o.config {
         Some(c) => c,
-        None => MatmulConfig::for_gpu(gpu)?,
+        None => MatmulConfig::for_problem(gpu, d, o.trans_a, o.trans_b)?,
     };
     cfg.check(gpu)?;
     Ok(cfg)
@@ -496,10 +540,12 @@ pub fn kernel_for(
     o: &MatmulOptions<'_>,
 ) -> Result<MatmulKernel> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
-    Ok(match choose(gpu, &d, a, b, c, o, &config_of(gpu, o)?)? {
-        Choice::Texture => MatmulKernel::Texture,
-        Choice::Storage(kernel, _) => kernel,
-    })
+    Ok(
+        match choose(gpu, &d, a, b, c, o, &config_of(gpu, &d, o)?)? {
+            Choice::Texture => MatmulKernel::Texture,
+            Choice::Storage(kernel, _) => kernel,
+        },
+    )
 }
 
 /// Plans `c = act(α·op(a)·op(b) + β·c + bias)`. `c` must have the output shape
@@ -547,7 +593,7 @@ pub fn plan(
             )));
         }
     }
-    let cfg = config_of(gpu, o)?;
+    let cfg = config_of(gpu, &d, o)?;
     let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
         Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
         Choice::Storage(kernel, blk) => (kernel, blk),

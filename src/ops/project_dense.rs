@@ -10,6 +10,7 @@ use crate::gpu::{Dispatch, Gpu};
 use crate::ops::random_fill::Distribution;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tune::ShapeClass;
 
 /// Uniform parameters of `shaders/project_dense.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -37,7 +38,59 @@ pub struct ProjectDenseParams {
 const FLAG_FIRST: u32 = 1;
 const FLAG_COMPLEX: u32 = 2;
 
-const WG: u32 = 64;
+/// Threads per workgroup (`WG`) unless a tuned configuration says otherwise.
+pub const DEFAULT_WORKGROUP: u32 = 64;
+/// Workgroup sizes a configuration may name.
+pub const WORKGROUPS: [u32; 5] = [32, 64, 128, 256, 512];
+
+/// The op name of the tuned configurations ([`crate::tune`]).
+pub const TUNE_OP: &str = "project_dense";
+
+/// The tuning class of a projection: `forward` or `transpose` (with ` complex` for the
+/// complex kinds) and the octaves of d and n_out.
+pub fn shape_class(d: usize, n_out: usize, complex: bool, transpose: bool) -> ShapeClass {
+    let mut tag = String::from(if transpose { "transpose" } else { "forward" });
+    if complex {
+        tag.push_str(" complex");
+    }
+    ShapeClass::new(tag, &[d, n_out])
+}
+
+/// The configuration notation of a workgroup size: `wg64`.
+pub fn config_name(workgroup: u32) -> String {
+    format!("wg{workgroup}")
+}
+
+/// Parses [`config_name`], accepting only [`WORKGROUPS`] within the adapter's limits.
+pub fn parse_config(gpu: &Gpu, s: &str) -> Result<u32> {
+    let wg = s
+        .strip_prefix("wg")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|w| WORKGROUPS.contains(w))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "project_dense config {s:?} is not wgN with N one of {WORKGROUPS:?}"
+            ))
+        })?;
+    let l = gpu.limits();
+    if wg
+        > l.max_compute_invocations_per_workgroup
+            .min(l.max_compute_workgroup_size_x)
+    {
+        return Err(Error::invalid(format!(
+            "project_dense workgroup {wg} exceeds the adapter's limit"
+        )));
+    }
+    Ok(wg)
+}
+
+/// The workgroup size for a problem: the tuned one for its class, else
+/// [`DEFAULT_WORKGROUP`].
+fn workgroup_for(gpu: &Gpu, spec: &DenseSpec, d: usize, n_out: usize, transpose: bool) -> u32 {
+    gpu.tuned_config(TUNE_OP, &shape_class(d, n_out, spec.complex, transpose))
+        .and_then(|s| parse_config(gpu, &s).ok())
+        .unwrap_or(DEFAULT_WORKGROUP)
+}
 /// Inputs per batch group (the kernel's accumulator slots).
 pub const BATCH_GROUP: usize = 8;
 
@@ -83,6 +136,7 @@ fn distribution_code(spec: &DenseSpec) -> Result<(u32, f32)> {
 /// inputs per batch group (at most 8, fewer when the windows over several rows of the inputs
 /// or outputs would not leave half a binding for the block itself).
 struct Setup {
+    wg: u32,
     dist: u32,
     sparse_p: f32,
     pipeline: std::sync::Arc<wgpu::ComputePipeline>,
@@ -93,17 +147,28 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(gpu: &Gpu, spec: &DenseSpec, d: usize, n_out: usize, transpose: bool) -> Result<Setup> {
+    fn new(
+        gpu: &Gpu,
+        spec: &DenseSpec,
+        d: usize,
+        n_out: usize,
+        transpose: bool,
+        wg: Option<u32>,
+    ) -> Result<Setup> {
         if n_out > u32::MAX as usize || d.div_ceil(4) > u32::MAX as usize {
             return Err(Error::invalid(format!(
                 "projection {d} -> {n_out} exceeds the generator's u32 indices"
             )));
         }
         let (dist, sparse_p) = distribution_code(spec)?;
+        let wg = match wg {
+            Some(w) => parse_config(gpu, &config_name(w))?,
+            None => workgroup_for(gpu, spec, d, n_out, transpose),
+        };
         let pipeline = gpu.pipeline(
             &shaders::PROJECT_DENSE,
             &[
-                ("WG", f64::from(WG)),
+                ("WG", f64::from(wg)),
                 ("TRANSPOSE", f64::from(u8::from(transpose))),
             ],
         )?;
@@ -113,6 +178,7 @@ impl Setup {
             .find(|&g| (g - 1) * n_out.max(d) <= capacity / 2)
             .unwrap_or(1);
         Ok(Setup {
+            wg,
             dist,
             sparse_p,
             pipeline,
@@ -125,13 +191,36 @@ impl Setup {
 }
 
 /// Plans `re = R x` (and `im = I x` when complex) for `x` of shape `[batch, d]`, into `re`
-/// and `im` of shape `[batch, n_out]`.
+/// and `im` of shape `[batch, n_out]`, with the tuned workgroup size of the problem's class.
 pub fn plan(
     gpu: &Gpu,
     x: &Tensor,
     re: &Tensor,
     im: Option<&Tensor>,
     spec: &DenseSpec,
+) -> Result<Vec<Dispatch>> {
+    plan_forward(gpu, x, re, im, spec, None)
+}
+
+/// [`plan`] with `workgroup` threads per workgroup (one of [`WORKGROUPS`]): for tuning.
+pub fn plan_with(
+    gpu: &Gpu,
+    x: &Tensor,
+    re: &Tensor,
+    im: Option<&Tensor>,
+    spec: &DenseSpec,
+    workgroup: u32,
+) -> Result<Vec<Dispatch>> {
+    plan_forward(gpu, x, re, im, spec, Some(workgroup))
+}
+
+fn plan_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    re: &Tensor,
+    im: Option<&Tensor>,
+    spec: &DenseSpec,
+    workgroup: Option<u32>,
 ) -> Result<Vec<Dispatch>> {
     let (batch, d) = match x.shape() {
         [d] => (1, *d),
@@ -154,6 +243,7 @@ pub fn plan(
         ));
     }
     let Setup {
+        wg,
         dist,
         sparse_p,
         pipeline,
@@ -161,14 +251,14 @@ pub fn plan(
         budget,
         key,
         group,
-    } = Setup::new(gpu, spec, d, n_out, false)?;
+    } = Setup::new(gpu, spec, d, n_out, false, workgroup)?;
     let mut dispatches = Vec::new();
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
         // Row blocks: the accumulator windows ((bg - 1) rows of n_out plus the block) must fit.
         let rows_cap = capacity
             .saturating_sub((bg - 1) * n_out)
-            .min(gpu.max_grid() * WG as usize);
+            .min(gpu.max_grid() * wg as usize);
         let block_rows = n_out.min(rows_cap).min(budget / 4).max(1);
         // Column chunks: multiples of 4 within the entry budget and the x window.
         let x_cap = capacity.saturating_sub((bg - 1) * d);
@@ -216,7 +306,7 @@ pub fn plan(
                 dispatches.push(Dispatch {
                     pipeline: pipeline.clone(),
                     bind_group,
-                    workgroups: gpu.grid((rows as u32).div_ceil(WG)),
+                    workgroups: gpu.grid((rows as u32).div_ceil(wg)),
                 });
             }
         }
@@ -235,6 +325,30 @@ pub fn plan_transpose(
     v: Option<&Tensor>,
     out: &Tensor,
     spec: &DenseSpec,
+) -> Result<Vec<Dispatch>> {
+    plan_adjoint(gpu, u, v, out, spec, None)
+}
+
+/// [`plan_transpose`] with `workgroup` threads per workgroup (one of [`WORKGROUPS`]): for
+/// tuning.
+pub fn plan_transpose_with(
+    gpu: &Gpu,
+    u: &Tensor,
+    v: Option<&Tensor>,
+    out: &Tensor,
+    spec: &DenseSpec,
+    workgroup: u32,
+) -> Result<Vec<Dispatch>> {
+    plan_adjoint(gpu, u, v, out, spec, Some(workgroup))
+}
+
+fn plan_adjoint(
+    gpu: &Gpu,
+    u: &Tensor,
+    v: Option<&Tensor>,
+    out: &Tensor,
+    spec: &DenseSpec,
+    workgroup: Option<u32>,
 ) -> Result<Vec<Dispatch>> {
     let (batch, n_out) = match u.shape() {
         [n] => (1, *n),
@@ -267,6 +381,7 @@ pub fn plan_transpose(
         ));
     }
     let Setup {
+        wg,
         dist,
         sparse_p,
         pipeline,
@@ -274,14 +389,14 @@ pub fn plan_transpose(
         budget,
         key,
         group,
-    } = Setup::new(gpu, spec, d, n_out, true)?;
+    } = Setup::new(gpu, spec, d, n_out, true, workgroup)?;
     let mut dispatches = Vec::new();
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
         // Column blocks (multiples of 4): the output window and the grid must hold them.
         let cols_cap = capacity
             .saturating_sub((bg - 1) * d)
-            .min(gpu.max_grid() * WG as usize * 4);
+            .min(gpu.max_grid() * wg as usize * 4);
         let block_cols = (d.min(cols_cap).min(budget) / 4 * 4)
             .max(4)
             .min(d.next_multiple_of(4));
@@ -330,7 +445,7 @@ pub fn plan_transpose(
                 dispatches.push(Dispatch {
                     pipeline: pipeline.clone(),
                     bind_group,
-                    workgroups: gpu.grid((cols.div_ceil(4) as u32).div_ceil(WG)),
+                    workgroups: gpu.grid((cols.div_ceil(4) as u32).div_ceil(wg)),
                 });
             }
         }

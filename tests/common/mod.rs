@@ -7,12 +7,19 @@
 
 use std::sync::OnceLock;
 
-use speckle::{Gpu, GpuOptions, Tensor};
+use speckle::{Gpu, GpuOptions, Tensor, Tuning};
 
-/// The adapter the tests run on (lavapipe on CI). Tests fail, loudly, when there is none.
+/// The adapter the tests run on (lavapipe on CI), with the built-in kernel configurations
+/// (never a user's tuning cache). Tests fail, loudly, when there is none.
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| Gpu::new().unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}")))
+    GPU.get_or_init(|| {
+        Gpu::with_options(&GpuOptions {
+            tuning: Tuning::Off,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
+    })
 }
 
 /// A separate device whose largest storage binding is `bytes`, so that problems of a few
@@ -20,6 +27,7 @@ pub fn gpu() -> &'static Gpu {
 pub fn gpu_with_binding_limit(bytes: u64) -> Gpu {
     Gpu::with_options(&GpuOptions {
         max_binding_bytes: Some(bytes),
+        tuning: Tuning::Off,
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod attention;
+mod bench_all;
 mod output;
 mod performer;
 mod reconstruct;
 mod roofline;
 mod study;
 mod trained;
+mod tune;
 
 use clap::{Args, Parser, Subcommand};
 use speckle::bench::{self, BenchReport, MatmulBench};
@@ -63,6 +65,9 @@ enum Command {
     /// Studies that run many configurations and write plots and JSON.
     #[command(subcommand)]
     Study(Study),
+    /// Measure candidate kernel configurations (tiles, workgroups, variants) on this adapter
+    /// and cache the fastest correct one per shape class; later runs use it automatically.
+    Tune(tune::TuneArgs),
 }
 
 #[derive(Args)]
@@ -297,6 +302,10 @@ enum Study {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Every kernel at standard sizes: GFLOP/s, GB/s and the fraction of the roofline measured
+    /// in the same run, the CPU baseline, the error against the f64 reference; --json for
+    /// scripts/bench_compare.py, --markdown for BENCHMARKS.md.
+    All(bench_all::BenchAllArgs),
     /// Square f32 matmul: GPU GFLOP/s against the CPU GEMM of the same run.
     Matmul {
         /// Sizes n of the n×n×n products.
@@ -383,11 +392,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Op(op) => run_op(op),
         Command::Project(args) => project(&args),
         Command::Reconstruct(args) => reconstruct::run(&args, cli.quiet),
+        Command::Tune(args) => tune::run(&args, cli.quiet),
         Command::Study(Study::Propagation(args)) => study::propagation(&args, cli.quiet),
         Command::Study(Study::Performer(args)) => performer::study(&args, cli.quiet),
         Command::Study(Study::TrainedVsRandom(args)) => trained::study(&args, cli.quiet),
         Command::Bench(Bench::Attention(args)) => attention::bench(&args, cli.quiet),
         Command::Bench(Bench::Roofline(args)) => roofline::bench(&args, cli.quiet),
+        Command::Bench(Bench::All(args)) => bench_all::run(&args, cli.quiet),
         Command::Bench(Bench::Project {
             projection,
             shape,
@@ -539,6 +550,11 @@ fn info(json: bool) -> Result<()> {
     });
     let features: Vec<&str> = gpu.features().iter_names().map(|(n, _)| n).collect();
     let matmul_config = MatmulConfig::for_gpu(&gpu)?;
+    let tuned = gpu.tune_table();
+    let tuning = serde_json::json!({
+        "cache": tuned.source(),
+        "entries": tuned.entries().len(),
+    });
     if json {
         let value = serde_json::json!({
             "version": speckle::version(),
@@ -547,6 +563,7 @@ fn info(json: bool) -> Result<()> {
             "features": features,
             "limits": limits,
             "matmul_config": matmul_config.to_string(),
+            "tuning": tuning,
             "kernels": speckle::shaders::ALL.iter().map(|k| k.name).collect::<Vec<_>>(),
         });
         println!("{}", to_json(&value)?);
@@ -576,7 +593,15 @@ fn info(json: bool) -> Result<()> {
             println!("  {k}: {v}");
         }
     }
-    println!("matmul workgroup: {matmul_config}");
+    println!("matmul default: {matmul_config}");
+    match tuned.source() {
+        Some(path) => println!(
+            "tuned configurations: {} for this adapter in {}",
+            tuned.entries().len(),
+            path.display()
+        ),
+        None => println!("tuned configurations: not used (SPECKLE_TUNE=off or no cache directory)"),
+    }
     Ok(())
 }
 

@@ -364,10 +364,7 @@ fn run(args: &PerformerStudyArgs, plan: &Plan, quiet: bool) -> Result<()> {
         drop(dispatches);
         method = exact_t.method;
         let dims = attention::AttentionDims::new(&shape, &shape, &shape, heads)?;
-        exact_variant =
-            attention::chosen_variant(&gpu, &dims, &[&q, &k, &v, &out], options.variant)?
-                .name()
-                .to_string();
+        exact_variant = attention::choose(&gpu, &dims, &[&q, &k, &v, &out], &options)?.name();
         let exact_out: Vec<f64> = out.to_vec(&gpu)?.into_iter().map(f64::from).collect();
         bar.inc(1);
         let mut performer_points = Vec::with_capacity(plan.time_features.len());

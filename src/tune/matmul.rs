@@ -1,0 +1,235 @@
+//! Tuning matmul: every kernel and workgroup shape the adapter allows, on representative
+//! products of each layout, each checked against the f64 reference before its time counts.
+
+use std::str::FromStr;
+
+use crate::bench::{check_sampled, random_vec};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::matmul::{
+    self, shape_class, MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions, TUNE_OP,
+};
+use crate::tensor::Tensor;
+use crate::tune::{run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry};
+
+/// One product to tune on: op(A) is m × k, op(B) is k × n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulShape {
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// The shared dimension.
+    pub k: usize,
+    /// A stored as [k, m].
+    pub trans_a: bool,
+    /// B stored as [n, k].
+    pub trans_b: bool,
+}
+
+impl MatmulShape {
+    /// A square n × n × n product without transposes.
+    pub fn square(n: usize) -> MatmulShape {
+        MatmulShape {
+            m: n,
+            n,
+            k: n,
+            trans_a: false,
+            trans_b: false,
+        }
+    }
+
+    fn dims(&self) -> Result<MatmulDims> {
+        MatmulDims::new(&self.a_shape(), &self.b_shape(), self.trans_a, self.trans_b)
+    }
+
+    fn a_shape(&self) -> [usize; 2] {
+        if self.trans_a {
+            [self.k, self.m]
+        } else {
+            [self.m, self.k]
+        }
+    }
+
+    fn b_shape(&self) -> [usize; 2] {
+        if self.trans_b {
+            [self.n, self.k]
+        } else {
+            [self.k, self.n]
+        }
+    }
+}
+
+impl FromStr for MatmulShape {
+    type Err = Error;
+
+    /// `m,n,k` or `m,n,k,LAYOUT` with LAYOUT one of NN, NT, TN, TT (op of A, op of B).
+    fn from_str(s: &str) -> Result<MatmulShape> {
+        let bad = || {
+            Error::invalid(format!(
+                "matmul shape {s:?} is not m,n,k[,NN|NT|TN|TT] with sizes >= 1 (e.g. 1024,1024,1024,NT)"
+            ))
+        };
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let (sizes, layout) = match parts.len() {
+            3 => (&parts[..], "NN"),
+            4 => (&parts[..3], parts[3]),
+            _ => return Err(bad()),
+        };
+        let sizes: Vec<usize> = sizes
+            .iter()
+            .map(|p| p.parse::<usize>().ok().filter(|&v| v > 0).ok_or_else(bad))
+            .collect::<Result<_>>()?;
+        let (trans_a, trans_b) = match layout.to_ascii_uppercase().as_str() {
+            "NN" => (false, false),
+            "NT" => (false, true),
+            "TN" => (true, false),
+            "TT" => (true, true),
+            _ => return Err(bad()),
+        };
+        Ok(MatmulShape {
+            m: sizes[0],
+            n: sizes[1],
+            k: sizes[2],
+            trans_a,
+            trans_b,
+        })
+    }
+}
+
+impl std::fmt::Display for MatmulShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let l = |t: bool| if t { 'T' } else { 'N' };
+        write!(
+            f,
+            "{},{},{},{}{}",
+            self.m,
+            self.n,
+            self.k,
+            l(self.trans_a),
+            l(self.trans_b)
+        )
+    }
+}
+
+/// The products `speckle tune` measures by default: squares without transposes at two sizes
+/// and one with B transposed (the layout of the projections and attention's scores), sized
+/// for the adapter (small on CPU adapters).
+pub fn default_shapes(gpu: &Gpu) -> Vec<MatmulShape> {
+    let (small, large) = if gpu.is_cpu() {
+        (256, 1024)
+    } else {
+        (1024, 4096)
+    };
+    let mut nt = MatmulShape::square(large);
+    nt.trans_b = true;
+    vec![MatmulShape::square(small), MatmulShape::square(large), nt]
+}
+
+/// Every configuration worth trying on `gpu`, the built-in default first: the texture kernel
+/// (CPU adapters with 8-wide subgroups), the vec4 kernel and the scalar kernel over workgroup
+/// shapes from 8 to 256 threads, within the adapter's limits.
+pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
+    let mut all = vec![MatmulConfig::builtin(gpu)];
+    let cfg = |wg_x, wg_y, kernel| MatmulConfig { wg_x, wg_y, kernel };
+    all.push(cfg(8, 1, MatmulKernel::Texture));
+    for (x, y) in [
+        (8, 1),
+        (16, 1),
+        (32, 1),
+        (4, 4),
+        (8, 4),
+        (4, 8),
+        (8, 8),
+        (16, 4),
+        (16, 8),
+        (8, 16),
+        (32, 4),
+        (32, 8),
+        (16, 16),
+    ] {
+        all.push(cfg(x, y, MatmulKernel::Vec4));
+    }
+    for (x, y) in [(8, 1), (8, 8), (16, 8), (16, 16), (32, 8)] {
+        all.push(cfg(x, y, MatmulKernel::Scalar));
+    }
+    let mut unique: Vec<MatmulConfig> = Vec::new();
+    for c in all {
+        if c.check(gpu).is_ok() && !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    unique
+}
+
+/// Tunes each of `shapes`: returns what every candidate measured and the entries to cache
+/// (one per shape whose candidates produced a valid winner). `progress` is told each
+/// candidate as it starts.
+pub fn tune(
+    gpu: &Gpu,
+    shapes: &[MatmulShape],
+    options: &TuneOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<(ClassResult, Option<TunedEntry>)>> {
+    let configs = candidates(gpu);
+    let default = MatmulConfig::builtin(gpu);
+    let mut out = Vec::new();
+    for shape in shapes {
+        let d = shape.dims()?;
+        let a_host = random_vec(d.m * d.k, 11);
+        let b_host = random_vec(d.k * d.n, 12);
+        let a = Tensor::from_slice(gpu, &a_host, &shape.a_shape())?;
+        let b = Tensor::from_slice(gpu, &b_host, &shape.b_shape())?;
+        let c = Tensor::empty(gpu, &d.output_shape())?;
+        // A valid f32 product stays below about k·2⁻²⁴ componentwise; 2⁻²³·k is a bound no
+        // correct kernel reaches and every wrong one (an unwritten C, a wrong tile) exceeds.
+        let tolerance = d.k as f64 * f64::from(f32::EPSILON);
+        let mut best_ms = f64::INFINITY;
+        let mut results = Vec::new();
+        for config in &configs {
+            progress(&format!("matmul {shape} {config}"));
+            let o = MatmulOptions {
+                trans_a: shape.trans_a,
+                trans_b: shape.trans_b,
+                config: Some(*config),
+                ..Default::default()
+            };
+            let result = CandidateResult::new(config.to_string(), *config == default);
+            // A configuration whose kernel cannot take these operands runs another one, which
+            // another candidate measures already (the default is always measured).
+            let ran = matmul::kernel_for(gpu, &a, &b, &c, &o)?;
+            if ran != config.kernel && !result.is_default {
+                results.push(CandidateResult {
+                    rejected: Some(format!("not applicable: runs the {} kernel", ran.name())),
+                    ..result
+                });
+                continue;
+            }
+            results.push(run_candidate(
+                gpu,
+                result,
+                options,
+                &mut best_ms,
+                tolerance,
+                || {
+                    c.write(gpu, &vec![f32::NAN; c.len()])?;
+                    matmul::plan(gpu, &a, &b, &c, &o)
+                },
+                || {
+                    let c_host = c.to_vec(gpu)?;
+                    let (err, _) =
+                        check_sampled(&a_host, &b_host, &c_host, &d, shape.trans_a, shape.trans_b);
+                    Ok(err)
+                },
+            ));
+        }
+        out.push(ClassResult::finish(
+            gpu,
+            TUNE_OP,
+            shape_class(&d, shape.trans_a, shape.trans_b),
+            vec![d.m, d.n, d.k],
+            results,
+        ));
+    }
+    Ok(out)
+}

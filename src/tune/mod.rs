@@ -1,0 +1,538 @@
+//! Autotuning: candidate kernel configurations measured on the adapter at hand, per shape
+//! class, and remembered in a cache file so that later runs use the fastest one
+//! automatically.
+//!
+//! * A measurement belongs to one adapter *and driver* ([`AdapterKey`]): a driver update can
+//!   change which configuration wins, so it starts from the built-in defaults again.
+//! * A [`ShapeClass`] groups problems that should share a configuration: a tag (the operand
+//!   layout, the head dimension, ...) and a few sizes rounded to powers of two. A lookup takes
+//!   the exact class, else the nearest tuned class with the same tag within
+//!   [`MAX_CLASS_DISTANCE`] octaves in all, else nothing (the op's default applies).
+//! * The cache is one JSON file, `tune.json` in the user's cache directory (`SPECKLE_CACHE_DIR`
+//!   overrides the directory; `SPECKLE_TUNE=off` ignores the file). `speckle tune` writes it;
+//!   [`Gpu`] reads it once when it opens the device and every op consults it when its options
+//!   leave the configuration open. An explicit configuration (options, `--config`,
+//!   `SPECKLE_MATMUL_CONFIG`) always wins.
+//! * Tests open their device with [`Tuning::Off`], so they run the fixed built-in
+//!   configurations whatever a user's cache says.
+//!
+//! The measuring itself lives beside each op's candidates: [`matmul`], [`attention`],
+//! [`project`]. Every candidate's result is checked against the f64 reference before its time
+//! counts: a fast wrong configuration is reported and never chosen.
+
+pub mod attention;
+pub mod matmul;
+pub mod project;
+
+use std::path::{Path, PathBuf};
+
+use crate::bench::time_dispatches;
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+
+/// Version of the cache file's layout. A file of another version is ignored (and replaced by
+/// the next `speckle tune`), never misread.
+pub const FORMAT: u32 = 1;
+
+/// How far (in octaves summed over a class's sizes) a lookup may reach for the nearest tuned
+/// class: 2 lets a tuned n = 1024 serve n = 512 … 2048 squares, but not n = 128.
+pub const MAX_CLASS_DISTANCE: u32 = 2;
+
+/// Where [`Gpu`] takes its tuned configurations from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tuning {
+    /// The user's cache file ([`cache_path`]) unless `SPECKLE_TUNE=off`.
+    #[default]
+    Cache,
+    /// The built-in configurations only (what the tests use).
+    Off,
+    /// This cache file.
+    File(PathBuf),
+}
+
+impl Tuning {
+    /// The cache file this setting reads, if any (`SPECKLE_TUNE=off` disables [`Tuning::Cache`]).
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Tuning::Off => None,
+            Tuning::File(p) => Some(p.clone()),
+            Tuning::Cache => {
+                let off = std::env::var("SPECKLE_TUNE")
+                    .is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false" | "no"));
+                if off {
+                    None
+                } else {
+                    cache_path()
+                }
+            }
+        }
+    }
+}
+
+/// The default cache file: `$SPECKLE_CACHE_DIR/tune.json`, else `speckle/tune.json` in the
+/// platform's cache directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on
+/// macOS, `%LOCALAPPDATA%` on Windows). `None` when no such directory is known.
+pub fn cache_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SPECKLE_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("tune.json"));
+    }
+    dirs::cache_dir().map(|d| d.join("speckle").join("tune.json"))
+}
+
+/// The adapter and driver a measurement was made on.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdapterKey {
+    /// Adapter name.
+    pub name: String,
+    /// Graphics API.
+    pub backend: String,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version string.
+    pub driver_info: String,
+    /// PCI vendor id.
+    pub vendor: u32,
+    /// PCI device id.
+    pub device: u32,
+}
+
+impl AdapterKey {
+    /// The key of `gpu`'s adapter.
+    pub fn of(gpu: &Gpu) -> AdapterKey {
+        let s = gpu.summary();
+        AdapterKey {
+            name: s.name,
+            backend: s.backend,
+            driver: s.driver,
+            driver_info: s.driver_info,
+            vendor: s.vendor,
+            device: s.device,
+        }
+    }
+}
+
+/// A class of problems that share a tuned configuration: a tag that must match exactly and
+/// sizes as rounded base-2 logarithms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ShapeClass {
+    /// What must match exactly (e.g. `NT` for matmul, `d64-causal` for attention).
+    pub tag: String,
+    /// Sizes as round(log2(size)), clamped to 0..=24.
+    pub log2: Vec<u32>,
+}
+
+impl ShapeClass {
+    /// The class of `sizes` under `tag`.
+    pub fn new(tag: impl Into<String>, sizes: &[usize]) -> ShapeClass {
+        ShapeClass {
+            tag: tag.into(),
+            log2: sizes.iter().map(|&s| octave(s)).collect(),
+        }
+    }
+
+    /// A readable form: `NT 2^10 x 2^10 x 2^12`.
+    pub fn label(&self) -> String {
+        let sizes: Vec<String> = self.log2.iter().map(|e| format!("2^{e}")).collect();
+        format!("{} {}", self.tag, sizes.join(" x "))
+    }
+
+    /// Octaves between two classes of the same tag and arity; `None` for other tags.
+    pub fn distance(&self, other: &ShapeClass) -> Option<u32> {
+        (self.tag == other.tag && self.log2.len() == other.log2.len()).then(|| {
+            self.log2
+                .iter()
+                .zip(&other.log2)
+                .map(|(a, b)| a.abs_diff(*b))
+                .sum()
+        })
+    }
+}
+
+/// round(log2(size)) for size >= 1, clamped to 0..=24 (sizes past 2^24 share a class).
+fn octave(size: usize) -> u32 {
+    if size <= 1 {
+        return 0;
+    }
+    ((size as f64).log2().round() as u32).min(24)
+}
+
+/// One tuned configuration.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TunedEntry {
+    /// Where it was measured.
+    pub adapter: AdapterKey,
+    /// The op: `matmul`, `attention`, `project_dense`.
+    pub op: String,
+    /// The class it serves.
+    pub class: ShapeClass,
+    /// The problem it was measured on.
+    pub shape: Vec<usize>,
+    /// The winning configuration, in the op's own notation (parsed back by the op).
+    pub config: String,
+    /// Its median time, milliseconds.
+    pub median_ms: f64,
+    /// The built-in default's median time on the same problem in the same run.
+    pub default_ms: f64,
+    /// The speckle version that measured it.
+    pub speckle: String,
+    /// The day it was measured (UTC, YYYY-MM-DD).
+    pub date: String,
+}
+
+/// The cache file's contents.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct TuneFile {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// Every tuned configuration, of every adapter that wrote to this file.
+    pub entries: Vec<TunedEntry>,
+}
+
+impl TuneFile {
+    /// Reads `path`; a missing file is an empty one. A file that is not a cache of this
+    /// [`FORMAT`] is an error naming the file (the caller decides whether to ignore it).
+    pub fn load(path: &Path) -> Result<TuneFile> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(TuneFile {
+                    format: FORMAT,
+                    entries: Vec::new(),
+                })
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("reading the tuning cache {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        let file: TuneFile = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid(format!(
+                "the tuning cache {} is not valid ({e}); delete it or run `speckle tune` again",
+                path.display()
+            ))
+        })?;
+        if file.format != FORMAT {
+            return Err(Error::invalid(format!(
+                "the tuning cache {} has format {} but this speckle reads format {FORMAT}; \
+                 run `speckle tune` again to replace it",
+                path.display(),
+                file.format
+            )));
+        }
+        Ok(file)
+    }
+
+    /// Writes the file atomically, creating its directory.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::io(format!("creating the cache folder {}", dir.display()), e)
+            })?;
+        }
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::invalid(format!("encoding the tuning cache: {e}")))?;
+        crate::atomic::write_atomic(path, &json)
+    }
+
+    /// Adds `entry`, replacing any entry of the same adapter, op and class.
+    pub fn insert(&mut self, entry: TunedEntry) {
+        self.entries.retain(|e| {
+            !(e.adapter == entry.adapter && e.op == entry.op && e.class == entry.class)
+        });
+        self.entries.push(entry);
+    }
+
+    /// Removes every entry of `adapter` (of `op` only, when given); returns how many.
+    pub fn remove(&mut self, adapter: &AdapterKey, op: Option<&str>) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| !(&e.adapter == adapter && op.is_none_or(|o| e.op == o)));
+        before - self.entries.len()
+    }
+}
+
+/// The tuned configurations of one adapter, as a [`Gpu`] holds them.
+#[derive(Clone, Debug, Default)]
+pub struct TuneTable {
+    entries: Vec<TunedEntry>,
+    source: Option<PathBuf>,
+}
+
+impl TuneTable {
+    /// The entries of `adapter` in `file`, read from `source`.
+    pub fn for_adapter(file: TuneFile, adapter: &AdapterKey, source: Option<PathBuf>) -> Self {
+        TuneTable {
+            entries: file
+                .entries
+                .into_iter()
+                .filter(|e| &e.adapter == adapter)
+                .collect(),
+            source,
+        }
+    }
+
+    /// The configuration tuned for `op` on `class` or the nearest class within
+    /// [`MAX_CLASS_DISTANCE`] (ties: the first tuned).
+    pub fn lookup(&self, op: &str, class: &ShapeClass) -> Option<&TunedEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.op == op)
+            .filter_map(|e| e.class.distance(class).map(|d| (d, e)))
+            .filter(|(d, _)| *d <= MAX_CLASS_DISTANCE)
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, e)| e)
+    }
+
+    /// Every entry.
+    pub fn entries(&self) -> &[TunedEntry] {
+        &self.entries
+    }
+
+    /// The file the entries came from.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// Adds or replaces an entry (after `speckle tune` measured it in this process).
+    pub fn insert(&mut self, entry: TunedEntry) {
+        self.entries
+            .retain(|e| !(e.op == entry.op && e.class == entry.class));
+        self.entries.push(entry);
+    }
+
+    /// Drops every entry (of `op` only, when given).
+    pub fn clear(&mut self, op: Option<&str>) {
+        self.entries.retain(|e| op.is_some_and(|o| e.op != o));
+    }
+}
+
+/// Reads the table `tuning` points to for `adapter`. An unreadable or invalid file is logged
+/// and ignored: a broken cache must never stop a computation, it only costs the tuning.
+pub(crate) fn load_table(tuning: &Tuning, adapter: &AdapterKey) -> TuneTable {
+    let Some(path) = tuning.path() else {
+        return TuneTable::default();
+    };
+    match TuneFile::load(&path) {
+        Ok(file) => {
+            let table = TuneTable::for_adapter(file, adapter, Some(path));
+            if !table.entries.is_empty() {
+                log::info!(
+                    "{} tuned configurations for this adapter from {}",
+                    table.entries.len(),
+                    table
+                        .source
+                        .as_deref()
+                        .map_or(String::new(), |p| p.display().to_string())
+                );
+            }
+            table
+        }
+        Err(e) => {
+            log::warn!("ignoring the tuning cache: {e}");
+            TuneTable::default()
+        }
+    }
+}
+
+/// One candidate's measurement in a tuning run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CandidateResult {
+    /// The configuration, in the op's notation.
+    pub config: String,
+    /// Median time, milliseconds (NaN when it failed).
+    pub median_ms: f64,
+    /// Error against the f64 reference (the op's measure; see its tuner).
+    pub error: f64,
+    /// Why it was not eligible to win: it failed to build or run, or its error exceeded the
+    /// tolerance. `None` for a valid candidate.
+    pub rejected: Option<String>,
+    /// True for the built-in default configuration.
+    pub is_default: bool,
+}
+
+/// The outcome of tuning one problem.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassResult {
+    /// The op.
+    pub op: String,
+    /// The class the winner serves.
+    pub class: ShapeClass,
+    /// The problem measured.
+    pub shape: Vec<usize>,
+    /// Every candidate, in the order measured.
+    pub candidates: Vec<CandidateResult>,
+    /// The fastest valid candidate (`None` when none was valid).
+    pub best: Option<String>,
+    /// default time / best time (≥ 1 unless the default itself failed).
+    pub speedup: f64,
+}
+
+impl ClassResult {
+    /// Picks the fastest valid candidate and the entry to cache (`None` when nothing valid ran
+    /// or the default was not measured).
+    pub(crate) fn finish(
+        gpu: &Gpu,
+        op: &str,
+        class: ShapeClass,
+        shape: Vec<usize>,
+        candidates: Vec<CandidateResult>,
+    ) -> (ClassResult, Option<TunedEntry>) {
+        let best = candidates
+            .iter()
+            .filter(|c| c.rejected.is_none() && c.median_ms.is_finite())
+            .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+        let default_ms = candidates
+            .iter()
+            .find(|c| c.is_default)
+            .map_or(f64::NAN, |c| c.median_ms);
+        let entry = best.map(|b| TunedEntry {
+            adapter: AdapterKey::of(gpu),
+            op: op.to_owned(),
+            class: class.clone(),
+            shape: shape.clone(),
+            config: b.config.clone(),
+            median_ms: b.median_ms,
+            default_ms,
+            speckle: crate::version().to_owned(),
+            date: today(),
+        });
+        let result = ClassResult {
+            op: op.to_owned(),
+            class,
+            shape,
+            best: best.map(|b| b.config.clone()),
+            speedup: best.map_or(f64::NAN, |b| default_ms / b.median_ms),
+            candidates,
+        };
+        (result, entry)
+    }
+}
+
+/// A candidate whose first timed run is slower than this many times the best so far is not
+/// timed further: on lavapipe the storage kernels are 3–20× slower than the texture ones, and
+/// timing each of them fully would take minutes for nothing.
+pub const PROBE_CUTOFF: f64 = 3.0;
+
+/// Measures one candidate: `prepare` poisons the outputs and plans the dispatches; they run
+/// once untimed (pipeline compilation: lavapipe compiles at the first dispatch), once timed
+/// (the probe), and, unless the probe is over [`PROBE_CUTOFF`] times `best_ms` (the default
+/// is never cut), `options.warmup` + `options.runs` times more; then `error` measures the
+/// output against the f64 reference, and a valid candidate under `tolerance` lowers
+/// `best_ms`.
+pub(crate) fn run_candidate(
+    gpu: &Gpu,
+    mut result: CandidateResult,
+    options: &TuneOptions,
+    best_ms: &mut f64,
+    tolerance: f64,
+    prepare: impl FnOnce() -> Result<Vec<Dispatch>>,
+    error: impl FnOnce() -> Result<f64>,
+) -> CandidateResult {
+    let timed = (|| -> Result<Option<f64>> {
+        let dispatches = prepare()?;
+        gpu.execute(&dispatches)?;
+        let probe = time_dispatches(gpu, &dispatches, 0, 1, false)?.median_ms;
+        log::debug!("{}: probe {probe:.3} ms", result.config);
+        if !result.is_default && probe > PROBE_CUTOFF * *best_ms {
+            result.median_ms = probe;
+            return Ok(None);
+        }
+        let timing = time_dispatches(gpu, &dispatches, options.warmup, options.runs, false)?;
+        log::debug!("{}: {timing:?}", result.config);
+        Ok(Some(timing.median_ms))
+    })();
+    match timed.and_then(|t| t.map(|ms| error().map(|e| (ms, e))).transpose()) {
+        Ok(None) => {
+            result.rejected = Some(format!(
+                "first run {:.3} ms, over {PROBE_CUTOFF}x the best so far",
+                result.median_ms
+            ));
+        }
+        Ok(Some((ms, err))) => {
+            result.median_ms = ms;
+            result.error = err;
+            if err <= tolerance {
+                *best_ms = best_ms.min(ms);
+            } else {
+                result.rejected = Some(format!(
+                    "wrong result: error {err:.2e} > tolerance {tolerance:.2e}"
+                ));
+            }
+        }
+        Err(e) => result.rejected = Some(format!("failed: {e}")),
+    }
+    result
+}
+
+impl CandidateResult {
+    /// A candidate not yet measured.
+    pub(crate) fn new(config: String, is_default: bool) -> CandidateResult {
+        CandidateResult {
+            config,
+            median_ms: f64::NAN,
+            error: f64::NAN,
+            rejected: None,
+            is_default,
+        }
+    }
+}
+
+/// Options shared by the tuners.
+#[derive(Clone, Copy, Debug)]
+pub struct TuneOptions {
+    /// Untimed runs of each candidate first.
+    pub warmup: usize,
+    /// Timed runs (median kept).
+    pub runs: usize,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        TuneOptions { warmup: 2, runs: 7 }
+    }
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    civil_date(secs / 86_400)
+}
+
+/// The proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_date(days: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(20_789), "2026-12-02");
+    }
+
+    #[test]
+    fn octaves_round_to_the_nearest_power_of_two() {
+        assert_eq!(octave(1), 0);
+        assert_eq!(octave(1024), 10);
+        assert_eq!(octave(1400), 10); // log2 = 10.45
+        assert_eq!(octave(1500), 11); // log2 = 10.55
+        assert_eq!(octave(usize::MAX), 24);
+    }
+}

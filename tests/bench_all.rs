@@ -1,0 +1,137 @@
+//! `speckle bench all` on the quick preset: every case runs (none skipped on the test
+//! adapter), every result is checked against its f64 reference within a tolerance no wrong
+//! kernel meets, the roofline fraction is what its definition gives from the row's own
+//! figures, and the CLI's JSON and Markdown carry every case.
+
+mod common;
+
+use std::process::Command;
+
+use common::gpu;
+use speckle::bench::all::{self, AllOptions, Preset};
+
+/// Worst error any correct quick-preset case may show: f32 kernels on inputs in [-1, 1) with
+/// at most 256 terms per sum reach ~1e-6; a wrong tile, mask or normalization is off by 1e-2
+/// or more.
+const TOLERANCE: f64 = 1e-4;
+
+#[test]
+fn every_case_runs_and_reports_consistent_figures() {
+    let report = all::bench_all(
+        gpu(),
+        &AllOptions {
+            preset: Preset::Quick,
+            warmup: 0,
+            runs: 1,
+            cpu_baseline: true,
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let labels = all::case_labels(Preset::Quick);
+    // The roofline's copy is a row too (its label differs from the "roofline" step's).
+    assert_eq!(report.results.len(), labels.len());
+    let roof = &report.roofline;
+    assert!(roof.fma_gflops > 0.0 && roof.copy_gbps > 0.0);
+    for row in &report.results {
+        assert!(
+            row.ms > 0.0 && row.ms.is_finite(),
+            "{}: {} ms",
+            row.label,
+            row.ms
+        );
+        if let Some(e) = row.error {
+            assert!(e <= TOLERANCE, "{}: error {e:.2e}", row.label);
+        } else {
+            assert_eq!(row.kernel, "roofline", "{} checks nothing", row.label);
+        }
+        let seconds = row.ms * 1e-3;
+        let compute = row.flops.unwrap_or(0.0) / (roof.fma_gflops * 1e9);
+        let memory = row.bytes / (roof.copy_gbps * 1e9);
+        let fraction = compute.max(memory) / seconds;
+        assert!(
+            (row.roofline_fraction - fraction).abs() <= 1e-9 * fraction.max(1.0),
+            "{}: fraction {} but the figures give {fraction}",
+            row.label,
+            row.roofline_fraction
+        );
+        assert_eq!(
+            row.bound,
+            if compute >= memory {
+                "compute"
+            } else {
+                "memory"
+            }
+        );
+        assert!((row.gbps - row.bytes / seconds * 1e-9).abs() <= 1e-9 * row.gbps.max(1.0));
+    }
+    let find = |prefix: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.label.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix}"))
+    };
+    let mm = find("matmul f32 n=64");
+    assert_eq!(mm.torch.as_ref().unwrap().op, "matmul_fp32");
+    assert_eq!(mm.target, Some(0.8));
+    assert!(mm.cpu_ms.is_some() && mm.vs_cpu.is_some());
+    assert_eq!(
+        find("attention f32 1,2,64,16").torch.as_ref().unwrap().op,
+        "sdpa_fp32_efficient"
+    );
+    assert_eq!(
+        find("project optical b4").torch.as_ref().unwrap().shape,
+        vec![4, 32, 64]
+    );
+}
+
+fn speckle(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_speckle"))
+        .args(args)
+        .env("SPECKLE_TUNE", "off")
+        .output()
+        .expect("the speckle binary runs")
+}
+
+#[test]
+fn the_cli_writes_json_and_markdown_with_every_case() {
+    let quick = [
+        "bench", "all", "--preset", "quick", "--runs", "1", "--warmup", "0",
+    ];
+    let mut json_args = quick.to_vec();
+    json_args.push("--json");
+    let out = speckle(&json_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["preset"], "quick");
+    assert!(v["roofline"]["fma_gflops"].as_f64().unwrap() > 0.0);
+    let results = v["results"].as_array().unwrap();
+    for label in all::case_labels(Preset::Quick).iter().skip(1) {
+        assert!(
+            results.iter().any(|r| r["label"] == label.as_str()),
+            "{label} missing from the JSON"
+        );
+    }
+
+    let mut md_args = quick.to_vec();
+    md_args.push("--markdown");
+    let out = speckle(&md_args);
+    assert!(out.status.success());
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("| case | variant | ms |"), "{md}");
+    assert!(md.contains("speckle bench all --preset quick"), "{md}");
+    assert!(md.contains("| matmul f32 n=64 |"), "{md}");
+
+    let out = speckle(&["bench", "all", "--preset", "huge"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unknown preset"),
+        "{err}"
+    );
+}
