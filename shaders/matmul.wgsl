@@ -14,6 +14,10 @@
 // dispatch's block starts (the host binds windows of large operands; see src/ops/matmul.rs).
 // Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (4 * WG_Y)), batch).
 // Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
+// Trusted (compiled without runtime checks, see Kernel::trusted): rows and columns are clamped
+// to m - 1 and n - 1 before every load, k runs below p.k, stores are guarded by m and n, and
+// the host binds windows that span (rows - 1) * ld + cols of each operand for the m, n, k and
+// batch it writes into Params; no division by a parameter.
 
 // Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl.
 

@@ -11,6 +11,10 @@
 // array, rgba32float).
 // Dispatch: (ceil(texels_x / 8), ceil(height / 8), layers), one invocation per texel.
 // Overrides: none.
+// Trusted (compiled without runtime checks, see Kernel::trusted): texels are written only
+// below texels_x and height, which the host sets to the texture's own size; values are read
+// only for r < rows and c < cols inside the operand's whole binding; the divisor heads is at
+// least 1 (the host clamps it).
 
 // Keep in sync with PackParams in src/ops/matmul_texture.rs.
 struct Params {

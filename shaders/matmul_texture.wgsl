@@ -18,6 +18,10 @@
 // 3 bias (read, a placeholder when absent); 4 c (read_write).
 // Dispatch: (ceil(n / 32), ceil(m / 16), batch). Requires subgroups of exactly 8 invocations.
 // Overrides: none.
+// Trusted (compiled without runtime checks, see Kernel::trusted): texel coordinates are clamped
+// inside the textures the host sized from m, n and k (rows to m - 1, texels to ceil(n/4) - 1,
+// k texels below ceil(k/4), B rows below 4 * ceil(k/4)); layers are 0 or the batch index
+// below the layer count; stores are guarded by m and n.
 
 // Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl.
 

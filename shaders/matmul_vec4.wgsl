@@ -5,19 +5,26 @@
 // matmul.wgsl.
 //
 // Register blocking: each thread computes an 8 x 8 block of C in sixteen named vec4<f32>
-// accumulators (fields of Tile, updated by value so that no array is indexed at run time),
-// reading A and B as vec4s, k advancing four at a time; no workgroup memory, no barriers. Its
+// accumulators (Tile, shaders/lib/matmul_tile.wgsl), reading A and B as vec4s through
+// load_a4/load_b4 (shaders/lib/operands_f32.wgsl; operands_f16.wgsl makes the f16-input
+// variant matmul_vec4_f16), k advancing four at a time; no workgroup memory, no barriers. Its
 // eight columns are two vec4s WG_X * 4 apart, so neighbouring threads read neighbouring vec4s.
 // Rows and vec4 columns past the edge are clamped for loading and skipped for storing.
 // Measured on an H200 (n = 4096): 8 x 8 per thread with vec4 loads ran at 0.53x cuBLAS SGEMM,
 // the scalar 4 x 8 kernel at 0.35x.
 //
-// Bindings (group 0): 0 uniform Params; 1 a (read, vec4); 2 b (read, vec4); 3 bias (read, f32,
-// a placeholder when absent); 4 c (read_write, vec4). Element offsets are in f32 units.
+// Bindings (group 0): 0 uniform Params; 1 a, 2 b (read; declared by the operand piece); 3 bias
+// (read, f32, a placeholder when absent); 4 c (read_write, vec4). Element offsets are in
+// elements of the operands.
 // Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (8 * WG_Y)), batch).
 // Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
+// Trusted (compiled without runtime checks, see Kernel::trusted): rows are clamped to m - 1
+// (m - 4 for vec4 row groups), vec4 columns to n - 4, k0 + 3 < k since k % 4 == 0, stores are
+// guarded by m and n, and the host binds windows spanning each operand's block for the
+// m, n, k and batch it writes into Params; divisions are by 4 only.
 
-// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl.
+// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step, store_tile:
+// shaders/lib/matmul_tile.wgsl. a, b, load_a4, load_b4: the operand piece.
 
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
@@ -25,38 +32,14 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
-
-// The 8 x 8 accumulator block: row r, columns lo (first vec4) and hi (second vec4).
-struct Tile {
-    r0l: vec4<f32>, r0h: vec4<f32>, r1l: vec4<f32>, r1h: vec4<f32>,
-    r2l: vec4<f32>, r2h: vec4<f32>, r3l: vec4<f32>, r3h: vec4<f32>,
-    r4l: vec4<f32>, r4h: vec4<f32>, r5l: vec4<f32>, r5h: vec4<f32>,
-    r6l: vec4<f32>, r6h: vec4<f32>, r7l: vec4<f32>, r7h: vec4<f32>,
-}
 
 // Operand values for four consecutive k: for A, rows 0-3 (lo) and 4-7 (hi) of the block;
 // for B, columns lo and hi of the block.
 struct Quad {
     lo0: vec4<f32>, hi0: vec4<f32>, lo1: vec4<f32>, hi1: vec4<f32>,
     lo2: vec4<f32>, hi2: vec4<f32>, lo3: vec4<f32>, hi3: vec4<f32>,
-}
-
-// One k: t += a_col (8 rows) outer b_row (8 columns).
-fn step(t: Tile, al: vec4<f32>, ah: vec4<f32>, bl: vec4<f32>, bh: vec4<f32>) -> Tile {
-    var o: Tile;
-    o.r0l = fma(vec4<f32>(al.x), bl, t.r0l); o.r0h = fma(vec4<f32>(al.x), bh, t.r0h);
-    o.r1l = fma(vec4<f32>(al.y), bl, t.r1l); o.r1h = fma(vec4<f32>(al.y), bh, t.r1h);
-    o.r2l = fma(vec4<f32>(al.z), bl, t.r2l); o.r2h = fma(vec4<f32>(al.z), bh, t.r2h);
-    o.r3l = fma(vec4<f32>(al.w), bl, t.r3l); o.r3h = fma(vec4<f32>(al.w), bh, t.r3h);
-    o.r4l = fma(vec4<f32>(ah.x), bl, t.r4l); o.r4h = fma(vec4<f32>(ah.x), bh, t.r4h);
-    o.r5l = fma(vec4<f32>(ah.y), bl, t.r5l); o.r5h = fma(vec4<f32>(ah.y), bh, t.r5h);
-    o.r6l = fma(vec4<f32>(ah.z), bl, t.r6l); o.r6h = fma(vec4<f32>(ah.z), bh, t.r6h);
-    o.r7l = fma(vec4<f32>(ah.w), bl, t.r7l); o.r7h = fma(vec4<f32>(ah.w), bh, t.r7h);
-    return o;
 }
 
 // Four row-major vec4s (4 x 4 values) transposed: column j of the result is row j's values.
@@ -69,24 +52,24 @@ fn transpose4(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, j: u32
 fn load_a(base: u32, rows_lo: vec4<u32>, rows_hi: vec4<u32>, k0: u32) -> Quad {
     var q: Quad;
     if (TRANS_A) {
-        q.lo0 = a[(base + (k0 + 0u) * p.lda + rows_lo.x) / 4u];
-        q.hi0 = a[(base + (k0 + 0u) * p.lda + rows_hi.x) / 4u];
-        q.lo1 = a[(base + (k0 + 1u) * p.lda + rows_lo.x) / 4u];
-        q.hi1 = a[(base + (k0 + 1u) * p.lda + rows_hi.x) / 4u];
-        q.lo2 = a[(base + (k0 + 2u) * p.lda + rows_lo.x) / 4u];
-        q.hi2 = a[(base + (k0 + 2u) * p.lda + rows_hi.x) / 4u];
-        q.lo3 = a[(base + (k0 + 3u) * p.lda + rows_lo.x) / 4u];
-        q.hi3 = a[(base + (k0 + 3u) * p.lda + rows_hi.x) / 4u];
+        q.lo0 = load_a4(base + (k0 + 0u) * p.lda + rows_lo.x);
+        q.hi0 = load_a4(base + (k0 + 0u) * p.lda + rows_hi.x);
+        q.lo1 = load_a4(base + (k0 + 1u) * p.lda + rows_lo.x);
+        q.hi1 = load_a4(base + (k0 + 1u) * p.lda + rows_hi.x);
+        q.lo2 = load_a4(base + (k0 + 2u) * p.lda + rows_lo.x);
+        q.hi2 = load_a4(base + (k0 + 2u) * p.lda + rows_hi.x);
+        q.lo3 = load_a4(base + (k0 + 3u) * p.lda + rows_lo.x);
+        q.hi3 = load_a4(base + (k0 + 3u) * p.lda + rows_hi.x);
         return q;
     }
-    let v0 = a[(base + rows_lo.x * p.lda + k0) / 4u];
-    let v1 = a[(base + rows_lo.y * p.lda + k0) / 4u];
-    let v2 = a[(base + rows_lo.z * p.lda + k0) / 4u];
-    let v3 = a[(base + rows_lo.w * p.lda + k0) / 4u];
-    let v4 = a[(base + rows_hi.x * p.lda + k0) / 4u];
-    let v5 = a[(base + rows_hi.y * p.lda + k0) / 4u];
-    let v6 = a[(base + rows_hi.z * p.lda + k0) / 4u];
-    let v7 = a[(base + rows_hi.w * p.lda + k0) / 4u];
+    let v0 = load_a4(base + rows_lo.x * p.lda + k0);
+    let v1 = load_a4(base + rows_lo.y * p.lda + k0);
+    let v2 = load_a4(base + rows_lo.z * p.lda + k0);
+    let v3 = load_a4(base + rows_lo.w * p.lda + k0);
+    let v4 = load_a4(base + rows_hi.x * p.lda + k0);
+    let v5 = load_a4(base + rows_hi.y * p.lda + k0);
+    let v6 = load_a4(base + rows_hi.z * p.lda + k0);
+    let v7 = load_a4(base + rows_hi.w * p.lda + k0);
     q.lo0 = transpose4(v0, v1, v2, v3, 0u); q.hi0 = transpose4(v4, v5, v6, v7, 0u);
     q.lo1 = transpose4(v0, v1, v2, v3, 1u); q.hi1 = transpose4(v4, v5, v6, v7, 1u);
     q.lo2 = transpose4(v0, v1, v2, v3, 2u); q.hi2 = transpose4(v4, v5, v6, v7, 2u);
@@ -99,54 +82,29 @@ fn load_a(base: u32, rows_lo: vec4<u32>, rows_hi: vec4<u32>, k0: u32) -> Quad {
 fn load_b(base: u32, lo: u32, hi: u32, k0: u32) -> Quad {
     var q: Quad;
     if (TRANS_B) {
-        let l0 = b[(base + (lo + 0u) * p.ldb + k0) / 4u];
-        let l1 = b[(base + (lo + 1u) * p.ldb + k0) / 4u];
-        let l2 = b[(base + (lo + 2u) * p.ldb + k0) / 4u];
-        let l3 = b[(base + (lo + 3u) * p.ldb + k0) / 4u];
-        let h0 = b[(base + (hi + 0u) * p.ldb + k0) / 4u];
-        let h1 = b[(base + (hi + 1u) * p.ldb + k0) / 4u];
-        let h2 = b[(base + (hi + 2u) * p.ldb + k0) / 4u];
-        let h3 = b[(base + (hi + 3u) * p.ldb + k0) / 4u];
+        let l0 = load_b4(base + (lo + 0u) * p.ldb + k0);
+        let l1 = load_b4(base + (lo + 1u) * p.ldb + k0);
+        let l2 = load_b4(base + (lo + 2u) * p.ldb + k0);
+        let l3 = load_b4(base + (lo + 3u) * p.ldb + k0);
+        let h0 = load_b4(base + (hi + 0u) * p.ldb + k0);
+        let h1 = load_b4(base + (hi + 1u) * p.ldb + k0);
+        let h2 = load_b4(base + (hi + 2u) * p.ldb + k0);
+        let h3 = load_b4(base + (hi + 3u) * p.ldb + k0);
         q.lo0 = transpose4(l0, l1, l2, l3, 0u); q.hi0 = transpose4(h0, h1, h2, h3, 0u);
         q.lo1 = transpose4(l0, l1, l2, l3, 1u); q.hi1 = transpose4(h0, h1, h2, h3, 1u);
         q.lo2 = transpose4(l0, l1, l2, l3, 2u); q.hi2 = transpose4(h0, h1, h2, h3, 2u);
         q.lo3 = transpose4(l0, l1, l2, l3, 3u); q.hi3 = transpose4(h0, h1, h2, h3, 3u);
         return q;
     }
-    q.lo0 = b[(base + (k0 + 0u) * p.ldb + lo) / 4u];
-    q.hi0 = b[(base + (k0 + 0u) * p.ldb + hi) / 4u];
-    q.lo1 = b[(base + (k0 + 1u) * p.ldb + lo) / 4u];
-    q.hi1 = b[(base + (k0 + 1u) * p.ldb + hi) / 4u];
-    q.lo2 = b[(base + (k0 + 2u) * p.ldb + lo) / 4u];
-    q.hi2 = b[(base + (k0 + 2u) * p.ldb + hi) / 4u];
-    q.lo3 = b[(base + (k0 + 3u) * p.ldb + lo) / 4u];
-    q.hi3 = b[(base + (k0 + 3u) * p.ldb + hi) / 4u];
+    q.lo0 = load_b4(base + (k0 + 0u) * p.ldb + lo);
+    q.hi0 = load_b4(base + (k0 + 0u) * p.ldb + hi);
+    q.lo1 = load_b4(base + (k0 + 1u) * p.ldb + lo);
+    q.hi1 = load_b4(base + (k0 + 1u) * p.ldb + hi);
+    q.lo2 = load_b4(base + (k0 + 2u) * p.ldb + lo);
+    q.hi2 = load_b4(base + (k0 + 2u) * p.ldb + hi);
+    q.lo3 = load_b4(base + (k0 + 3u) * p.ldb + lo);
+    q.hi3 = load_b4(base + (k0 + 3u) * p.ldb + hi);
     return q;
-}
-
-// Finishes and stores one vec4 of C (row, columns col .. col+3) if it is inside C.
-fn store4(c_base: u32, row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= p.m || col >= p.n) {
-        return;
-    }
-    let i = (c_base + row * p.ldc + col) / 4u;
-    var v = p.alpha * acc;
-    if ((p.flags & FLAG_READ_C) != 0u) {
-        v = fma(vec4<f32>(p.beta), c[i], v);
-    }
-    if ((p.flags & FLAG_EPILOGUE) != 0u) {
-        if ((p.flags & FLAG_BIAS) != 0u) {
-            let bb = p.bias_first + col;
-            v += vec4<f32>(bias[bb], bias[bb + 1u], bias[bb + 2u], bias[bb + 3u]);
-        }
-        v = vec4<f32>(
-            activate(v.x, p.activation, p.activation_param),
-            activate(v.y, p.activation, p.activation_param),
-            activate(v.z, p.activation, p.activation_param),
-            activate(v.w, p.activation, p.activation_param),
-        );
-    }
-    c[i] = v;
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -182,14 +140,5 @@ fn main(
         t = step(t, qa.lo2, qa.hi2, qb.lo2, qb.hi2);
         t = step(t, qa.lo3, qa.hi3, qb.lo3, qb.hi3);
     }
-
-    let hi_store = col0 + WG_X * 4u;
-    store4(c_base, row0 + 0u, lo, t.r0l); store4(c_base, row0 + 0u, hi_store, t.r0h);
-    store4(c_base, row0 + 1u, lo, t.r1l); store4(c_base, row0 + 1u, hi_store, t.r1h);
-    store4(c_base, row0 + 2u, lo, t.r2l); store4(c_base, row0 + 2u, hi_store, t.r2h);
-    store4(c_base, row0 + 3u, lo, t.r3l); store4(c_base, row0 + 3u, hi_store, t.r3h);
-    store4(c_base, row0 + 4u, lo, t.r4l); store4(c_base, row0 + 4u, hi_store, t.r4h);
-    store4(c_base, row0 + 5u, lo, t.r5l); store4(c_base, row0 + 5u, hi_store, t.r5h);
-    store4(c_base, row0 + 6u, lo, t.r6l); store4(c_base, row0 + 6u, hi_store, t.r6h);
-    store4(c_base, row0 + 7u, lo, t.r7l); store4(c_base, row0 + 7u, hi_store, t.r7h);
+    store_tile(c_base, t, row0, row0 + 4u, lo, col0 + WG_X * 4u);
 }

@@ -438,7 +438,7 @@ impl Gpu {
                 entry_point: Some("main"),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
-                    zero_initialize_workgroup_memory: true,
+                    zero_initialize_workgroup_memory: kernel.zero_workgroup_memory,
                 },
                 cache: None,
             });
@@ -466,12 +466,23 @@ impl Gpu {
         crate::shaders::validate(kernel)?;
         let source = kernel.source();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&format!("speckle.{}", kernel.name)),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let descriptor = wgpu::ShaderModuleDescriptor {
+            label: Some(&format!("speckle.{}", kernel.name)),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = if kernel.trusted {
+            // SAFETY: `Kernel::trusted` is set only for kernels whose indices, loops and
+            // divisors are bounded as its documentation requires (audited in each shader's
+            // header), with parameters the host derives from the bound operands.
+            unsafe {
+                self.device.create_shader_module_trusted(
+                    descriptor,
+                    wgpu::ShaderRuntimeChecks::unchecked(),
+                )
+            }
+        } else {
+            self.device.create_shader_module(descriptor)
+        };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Shader {
                 name: kernel.name.into(),

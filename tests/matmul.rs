@@ -7,11 +7,12 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
+use common::matmul::{check, tolerance};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
 use speckle::cpu::matmul::{matmul as reference, Problem};
 use speckle::ops::matmul::{self, MatmulDims, MatmulKernel};
 use speckle::ops::matmul_texture;
-use speckle::{Activation, Error, Gpu, MatmulConfig, MatmulOptions, Tensor};
+use speckle::{Activation, Error, MatmulConfig, MatmulOptions, Tensor};
 
 /// The vec4 kernel preferred, with the GPU workgroup.
 const VEC4: MatmulConfig = MatmulConfig::GPU;
@@ -22,40 +23,6 @@ const SCALAR: MatmulConfig = MatmulConfig {
 };
 /// The texture kernel preferred (it runs only where the adapter has 8-wide subgroups).
 const TEXTURE: MatmulConfig = MatmulConfig::CPU;
-
-fn tolerance(k: usize) -> f64 {
-    1e-6 * (k as f64).sqrt().max(1.0)
-}
-
-/// Runs A·B (with `options`) on the GPU into a poisoned C and compares with the reference.
-fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], options: &MatmulOptions<'_>, seed: u64) {
-    let a_host = random(a_shape.iter().product(), seed);
-    let b_host = random(b_shape.iter().product(), seed + 1);
-    let dims =
-        MatmulDims::new(a_shape, b_shape, options.trans_a, options.trans_b).expect("valid shapes");
-    let a = Tensor::from_slice(gpu, &a_host, a_shape).unwrap();
-    let b = Tensor::from_slice(gpu, &b_host, b_shape).unwrap();
-    let c = poisoned(gpu, &dims.output_shape());
-    matmul::run_into(gpu, &a, &b, &c, options).unwrap();
-    let got = c.to_vec(gpu).unwrap();
-    let problem = Problem {
-        trans_a: options.trans_a,
-        trans_b: options.trans_b,
-        alpha: f64::from(options.alpha),
-        activation: options.activation,
-        ..Problem::new(&a_host, a_shape, &b_host, b_shape)
-    };
-    let want = reference(&problem).unwrap();
-    assert_rel_close(
-        &format!(
-            "matmul A{a_shape:?} B{b_shape:?} ta={} tb={}",
-            options.trans_a, options.trans_b
-        ),
-        &got,
-        &want,
-        tolerance(dims.k),
-    );
-}
 
 #[test]
 fn awkward_shapes_match_the_reference() {

@@ -9,7 +9,7 @@ use speckle::shaders::{self, Kernel};
 
 #[test]
 fn every_kernel_validates_with_naga() {
-    for kernel in shaders::ALL {
+    for kernel in shaders::ALL.iter().chain(shaders::VARIANTS) {
         if let Err(e) = shaders::validate(kernel) {
             panic!("{e}");
         }
@@ -35,6 +35,13 @@ fn every_shader_file_is_registered_and_documented() {
         files, registered,
         "shaders/*.wgsl and shaders::ALL must list the same kernels"
     );
+    for variant in shaders::VARIANTS {
+        assert!(
+            shaders::ALL.iter().any(|k| k.body == variant.body),
+            "variant {} must compile a registered kernel's file",
+            variant.name
+        );
+    }
     for kernel in shaders::ALL {
         assert!(
             kernel.body.starts_with(&format!("// {}:", kernel.name)),
@@ -68,7 +75,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 20] = [
+    let cases: [(&Kernel, usize); 23] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::PERFORMER,
@@ -94,6 +101,9 @@ fn params_structs_match_wgsl_layouts() {
         ),
         (&shaders::MATMUL, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_VEC4, size_of::<matmul::MatmulParams>()),
+        (&shaders::MATMUL_VEC4_F16, size_of::<matmul::MatmulParams>()),
+        (&shaders::MATMUL_TILED, size_of::<matmul::MatmulParams>()),
+        (&shaders::MATMUL_TILED_F16, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),
         (
             &shaders::MATMUL_PACK,
@@ -136,6 +146,8 @@ fn a_broken_kernel_reports_its_name_and_location() {
         name: "broken",
         body: "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
         libs: &[],
+        trusted: false,
+        zero_workgroup_memory: true,
     };
     let message = shaders::validate(&broken)
         .expect_err("type error must fail")

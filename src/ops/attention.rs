@@ -634,6 +634,8 @@ pub fn portable_kernel() -> Kernel {
         name: "attention_portable",
         body: portable_source(),
         libs: &[],
+        trusted: shaders::ATTENTION.trusted,
+        zero_workgroup_memory: shaders::ATTENTION.zero_workgroup_memory,
     }
 }
 

@@ -28,6 +28,10 @@ pub enum MatmulKernel {
     /// `shaders/matmul_texture.wgsl` after `shaders/matmul_pack.wgsl`: operands read through
     /// textures, for CPU adapters with 8-wide subgroups (see `ops::matmul_texture`).
     Texture,
+    /// `shaders/matmul_tiled.wgsl`: the operands of [`vec4_eligible`] problems through
+    /// double-buffered workgroup-memory tiles of 8T × 8T (T × T threads, 8 × 8 outputs each,
+    /// T = `wg_x` = `wg_y`, 8 or 16).
+    Tiled,
 }
 
 impl MatmulKernel {
@@ -37,6 +41,7 @@ impl MatmulKernel {
             MatmulKernel::Scalar => "scalar",
             MatmulKernel::Vec4 => "vec4",
             MatmulKernel::Texture => "texture",
+            MatmulKernel::Tiled => "tiled",
         }
     }
 
@@ -44,7 +49,7 @@ impl MatmulKernel {
     pub fn rows_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Scalar => 4,
-            MatmulKernel::Vec4 => 8,
+            MatmulKernel::Vec4 | MatmulKernel::Tiled => 8,
             MatmulKernel::Texture => 16,
         }
     }
@@ -62,7 +67,24 @@ impl MatmulKernel {
             MatmulKernel::Scalar => &shaders::MATMUL,
             MatmulKernel::Vec4 => &shaders::MATMUL_VEC4,
             MatmulKernel::Texture => &shaders::MATMUL_TEXTURE,
+            MatmulKernel::Tiled => &shaders::MATMUL_TILED,
         }
+    }
+
+    /// The override constants of the storage kernels for `cfg` and the transposes.
+    pub(crate) fn constants(
+        self,
+        cfg: &MatmulConfig,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Vec<(&'static str, f64)> {
+        let mut c = match self {
+            MatmulKernel::Tiled => vec![("T", f64::from(cfg.wg_x))],
+            _ => vec![("WG_X", f64::from(cfg.wg_x)), ("WG_Y", f64::from(cfg.wg_y))],
+        };
+        c.push(("TRANS_A", f64::from(u8::from(trans_a))));
+        c.push(("TRANS_B", f64::from(u8::from(trans_b))));
+        c
     }
 
     /// Blocks of rows, columns and k must be multiples of this.
@@ -162,9 +184,28 @@ impl MatmulConfig {
         }
     }
 
-    /// Checks the workgroup against the adapter's limits.
+    /// Checks the workgroup against the adapter's limits (and, for the tiled kernel, its
+    /// shape rules and workgroup memory).
     pub fn check(&self, gpu: &Gpu) -> Result<()> {
         let l = gpu.limits();
+        if self.kernel == MatmulKernel::Tiled {
+            let t = self.wg_x;
+            if self.wg_y != t || !TILED_SIZES.contains(&t) {
+                return Err(Error::invalid(format!(
+                    "the tiled matmul takes square workgroups of T x T threads with T in \
+                     {TILED_SIZES:?}, got {}x{}",
+                    self.wg_x, self.wg_y
+                )));
+            }
+            let bytes = tiled_workgroup_bytes(t);
+            if bytes > l.max_compute_workgroup_storage_size {
+                return Err(Error::invalid(format!(
+                    "the tiled matmul with T = {t} needs {bytes} bytes of workgroup memory, the \
+                     adapter allows {} (max_compute_workgroup_storage_size)",
+                    l.max_compute_workgroup_storage_size
+                )));
+            }
+        }
         let threads = self.wg_x * self.wg_y;
         if self.wg_x == 0
             || self.wg_y == 0
@@ -186,16 +227,24 @@ impl MatmulConfig {
     }
 }
 
+/// The thread counts T the tiled kernel takes (its tiles are 8T × 8T, k in slices of T).
+pub const TILED_SIZES: [u32; 2] = [8, 16];
+
+/// Workgroup memory of the tiled kernel: two copies of two tiles of 2T² vec4s.
+pub fn tiled_workgroup_bytes(t: u32) -> u32 {
+    2 * 2 * 2 * t * t * 16
+}
+
 impl FromStr for MatmulConfig {
     type Err = Error;
 
     /// Parses `WGXxWGY[-KERNEL]`: the storage kernels' workgroup (threads along columns x
-    /// rows) and the preferred kernel (`texture`, `vec4` (the default) or `scalar`), e.g.
-    /// `8x8`, `16x4-scalar`, `8x1-texture`.
+    /// rows) and the preferred kernel (`texture`, `vec4` (the default), `tiled` or `scalar`),
+    /// e.g. `8x8`, `16x4-scalar`, `8x1-texture`, `16x16-tiled`.
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(
-                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-scalar] (e.g. 8x8, 8x1-texture)"
+                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-tiled|-scalar] (e.g. 8x8, 16x16-tiled)"
             ))
         };
         let (shape, kernel) = match s.split_once('-') {
@@ -203,6 +252,7 @@ impl FromStr for MatmulConfig {
             Some((shape, "vec4")) => (shape, MatmulKernel::Vec4),
             Some((shape, "scalar")) => (shape, MatmulKernel::Scalar),
             Some((shape, "texture")) => (shape, MatmulKernel::Texture),
+            Some((shape, "tiled")) => (shape, MatmulKernel::Tiled),
             Some(_) => return Err(bad()),
         };
         let (x, y) = shape.split_once('x').ok_or_else(bad)?;
@@ -522,6 +572,12 @@ fn choose(
         choose_blocks(d, o, tile, kernel.alignment(), capacity, max_groups)
     };
     if cfg.kernel != MatmulKernel::Scalar && vec4_eligible(d, o.trans_a, o.trans_b) {
+        if cfg.kernel == MatmulKernel::Tiled {
+            if let Some(blk) = blocks_for(MatmulKernel::Tiled) {
+                return Ok(Choice::Storage(MatmulKernel::Tiled, blk));
+            }
+        }
+        // The vec4 kernel keeps the tiled configuration's thread count as its workgroup.
         if let Some(blk) = blocks_for(MatmulKernel::Vec4) {
             return Ok(Choice::Storage(MatmulKernel::Vec4, blk));
         }
@@ -600,12 +656,7 @@ pub fn plan(
     };
     let pipeline = gpu.pipeline(
         kernel.shader(),
-        &[
-            ("WG_X", f64::from(cfg.wg_x)),
-            ("WG_Y", f64::from(cfg.wg_y)),
-            ("TRANS_A", f64::from(u8::from(o.trans_a))),
-            ("TRANS_B", f64::from(u8::from(o.trans_b))),
-        ],
+        &kernel.constants(&cfg, o.trans_a, o.trans_b),
     )?;
     let spans = spans(&d, o, &blk);
     let (lda, ldb) = leading_dims(&d, o);

@@ -155,7 +155,7 @@ pub(crate) fn pack(
         row_stride: layout.row_stride as u32,
         col_stride: layout.col_stride as u32,
         batch_stride: layout.batch_stride as u32,
-        heads: layout.heads as u32,
+        heads: layout.heads.max(1) as u32, // a divisor in the (trusted) kernel
         head_stride: layout.head_stride as u32,
         _pad0: 0,
         _pad1: 0,

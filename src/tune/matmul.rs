@@ -127,8 +127,9 @@ pub fn default_shapes(gpu: &Gpu) -> Vec<MatmulShape> {
 }
 
 /// Every configuration worth trying on `gpu`, the built-in default first: the texture kernel
-/// (CPU adapters with 8-wide subgroups), the vec4 kernel and the scalar kernel over workgroup
-/// shapes from 8 to 256 threads, within the adapter's limits.
+/// (CPU adapters with 8-wide subgroups), the vec4 kernel over workgroup shapes from 8 to 256
+/// threads, the workgroup-memory tiled kernel with 64 × 64 and 128 × 128 tiles, and the scalar
+/// kernel, within the adapter's limits.
 pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     let mut all = vec![MatmulConfig::builtin(gpu)];
     let cfg = |wg_x, wg_y, kernel| MatmulConfig { wg_x, wg_y, kernel };
@@ -149,6 +150,9 @@ pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
         (16, 16),
     ] {
         all.push(cfg(x, y, MatmulKernel::Vec4));
+    }
+    for t in crate::ops::matmul::TILED_SIZES {
+        all.push(cfg(t, t, MatmulKernel::Tiled));
     }
     for (x, y) in [(8, 1), (8, 8), (16, 8), (16, 16), (32, 8)] {
         all.push(cfg(x, y, MatmulKernel::Scalar));

@@ -5,6 +5,8 @@
     reason = "each test binary uses its own subset of the helpers"
 )]
 
+pub mod matmul;
+
 use std::sync::OnceLock;
 
 use speckle::{Gpu, GpuOptions, Tensor, Tuning};
