@@ -11,11 +11,14 @@ use crate::shaders::Kernel;
 use crate::tune::{ShapeClass, TuneTable, TunedEntry, Tuning};
 
 /// Optional features speckle uses when the adapter has them. Each has a portable fallback.
+/// `EXPERIMENTAL_COOPERATIVE_MATRIX` (tensor cores) is requested with `SHADER_F16` only:
+/// speckle's cooperative-matrix kernel takes f16 operands.
 const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::SUBGROUP)
-    .union(wgpu::Features::SHADER_F16);
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
 
 /// How to choose and open the device. `Default` picks the best adapter, honouring the
 /// `SPECKLE_ADAPTER` environment variable.
@@ -138,6 +141,8 @@ pub struct Gpu {
     timestamps_unreliable: std::sync::atomic::AtomicBool,
     /// A small buffer bound where a kernel's optional input is absent.
     placeholder: wgpu::Buffer,
+    /// The cooperative-matrix configurations the adapter reports (empty without the feature).
+    cooperative: Vec<wgpu::CooperativeMatrixProperties>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -223,13 +228,27 @@ impl Gpu {
 
     fn open(adapter: &wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
-        let required_features = adapter.features() & OPTIONAL_FEATURES;
+        let mut required_features = adapter.features() & OPTIONAL_FEATURES;
+        if !required_features.contains(wgpu::Features::SHADER_F16) {
+            required_features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        }
+        let cooperative =
+            required_features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("speckle"),
             required_features,
             // The adapter's own limits: storage bindings and workgroup memory as large as the
             // hardware allows, not WebGPU's portable defaults.
             required_limits: adapter.limits(),
+            experimental_features: if cooperative {
+                // SAFETY: wgpu asks callers of its experimental features to accept that their
+                // implementation may still have bugs. Only the cooperative-matrix kernel uses
+                // one, on adapters that report it, and its results are checked against the f64
+                // reference in tests/matmul_coop.rs on such adapters.
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             ..Default::default()
         };
         let (device, queue) =
@@ -239,13 +258,22 @@ impl Gpu {
                     message: e.to_string(),
                 }
             })?;
-        Ok(Gpu::from_parts(info, device, queue, options))
+        let mut gpu = Gpu::from_parts(info, device, queue, options);
+        if cooperative {
+            gpu.cooperative = adapter.cooperative_matrix_properties();
+        }
+        Ok(gpu)
     }
 
     /// Wraps a device the caller created. `adapter` must be the adapter `device` came from.
     /// speckle uses only the features and limits the device was created with.
     pub fn from_wgpu(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Gpu {
-        Gpu::from_parts(adapter.get_info(), device, queue, &GpuOptions::default())
+        let mut gpu = Gpu::from_parts(adapter.get_info(), device, queue, &GpuOptions::default());
+        let coop = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16;
+        if gpu.features.contains(coop) {
+            gpu.cooperative = adapter.cooperative_matrix_properties();
+        }
+        gpu
     }
 
     fn from_parts(
@@ -311,6 +339,7 @@ impl Gpu {
             tuned: Mutex::new(tuned),
             timestamps_unreliable: std::sync::atomic::AtomicBool::new(false),
             placeholder,
+            cooperative: Vec::new(),
         }
     }
 
@@ -353,6 +382,12 @@ impl Gpu {
         self.features
     }
 
+    /// The cooperative-matrix (tensor-core) configurations the device may use: what the adapter
+    /// reports when it has `EXPERIMENTAL_COOPERATIVE_MATRIX` and `SHADER_F16`, else none.
+    pub fn cooperative_matrix_properties(&self) -> &[wgpu::CooperativeMatrixProperties] {
+        &self.cooperative
+    }
+
     /// True when the adapter is a CPU implementation (lavapipe, WARP, SwiftShader).
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
@@ -391,11 +426,15 @@ impl Gpu {
         lock(&self.tuned).clear(op);
     }
 
-    /// Whether benchmarks may time with GPU timestamps: the adapter has `TIMESTAMP_QUERY` and
-    /// no timing on this device found them failing to bracket the work (see
-    /// [`crate::bench::timestamps_cover`]).
+    /// Whether benchmarks may time with GPU timestamps: the adapter has `TIMESTAMP_QUERY`, is
+    /// not a CPU implementation, and no timing on this device found them failing to bracket
+    /// the work (see [`crate::bench::timestamps_cover`]). CPU adapters are timed by the wall
+    /// clock: lavapipe's timestamps are host clock reads that, once a texture has been bound,
+    /// no longer wait for the last dispatch of a pass (too short to notice for sub-millisecond
+    /// work, and a timing that cannot be trusted at one size is not used at any).
     pub fn timestamps_usable(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+            && !self.is_cpu()
             && !self
                 .timestamps_unreliable
                 .load(std::sync::atomic::Ordering::Relaxed)

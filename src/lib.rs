@@ -49,7 +49,7 @@ pub use ops::activation::Activation;
 pub use ops::matmul::{MatmulConfig, MatmulOptions};
 pub use ops::reduce::Reduction;
 pub use ops::softmax::SoftmaxOptions;
-pub use tensor::{check_finite, element_count, Tensor};
+pub use tensor::{check_finite, element_count, HalfTensor, Tensor};
 pub use tune::Tuning;
 
 /// The README's code blocks, compiled as doc tests so that they cannot go stale.

@@ -290,6 +290,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL,
     MATMUL_VEC4,
     MATMUL_TILED,
+    MATMUL_COOP,
     MATMUL_TEXTURE,
     MATMUL_PACK,
     ACTIVATION,
@@ -308,7 +309,26 @@ pub const ALL: &[Kernel] = &[
     CROSS_ENTROPY,
     ADAM,
     ROOFLINE,
+    TO_F16,
 ];
+
+/// f16-operand matmul on the tensor cores (cooperative matrices, 16 × 16 × 16 f16 → f32).
+pub const MATMUL_COOP: Kernel = Kernel {
+    name: "matmul_coop",
+    body: include_str!("../shaders/matmul_coop.wgsl"),
+    libs: &[LIB_MATMUL_PARAMS],
+    trusted: false,
+    zero_workgroup_memory: true,
+};
+
+/// f32 → f16 (two per u32 word), saturating.
+pub const TO_F16: Kernel = Kernel {
+    name: "to_f16",
+    body: include_str!("../shaders/to_f16.wgsl"),
+    libs: &[LIB_GRID],
+    trusted: false,
+    zero_workgroup_memory: true,
+};
 
 /// Kernels compiled from another kernel's file with other library pieces: the f16-operand
 /// matmuls (the body of `matmul_vec4` or `matmul_tiled` with `shaders/lib/operands_f16.wgsl`).
@@ -319,27 +339,40 @@ impl Kernel {
     ///
     /// For kernel development, `SPECKLE_SHADER_DIR=path/to/shaders` makes the kernel's own
     /// file be read from that directory at run time instead of the copy built into the binary.
+    ///
+    /// WGSL wants `enable` directives before every declaration, so the kernel's own `enable`
+    /// lines are moved in front of the library pieces.
     pub fn source(&self) -> String {
+        let body = match std::env::var_os("SPECKLE_SHADER_DIR") {
+            Some(dir) => {
+                let path = std::path::Path::new(&dir).join(format!("{}.wgsl", self.name));
+                std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                    log::warn!(
+                        "SPECKLE_SHADER_DIR: cannot read {}: {e}; using the built-in kernel",
+                        path.display()
+                    );
+                    self.body.to_owned()
+                })
+            }
+            None => self.body.to_owned(),
+        };
+        let is_directive = |line: &str| line.trim_start().starts_with("enable ");
         let mut s = String::new();
+        for line in body.lines().filter(|l| is_directive(l)) {
+            s.push_str(line);
+            s.push('\n');
+        }
         for lib in self.libs {
             s.push_str(lib);
             s.push('\n');
         }
-        match std::env::var_os("SPECKLE_SHADER_DIR") {
-            Some(dir) => {
-                let path = std::path::Path::new(&dir).join(format!("{}.wgsl", self.name));
-                match std::fs::read_to_string(&path) {
-                    Ok(body) => s.push_str(&body),
-                    Err(e) => {
-                        log::warn!(
-                            "SPECKLE_SHADER_DIR: cannot read {}: {e}; using the built-in kernel",
-                            path.display()
-                        );
-                        s.push_str(self.body);
-                    }
-                }
+        for line in body.lines() {
+            // A directive line keeps its place as an empty line, so naga's line numbers in
+            // diagnostics still count the kernel's own lines after the pieces.
+            if !is_directive(line) {
+                s.push_str(line);
             }
-            None => s.push_str(self.body),
+            s.push('\n');
         }
         s
     }

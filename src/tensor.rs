@@ -221,3 +221,127 @@ pub(crate) fn window_capacity(gpu: &Gpu) -> usize {
     let bytes = gpu.binding_limit().min(1 << 31) - gpu.binding_alignment().max(4);
     (bytes / 4) as usize
 }
+
+/// What the matmul kernels bind as an operand: a number of elements and windows of them
+/// (offsets in elements of the operand's own type).
+pub(crate) trait Operand {
+    /// The number of elements.
+    fn elements(&self) -> usize;
+    /// The window of elements `start .. start + len` (see [`Tensor::window`]).
+    fn window_of(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_>;
+}
+
+impl Operand for Tensor {
+    fn elements(&self) -> usize {
+        self.len()
+    }
+
+    fn window_of(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_> {
+        self.window(gpu, start, len)
+    }
+}
+
+/// f16 data on the GPU (IEEE binary16, two values per 32-bit word, lower half first) with a
+/// row-major shape: the operands of the f16-input matmuls (`ops::matmul_f16`), which
+/// accumulate in f32. Half the memory and bandwidth of a [`Tensor`], with 11 significant
+/// bits: binary data (0 and 1) and integers up to 2048 are exact.
+#[derive(Debug)]
+pub struct HalfTensor {
+    /// The words, as an f32 tensor of ceil(len / 4) · 2 elements (whole 8-byte groups, which
+    /// the kernels read as `vec2<u32>`).
+    words: Tensor,
+    shape: Vec<usize>,
+}
+
+impl HalfTensor {
+    /// An uninitialized f16 tensor of `shape`.
+    pub fn empty(gpu: &Gpu, shape: &[usize]) -> Result<HalfTensor> {
+        let len = element_count(shape)?;
+        Ok(HalfTensor {
+            words: Tensor::empty(gpu, &[len.div_ceil(4) * 2])?,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// Uploads `data` rounded to f16 on the host (to nearest, ties to even; saturating at
+    /// ±65504): the values are [`crate::cpu::to_f16::to_f16`] of `data`.
+    pub fn from_f32(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<HalfTensor> {
+        let len = element_count(shape)?;
+        if len != data.len() {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} holds {len} elements but {} values were given",
+                data.len()
+            )));
+        }
+        let t = HalfTensor::empty(gpu, shape)?;
+        let mut bits: Vec<u16> = data
+            .iter()
+            .map(|&v| half::f16::from_f32(crate::cpu::to_f16::to_f16(v)).to_bits())
+            .collect();
+        bits.resize(t.words.len() * 2, 0);
+        gpu.queue()
+            .write_buffer(t.words.buffer(), 0, bytemuck::cast_slice(&bits));
+        Ok(t)
+    }
+
+    /// `x` converted on the GPU ([`crate::ops::to_f16`]).
+    pub fn from_tensor(gpu: &Gpu, x: &Tensor) -> Result<HalfTensor> {
+        crate::ops::to_f16::run(gpu, x)
+    }
+
+    /// Downloads the values, widened to f32 (exactly).
+    pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = gpu.read_bytes(self.words.buffer(), 0, self.words.size_bytes())?;
+        let bits: Vec<u16> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(bits[..self.len()]
+            .iter()
+            .map(|&b| half::f16::from_bits(b).to_f32())
+            .collect())
+    }
+
+    /// The shape, row-major.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Always false: a tensor has at least one element.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The words as an f32 tensor (for the conversion kernel's output windows).
+    pub(crate) fn words(&self) -> &Tensor {
+        &self.words
+    }
+}
+
+impl Operand for HalfTensor {
+    fn elements(&self) -> usize {
+        self.len()
+    }
+
+    /// Elements `start .. start + len` (2 bytes each), bound from the largest aligned offset
+    /// at or before `start` to the next whole 8-byte group after the end; `first` counts
+    /// halves.
+    fn window_of(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_> {
+        let align = gpu.binding_alignment().max(8);
+        let start_bytes = start as u64 * 2;
+        let offset = start_bytes / align * align;
+        let end_bytes = ((start + len) as u64 * 2)
+            .next_multiple_of(8)
+            .min(self.words.size_bytes());
+        Window {
+            binding: wgpu::BufferBinding {
+                buffer: self.words.buffer(),
+                offset,
+                size: std::num::NonZeroU64::new(end_bytes - offset),
+            },
+            first: ((start_bytes - offset) / 2) as u32,
+        }
+    }
+}

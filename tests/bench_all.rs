@@ -41,8 +41,15 @@ fn every_case_runs_and_reports_consistent_figures() {
             row.label,
             row.ms
         );
+        // The f16 projection is measured against the f32 matrix: f16's rounding of each entry
+        // (2^-11 relative at most, ~3e-4 rms) dominates its error.
+        let tolerance = if row.kernel == "project" && row.label.contains("f16") {
+            2e-3
+        } else {
+            TOLERANCE
+        };
         if let Some(e) = row.error {
-            assert!(e <= TOLERANCE, "{}: error {e:.2e}", row.label);
+            assert!(e <= tolerance, "{}: error {e:.2e}", row.label);
         } else {
             assert_eq!(row.kernel, "roofline", "{} checks nothing", row.label);
         }

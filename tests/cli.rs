@@ -300,6 +300,20 @@ fn project_writes_features_and_repeats_bytes_for_a_seed() {
     let out = run(&seeded, &["--seed", "7"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_ne!(std::fs::read(&seeded).unwrap(), std::fs::read(&a).unwrap());
+
+    // f16 precision: the f32 result to f16 rounding (tests/projection.rs derives 2e-3).
+    let half = dir.join("half.npy");
+    let out = run(&half, &["--precision", "f16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    common::assert_rel_close("f16 vs f32", &npy::read_f32(&half).unwrap().0, &want, 2e-3);
+    let refused = dir.join("refused.npy");
+    let out = run(&refused, &["--precision", "f16", "--matrix-free"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("f16"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!refused.exists());
 }
 
 #[test]

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{gpu, random};
-use speckle::projection::{johnson_lindenstrauss_min_dim, Kind, Mode, Projection, Scaling};
+use speckle::projection::{
+    johnson_lindenstrauss_min_dim, Kind, Mode, Precision, Projection, Scaling,
+};
 use speckle::{Gpu, Tensor};
 
 fn fitted(kind: Kind, n_out: usize, seed: u64, d: usize, mode: Mode) -> Projection {
@@ -726,4 +728,75 @@ fn a_camera_records_the_optical_intensities() {
     let mut linear = Projection::new(Kind::Gaussian, 8, 1);
     linear.camera = Some(camera);
     assert!(linear.fit(4).unwrap_err().to_string().contains("camera"));
+}
+
+#[test]
+fn f16_precision_computes_the_products_of_the_rounded_matrix_and_inputs() {
+    // The f16 path must equal the exact product of the f16 values it holds (the GPU's rounding
+    // of R and of x) to f32 accumulation accuracy, 1e-5 for d = 64 terms (see tests/matmul.rs);
+    // and it stays within f16's rounding of the f32 result: each entry carries a relative
+    // error <= 2^-11, about 2^-11 / sqrt(3) ~ 3e-4 rms, so 2e-3 on the output norm.
+    let gpu = gpu();
+    let (batch, d, n_out) = (5, 64, 96);
+    for kind in [Kind::Gaussian, Kind::Optical] {
+        let mut p = Projection::new(kind, n_out, 21);
+        p.precision = Precision::F16;
+        p.fit(d).unwrap();
+        // Binary inputs (an optical processing unit's) are exact in f16.
+        let x: Vec<f32> = random(batch * d, 22)
+            .into_iter()
+            .map(|v| f32::from(u8::from(v > 0.0)))
+            .collect();
+        let got = transform(gpu, &p, &x, batch);
+        let m = p.matrix(gpu).unwrap();
+        let (re16, im16) = m.half.as_ref().expect("f16 precision keeps an f16 matrix");
+        let re = re16.to_vec(gpu).unwrap();
+        let im = im16.as_ref().map(|t| t.to_vec(gpu).unwrap());
+        let mut want = Vec::with_capacity(batch * n_out);
+        for b in 0..batch {
+            for i in 0..n_out {
+                let row = |r: &[f32]| -> f64 {
+                    (0..d)
+                        .map(|j| f64::from(r[i * d + j]) * f64::from(x[b * d + j]))
+                        .sum()
+                };
+                let real = row(&re);
+                want.push(match &im {
+                    Some(im) => real * real + row(im).powi(2),
+                    None => real,
+                });
+            }
+        }
+        let err =
+            speckle::cpu::relative_error(&got.iter().map(|&v| v as f32).collect::<Vec<_>>(), &want);
+        assert!(
+            err < 1e-5,
+            "{}: f16 path vs its own f16 values: {err:.2e}",
+            kind.name()
+        );
+        let mut exact = Projection::new(kind, n_out, 21);
+        exact.fit(d).unwrap();
+        let f32_result = transform(gpu, &exact, &x, batch);
+        let err = speckle::cpu::relative_error(
+            &got.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            &f32_result,
+        );
+        assert!(
+            err < 2e-3,
+            "{}: f16 vs f32 precision: {err:.2e}",
+            kind.name()
+        );
+    }
+    // What f16 precision refuses, with the reason.
+    for (mode, kind, d, n_out, expected) in [
+        (Mode::MatrixFree, Kind::Gaussian, 64, 96, "matrix-free"),
+        (Mode::Materialized, Kind::Srht, 64, 96, "structured"),
+        (Mode::Materialized, Kind::Gaussian, 62, 96, "multiples of 4"),
+    ] {
+        let mut p = Projection::new(kind, n_out, 1);
+        p.mode = mode;
+        p.precision = Precision::F16;
+        let e = p.fit(d).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
 }

@@ -75,7 +75,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 23] = [
+    let cases: [(&Kernel, usize); 24] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::PERFORMER,
@@ -103,7 +103,14 @@ fn params_structs_match_wgsl_layouts() {
         (&shaders::MATMUL_VEC4, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_VEC4_F16, size_of::<matmul::MatmulParams>()),
         (&shaders::MATMUL_TILED, size_of::<matmul::MatmulParams>()),
-        (&shaders::MATMUL_TILED_F16, size_of::<matmul::MatmulParams>()),
+        (
+            &shaders::MATMUL_TILED_F16,
+            size_of::<matmul::MatmulParams>(),
+        ),
+        (
+            &shaders::TO_F16,
+            size_of::<speckle::ops::to_f16::ToF16Params>(),
+        ),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),
         (
             &shaders::MATMUL_PACK,

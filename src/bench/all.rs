@@ -20,8 +20,8 @@ use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::roofline::{self, RooflineOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
-use crate::projection::{Kind, Mode, Projection};
-use crate::tensor::Tensor;
+use crate::projection::{Kind, Mode, Precision, Projection};
+use crate::tensor::{HalfTensor, Tensor};
 
 /// The size class of the standard problems.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -386,6 +386,12 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             Box::new(move || matmul_case(need()?, n, cpu, &o)),
         ));
     }
+    for &n in sizes.matmul {
+        out.push((
+            format!("matmul f16 in, f32 acc n={n}"),
+            Box::new(move || matmul_f16_case(need()?, n, &o)),
+        ));
+    }
     for &shape in sizes.attention {
         for causal in [false, true] {
             let [b, h, n, d] = shape;
@@ -400,18 +406,25 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         }
     }
     let [b, d, n] = sizes.optical;
-    out.push((
-        format!("project optical b{b} d{d} n{n}"),
-        Box::new(move || {
-            project_case(
-                need()?,
-                Kind::Optical,
-                Mode::Materialized,
-                sizes.optical,
-                &o,
-            )
-        }),
-    ));
+    for precision in [Precision::F32, Precision::F16] {
+        let label = match precision {
+            Precision::F32 => format!("project optical b{b} d{d} n{n}"),
+            Precision::F16 => format!("project optical f16 b{b} d{d} n{n}"),
+        };
+        out.push((
+            label,
+            Box::new(move || {
+                project_case(
+                    need()?,
+                    Kind::Optical,
+                    Mode::Materialized,
+                    precision,
+                    sizes.optical,
+                    &o,
+                )
+            }),
+        ));
+    }
     let [b, d, n] = sizes.matrix_free;
     out.push((
         format!("project optical matrix-free b{b} d{d} n{n}"),
@@ -420,6 +433,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
                 need()?,
                 Kind::Optical,
                 Mode::MatrixFree,
+                Precision::F32,
                 sizes.matrix_free,
                 &o,
             )
@@ -428,7 +442,16 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
     let [b, d, n] = sizes.srht;
     out.push((
         format!("project srht b{b} d{d} n{n}"),
-        Box::new(move || project_case(need()?, Kind::Srht, Mode::Materialized, sizes.srht, &o)),
+        Box::new(move || {
+            project_case(
+                need()?,
+                Kind::Srht,
+                Mode::Materialized,
+                Precision::F32,
+                sizes.srht,
+                &o,
+            )
+        }),
     ));
     let elements = sizes.elements;
     for act in [Activation::Relu, Activation::Gelu] {
@@ -481,6 +504,35 @@ fn matmul_case(gpu: &Gpu, n: usize, cpu: bool, o: &AllOptions) -> Result<Measure
     })
 }
 
+fn matmul_f16_case(gpu: &Gpu, n: usize, o: &AllOptions) -> Result<Measured> {
+    let a = HalfTensor::from_f32(gpu, &random_vec(n * n, 1), &[n, n])?;
+    let b = HalfTensor::from_f32(gpu, &random_vec(n * n, 2), &[n, n])?;
+    let c = Tensor::filled(gpu, &[n, n], f32::NAN)?;
+    let options = crate::ops::matmul::MatmulOptions::default();
+    let plan = crate::ops::matmul_f16::plan(gpu, &a, &b, &c, &options)?;
+    let (timing, got) = time_and_read(gpu, &plan, &c, o)?;
+    let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
+    let (err, _) =
+        crate::bench::check_sampled(&a.to_vec(gpu)?, &b.to_vec(gpu)?, &got, &dims, false, false);
+    Ok(Measured {
+        kernel: "matmul_f16",
+        label: format!("matmul f16 in, f32 acc n={n}"),
+        variant: crate::ops::matmul_f16::kernel_for(gpu, &a, &b, &options)?
+            .name()
+            .into(),
+        shape: vec![n, n, n],
+        flops: Some(2.0 * (n as f64).powi(3)),
+        bytes: 8.0 * (n as f64).powi(2),
+        cpu: None,
+        error: Some(err),
+        error_kind: "max componentwise |c - ref| / sum |a b| (ref from the f16 values)",
+        timing,
+        // The target compares with cuBLAS SGEMM (fp32), the yardstick.
+        torch: torch("matmul_fp32", &[n, n, n]),
+        target: Some(3.0),
+    })
+}
+
 fn attention_case(gpu: &Gpu, shape: [usize; 4], causal: bool, o: &AllOptions) -> Result<Measured> {
     let run = FusedRun::measure(gpu, shape, causal, AttentionVariant::Auto, o.warmup, o.runs)?;
     let [b, h, n, d] = shape;
@@ -513,11 +565,13 @@ fn project_case(
     gpu: &Gpu,
     kind: Kind,
     mode: Mode,
+    precision: Precision,
     [batch, d, n_out]: [usize; 3],
     o: &AllOptions,
 ) -> Result<Measured> {
     let mut p = Projection::new(kind, n_out, 7);
     p.mode = mode;
+    p.precision = precision;
     p.fit(d)?;
     let r = bench_project(gpu, &p, batch, o.warmup, o.runs)?;
     let structured = kind.is_structured();
@@ -526,14 +580,23 @@ fn project_case(
     let macs = batch as f64 * d as f64 * n_out as f64 * parts;
     let stored = mode == Mode::Materialized && !structured;
     // Inputs and outputs, and the stored matrix where there is one.
+    let entry_bytes = match precision {
+        Precision::F32 => 4.0,
+        Precision::F16 => 2.0,
+    };
     let bytes = 4.0 * (batch * (d + n_out)) as f64
         + if stored {
-            4.0 * parts * (d * n_out) as f64
+            entry_bytes * parts * (d * n_out) as f64
         } else {
             0.0
         };
     let seconds = r.timing.median_ms * 1e-3;
     let (label, torch_key, target) = match (kind, mode) {
+        (Kind::Optical, Mode::Materialized) if precision == Precision::F16 => (
+            format!("project optical f16 b{batch} d{d} n{n_out}"),
+            torch("opu_fp32", &[batch, d, n_out]),
+            Some(2.0),
+        ),
         (Kind::Optical, Mode::Materialized) => (
             format!("project optical b{batch} d{d} n{n_out}"),
             torch("opu_fp32", &[batch, d, n_out]),
@@ -552,18 +615,23 @@ fn project_case(
     };
     // The CPU baseline of the stored optical projection: the two real products by the
     // threaded CPU GEMM (the squares and the sum are negligible beside them).
-    let cpu = (o.cpu_baseline && stored && complex && macs <= 1e11).then(|| {
-        let x = random_vec(batch * d, 1);
-        let r_part = random_vec(d * n_out, 2);
-        (
-            2.0 * crate::bench::time_cpu_sgemm(&x, &r_part, batch, n_out, d),
-            "matrixmultiply sgemm (threaded), two real products".to_owned(),
-        )
-    });
+    let cpu = (o.cpu_baseline && stored && complex && precision == Precision::F32 && macs <= 1e11)
+        .then(|| {
+            let x = random_vec(batch * d, 1);
+            let r_part = random_vec(d * n_out, 2);
+            (
+                2.0 * crate::bench::time_cpu_sgemm(&x, &r_part, batch, n_out, d),
+                "matrixmultiply sgemm (threaded), two real products".to_owned(),
+            )
+        });
     Ok(Measured {
         kernel: "project",
         label,
-        variant: r.mode.clone(),
+        variant: if precision == Precision::F16 {
+            format!("{}, f16", r.mode)
+        } else {
+            r.mode.clone()
+        },
         shape: vec![batch, d, n_out],
         flops: Some(r.gpu_gflops * 1e9 * seconds),
         bytes,

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod gat;
 pub mod layernorm;
 pub mod matmul;
+pub mod matmul_f16;
 pub mod multi_head_attention;
 pub mod performer;
 pub mod philox;
@@ -20,6 +21,7 @@ pub mod reduce;
 pub mod roofline;
 pub mod softmax;
 pub mod srht;
+pub mod to_f16;
 
 /// Relative error ‖out − reference‖₂ / ‖reference‖₂ (‖out‖₂ when the reference is zero).
 /// Any NaN or infinity in `out` gives infinity, so a non-finite result never passes.

@@ -6,13 +6,14 @@
 //! activation) runs with the last one.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
 use crate::ops::matmul_texture;
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tensor::{window_capacity, Operand, Tensor, Window};
 use crate::tune::ShapeClass;
 
 /// Which WGSL kernel computes a product. A configuration names the preferred one; when the
@@ -32,6 +33,10 @@ pub enum MatmulKernel {
     /// double-buffered workgroup-memory tiles of 8T × 8T (T × T threads, 8 × 8 outputs each,
     /// T = `wg_x` = `wg_y`, 8 or 16).
     Tiled,
+    /// `shaders/matmul_coop.wgsl`: f16 operands on the tensor cores (cooperative matrices),
+    /// for [`crate::ops::matmul_f16`] where the adapter has them (see `ops::matmul_coop`); an
+    /// f32 product asking for it runs the vec4 kernel. The workgroup shape is not used.
+    Coop,
 }
 
 impl MatmulKernel {
@@ -42,6 +47,7 @@ impl MatmulKernel {
             MatmulKernel::Vec4 => "vec4",
             MatmulKernel::Texture => "texture",
             MatmulKernel::Tiled => "tiled",
+            MatmulKernel::Coop => "coop",
         }
     }
 
@@ -51,6 +57,7 @@ impl MatmulKernel {
             MatmulKernel::Scalar => 4,
             MatmulKernel::Vec4 | MatmulKernel::Tiled => 8,
             MatmulKernel::Texture => 16,
+            MatmulKernel::Coop => 64,
         }
     }
 
@@ -58,6 +65,7 @@ impl MatmulKernel {
     pub fn cols_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Texture => 4,
+            MatmulKernel::Coop => 64,
             _ => 8,
         }
     }
@@ -68,6 +76,7 @@ impl MatmulKernel {
             MatmulKernel::Vec4 => &shaders::MATMUL_VEC4,
             MatmulKernel::Texture => &shaders::MATMUL_TEXTURE,
             MatmulKernel::Tiled => &shaders::MATMUL_TILED,
+            MatmulKernel::Coop => &shaders::MATMUL_COOP,
         }
     }
 
@@ -80,6 +89,8 @@ impl MatmulKernel {
     ) -> Vec<(&'static str, f64)> {
         let mut c = match self {
             MatmulKernel::Tiled => vec![("T", f64::from(cfg.wg_x))],
+            // The coop kernel's workgroup is one subgroup, set by its host module.
+            MatmulKernel::Coop => Vec::new(),
             _ => vec![("WG_X", f64::from(cfg.wg_x)), ("WG_Y", f64::from(cfg.wg_y))],
         };
         c.push(("TRANS_A", f64::from(u8::from(trans_a))));
@@ -171,7 +182,7 @@ impl MatmulConfig {
     /// Rows of C per workgroup with `kernel`.
     pub fn tile_m(&self, kernel: MatmulKernel) -> u32 {
         match kernel {
-            MatmulKernel::Texture => kernel.rows_per_thread(),
+            MatmulKernel::Texture | MatmulKernel::Coop => kernel.rows_per_thread(),
             _ => kernel.rows_per_thread() * self.wg_y,
         }
     }
@@ -180,6 +191,7 @@ impl MatmulConfig {
     pub fn tile_n(&self, kernel: MatmulKernel) -> u32 {
         match kernel {
             MatmulKernel::Texture => 8 * kernel.cols_per_thread(),
+            MatmulKernel::Coop => kernel.cols_per_thread(),
             _ => kernel.cols_per_thread() * self.wg_x,
         }
     }
@@ -244,7 +256,7 @@ impl FromStr for MatmulConfig {
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(
-                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-tiled|-scalar] (e.g. 8x8, 16x16-tiled)"
+                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-tiled|-coop|-scalar] (e.g. 8x8, 16x16-tiled)"
             ))
         };
         let (shape, kernel) = match s.split_once('-') {
@@ -253,6 +265,7 @@ impl FromStr for MatmulConfig {
             Some((shape, "scalar")) => (shape, MatmulKernel::Scalar),
             Some((shape, "texture")) => (shape, MatmulKernel::Texture),
             Some((shape, "tiled")) => (shape, MatmulKernel::Tiled),
+            Some((shape, "coop")) => (shape, MatmulKernel::Coop),
             Some(_) => return Err(bad()),
         };
         let (x, y) = shape.split_once('x').ok_or_else(bad)?;
@@ -427,7 +440,7 @@ pub(crate) const FLAG_EPILOGUE: u32 = 4;
 
 /// Block sizes (batch, rows, columns, shared dimension) of one dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Blocks {
+pub(crate) struct Blocks {
     batch: usize,
     m: usize,
     n: usize,
@@ -471,7 +484,7 @@ pub fn vec4_eligible(d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
 /// limits, with rows, columns and k in multiples of `align` (except a dimension's whole
 /// extent). Halves the batch first, then the dimension that makes the offending window long.
 /// `None` when no such blocks exist (only possible for `align` > 1).
-fn choose_blocks(
+pub(crate) fn choose_blocks(
     d: &MatmulDims,
     o: &MatmulOptions<'_>,
     tile: (usize, usize),
@@ -614,14 +627,48 @@ pub fn plan(
     o: &MatmulOptions<'_>,
 ) -> Result<Vec<Dispatch>> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    check_problem(&d, a.shape(), b.shape(), c, o)?;
+    let cfg = config_of(gpu, &d, o)?;
+    let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
+        Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
+        Choice::Storage(kernel, blk) => (kernel, blk),
+    };
+    let pipeline = gpu.pipeline(
+        kernel.shader(),
+        &kernel.constants(&cfg, o.trans_a, o.trans_b),
+    )?;
+    let tile = (cfg.tile_m(kernel), cfg.tile_n(kernel));
+    Ok(plan_blocks(
+        gpu,
+        d,
+        a,
+        b,
+        c,
+        o,
+        &pipeline,
+        tile,
+        blk,
+        Bindings::WithBias,
+    ))
+}
+
+/// The checks every product passes before planning: C's shape, the bias length, finite
+/// scalars. `a_shape` and `b_shape` name the operands in messages.
+pub(crate) fn check_problem(
+    d: &MatmulDims,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+) -> Result<()> {
     if c.shape() != d.output_shape().as_slice() {
         return Err(Error::shape(
             "matmul",
             format!(
                 "C has shape {:?} but A {:?} times B {:?} gives {:?}",
                 c.shape(),
-                a.shape(),
-                b.shape(),
+                a_shape,
+                b_shape,
                 d.output_shape()
             ),
         ));
@@ -649,15 +696,36 @@ pub fn plan(
             )));
         }
     }
-    let cfg = config_of(gpu, &d, o)?;
-    let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
-        Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
-        Choice::Storage(kernel, blk) => (kernel, blk),
-    };
-    let pipeline = gpu.pipeline(
-        kernel.shader(),
-        &kernel.constants(&cfg, o.trans_a, o.trans_b),
-    )?;
+    Ok(())
+}
+
+/// The binding layout of a storage kernel: params, A, B, bias, C (0..4), or, for kernels
+/// without an epilogue (the cooperative-matrix one), params, A, B, C (0..3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bindings {
+    WithBias,
+    NoBias,
+}
+
+/// The dispatches of a storage kernel (`pipeline`, whose workgroup computes `tile` rows and
+/// columns of C) over the blocks `blk` of the problem: operand windows per block, k blocks
+/// accumulating into C (β = 1 after the first) with the epilogue on the last.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the product's operands, options, kernel and block split"
+)]
+pub(crate) fn plan_blocks(
+    gpu: &Gpu,
+    d: MatmulDims,
+    a: &dyn Operand,
+    b: &dyn Operand,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    pipeline: &Arc<wgpu::ComputePipeline>,
+    tile: (u32, u32),
+    blk: Blocks,
+    layout: Bindings,
+) -> Vec<Dispatch> {
     let spans = spans(&d, o, &blk);
     let (lda, ldb) = leading_dims(&d, o);
     let k_blocks = d.k.div_ceil(blk.k);
@@ -683,8 +751,8 @@ pub fn plan(
                             k0 * ldb + n0
                         };
                     let c_start = b0 * d.m * d.n + m0 * d.n + n0;
-                    let aw = a.window(gpu, a_start, spans[0].min(a.len() - a_start));
-                    let bw = b.window(gpu, b_start, spans[1].min(b.len() - b_start));
+                    let aw = a.window_of(gpu, a_start, spans[0].min(a.elements() - a_start));
+                    let bw = b.window_of(gpu, b_start, spans[1].min(b.elements() - b_start));
                     let cw = c.window(gpu, c_start, spans[2].min(c.len() - c_start));
                     let first = ki == 0;
                     let last = ki + 1 == k_blocks;
@@ -723,22 +791,28 @@ pub fn plan(
                     };
                     let uniform = gpu.uniform("speckle.matmul.params", &params);
                     let bias_resource = Window::or_placeholder(bias_window.as_ref(), gpu);
-                    let bind_group = gpu.bind_group(
-                        &pipeline,
-                        &[
+                    let resources = match layout {
+                        Bindings::WithBias => vec![
                             uniform.as_entire_binding(),
                             aw.resource(),
                             bw.resource(),
                             bias_resource,
                             cw.resource(),
                         ],
-                    );
+                        Bindings::NoBias => vec![
+                            uniform.as_entire_binding(),
+                            aw.resource(),
+                            bw.resource(),
+                            cw.resource(),
+                        ],
+                    };
+                    let bind_group = gpu.bind_group(pipeline, &resources);
                     dispatches.push(Dispatch {
                         pipeline: pipeline.clone(),
                         bind_group,
                         workgroups: [
-                            (nb as u32).div_ceil(cfg.tile_n(kernel)),
-                            (mb as u32).div_ceil(cfg.tile_m(kernel)),
+                            (nb as u32).div_ceil(tile.1),
+                            (mb as u32).div_ceil(tile.0),
                             bb as u32,
                         ],
                     });
@@ -746,7 +820,7 @@ pub fn plan(
             }
         }
     }
-    Ok(dispatches)
+    dispatches
 }
 
 /// Returns `act(α·op(a)·op(b) + bias)` as a new tensor (β is ignored: there is no C yet).

@@ -13,6 +13,8 @@ pub mod encode;
 pub mod gat;
 pub mod layernorm;
 pub mod matmul;
+pub mod matmul_coop;
+pub mod matmul_f16;
 pub mod matmul_texture;
 pub mod performer;
 pub mod project_dense;
@@ -22,6 +24,7 @@ pub mod reduce;
 pub mod roofline;
 pub mod softmax;
 pub mod srht;
+pub mod to_f16;
 
 use crate::gpu::Gpu;
 

@@ -47,7 +47,8 @@ use crate::ops::project_finish::{self, Camera, Finish};
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
-use crate::tensor::Tensor;
+use crate::ops::{matmul_f16, to_f16};
+use crate::tensor::{HalfTensor, Tensor};
 use std::sync::{Arc, Mutex};
 
 pub mod orthogonal;
@@ -183,6 +184,41 @@ pub enum Scaling {
     Lightonml,
 }
 
+/// The precision of a materialized projection's product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f32 matrix and inputs (the default).
+    #[default]
+    F32,
+    /// The matrix and the inputs rounded to f16, products accumulated in f32
+    /// ([`crate::ops::matmul_f16`]; on tensor cores where the adapter has cooperative
+    /// matrices). Binary inputs, as an optical processing unit takes, are exact in f16; the
+    /// matrix entries keep 11 significant bits. Materialized mode, dense kinds only; d and
+    /// n_out must be multiples of 4.
+    F16,
+}
+
+impl Precision {
+    /// `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    /// Parses [`Precision::name`].
+    pub fn from_name(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(Error::invalid(format!(
+                "unknown precision {other:?}; known: f32, f16"
+            ))),
+        }
+    }
+}
+
 /// The buffers of a planned transform: the output `y` (`[batch, n_out]`), scratch, and the
 /// generated matrix in [`Mode::Materialized`].
 #[derive(Debug)]
@@ -192,6 +228,8 @@ pub struct Workspace {
     im: Option<Tensor>,
     norms: Option<Tensor>,
     matrix: Option<Arc<Matrix>>,
+    /// The inputs rounded to f16 ([`Precision::F16`]).
+    x16: Option<HalfTensor>,
 }
 
 /// A materialized matrix.
@@ -204,6 +242,8 @@ pub struct Matrix {
     /// For the `orthogonal` kind, the matrix P (`[n_out, d]`) with x = Pᵀ (R x): see
     /// [`Projection::inverse_transform`].
     pub inverse: Option<Tensor>,
+    /// R and I rounded to f16 ([`Precision::F16`]).
+    pub half: Option<(HalfTensor, Option<HalfTensor>)>,
 }
 
 /// The materialized matrix, kept once generated: the device it lives on and what it was
@@ -214,7 +254,7 @@ struct MatrixCache(Mutex<Option<CachedMatrix>>);
 /// A generated matrix with the device it lives on and the (spec, n_out) it was made for.
 struct CachedMatrix {
     device: wgpu::Device,
-    key: (MatrixSpec, usize),
+    key: (MatrixSpec, usize, Precision),
     matrix: Arc<Matrix>,
 }
 
@@ -258,6 +298,8 @@ pub struct Projection {
     /// A camera recording the optical kinds' intensities (gain, shot noise, quantization;
     /// see [`Camera`]); `None` gives the exact intensities.
     pub camera: Option<Camera>,
+    /// The precision of the materialized product.
+    pub precision: Precision,
     d: Option<usize>,
     cache: MatrixCache,
 }
@@ -284,6 +326,7 @@ impl Projection {
             scaling: Scaling::Standard,
             orthogonal: false,
             camera: None,
+            precision: Precision::F32,
             d: None,
             cache: MatrixCache::default(),
         }
@@ -326,6 +369,25 @@ impl Projection {
                 )));
             }
             camera.validate()?;
+        }
+        if self.precision == Precision::F16 {
+            if self.mode != Mode::Materialized || self.kind.is_structured() {
+                return Err(Error::invalid(format!(
+                    "f16 precision applies to a materialized dense matrix, not the {} mode of {}",
+                    if self.kind.is_structured() {
+                        "structured"
+                    } else {
+                        "matrix-free"
+                    },
+                    self.kind.name()
+                )));
+            }
+            if !d.is_multiple_of(4) || !self.n_out.is_multiple_of(4) {
+                return Err(Error::invalid(format!(
+                    "f16 precision needs d and n_out in multiples of 4 (got d = {d}, n_out = {})",
+                    self.n_out
+                )));
+            }
         }
         self.d = Some(d);
         Ok(())
@@ -432,7 +494,7 @@ impl Projection {
     /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
     /// the later ones (a materialized projection is generated once and reused).
     fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Matrix>> {
-        let key = (self.spec()?, self.n_out);
+        let key = (self.spec()?, self.n_out, self.precision);
         let mut cache = self
             .cache
             .0
@@ -490,10 +552,20 @@ impl Projection {
         } else {
             None
         };
+        let half = match self.precision {
+            Precision::F32 => None,
+            Precision::F16 => Some((
+                HalfTensor::from_tensor(gpu, &re)?,
+                im.as_ref()
+                    .map(|i| HalfTensor::from_tensor(gpu, i))
+                    .transpose()?,
+            )),
+        };
         Ok(Matrix {
             re,
             im,
             inverse: None,
+            half,
         })
     }
 
@@ -535,10 +607,15 @@ impl Projection {
         } else {
             None
         };
+        let half = match self.precision {
+            Precision::F32 => None,
+            Precision::F16 => Some((HalfTensor::from_tensor(gpu, &re)?, None)),
+        };
         Ok(Matrix {
             re,
             im: None,
             inverse,
+            half,
         })
     }
 
@@ -551,6 +628,7 @@ impl Projection {
                 im: None,
                 norms: None,
                 matrix: None,
+                x16: None,
             });
         }
         let spec = self.spec()?;
@@ -578,6 +656,12 @@ impl Projection {
             matrix: match self.mode {
                 Mode::Materialized => Some(self.cached_matrix(gpu)?),
                 Mode::MatrixFree => None,
+            },
+            x16: match (self.precision, self.mode) {
+                (Precision::F16, Mode::Materialized) => {
+                    Some(HalfTensor::empty(gpu, &[batch, self.d.unwrap_or(1)])?)
+                }
+                _ => None,
             },
         })
     }
@@ -619,11 +703,23 @@ impl Projection {
                     trans_b: true,
                     ..Default::default()
                 };
-                let mut plan = matmul::plan(gpu, x, &matrix.re, &ws.y, &transposed)?;
-                if let (Some(i), Some(im)) = (&matrix.im, &ws.im) {
-                    plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
+                match (&matrix.half, &ws.x16) {
+                    (Some((re16, im16)), Some(x16)) => {
+                        let mut plan = to_f16::plan(gpu, x, x16)?;
+                        plan.extend(matmul_f16::plan(gpu, x16, re16, &ws.y, &transposed)?);
+                        if let (Some(i16), Some(im)) = (im16, &ws.im) {
+                            plan.extend(matmul_f16::plan(gpu, x16, i16, im, &transposed)?);
+                        }
+                        plan
+                    }
+                    _ => {
+                        let mut plan = matmul::plan(gpu, x, &matrix.re, &ws.y, &transposed)?;
+                        if let (Some(i), Some(im)) = (&matrix.im, &ws.im) {
+                            plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
+                        }
+                        plan
+                    }
                 }
-                plan
             }
         };
         if let Some((finish, out_scale)) = spec.finish {

@@ -84,7 +84,7 @@ enum Body {
     /// The linear or optical projection, and its operator for the solvers (for optical, the
     /// stacked real operator of 2m rows).
     Projection {
-        projection: Projection,
+        projection: Box<Projection>,
         operator: Operator,
     },
     /// ReLU layers, first to last.
@@ -158,7 +158,7 @@ impl Encoder {
                 (
                     vec![n, m],
                     Body::Projection {
-                        projection,
+                        projection: Box::new(projection),
                         operator,
                     },
                 )

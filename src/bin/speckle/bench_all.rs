@@ -108,6 +108,9 @@ fn print_table(r: &AllReport) {
         .iter()
         .any(|row| row.timing == speckle::bench::TimingMethod::WallClock);
     if timing {
-        println!("(some cases timed by the wall clock: see `-v` for why)");
+        println!(
+            "(timed by the wall clock where marked so in --json: CPU adapters, or timestamps \
+             that missed the work)"
+        );
     }
 }

@@ -100,6 +100,10 @@ struct ProjectionChoice {
     /// noise adds seeded shot noise.
     #[arg(long, value_name = "SPEC")]
     camera: Option<String>,
+    /// Precision of the materialized product: f32, or f16 (matrix and inputs rounded to f16,
+    /// f32 accumulation, tensor cores where the adapter has them; d and n_out multiples of 4).
+    #[arg(long, default_value = "f32")]
+    precision: String,
 }
 
 impl ProjectionChoice {
@@ -124,6 +128,7 @@ impl ProjectionChoice {
         };
         p.orthogonal = self.orthogonal;
         p.camera = self.camera.as_deref().map(Camera::parse).transpose()?;
+        p.precision = speckle::projection::Precision::from_name(&self.precision)?;
         p.fit(d)?;
         Ok(p)
     }

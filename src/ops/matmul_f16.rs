@@ -1,0 +1,135 @@
+//! Matmul with f16 operands and f32 accumulation: `C = act(α·op(A)·op(B) + β·C + bias)` for
+//! [`HalfTensor`] operands A and B and an f32 C, by the f16-operand builds of the vec4 and
+//! tiled kernels (`shaders::MATMUL_VEC4_F16`, `shaders::MATMUL_TILED_F16`: the same files with
+//! `shaders/lib/operands_f16.wgsl`), which widen every value to f32 as they load it.
+//!
+//! Where the adapter has cooperative matrices (tensor cores, `EXPERIMENTAL_COOPERATIVE_MATRIX`
+//! with a 16 × 16 × 16 f16 → f32 configuration), plain products (α = 1, β = 0, no bias or
+//! activation) of shapes in multiples of 16 run on them instead (`ops::matmul_coop`).
+//!
+//! The opt-in reduced-precision mode: operands take half the memory and bandwidth; the
+//! products and sums are f32 as in [`crate::ops::matmul`], so the result is the f32 product of
+//! the f16-rounded operands (exact for binary data and small integers). Problems larger than
+//! one binding are split as in matmul. Operands must have rows of whole vec4s
+//! ([`matmul::vec4_eligible`]); other shapes are an error that names them.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::matmul::{
+    check_problem, choose_blocks, plan_blocks, vec4_eligible, Bindings, MatmulConfig, MatmulDims,
+    MatmulKernel, MatmulOptions,
+};
+use crate::ops::matmul_coop;
+use crate::shaders;
+use crate::tensor::{window_capacity, HalfTensor, Tensor};
+
+/// The configuration of the vec4 and tiled paths for f16 operands: `o.config` if given (a
+/// texture, scalar or coop configuration runs the vec4 kernel with its workgroup), else
+/// [`MatmulConfig::builtin`] with the vec4 kernel.
+fn config_of(gpu: &Gpu, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
+    let cfg = o.config.unwrap_or_else(|| MatmulConfig::builtin(gpu));
+    let cfg = match cfg.kernel {
+        MatmulKernel::Tiled | MatmulKernel::Vec4 => cfg,
+        _ => MatmulConfig {
+            kernel: MatmulKernel::Vec4,
+            ..cfg
+        },
+    };
+    cfg.check(gpu)?;
+    Ok(cfg)
+}
+
+/// The kernel [`plan`] runs for these operands and options: [`MatmulKernel::Coop`] where the
+/// tensor-core path is eligible (`ops::matmul_coop`) and the options leave the kernel open or
+/// name it, else [`MatmulKernel::Tiled`] or [`MatmulKernel::Vec4`] as the configuration says.
+pub fn kernel_for(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    o: &MatmulOptions<'_>,
+) -> Result<MatmulKernel> {
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    let wants_coop = o.config.is_none_or(|c| c.kernel == MatmulKernel::Coop);
+    if wants_coop && matmul_coop::eligible(gpu, &d, o) {
+        return Ok(MatmulKernel::Coop);
+    }
+    Ok(config_of(gpu, o)?.kernel)
+}
+
+/// Plans `c = act(α·op(a)·op(b) + β·c + bias)` with f16 operands; `c` has the output shape.
+pub fn plan(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+) -> Result<Vec<Dispatch>> {
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    check_problem(&d, a.shape(), b.shape(), c, o)?;
+    if !vec4_eligible(&d, o.trans_a, o.trans_b) {
+        return Err(Error::shape(
+            "matmul_f16",
+            format!(
+                "f16 operands need rows of whole vec4s: n = {} must be a multiple of 4, and so \
+                 must k = {} (A not transposed or B transposed) and m = {} (A transposed); \
+                 A {:?}, B {:?}",
+                d.n,
+                d.k,
+                d.m,
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let kernel = kernel_for(gpu, a, b, o)?;
+    if kernel == MatmulKernel::Coop {
+        return matmul_coop::plan(gpu, a, b, c, o, &d);
+    }
+    let cfg = config_of(gpu, o)?;
+    let shader = match kernel {
+        MatmulKernel::Tiled => &shaders::MATMUL_TILED_F16,
+        _ => &shaders::MATMUL_VEC4_F16,
+    };
+    let tile = (cfg.tile_m(kernel), cfg.tile_n(kernel));
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    // Windows are sized in f32 capacity: halves take half the bytes, so they fit too.
+    let blk = choose_blocks(
+        &d,
+        o,
+        (tile.0 as usize, tile.1 as usize),
+        4,
+        window_capacity(gpu),
+        max_groups,
+    )
+    .ok_or_else(|| Error::invalid("matmul_f16: no block split fits one binding"))?;
+    let pipeline = gpu.pipeline(shader, &kernel.constants(&cfg, o.trans_a, o.trans_b))?;
+    Ok(plan_blocks(
+        gpu,
+        d,
+        a,
+        b,
+        c,
+        o,
+        &pipeline,
+        tile,
+        blk,
+        Bindings::WithBias,
+    ))
+}
+
+/// Returns `act(α·op(a)·op(b) + bias)` as a new f32 tensor (β is ignored: there is no C yet).
+pub fn run(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    options: &MatmulOptions<'_>,
+) -> Result<Tensor> {
+    let d = MatmulDims::new(a.shape(), b.shape(), options.trans_a, options.trans_b)?;
+    let c = Tensor::empty(gpu, &d.output_shape())?;
+    let options = MatmulOptions {
+        beta: 0.0,
+        ..*options
+    };
+    gpu.execute(&plan(gpu, a, b, &c, &options)?)?;
+    Ok(c)
+}

@@ -1,0 +1,189 @@
+//! The tensor-core matmul (`shaders/matmul_coop.wgsl`, cooperative matrices, f16 operands,
+//! f32 accumulators).
+//!
+//! Without a GPU: naga turns the kernel into SPIR-V for every layout with the cooperative-
+//! matrix capability (the naga 30 pitfall around coopStoreT would fail this). On an adapter
+//! with a 16 × 16 × 16 f16 → f32 configuration (NVIDIA's, not lavapipe's): products in
+//! multiples of 16 that fill no 64-tile, every layout, batches, k split over bindings, against
+//! the f64 product of the f16 values. Elsewhere: the f16 path must not choose it and runs the
+//! other kernels correctly.
+//!
+//! Tolerance: tests/common/matmul.rs times 4. The products of f16 values are exact in f32;
+//! tensor cores accumulate in f32 but may round partial sums of a 16-wide step differently
+//! from an FMA chain, which the margin covers; a wrong tile, stride or layout is off by O(1).
+
+mod common;
+
+use common::matmul::tolerance;
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
+use speckle::cpu::matmul::{matmul as reference, Problem};
+use speckle::ops::matmul::{MatmulDims, MatmulKernel};
+use speckle::ops::{matmul_coop, matmul_f16};
+use speckle::shaders;
+use speckle::{Activation, Gpu, HalfTensor, MatmulOptions};
+
+/// SPIR-V's OpCapability CooperativeMatrixKHR, as the instruction's two words.
+const CAPABILITY_COOPERATIVE_MATRIX: [u32; 2] = [(2 << 16) | 17, 6022];
+
+#[test]
+fn the_kernel_compiles_to_spirv_in_every_layout() {
+    let module = shaders::validate(&shaders::MATMUL_COOP).expect("valid WGSL");
+    let mut validator = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    );
+    let info = validator.validate(&module).unwrap();
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut constants = naga::back::PipelineConstants::default();
+        constants.insert("SG".into(), 32.0);
+        constants.insert("TRANS_A".into(), f64::from(u8::from(trans_a)));
+        constants.insert("TRANS_B".into(), f64::from(u8::from(trans_b)));
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            Some((naga::ShaderStage::Compute, "main")),
+            &constants,
+        )
+        .unwrap();
+        let options = naga::back::spv::Options {
+            lang_version: (1, 6),
+            ..Default::default()
+        };
+        let pipeline = naga::back::spv::PipelineOptions {
+            shader_stage: naga::ShaderStage::Compute,
+            entry_point: "main".into(),
+        };
+        let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
+            .unwrap_or_else(|e| panic!("SPIR-V for ta={trans_a} tb={trans_b}: {e}"));
+        assert!(
+            words.windows(2).any(|w| w == CAPABILITY_COOPERATIVE_MATRIX),
+            "ta={trans_a} tb={trans_b}: no CooperativeMatrixKHR capability"
+        );
+    }
+}
+
+/// A·B with f16 operands on `gpu` (the kernel its options choose), against the reference.
+fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
+    let a_host = random(a_shape.iter().product(), seed);
+    let b_host = random(b_shape.iter().product(), seed + 1);
+    let a = HalfTensor::from_f32(gpu, &a_host, a_shape).unwrap();
+    let b = HalfTensor::from_f32(gpu, &b_host, b_shape).unwrap();
+    let d = MatmulDims::new(a_shape, b_shape, o.trans_a, o.trans_b).unwrap();
+    let c = poisoned(gpu, &d.output_shape());
+    gpu.execute(&matmul_f16::plan(gpu, &a, &b, &c, o).unwrap())
+        .unwrap();
+    let (a16, b16) = (a.to_vec(gpu).unwrap(), b.to_vec(gpu).unwrap());
+    let want = reference(&Problem {
+        trans_a: o.trans_a,
+        trans_b: o.trans_b,
+        alpha: f64::from(o.alpha),
+        activation: o.activation,
+        ..Problem::new(&a16, a_shape, &b16, b_shape)
+    })
+    .unwrap();
+    assert_rel_close(
+        &format!(
+            "f16 matmul A{a_shape:?} B{b_shape:?} ta={} tb={}",
+            o.trans_a, o.trans_b
+        ),
+        &c.to_vec(gpu).unwrap(),
+        &want,
+        4.0 * tolerance(d.k),
+    );
+}
+
+fn layouts() -> [(bool, bool); 4] {
+    [(false, false), (true, false), (false, true), (true, true)]
+}
+
+#[test]
+fn products_match_the_reference_where_the_adapter_has_cooperative_matrices() {
+    let gpu = gpu();
+    let a = HalfTensor::from_f32(gpu, &random(256, 1), &[16, 16]).unwrap();
+    let plain = MatmulOptions::default();
+    if matmul_coop::subgroup_size(gpu).is_none() {
+        // lavapipe: the f16 path must leave the tensor-core kernel alone and still be right.
+        eprintln!(
+            "note: adapter {:?} has no cooperative matrices; checking the fallback only",
+            gpu.adapter_info().name
+        );
+        assert_ne!(
+            matmul_f16::kernel_for(gpu, &a, &a, &plain).unwrap(),
+            MatmulKernel::Coop
+        );
+        check(gpu, &[48, 32], &[32, 80], &plain, 81);
+        return;
+    }
+    assert_eq!(
+        matmul_f16::kernel_for(gpu, &a, &a, &plain).unwrap(),
+        MatmulKernel::Coop
+    );
+    // One tile; tiles that fill no 64-tile of C; a longer k.
+    for &(m, n, k) in &[(16, 16, 16), (80, 48, 32), (144, 208, 96), (64, 64, 1024)] {
+        for (trans_a, trans_b) in layouts() {
+            let a_shape = if trans_a { [k, m] } else { [m, k] };
+            let b_shape = if trans_b { [n, k] } else { [k, n] };
+            let o = MatmulOptions {
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            check(gpu, &a_shape, &b_shape, &o, (m + n + k) as u64);
+        }
+    }
+    // Batches, one operand shared.
+    check(gpu, &[3, 32, 48], &[48, 16], &plain, 82);
+    check(
+        gpu,
+        &[2, 32, 48],
+        &[2, 16, 48],
+        &MatmulOptions {
+            trans_b: true,
+            ..plain
+        },
+        83,
+    );
+    // An epilogue is not the coop kernel's: the tiled or vec4 kernel runs it, correctly.
+    let epilogue = MatmulOptions {
+        activation: Activation::Relu,
+        alpha: 0.5,
+        ..plain
+    };
+    assert_ne!(
+        matmul_f16::kernel_for(gpu, &a, &a, &epilogue).unwrap(),
+        MatmulKernel::Coop
+    );
+    check(gpu, &[32, 48], &[48, 16], &epilogue, 84);
+}
+
+#[test]
+fn split_products_accumulate_over_k_blocks() {
+    // 16 KiB bindings: k = 2048 f16 values of one row take 4 KiB, so A's windows split k and
+    // the later blocks start from C (FLAG_READ_C).
+    let gpu = gpu_with_binding_limit(16 << 10);
+    if matmul_coop::subgroup_size(&gpu).is_none() {
+        eprintln!("note: no cooperative matrices on this adapter; skipping the split check");
+        check(&gpu, &[32, 256], &[256, 16], &MatmulOptions::default(), 85);
+        return;
+    }
+    for (trans_a, trans_b) in layouts() {
+        let (m, n, k) = (32, 48, 2048);
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let o = MatmulOptions {
+            trans_a,
+            trans_b,
+            ..Default::default()
+        };
+        let a = HalfTensor::from_f32(&gpu, &random(m * k, 86), &a_shape).unwrap();
+        let b = HalfTensor::from_f32(&gpu, &random(n * k, 87), &b_shape).unwrap();
+        let c = poisoned(&gpu, &[m, n]);
+        let plan = matmul_f16::plan(&gpu, &a, &b, &c, &o).unwrap();
+        assert!(
+            plan.len() > 1,
+            "the split path must be taken ({} dispatches)",
+            plan.len()
+        );
+        check(&gpu, &a_shape, &b_shape, &o, 88);
+    }
+}

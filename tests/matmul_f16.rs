@@ -1,0 +1,167 @@
+//! f16-operand matmul (`ops::matmul_f16`) against the f64 product of the same f16 values:
+//! both kernels, every layout, awkward aligned shapes, batches, the epilogue, the split path,
+//! operands converted on the GPU, exact results on binary data, and the refusal of shapes
+//! without whole vec4 rows. Tolerance: tests/common/matmul.rs (the accumulation is f32, as
+//! in the f32 kernels; the reference takes the f16 values the GPU holds).
+
+mod common;
+
+use common::matmul::tolerance;
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
+use speckle::cpu::matmul::{matmul as reference, Problem};
+use speckle::ops::matmul::{MatmulDims, MatmulKernel};
+use speckle::ops::matmul_f16;
+use speckle::{Activation, Gpu, HalfTensor, MatmulConfig, MatmulOptions, Tensor};
+
+const VEC4: MatmulConfig = MatmulConfig::GPU;
+
+fn tiled(t: u32) -> MatmulConfig {
+    MatmulConfig {
+        wg_x: t,
+        wg_y: t,
+        kernel: MatmulKernel::Tiled,
+    }
+}
+
+/// A·B with f16 operands from seeded values, against the reference on the values read back.
+fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
+    let a_host = random(a_shape.iter().product(), seed);
+    let b_host = random(b_shape.iter().product(), seed + 1);
+    let a = HalfTensor::from_f32(gpu, &a_host, a_shape).unwrap();
+    let b = HalfTensor::from_f32(gpu, &b_host, b_shape).unwrap();
+    let d = MatmulDims::new(a_shape, b_shape, o.trans_a, o.trans_b).unwrap();
+    let c = poisoned(gpu, &d.output_shape());
+    gpu.execute(&matmul_f16::plan(gpu, &a, &b, &c, o).unwrap())
+        .unwrap();
+    let (a16, b16) = (a.to_vec(gpu).unwrap(), b.to_vec(gpu).unwrap());
+    let want = reference(&Problem {
+        trans_a: o.trans_a,
+        trans_b: o.trans_b,
+        alpha: f64::from(o.alpha),
+        activation: o.activation,
+        ..Problem::new(&a16, a_shape, &b16, b_shape)
+    })
+    .unwrap();
+    assert_rel_close(
+        &format!(
+            "matmul_f16 A{a_shape:?} B{b_shape:?} ta={} tb={} {:?}",
+            o.trans_a, o.trans_b, o.config
+        ),
+        &c.to_vec(gpu).unwrap(),
+        &want,
+        tolerance(d.k),
+    );
+}
+
+#[test]
+fn both_kernels_match_the_reference_in_every_layout() {
+    let gpu = gpu();
+    for config in [VEC4, tiled(8), tiled(16)] {
+        for &(m, n, k) in &[(4, 4, 4), (36, 44, 252), (133, 132, 20)] {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                if trans_a && m % 4 != 0 {
+                    continue;
+                }
+                let a_shape = if trans_a { [k, m] } else { [m, k] };
+                let b_shape = if trans_b { [n, k] } else { [k, n] };
+                let o = MatmulOptions {
+                    trans_a,
+                    trans_b,
+                    config: Some(config),
+                    ..Default::default()
+                };
+                check(gpu, &a_shape, &b_shape, &o, (m + 7 * n + k) as u64);
+            }
+        }
+        let a = HalfTensor::from_f32(gpu, &random(64, 1), &[8, 8]).unwrap();
+        let o = MatmulOptions {
+            config: Some(config),
+            ..Default::default()
+        };
+        assert_eq!(
+            matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(),
+            config.kernel
+        );
+    }
+}
+
+#[test]
+fn batches_the_epilogue_and_the_split_path_match_the_reference() {
+    let gpu = gpu();
+    check(gpu, &[3, 20, 36], &[36, 12], &MatmulOptions::default(), 71);
+    let epilogue = MatmulOptions {
+        alpha: -1.5,
+        activation: Activation::Gelu,
+        config: Some(tiled(8)),
+        ..Default::default()
+    };
+    check(gpu, &[2, 12, 40], &[2, 40, 16], &epilogue, 72);
+    let small = gpu_with_binding_limit(4096);
+    for config in [VEC4, tiled(8)] {
+        let o = MatmulOptions {
+            config: Some(config),
+            ..Default::default()
+        };
+        check(&small, &[40, 300], &[300, 36], &o, 73);
+        let t = MatmulOptions {
+            trans_a: true,
+            trans_b: true,
+            ..o
+        };
+        check(&small, &[300, 40], &[36, 300], &t, 74);
+    }
+}
+
+#[test]
+fn binary_operands_give_exact_integer_products() {
+    // 0/1 inputs (an optical processing unit's) are exact in f16; the sums are integers below
+    // 2^24, exact in f32: the GPU must match the integer product exactly.
+    let gpu = gpu();
+    let (m, n, k) = (20, 24, 516);
+    let bits = |len: usize, seed: u64| -> Vec<f32> {
+        random(len, seed)
+            .into_iter()
+            .map(|v| f32::from(u8::from(v > 0.0)))
+            .collect()
+    };
+    let (a_host, b_host) = (bits(m * k, 75), bits(k * n, 76));
+    // Converted on the GPU this time: 0 and 1 are exact whatever the rounding.
+    let a32 = Tensor::from_slice(gpu, &a_host, &[m, k]).unwrap();
+    let b32 = Tensor::from_slice(gpu, &b_host, &[k, n]).unwrap();
+    let a = HalfTensor::from_tensor(gpu, &a32).unwrap();
+    let b = HalfTensor::from_tensor(gpu, &b32).unwrap();
+    for config in [VEC4, tiled(16)] {
+        let c = matmul_f16::run(
+            gpu,
+            &a,
+            &b,
+            &MatmulOptions {
+                config: Some(config),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let want = reference(&Problem::new(&a_host, &[m, k], &b_host, &[k, n])).unwrap();
+        let got = c.to_vec(gpu).unwrap();
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(f64::from(g), w, "{config}: entry {i}");
+        }
+    }
+}
+
+#[test]
+fn shapes_without_whole_vec4_rows_are_refused() {
+    let gpu = gpu();
+    let a = HalfTensor::from_f32(gpu, &random(7 * 6, 1), &[7, 6]).unwrap();
+    let b = HalfTensor::from_f32(gpu, &random(6 * 8, 2), &[6, 8]).unwrap();
+    let c = Tensor::zeros(gpu, &[7, 8]).unwrap();
+    let e = matmul_f16::plan(gpu, &a, &b, &c, &MatmulOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("whole vec4s") && e.contains("k = 6"), "{e}");
+    let b = HalfTensor::from_f32(gpu, &random(5 * 8, 2), &[5, 8]).unwrap();
+    let e = matmul_f16::plan(gpu, &a, &b, &c, &MatmulOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("inner dimensions"), "{e}");
+}
