@@ -5,7 +5,11 @@
 //! GPUs and on CPU implementations such as Mesa's lavapipe.
 //!
 //! * [`Gpu`] owns the device, its limits and features, and the pipeline cache.
-//! * [`Tensor`] is f32 data on the GPU with a row-major shape.
+//! * [`Tensor`] is f32 data on the GPU with a row-major shape; [`HalfTensor`] holds f16
+//!   operands for the reduced-precision matmul (`ops::matmul_f16`, tensor cores where the
+//!   adapter has cooperative matrices).
+//! * [`tune`] measures kernel configurations per adapter and shape class and caches the
+//!   fastest; every op then uses them where its options leave the choice open.
 //! * [`ops`] holds one module per kernel (matmul, activations, softmax, row reductions); each
 //!   plans its work as a list of [`Dispatch`]es that a caller can record, submit or time.
 //! * [`cpu`] holds the f64 reference of every kernel, used by the tests and `--check`.

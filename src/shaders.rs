@@ -367,8 +367,7 @@ impl Kernel {
             s.push('\n');
         }
         for line in body.lines() {
-            // A directive line keeps its place as an empty line, so naga's line numbers in
-            // diagnostics still count the kernel's own lines after the pieces.
+            // A moved directive leaves an empty line, so the body keeps its line count.
             if !is_directive(line) {
                 s.push_str(line);
             }

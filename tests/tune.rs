@@ -224,9 +224,12 @@ fn a_tuned_matmul_configuration_is_used_and_unusable_ones_are_ignored() {
         );
         assert_ne!(matmul_check(&g, 64, 40, 48), MatmulKernel::Scalar);
     }
-    // Forgetting the entries restores the default.
+    // Forgetting the entries restores the default; remembering one (as a tuner in the same
+    // process would) applies it at once.
     tuned.forget_tuned(Some("matmul"));
     assert_ne!(matmul_check(&tuned, 64, 40, 48), MatmulKernel::Scalar);
+    tuned.remember_tuned(entry(&me, "matmul", class.clone(), "8x8-scalar"));
+    assert_eq!(matmul_check(&tuned, 64, 40, 48), MatmulKernel::Scalar);
 }
 
 #[test]

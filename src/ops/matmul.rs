@@ -51,7 +51,8 @@ impl MatmulKernel {
         }
     }
 
-    /// Rows of C one thread computes (storage kernels).
+    /// Rows of C one thread computes (storage kernels; the coop kernel's whole subgroup
+    /// computes 64).
     pub fn rows_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Scalar => 4,
@@ -61,7 +62,8 @@ impl MatmulKernel {
         }
     }
 
-    /// Columns of C one thread computes (storage kernels: two vec4s).
+    /// Columns of C one thread computes (storage kernels: two vec4s; the coop kernel's whole
+    /// subgroup computes 64).
     pub fn cols_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Texture => 4,

@@ -555,6 +555,16 @@ fn info(json: bool) -> Result<()> {
     });
     let features: Vec<&str> = gpu.features().iter_names().map(|(n, _)| n).collect();
     let matmul_config = MatmulConfig::for_gpu(&gpu)?;
+    let cooperative: Vec<String> = gpu
+        .cooperative_matrix_properties()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}x{}x{} {:?}->{:?}",
+                c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
+            )
+        })
+        .collect();
     let tuned = gpu.tune_table();
     let tuning = serde_json::json!({
         "cache": tuned.source(),
@@ -569,6 +579,7 @@ fn info(json: bool) -> Result<()> {
             "limits": limits,
             "matmul_config": matmul_config.to_string(),
             "tuning": tuning,
+            "cooperative_matrix": cooperative,
             "kernels": speckle::shaders::ALL.iter().map(|k| k.name).collect::<Vec<_>>(),
         });
         println!("{}", to_json(&value)?);
@@ -599,6 +610,14 @@ fn info(json: bool) -> Result<()> {
         }
     }
     println!("matmul default: {matmul_config}");
+    println!(
+        "cooperative matrices: {}",
+        if cooperative.is_empty() {
+            "none (no tensor-core path)".to_owned()
+        } else {
+            cooperative.join(", ")
+        }
+    );
     match tuned.source() {
         Some(path) => println!(
             "tuned configurations: {} for this adapter in {}",

@@ -97,7 +97,11 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         Ok(f) => f,
         Err(e) if args.clear => return Err(e),
         Err(e) => {
-            eprintln!("warning: {e}; it will be replaced");
+            if args.dry_run {
+                eprintln!("warning: {e}");
+            } else {
+                eprintln!("warning: {e}; it will be replaced");
+            }
             TuneFile {
                 format: tune::FORMAT,
                 entries: Vec::new(),
