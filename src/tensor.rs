@@ -65,6 +65,17 @@ pub fn element_count(shape: &[usize]) -> Result<usize> {
         })
 }
 
+/// Checks that `shape` holds `given` values.
+fn check_data_len(shape: &[usize], given: usize) -> Result<()> {
+    let len = element_count(shape)?;
+    if len != given {
+        return Err(Error::invalid(format!(
+            "shape {shape:?} holds {len} elements but {given} values were given"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that every value is finite, naming `what` and the first offending index otherwise.
 pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
     let mut bad = data.iter().enumerate().filter(|(_, v)| !v.is_finite());
@@ -95,13 +106,7 @@ impl Tensor {
 
     /// Uploads `data` (row-major) as a tensor of `shape`.
     pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
-        let len = element_count(shape)?;
-        if len != data.len() {
-            return Err(Error::invalid(format!(
-                "shape {shape:?} holds {len} elements but {} values were given",
-                data.len()
-            )));
-        }
+        check_data_len(shape, data.len())?;
         let t = Tensor::empty(gpu, shape)?;
         t.write(gpu, data)?;
         Ok(t)
@@ -266,13 +271,7 @@ impl HalfTensor {
     /// Uploads `data` rounded to f16 on the host (to nearest, ties to even; saturating at
     /// ±65504): the values are [`crate::cpu::to_f16::to_f16`] of `data`.
     pub fn from_f32(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<HalfTensor> {
-        let len = element_count(shape)?;
-        if len != data.len() {
-            return Err(Error::invalid(format!(
-                "shape {shape:?} holds {len} elements but {} values were given",
-                data.len()
-            )));
-        }
+        check_data_len(shape, data.len())?;
         let t = HalfTensor::empty(gpu, shape)?;
         let mut bits: Vec<u16> = data
             .iter()

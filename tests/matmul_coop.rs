@@ -14,10 +14,9 @@
 
 mod common;
 
-use common::matmul::tolerance;
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
-use speckle::cpu::matmul::{matmul as reference, Problem};
-use speckle::ops::matmul::{MatmulDims, MatmulKernel};
+use common::matmul::check_f16;
+use common::{gpu, gpu_with_binding_limit, poisoned, random};
+use speckle::ops::matmul::MatmulKernel;
 use speckle::ops::{matmul_coop, matmul_f16};
 use speckle::shaders;
 use speckle::{Activation, Gpu, HalfTensor, MatmulOptions};
@@ -62,34 +61,10 @@ fn the_kernel_compiles_to_spirv_in_every_layout() {
     }
 }
 
-/// A·B with f16 operands on `gpu` (the kernel its options choose), against the reference.
+/// A·B with f16 operands on `gpu` (the kernel its options choose) against the reference,
+/// with the margin of the module docs.
 fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
-    let a_host = random(a_shape.iter().product(), seed);
-    let b_host = random(b_shape.iter().product(), seed + 1);
-    let a = HalfTensor::from_f32(gpu, &a_host, a_shape).unwrap();
-    let b = HalfTensor::from_f32(gpu, &b_host, b_shape).unwrap();
-    let d = MatmulDims::new(a_shape, b_shape, o.trans_a, o.trans_b).unwrap();
-    let c = poisoned(gpu, &d.output_shape());
-    gpu.execute(&matmul_f16::plan(gpu, &a, &b, &c, o).unwrap())
-        .unwrap();
-    let (a16, b16) = (a.to_vec(gpu).unwrap(), b.to_vec(gpu).unwrap());
-    let want = reference(&Problem {
-        trans_a: o.trans_a,
-        trans_b: o.trans_b,
-        alpha: f64::from(o.alpha),
-        activation: o.activation,
-        ..Problem::new(&a16, a_shape, &b16, b_shape)
-    })
-    .unwrap();
-    assert_rel_close(
-        &format!(
-            "f16 matmul A{a_shape:?} B{b_shape:?} ta={} tb={}",
-            o.trans_a, o.trans_b
-        ),
-        &c.to_vec(gpu).unwrap(),
-        &want,
-        4.0 * tolerance(d.k),
-    );
+    check_f16(gpu, a_shape, b_shape, o, seed, 4.0);
 }
 
 fn layouts() -> [(bool, bool); 4] {

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::matmul::{check, tolerance};
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
-use speckle::cpu::matmul::{matmul as reference, Problem};
+use common::matmul::{check, check_chunked_epilogue};
+use common::{gpu, gpu_with_binding_limit};
 use speckle::ops::matmul::{self, MatmulKernel};
-use speckle::{Activation, MatmulConfig, MatmulOptions, Tensor};
+use speckle::{MatmulConfig, MatmulOptions, Tensor};
 
 fn tiled(t: u32) -> MatmulConfig {
     MatmulConfig {
@@ -67,45 +66,7 @@ fn the_epilogue_and_the_chunked_path_match_the_reference() {
     // 4 KiB bindings split the operands into many windows; k blocks accumulate before the
     // epilogue (alpha, beta, bias, relu) runs once.
     let gpu = gpu_with_binding_limit(4096);
-    let (m, n, k) = (40, 36, 300);
-    let a_host = random(m * k, 66);
-    let b_host = random(k * n, 67);
-    let c_host = random(m * n, 68);
-    let bias_host = random(n, 69);
-    let a = Tensor::from_slice(&gpu, &a_host, &[m, k]).unwrap();
-    let b = Tensor::from_slice(&gpu, &b_host, &[k, n]).unwrap();
-    let c = Tensor::from_slice(&gpu, &c_host, &[m, n]).unwrap();
-    let bias = Tensor::from_slice(&gpu, &bias_host, &[n]).unwrap();
-    let o = MatmulOptions {
-        alpha: 2.0,
-        beta: 0.5,
-        bias: Some(&bias),
-        activation: Activation::Relu,
-        config: Some(tiled(8)),
-        ..Default::default()
-    };
-    assert_eq!(
-        matmul::kernel_for(&gpu, &a, &b, &c, &o).unwrap(),
-        MatmulKernel::Tiled
-    );
-    let plan = matmul::plan(&gpu, &a, &b, &c, &o).unwrap();
-    assert!(plan.len() > 4, "{} dispatches", plan.len());
-    gpu.execute(&plan).unwrap();
-    let (a_shape, b_shape) = ([m, k], [k, n]);
-    let problem = Problem {
-        alpha: 2.0,
-        beta: 0.5,
-        c: Some(&c_host),
-        bias: Some(&bias_host),
-        activation: Activation::Relu,
-        ..Problem::new(&a_host, &a_shape, &b_host, &b_shape)
-    };
-    assert_rel_close(
-        "tiled, chunked, epilogue",
-        &c.to_vec(&gpu).unwrap(),
-        &reference(&problem).unwrap(),
-        tolerance(k),
-    );
+    check_chunked_epilogue(&gpu, 36, Some(tiled(8)), MatmulKernel::Tiled);
 }
 
 #[test]
