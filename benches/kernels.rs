@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use speckle::bench::{random_vec, time_dispatches};
-use speckle::ops::{activation, matmul, softmax};
-use speckle::{Activation, Dispatch, Gpu, MatmulOptions, SoftmaxOptions, Tensor};
+use speckle::ops::{activation, matmul, matmul_f16, softmax};
+use speckle::{Activation, Dispatch, Gpu, HalfTensor, MatmulOptions, SoftmaxOptions, Tensor};
 
 /// Criterion asks for the time of `iters` runs; the harness gives the median of GPU runs.
 fn gpu_time(gpu: &Gpu, dispatches: &[Dispatch], iters: u64) -> Duration {
@@ -29,6 +29,48 @@ fn bench_matmul(c: &mut Criterion, gpu: &Gpu) {
         let b = tensor(gpu, &[n, n], 2);
         let out = Tensor::empty(gpu, &[n, n]).expect("alloc");
         let plan = matmul::plan(gpu, &a, &b, &out, &MatmulOptions::default()).expect("plan");
+        group.throughput(Throughput::Elements((2 * n * n * n) as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter_custom(|iters| gpu_time(gpu, &plan, iters));
+        });
+    }
+    group.finish();
+}
+
+fn bench_matmul_tiled(c: &mut Criterion, gpu: &Gpu) {
+    let mut group = c.benchmark_group("matmul_tiled");
+    group.sample_size(10);
+    for t in matmul::TILED_SIZES {
+        let n = 512usize;
+        let a = tensor(gpu, &[n, n], 1);
+        let b = tensor(gpu, &[n, n], 2);
+        let out = Tensor::empty(gpu, &[n, n]).expect("alloc");
+        let options = MatmulOptions {
+            config: Some(speckle::MatmulConfig {
+                wg_x: t,
+                wg_y: t,
+                kernel: matmul::MatmulKernel::Tiled,
+            }),
+            ..Default::default()
+        };
+        let plan = matmul::plan(gpu, &a, &b, &out, &options).expect("plan");
+        group.throughput(Throughput::Elements((2 * n * n * n) as u64));
+        group.bench_function(format!("{n} T={t}"), |bench| {
+            bench.iter_custom(|iters| gpu_time(gpu, &plan, iters));
+        });
+    }
+    group.finish();
+}
+
+fn bench_matmul_f16(c: &mut Criterion, gpu: &Gpu) {
+    let mut group = c.benchmark_group("matmul_f16");
+    group.sample_size(10);
+    for n in [256usize, 512] {
+        let half =
+            |seed| HalfTensor::from_f32(gpu, &random_vec(n * n, seed), &[n, n]).expect("upload");
+        let (a, b) = (half(1), half(2));
+        let out = Tensor::empty(gpu, &[n, n]).expect("alloc");
+        let plan = matmul_f16::plan(gpu, &a, &b, &out, &MatmulOptions::default()).expect("plan");
         group.throughput(Throughput::Elements((2 * n * n * n) as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
             bench.iter_custom(|iters| gpu_time(gpu, &plan, iters));
@@ -71,6 +113,8 @@ fn bench_softmax(c: &mut Criterion, gpu: &Gpu) {
 fn kernels(c: &mut Criterion) {
     let gpu = Gpu::new().expect("a GPU adapter (see README: Quick start)");
     bench_matmul(c, &gpu);
+    bench_matmul_tiled(c, &gpu);
+    bench_matmul_f16(c, &gpu);
     bench_activation(c, &gpu);
     bench_softmax(c, &gpu);
 }

@@ -394,6 +394,47 @@ fn the_matmul_tuner_finds_a_correct_winner() {
 }
 
 #[test]
+fn the_f16_matmul_tuner_finds_a_correct_winner_and_its_choice_is_used() {
+    let shapes: Vec<MatmulShape> = ["32,24,36", "40,24,36,NT"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let outcomes = speckle::tune::matmul::tune_operands(
+        gpu(),
+        &shapes,
+        speckle::tune::matmul::Operands::F16,
+        &QUICK,
+        |_| {},
+    )
+    .unwrap();
+    assert_sound(&outcomes, "matmul_f16");
+    // A tuned tiled configuration replaces the f16 path's default vec4 kernel.
+    let me = AdapterKey::of(gpu());
+    let d = MatmulDims::new(&[32, 36], &[36, 24], false, false).unwrap();
+    let g = gpu_with_cache(
+        &tune_file(vec![entry(
+            &me,
+            "matmul_f16",
+            matmul::shape_class(&d, false, false),
+            "8x8-tiled",
+        )]),
+        "matmul-f16",
+    );
+    let plain = MatmulOptions::default();
+    // kernel_for reads only the shapes: the same operands serve both devices.
+    let a = speckle::HalfTensor::from_f32(&g, &random(32 * 36, 1), &[32, 36]).unwrap();
+    let b = speckle::HalfTensor::from_f32(&g, &random(36 * 24, 2), &[36, 24]).unwrap();
+    assert_eq!(
+        speckle::ops::matmul_f16::kernel_for(&g, &a, &b, &plain).unwrap(),
+        MatmulKernel::Tiled
+    );
+    assert_ne!(
+        speckle::ops::matmul_f16::kernel_for(gpu(), &a, &b, &plain).unwrap(),
+        MatmulKernel::Tiled
+    );
+}
+
+#[test]
 fn the_attention_tuner_finds_a_correct_winner() {
     let shape: AttentionShape = "1,2,40,16,causal".parse().unwrap();
     assert!(shape.causal);

@@ -16,18 +16,31 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{
-    check_problem, choose_blocks, plan_blocks, vec4_eligible, Bindings, MatmulConfig, MatmulDims,
-    MatmulKernel, MatmulOptions,
+    self, check_problem, choose_blocks, plan_blocks, vec4_eligible, Bindings, MatmulConfig,
+    MatmulDims, MatmulKernel, MatmulOptions,
 };
 use crate::ops::matmul_coop;
 use crate::shaders;
 use crate::tensor::{window_capacity, HalfTensor, Tensor};
 
-/// The configuration of the vec4 and tiled paths for f16 operands: `o.config` if given (a
-/// texture, scalar or coop configuration runs the vec4 kernel with its workgroup), else
-/// [`MatmulConfig::builtin`] with the vec4 kernel.
-fn config_of(gpu: &Gpu, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
-    let cfg = o.config.unwrap_or_else(|| MatmulConfig::builtin(gpu));
+/// The op name of the f16 path's tuned configurations ([`crate::tune`]).
+pub const TUNE_OP: &str = "matmul_f16";
+
+/// The configuration asked for: `o.config`, else the one tuned for the problem's class
+/// (`speckle tune --ops matmul_f16`), else none (the kernel is then chosen by [`kernel_for`]).
+fn asked(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Option<MatmulConfig> {
+    o.config.or_else(|| {
+        gpu.tuned_config(TUNE_OP, &matmul::shape_class(d, o.trans_a, o.trans_b))
+            .and_then(|s| s.parse::<MatmulConfig>().ok())
+            .filter(|c| c.check(gpu).is_ok())
+    })
+}
+
+/// The configuration of the vec4 and tiled paths: `cfg` if given (a texture, scalar or coop
+/// configuration runs the vec4 kernel with its workgroup), else [`MatmulConfig::builtin`]
+/// with the vec4 kernel.
+fn storage_config(gpu: &Gpu, cfg: Option<MatmulConfig>) -> Result<MatmulConfig> {
+    let cfg = cfg.unwrap_or_else(|| MatmulConfig::builtin(gpu));
     let cfg = match cfg.kernel {
         MatmulKernel::Tiled | MatmulKernel::Vec4 => cfg,
         _ => MatmulConfig {
@@ -40,8 +53,8 @@ fn config_of(gpu: &Gpu, o: &MatmulOptions<'_>) -> Result<MatmulConfig> {
 }
 
 /// The kernel [`plan`] runs for these operands and options: [`MatmulKernel::Coop`] where the
-/// tensor-core path is eligible (`ops::matmul_coop`) and the options leave the kernel open or
-/// name it, else [`MatmulKernel::Tiled`] or [`MatmulKernel::Vec4`] as the configuration says.
+/// tensor-core path is eligible (`ops::matmul_coop`) and the configuration asked for (or
+/// tuned) is none or names it, else [`MatmulKernel::Tiled`] or [`MatmulKernel::Vec4`].
 pub fn kernel_for(
     gpu: &Gpu,
     a: &HalfTensor,
@@ -49,11 +62,12 @@ pub fn kernel_for(
     o: &MatmulOptions<'_>,
 ) -> Result<MatmulKernel> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
-    let wants_coop = o.config.is_none_or(|c| c.kernel == MatmulKernel::Coop);
+    let cfg = asked(gpu, &d, o);
+    let wants_coop = cfg.is_none_or(|c| c.kernel == MatmulKernel::Coop);
     if wants_coop && matmul_coop::eligible(gpu, &d, o) {
         return Ok(MatmulKernel::Coop);
     }
-    Ok(config_of(gpu, o)?.kernel)
+    Ok(storage_config(gpu, cfg)?.kernel)
 }
 
 /// Plans `c = act(α·op(a)·op(b) + β·c + bias)` with f16 operands; `c` has the output shape.
@@ -85,7 +99,7 @@ pub fn plan(
     if kernel == MatmulKernel::Coop {
         return matmul_coop::plan(gpu, a, b, c, o, &d);
     }
-    let cfg = config_of(gpu, o)?;
+    let cfg = storage_config(gpu, asked(gpu, &d, o))?;
     let shader = match kernel {
         MatmulKernel::Tiled => &shaders::MATMUL_TILED_F16,
         _ => &shaders::MATMUL_VEC4_F16,

@@ -5,11 +5,13 @@ use std::str::FromStr;
 
 use crate::bench::{check_sampled, random_vec};
 use crate::error::{Error, Result};
+use crate::gpu::Dispatch;
 use crate::gpu::Gpu;
 use crate::ops::matmul::{
     self, shape_class, MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions, TUNE_OP,
 };
-use crate::tensor::Tensor;
+use crate::ops::matmul_f16;
+use crate::tensor::{HalfTensor, Tensor};
 use crate::tune::{run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry};
 
 /// One product to tune on: op(A) is m × k, op(B) is k × n.
@@ -166,6 +168,35 @@ pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     unique
 }
 
+/// The operand precision a tuning run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operands {
+    /// f32 operands: `ops::matmul`, cached as op `matmul`.
+    F32,
+    /// f16 operands: `ops::matmul_f16`, cached as op `matmul_f16`.
+    F16,
+}
+
+/// The f16 path's candidates: the tensor-core kernel where the adapter has one, the tiled
+/// kernel at both tile sizes and the vec4 kernel over the workgroup shapes of
+/// [`candidates`] (texture and scalar configurations run the vec4 kernel for f16).
+pub fn candidates_f16(gpu: &Gpu) -> Vec<MatmulConfig> {
+    let mut all = Vec::new();
+    if crate::ops::matmul_coop::subgroup_size(gpu).is_some() {
+        all.push(MatmulConfig {
+            wg_x: 1,
+            wg_y: 1,
+            kernel: MatmulKernel::Coop,
+        });
+    }
+    all.extend(
+        candidates(gpu)
+            .into_iter()
+            .filter(|c| matches!(c.kernel, MatmulKernel::Vec4 | MatmulKernel::Tiled)),
+    );
+    all
+}
+
 /// Tunes each of `shapes`: returns what every candidate measured and the entries to cache
 /// (one per shape whose candidates produced a valid winner). `progress` is told each
 /// candidate as it starts.
@@ -173,35 +204,71 @@ pub fn tune(
     gpu: &Gpu,
     shapes: &[MatmulShape],
     options: &TuneOptions,
+    progress: impl FnMut(&str),
+) -> Result<Vec<(ClassResult, Option<TunedEntry>)>> {
+    tune_operands(gpu, shapes, Operands::F32, options, progress)
+}
+
+/// [`tune`] for `operands` (f16 shapes need rows of whole vec4s).
+pub fn tune_operands(
+    gpu: &Gpu,
+    shapes: &[MatmulShape],
+    operands: Operands,
+    options: &TuneOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<(ClassResult, Option<TunedEntry>)>> {
-    let configs = candidates(gpu);
-    let default = MatmulConfig::builtin(gpu);
+    let (configs, op) = match operands {
+        Operands::F32 => (candidates(gpu), TUNE_OP),
+        Operands::F16 => (candidates_f16(gpu), matmul_f16::TUNE_OP),
+    };
     let mut out = Vec::new();
     for shape in shapes {
         let d = shape.dims()?;
-        let a_host = random_vec(d.m * d.k, 11);
-        let b_host = random_vec(d.k * d.n, 12);
-        let a = Tensor::from_slice(gpu, &a_host, &shape.a_shape())?;
-        let b = Tensor::from_slice(gpu, &b_host, &shape.b_shape())?;
+        let mut a_host = random_vec(d.m * d.k, 11);
+        let mut b_host = random_vec(d.k * d.n, 12);
         let c = Tensor::empty(gpu, &d.output_shape())?;
-        // A valid f32 product stays below about k·2⁻²⁴ componentwise; 2⁻²³·k is a bound no
-        // correct kernel reaches and every wrong one (an unwritten C, a wrong tile) exceeds.
+        let operand = match operands {
+            Operands::F32 => Operand::F32(
+                Tensor::from_slice(gpu, &a_host, &shape.a_shape())?,
+                Tensor::from_slice(gpu, &b_host, &shape.b_shape())?,
+            ),
+            Operands::F16 => {
+                let a = HalfTensor::from_f32(gpu, &a_host, &shape.a_shape())?;
+                let b = HalfTensor::from_f32(gpu, &b_host, &shape.b_shape())?;
+                // The reference takes the f16 values the GPU holds.
+                a_host = a.to_vec(gpu)?;
+                b_host = b.to_vec(gpu)?;
+                Operand::F16(a, b)
+            }
+        };
+        // A valid f32 accumulation stays below about k·2⁻²⁴ componentwise; 2⁻²³·k is a bound
+        // no correct kernel reaches and every wrong one (an unwritten C, a wrong tile) exceeds.
         let tolerance = d.k as f64 * f64::from(f32::EPSILON);
+        let plain = MatmulOptions {
+            trans_a: shape.trans_a,
+            trans_b: shape.trans_b,
+            ..Default::default()
+        };
+        // The default is what runs without a tuning cache (the tuning device has none).
+        let default = operand.kernel_for(gpu, &c, &plain)?;
         let mut best_ms = f64::INFINITY;
         let mut results = Vec::new();
         for config in &configs {
-            progress(&format!("matmul {shape} {config}"));
+            progress(&format!("{op} {shape} {config}"));
             let o = MatmulOptions {
-                trans_a: shape.trans_a,
-                trans_b: shape.trans_b,
                 config: Some(*config),
-                ..Default::default()
+                ..plain
             };
-            let result = CandidateResult::new(config.to_string(), *config == default);
             // A configuration whose kernel cannot take these operands runs another one, which
             // another candidate measures already (the default is always measured).
-            let ran = matmul::kernel_for(gpu, &a, &b, &c, &o)?;
+            let ran = operand.kernel_for(gpu, &c, &o)?;
+            let is_default = match operands {
+                Operands::F32 => *config == MatmulConfig::builtin(gpu),
+                Operands::F16 => {
+                    ran == default && (ran == MatmulKernel::Coop || *config == f16_builtin(gpu))
+                }
+            };
+            let result = CandidateResult::new(config.to_string(), is_default);
             if ran != config.kernel && !result.is_default {
                 results.push(CandidateResult {
                     rejected: Some(format!("not applicable: runs the {} kernel", ran.name())),
@@ -217,7 +284,7 @@ pub fn tune(
                 tolerance,
                 || {
                     c.write(gpu, &vec![f32::NAN; c.len()])?;
-                    matmul::plan(gpu, &a, &b, &c, &o)
+                    operand.plan(gpu, &c, &o)
                 },
                 || {
                     let c_host = c.to_vec(gpu)?;
@@ -229,11 +296,42 @@ pub fn tune(
         }
         out.push(ClassResult::finish(
             gpu,
-            TUNE_OP,
+            op,
             shape_class(&d, shape.trans_a, shape.trans_b),
             vec![d.m, d.n, d.k],
             results,
         ));
     }
     Ok(out)
+}
+
+/// The configuration the f16 path runs without a cache where the tensor-core kernel does not
+/// apply: the built-in one with the vec4 kernel.
+fn f16_builtin(gpu: &Gpu) -> MatmulConfig {
+    MatmulConfig {
+        kernel: MatmulKernel::Vec4,
+        ..MatmulConfig::builtin(gpu)
+    }
+}
+
+/// A tuning problem's operands in either precision.
+enum Operand {
+    F32(Tensor, Tensor),
+    F16(HalfTensor, HalfTensor),
+}
+
+impl Operand {
+    fn kernel_for(&self, gpu: &Gpu, c: &Tensor, o: &MatmulOptions<'_>) -> Result<MatmulKernel> {
+        match self {
+            Operand::F32(a, b) => matmul::kernel_for(gpu, a, b, c, o),
+            Operand::F16(a, b) => matmul_f16::kernel_for(gpu, a, b, o),
+        }
+    }
+
+    fn plan(&self, gpu: &Gpu, c: &Tensor, o: &MatmulOptions<'_>) -> Result<Vec<Dispatch>> {
+        match self {
+            Operand::F32(a, b) => matmul::plan(gpu, a, b, c, o),
+            Operand::F16(a, b) => matmul_f16::plan(gpu, a, b, c, o),
+        }
+    }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use speckle::tune::{
-    self, attention::AttentionShape, matmul::MatmulShape, project::ProjectShape, AdapterKey,
-    ClassResult, TuneFile, TuneOptions, TunedEntry,
+    self, attention::AttentionShape, matmul::MatmulShape, matmul::Operands, project::ProjectShape,
+    AdapterKey, ClassResult, TuneFile, TuneOptions, TunedEntry,
 };
 use speckle::{Error, Gpu, GpuOptions, Result, Tuning};
 
@@ -14,7 +14,7 @@ use crate::output::progress_bar;
 use crate::to_json;
 
 /// The ops `speckle tune` knows.
-const OPS: [&str; 3] = ["matmul", "attention", "project"];
+const OPS: [&str; 4] = ["matmul", "matmul_f16", "attention", "project"];
 
 /// `speckle tune`.
 #[derive(Args)]
@@ -140,6 +140,15 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
     if !plan.matmul.is_empty() {
         outcomes.extend(tune::matmul::tune(&gpu, &plan.matmul, &options, &mut step)?);
     }
+    if !plan.matmul_f16.is_empty() {
+        outcomes.extend(tune::matmul::tune_operands(
+            &gpu,
+            &plan.matmul_f16,
+            Operands::F16,
+            &options,
+            &mut step,
+        )?);
+    }
     if !plan.attention.is_empty() {
         outcomes.extend(tune::attention::tune(
             &gpu,
@@ -192,6 +201,7 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
 /// The problems to measure, per op.
 struct Plan {
     matmul: Vec<MatmulShape>,
+    matmul_f16: Vec<MatmulShape>,
     attention: Vec<AttentionShape>,
     project: Vec<ProjectShape>,
 }
@@ -202,6 +212,11 @@ impl Plan {
         Plan {
             matmul: pick(
                 wants("matmul"),
+                &args.matmul_shapes,
+                tune::matmul::default_shapes(gpu),
+            ),
+            matmul_f16: pick(
+                wants("matmul_f16"),
                 &args.matmul_shapes,
                 tune::matmul::default_shapes(gpu),
             ),
@@ -220,7 +235,8 @@ impl Plan {
 
     /// Candidates in all (the progress bar's length).
     fn candidates(&self, gpu: &Gpu) -> usize {
-        let matmul = self.matmul.len() * tune::matmul::candidates(gpu).len();
+        let matmul = self.matmul.len() * tune::matmul::candidates(gpu).len()
+            + self.matmul_f16.len() * tune::matmul::candidates_f16(gpu).len();
         let attention: usize = self
             .attention
             .iter()
@@ -244,6 +260,7 @@ fn pick<T: Clone>(wanted: bool, given: &[T], default: Vec<T>) -> Vec<T> {
 fn cache_op(op: &str) -> &'static str {
     match op {
         "matmul" => speckle::ops::matmul::TUNE_OP,
+        "matmul_f16" => speckle::ops::matmul_f16::TUNE_OP,
         "attention" => speckle::ops::attention::TUNE_OP,
         _ => speckle::ops::project_dense::TUNE_OP,
     }
