@@ -310,15 +310,8 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let key = crate::tune::AdapterKey {
-            name: info.name.clone(),
-            backend: info.backend.to_str().to_owned(),
-            driver: info.driver.clone(),
-            driver_info: info.driver_info.clone(),
-            vendor: info.vendor,
-            device: info.device,
-        };
-        let tuned = crate::tune::load_table(&options.tuning, &key);
+        let tuned =
+            crate::tune::load_table(&options.tuning, &crate::tune::AdapterKey::from_info(&info));
         log::info!(
             "adapter {:?} ({:?}, {:?}), binding limit {} bytes",
             info.name,

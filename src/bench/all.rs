@@ -229,7 +229,6 @@ pub struct AllReport {
 /// A measured case before the roofline is applied.
 struct Measured {
     kernel: &'static str,
-    label: String,
     variant: String,
     shape: Vec<usize>,
     timing: Timing,
@@ -243,7 +242,8 @@ struct Measured {
 }
 
 impl Measured {
-    fn row(self, roof: &RooflineSummary) -> AllRow {
+    /// The report's row for the case `label`.
+    fn row(self, label: String, roof: &RooflineSummary) -> AllRow {
         let seconds = self.timing.median_ms * 1e-3;
         let compute_floor = self.flops.unwrap_or(0.0) / (roof.fma_gflops * 1e9);
         let memory_floor = self.bytes / (roof.copy_gbps * 1e9);
@@ -253,7 +253,7 @@ impl Measured {
         };
         AllRow {
             kernel: self.kernel.into(),
-            label: self.label,
+            label,
             variant: self.variant,
             shape: self.shape,
             ms: self.timing.median_ms,
@@ -335,7 +335,6 @@ pub fn bench_all(
     };
     let mut results = vec![Measured {
         kernel: "roofline",
-        label: "copy (roofline)".into(),
         variant: "vec4 grid-stride".into(),
         shape: vec![r.copy_bytes as usize],
         flops: None,
@@ -347,12 +346,12 @@ pub fn bench_all(
         torch: torch("copy", &[r.copy_bytes as usize]),
         target: None,
     }
-    .row(&roof)];
+    .row("copy (roofline)".into(), &roof)];
     let mut skipped = Vec::new();
     for (label, case) in cases(Some(gpu), options.preset.sizes(), options) {
         progress(&label);
         match case() {
-            Ok(m) => results.push(m.row(&roof)),
+            Ok(m) => results.push(m.row(label, &roof)),
             Err(e) => {
                 log::warn!("bench all: {label} skipped: {e}");
                 skipped.push(Skipped {
@@ -490,7 +489,6 @@ fn matmul_case(gpu: &Gpu, n: usize, cpu: bool, o: &AllOptions) -> Result<Measure
     .remove(0);
     Ok(Measured {
         kernel: "matmul",
-        label: format!("matmul f32 n={n}"),
         variant: format!("{} ({})", r.kernel, r.config),
         shape: vec![n, n, n],
         flops: Some(2.0 * (n as f64).powi(3)),
@@ -516,7 +514,6 @@ fn matmul_f16_case(gpu: &Gpu, n: usize, o: &AllOptions) -> Result<Measured> {
         crate::bench::check_sampled(&a.to_vec(gpu)?, &b.to_vec(gpu)?, &got, &dims, false, false);
     Ok(Measured {
         kernel: "matmul_f16",
-        label: format!("matmul f16 in, f32 acc n={n}"),
         variant: crate::ops::matmul_f16::kernel_for(gpu, &a, &b, &options)?
             .name()
             .into(),
@@ -543,10 +540,6 @@ fn attention_case(gpu: &Gpu, shape: [usize; 4], causal: bool, o: &AllOptions) ->
     };
     Ok(Measured {
         kernel: "attention",
-        label: format!(
-            "attention f32 {b},{h},{n},{d}{}",
-            if causal { " causal" } else { "" }
-        ),
         variant: run.choice.clone(),
         shape: shape.to_vec(),
         flops: Some(run.flops()),
@@ -591,27 +584,15 @@ fn project_case(
             0.0
         };
     let seconds = r.timing.median_ms * 1e-3;
-    let (label, torch_key, target) = match (kind, mode) {
-        (Kind::Optical, Mode::Materialized) if precision == Precision::F16 => (
-            format!("project optical f16 b{batch} d{d} n{n_out}"),
-            torch("opu_fp32", &[batch, d, n_out]),
-            Some(2.0),
-        ),
-        (Kind::Optical, Mode::Materialized) => (
-            format!("project optical b{batch} d{d} n{n_out}"),
-            torch("opu_fp32", &[batch, d, n_out]),
-            Some(0.8),
-        ),
-        (Kind::Optical, Mode::MatrixFree) => (
-            format!("project optical matrix-free b{batch} d{d} n{n_out}"),
-            None,
-            None,
-        ),
-        _ => (
-            format!("project {} b{batch} d{d} n{n_out}", kind.name()),
-            None,
-            None,
-        ),
+    // The stored optical projection compares with PyTorch's stored-R projection.
+    let (torch_key, target) = match (kind, mode, precision) {
+        (Kind::Optical, Mode::Materialized, Precision::F16) => {
+            (torch("opu_fp32", &[batch, d, n_out]), Some(2.0))
+        }
+        (Kind::Optical, Mode::Materialized, Precision::F32) => {
+            (torch("opu_fp32", &[batch, d, n_out]), Some(0.8))
+        }
+        _ => (None, None),
     };
     // The CPU baseline of the stored optical projection: the two real products by the
     // threaded CPU GEMM (the squares and the sum are negligible beside them).
@@ -626,7 +607,6 @@ fn project_case(
         });
     Ok(Measured {
         kernel: "project",
-        label,
         variant: if precision == Precision::F16 {
             format!("{}, f16", r.mode)
         } else {
@@ -672,7 +652,6 @@ fn activation_case(gpu: &Gpu, act: Activation, n: usize, o: &AllOptions) -> Resu
     let reference = crate::cpu::activation::activation(act, &x_host[..n.min(CHECKED)]);
     Ok(Measured {
         kernel: "activation",
-        label: format!("{} {n}", act.name()),
         variant: "element-wise".into(),
         shape: vec![n],
         flops: None,
@@ -740,7 +719,6 @@ fn row_case(gpu: &Gpu, op: RowOp, rows: usize, cols: usize, o: &AllOptions) -> R
     let (timing, got) = time_and_read(gpu, &plan, &y, o)?;
     Ok(Measured {
         kernel: op.name(),
-        label: format!("{} {rows}x{cols}", op.name()),
         variant: "row-wise".into(),
         shape: vec![rows, cols],
         flops: None,
@@ -768,7 +746,6 @@ fn random_fill_case(gpu: &Gpu, n: usize, o: &AllOptions) -> Result<Measured> {
     let reference = crate::cpu::random_fill::random_fill(&spec, 1, n.min(CHECKED));
     Ok(Measured {
         kernel: "random_fill",
-        label: format!("random_fill gaussian {n}"),
         variant: "Philox4x32-10, Box-Muller".into(),
         shape: vec![n],
         flops: None,

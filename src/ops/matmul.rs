@@ -635,10 +635,28 @@ pub fn plan(
         Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
         Choice::Storage(kernel, blk) => (kernel, blk),
     };
-    let pipeline = gpu.pipeline(
-        kernel.shader(),
-        &kernel.constants(&cfg, o.trans_a, o.trans_b),
-    )?;
+    plan_storage(gpu, d, a, b, c, o, kernel.shader(), kernel, &cfg, blk)
+}
+
+/// The dispatches of a storage kernel with the epilogue's bindings: `shader` (the f32 build
+/// of `kernel`, or its f16-operand build) compiled with `cfg`'s overrides, over blocks `blk`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the product's operands, options, kernel and block split"
+)]
+pub(crate) fn plan_storage(
+    gpu: &Gpu,
+    d: MatmulDims,
+    a: &dyn Operand,
+    b: &dyn Operand,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    shader: &shaders::Kernel,
+    kernel: MatmulKernel,
+    cfg: &MatmulConfig,
+    blk: Blocks,
+) -> Result<Vec<Dispatch>> {
+    let pipeline = gpu.pipeline(shader, &kernel.constants(cfg, o.trans_a, o.trans_b))?;
     let tile = (cfg.tile_m(kernel), cfg.tile_n(kernel));
     Ok(plan_blocks(
         gpu,

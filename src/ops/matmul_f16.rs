@@ -16,8 +16,8 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{
-    self, check_problem, choose_blocks, plan_blocks, vec4_eligible, Bindings, MatmulConfig,
-    MatmulDims, MatmulKernel, MatmulOptions,
+    self, check_problem, choose_blocks, plan_storage, vec4_eligible, MatmulConfig, MatmulDims,
+    MatmulKernel, MatmulOptions,
 };
 use crate::ops::matmul_coop;
 use crate::shaders;
@@ -104,31 +104,12 @@ pub fn plan(
         MatmulKernel::Tiled => &shaders::MATMUL_TILED_F16,
         _ => &shaders::MATMUL_VEC4_F16,
     };
-    let tile = (cfg.tile_m(kernel), cfg.tile_n(kernel));
+    let tile = (cfg.tile_m(kernel) as usize, cfg.tile_n(kernel) as usize);
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     // Windows are sized in f32 capacity: halves take half the bytes, so they fit too.
-    let blk = choose_blocks(
-        &d,
-        o,
-        (tile.0 as usize, tile.1 as usize),
-        4,
-        window_capacity(gpu),
-        max_groups,
-    )
-    .ok_or_else(|| Error::invalid("matmul_f16: no block split fits one binding"))?;
-    let pipeline = gpu.pipeline(shader, &kernel.constants(&cfg, o.trans_a, o.trans_b))?;
-    Ok(plan_blocks(
-        gpu,
-        d,
-        a,
-        b,
-        c,
-        o,
-        &pipeline,
-        tile,
-        blk,
-        Bindings::WithBias,
-    ))
+    let blk = choose_blocks(&d, o, tile, 4, window_capacity(gpu), max_groups)
+        .ok_or_else(|| Error::invalid("matmul_f16: no block split fits one binding"))?;
+    plan_storage(gpu, d, a, b, c, o, shader, kernel, &cfg, blk)
 }
 
 /// Returns `act(α·op(a)·op(b) + bias)` as a new f32 tensor (β is ignored: there is no C yet).

@@ -13,7 +13,9 @@ use crate::ops::attention::{
     AttentionVariant, TUNE_OP,
 };
 use crate::tensor::Tensor;
-use crate::tune::{run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry};
+use crate::tune::{
+    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+};
 
 /// An f32 attention output within this relative error of the f64 reference is correct: the
 /// kernels measure about 1e-6 (softmax and two dot products of length N and D in f32).
@@ -50,10 +52,7 @@ impl FromStr for AttentionShape {
             5 if parts[4] == "causal" => true,
             _ => return Err(bad()),
         };
-        let v: Vec<usize> = parts[..4]
-            .iter()
-            .map(|p| p.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(bad))
-            .collect::<Result<_>>()?;
+        let v: Vec<usize> = positive_sizes(&parts[..4], bad)?;
         Ok(AttentionShape {
             batch: v[0],
             heads: v[1],

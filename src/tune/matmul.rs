@@ -12,7 +12,9 @@ use crate::ops::matmul::{
 };
 use crate::ops::matmul_f16;
 use crate::tensor::{HalfTensor, Tensor};
-use crate::tune::{run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry};
+use crate::tune::{
+    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+};
 
 /// One product to tune on: op(A) is m × k, op(B) is k × n.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,10 +80,7 @@ impl FromStr for MatmulShape {
             4 => (&parts[..3], parts[3]),
             _ => return Err(bad()),
         };
-        let sizes: Vec<usize> = sizes
-            .iter()
-            .map(|p| p.parse::<usize>().ok().filter(|&v| v > 0).ok_or_else(bad))
-            .collect::<Result<_>>()?;
+        let sizes: Vec<usize> = positive_sizes(sizes, bad)?;
         let (trans_a, trans_b) = match layout.to_ascii_uppercase().as_str() {
             "NN" => (false, false),
             "NT" => (false, true),

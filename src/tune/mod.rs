@@ -99,14 +99,18 @@ pub struct AdapterKey {
 impl AdapterKey {
     /// The key of `gpu`'s adapter.
     pub fn of(gpu: &Gpu) -> AdapterKey {
-        let s = gpu.summary();
+        AdapterKey::from_info(gpu.adapter_info())
+    }
+
+    /// The key of the adapter `info` describes.
+    pub fn from_info(info: &wgpu::AdapterInfo) -> AdapterKey {
         AdapterKey {
-            name: s.name,
-            backend: s.backend,
-            driver: s.driver,
-            driver_info: s.driver_info,
-            vendor: s.vendor,
-            device: s.device,
+            name: info.name.clone(),
+            backend: info.backend.to_str().to_owned(),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            vendor: info.vendor,
+            device: info.device,
         }
     }
 }
@@ -146,6 +150,15 @@ impl ShapeClass {
                 .sum()
         })
     }
+}
+
+/// The sizes of a shape argument (`"8,16,2048"` split at commas): each a whole number >= 1,
+/// else `bad()`.
+pub(crate) fn positive_sizes(parts: &[&str], bad: impl Fn() -> Error) -> Result<Vec<usize>> {
+    parts
+        .iter()
+        .map(|p| p.parse::<usize>().ok().filter(|&v| v > 0).ok_or_else(&bad))
+        .collect()
 }
 
 /// round(log2(size)) for size >= 1, clamped to 0..=24 (sizes past 2^24 share a class).

@@ -14,7 +14,9 @@ use crate::ops::project_dense::{
 };
 use crate::ops::random_fill::Distribution;
 use crate::tensor::Tensor;
-use crate::tune::{run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry};
+use crate::tune::{
+    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+};
 
 /// Outputs compared with the f64 reference per candidate.
 const CHECKED: usize = 16;
@@ -52,10 +54,7 @@ impl FromStr for ProjectShape {
         if parts.len() < 3 {
             return Err(bad());
         }
-        let v: Vec<usize> = parts[..3]
-            .iter()
-            .map(|p| p.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(bad))
-            .collect::<Result<_>>()?;
+        let v: Vec<usize> = positive_sizes(&parts[..3], bad)?;
         let (mut complex, mut transpose) = (false, false);
         for flag in &parts[3..] {
             match *flag {
