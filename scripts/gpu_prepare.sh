@@ -13,7 +13,7 @@ cargo build --release --locked --bin speckle
 mkdir -p .gpu/tests
 cp target/release/speckle .gpu/
 strip .gpu/speckle
-tests=(matmul_tiled matmul_f16 matmul_coop to_f16 tune)
+tests=(matmul_tiled matmul_f16 matmul_coop project_optical tune)
 for t in "${tests[@]}"; do
   exe=$(cargo test --release --locked --no-run --test "$t" --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys

@@ -54,7 +54,7 @@ if [ "$skip_tests" = 0 ] && [ -d .gpu/tests ]; then
   done
 fi
 if [ "$skip_tune" = 0 ]; then
-  step tune "$OUT/tune.json" "$bin" tune --json
+  step tune "$OUT/tune.json" "$bin" tune --json --ops matmul,matmul_f16,attention,project_optical
 fi
 step "bench all" "$OUT/bench_all.json" "$bin" bench all --json
 step torch "$OUT/torch.jsonl" python3 scripts/torch_baselines.py --preset gpu

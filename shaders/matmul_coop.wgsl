@@ -12,6 +12,12 @@
 // coopLoadT, column-major (a transposed operand) with coopLoad. Tiles past the edge of C load
 // the last whole tile instead (m and n are multiples of 16) and are not stored.
 //
+// The epilogue is a library piece: shaders/lib/coop_store.wgsl stores each accumulator into C
+// (this kernel), shaders/lib/coop_store_paired.wgsl takes the modulus of complex pairs through
+// workgroup memory (the variant matmul_coop_paired of the fused optical projection, host
+// src/ops/project_optical.rs). Both define store_tile (called for each of the 16 tiles) and
+// finish (called once after them, by the whole subgroup).
+//
 // Bindings (group 0): 0 uniform Params (shaders/lib/matmul_params.wgsl; alpha, beta, bias and
 // activation fields unused); 1 a (read, f16); 2 b (read, f16); 3 c (read_write, f32).
 // Element offsets are in elements; every *_first and leading dimension is a multiple of 16.
@@ -20,8 +26,6 @@
 // Requires SHADER_F16 and EXPERIMENTAL_COOPERATIVE_MATRIX with a 16 x 16 x 16 f16 -> f32
 // configuration.
 //
-// naga 30 does not emit the operands of coopStoreT itself (the SPIR-V writer fails with
-// "not cached"): store_tile binds each of them with `let` first.
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -60,19 +64,11 @@ fn start_tile(c_base: u32, i0: u32, j0: u32) -> coop_mat16x16<f32, C> {
     return coop_mat16x16<f32, C>();
 }
 
-// Stores the accumulator of the tile whose origin is row, col, if that origin is inside C.
-fn store_tile(acc: coop_mat16x16<f32, C>, c_base: u32, row: u32, col: u32) {
-    if (row >= p.m || col >= p.n) {
-        return;
-    }
-    let value = acc;
-    let at = &c[c_base + row * p.ldc + col];
-    let stride = p.ldc;
-    coopStoreT(value, at, stride);
-}
-
 @compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>) {
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
     let m0 = wid.y * 64u;
     let n0 = wid.x * 64u;
     let a_base = p.a_first + wid.z * p.a_batch_stride;
@@ -148,4 +144,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>) {
     store_tile(c31, c_base, m0 + 48u, n0 + 16u);
     store_tile(c32, c_base, m0 + 48u, n0 + 32u);
     store_tile(c33, c_base, m0 + 48u, n0 + 48u);
+    finish(c_base, m0, n0, lane);
 }

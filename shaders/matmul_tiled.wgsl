@@ -20,19 +20,29 @@
 // Operands are read through load_a4/load_b4 (shaders/lib/operands_f32.wgsl; operands_f16.wgsl
 // makes the f16-input variant matmul_tiled_f16, accumulating in f32 all the same).
 //
+// PAIRED (the fused optical projection, host src/ops/project_optical.rs): op(B)'s columns
+// come in blocks of 8, the real parts of 4 complex outputs and then their imaginary parts
+// (column 8q + r is Re of output 4q + r for r < 4, Im of output 4q + r - 4 otherwise), and
+// C = |op(A) op(B)|^2 has p.n / 2 columns: C[i, o] = Re^2 + Im^2.
+// Staging permutes each tile's columns so that its first 4T hold the real parts and the last
+// 4T the imaginary parts of the same 4T outputs: a thread's lo vec4 is then the real part of
+// outputs n0 / 2 + 4tx .. +3 and its hi vec4 their imaginary part, and the modulus is taken in
+// registers. Needs p.n % 8 == 0, one block along k (no FLAG_READ_C); alpha, bias and
+// activation are not applied; p.ldc is C's row stride (n / 2 for a whole C).
+//
 // Bindings (group 0): 0 uniform Params; 1 a, 2 b (read; declared by the operand piece); 3 bias
 // (read, f32, a placeholder when absent); 4 c (read_write, vec4). Element offsets are in
 // elements of the operands.
 // Dispatch: (ceil(n / (8 * T)), ceil(m / (8 * T)), batch).
 // Overrides: T (threads along each of n and m, and k per slice: 8 or 16; both copies of both
-// tiles take 128 T^2 bytes of workgroup memory, 32 KiB for T = 16); TRANS_A, TRANS_B.
+// tiles take 128 T^2 bytes of workgroup memory, 32 KiB for T = 16); TRANS_A, TRANS_B; PAIRED.
 // Workgroup memory is written before it is read (the prologue fills copy 0; every later slice
 // is stored before the barrier that precedes its reads), so the host creates the pipeline
 // without zero-initializing it.
 // Trusted (compiled without runtime checks, see Kernel::trusted): global rows and columns are
 // clamped as above and k indices compared with p.k before use; workgroup indices are below
-// 2 * TILE_VEC4S by construction (v < 2 T^2, kk < T, ty, tx < T); stores are guarded by m and
-// n; the host binds windows spanning each operand's block for the m, n, k and batch it writes
+// 2 * TILE_VEC4S by construction (v < 2 T^2, kk < T, ty, tx < T; paired_column maps
+// [0, 8T) onto itself); stores are guarded by m and n (n / 2 for PAIRED); the host binds windows spanning each operand's block for the m, n, k and batch it writes
 // into Params; the divisors are the overrides T / 4 and 2T (the host allows T = 8 or 16).
 
 // Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step, store_tile:
@@ -41,6 +51,7 @@
 override T: u32 = 16u;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override PAIRED: bool = false;
 
 // vec4s in one copy of one tile: BK rows of BM / 4 (= 2T) vec4s.
 override TILE_VEC4S: u32 = 2u * T * T;
@@ -108,13 +119,21 @@ fn store_a(copy: u32, v: u32, x: vec4<f32>) {
     As[at + 6u * T][lane] = x.w;
 }
 
+// PAIRED: where a tile's column c lands: real parts (c % 8 < 4) in the first 4T columns,
+// imaginary parts in the last 4T, output 4 (c / 8) + c % 4 of the tile in both halves.
+fn paired_column(c: u32) -> u32 {
+    return select(c, ((c % 8u) / 4u) * 4u * T + 4u * (c / 8u) + c % 4u, PAIRED);
+}
+
 fn store_b(copy: u32, v: u32, x: vec4<f32>) {
     let base = copy * TILE_VEC4S;
     if (!TRANS_B) {
-        Bs[base + v] = x;
+        // vec4 group g of a k row holds columns 4g .. 4g+3: one half of one block of 8.
+        let g = v % (2u * T);
+        Bs[base + v - g + paired_column(4u * g) / 4u] = x;
         return;
     }
-    let col = v / (T / 4u);
+    let col = paired_column(v / (T / 4u));
     let kk = 4u * (v % (T / 4u));
     let at = base + kk * (2u * T) + col / 4u;
     let lane = col % 4u;
@@ -176,5 +195,30 @@ fn main(
         }
         workgroupBarrier();
     }
+    if (PAIRED) {
+        store_paired_tile(c_base, t, m0 + 4u * ty, m0 + 4u * ty + 4u * T, n0 / 2u + 4u * tx);
+        return;
+    }
     store_tile(c_base, t, m0 + 4u * ty, m0 + 4u * ty + 4u * T, n0 + 4u * tx, n0 + 4u * tx + 4u * T);
+}
+
+// PAIRED: stores |re + i im|^2 at row, columns col .. col+3 of C if inside C.
+fn store_paired(c_base: u32, row: u32, col: u32, re: vec4<f32>, im: vec4<f32>) {
+    if (row >= p.m || col >= p.n / 2u) {
+        return;
+    }
+    c[(c_base + row * p.ldc + col) / 4u] = fma(re, re, im * im);
+}
+
+// PAIRED: the thread's 8 rows (rows0 .. rows0+3 and rows1 .. rows1+3), each lo vec4 with its
+// hi vec4 as the imaginary part, at output columns col .. col+3.
+fn store_paired_tile(c_base: u32, t: Tile, rows0: u32, rows1: u32, col: u32) {
+    store_paired(c_base, rows0 + 0u, col, t.r0l, t.r0h);
+    store_paired(c_base, rows0 + 1u, col, t.r1l, t.r1h);
+    store_paired(c_base, rows0 + 2u, col, t.r2l, t.r2h);
+    store_paired(c_base, rows0 + 3u, col, t.r3l, t.r3h);
+    store_paired(c_base, rows1 + 0u, col, t.r4l, t.r4h);
+    store_paired(c_base, rows1 + 1u, col, t.r5l, t.r5h);
+    store_paired(c_base, rows1 + 2u, col, t.r6l, t.r6h);
+    store_paired(c_base, rows1 + 3u, col, t.r7l, t.r7h);
 }

@@ -6,6 +6,9 @@
 //   DIST 5 uniform in [-1, 1): 2u - 1 from the DIST 1 draw u (exact in f32)
 // out is row-major with row stride cols. Each invocation makes one Philox block: four
 // consecutive entries of a row. A materialized projection matrix is this kernel's output.
+// With paired != 0, two streams interleaved in blocks of 4 rows (the layout of the fused
+// optical projection, src/ops/project_optical.rs): global row 8q + t is row 4q + t of `stream`
+// for t < 4 and row 4q + t - 4 of `pair_stream` otherwise.
 //
 // Bindings (group 0): 0 uniform Params; 1 out (storage, read_write).
 // Dispatch: ceil(rows * ceil(cols / 4) / WG) workgroups, split over x and y by `Gpu::grid`.
@@ -23,8 +26,8 @@ struct Params {
     key_hi: u32,
     scale: f32,
     sparse_p: f32,
-    _pad0: u32,
-    _pad1: u32,
+    pair_stream: u32,
+    paired: u32,
 }
 
 override WG: u32 = 256u;
@@ -45,7 +48,13 @@ fn main(
     }
     let r = id / quads;
     let q = id % quads;
-    let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), p.stream, p.row0 + r, q);
+    var row = p.row0 + r;
+    var stream = p.stream;
+    if (p.paired != 0u) {
+        stream = select(p.stream, p.pair_stream, row % 8u >= 4u);
+        row = 4u * (row / 8u) + row % 4u;
+    }
+    let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, row, q);
     var v: vec4<f32>;
     switch p.dist {
         case 0u: { v = bitcast<vec4<f32>>(w); }

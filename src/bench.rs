@@ -473,6 +473,7 @@ pub fn bench_project(
         kind: projection.kind.name().into(),
         mode: match projection.mode {
             _ if projection.kind.is_structured() => "structured".into(),
+            _ if projection.uses_fused(gpu) => "materialized, fused".into(),
             crate::projection::Mode::Materialized => "materialized".into(),
             crate::projection::Mode::MatrixFree => "matrix-free".into(),
         },

@@ -124,6 +124,9 @@ struct DeviceHealth {
     lost: Option<String>,
 }
 
+/// The next [`Gpu::id`].
+static NEXT_GPU_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The GPU context: adapter, device, queue, limits, features and the pipeline cache.
 pub struct Gpu {
     info: wgpu::AdapterInfo,
@@ -143,6 +146,8 @@ pub struct Gpu {
     placeholder: wgpu::Buffer,
     /// The cooperative-matrix configurations the adapter reports (empty without the feature).
     cooperative: Vec<wgpu::CooperativeMatrixProperties>,
+    /// Unique within the process (see [`Gpu::id`]).
+    id: u64,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -333,7 +338,15 @@ impl Gpu {
             timestamps_unreliable: std::sync::atomic::AtomicBool::new(false),
             placeholder,
             cooperative: Vec::new(),
+            id: NEXT_GPU_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// A number no other `Gpu` of this process has: what caches of device resources key on.
+    /// (`wgpu::Device` equality compares ids that two devices of separate instances can
+    /// share.)
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Every adapter wgpu can see, best first (the first is the one [`Gpu::new`] picks when

@@ -41,6 +41,11 @@ pub const LIB_MATMUL_TILE: &str = include_str!("../shaders/lib/matmul_tile.wgsl"
 pub const LIB_OPERANDS_F32: &str = include_str!("../shaders/lib/operands_f32.wgsl");
 /// `shaders/lib/operands_f16.wgsl`: f16 operands (two per u32) of the vec4 matmul kernels.
 pub const LIB_OPERANDS_F16: &str = include_str!("../shaders/lib/operands_f16.wgsl");
+/// `shaders/lib/coop_store.wgsl`: the tensor-core matmul's epilogue, tiles stored into C.
+pub const LIB_COOP_STORE: &str = include_str!("../shaders/lib/coop_store.wgsl");
+/// `shaders/lib/coop_store_paired.wgsl`: the fused optical projection's tensor-core
+/// epilogue, |re + i im|² of complex column pairs through workgroup memory.
+pub const LIB_COOP_STORE_PAIRED: &str = include_str!("../shaders/lib/coop_store_paired.wgsl");
 /// `shaders/lib/round.wgsl`: exact round-half-up.
 pub const LIB_ROUND: &str = include_str!("../shaders/lib/round.wgsl");
 
@@ -316,9 +321,19 @@ pub const ALL: &[Kernel] = &[
 pub const MATMUL_COOP: Kernel = Kernel {
     name: "matmul_coop",
     body: include_str!("../shaders/matmul_coop.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS],
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_STORE],
     trusted: false,
     zero_workgroup_memory: true,
+};
+
+/// `matmul_coop` with the paired epilogue: |op(A)·op(B)|² over complex column pairs, the
+/// tensor-core path of the fused optical projection (`ops::project_optical`).
+pub const MATMUL_COOP_PAIRED: Kernel = Kernel {
+    name: "matmul_coop_paired",
+    body: MATMUL_COOP.body,
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_STORE_PAIRED],
+    trusted: false,
+    zero_workgroup_memory: false,
 };
 
 /// f32 → f16 (two per u32 word), saturating.
@@ -331,8 +346,9 @@ pub const TO_F16: Kernel = Kernel {
 };
 
 /// Kernels compiled from another kernel's file with other library pieces: the f16-operand
-/// matmuls (the body of `matmul_vec4` or `matmul_tiled` with `shaders/lib/operands_f16.wgsl`).
-pub const VARIANTS: &[Kernel] = &[MATMUL_VEC4_F16, MATMUL_TILED_F16];
+/// matmuls (the body of `matmul_vec4` or `matmul_tiled` with `shaders/lib/operands_f16.wgsl`)
+/// and the paired epilogue of the tensor-core matmul.
+pub const VARIANTS: &[Kernel] = &[MATMUL_VEC4_F16, MATMUL_TILED_F16, MATMUL_COOP_PAIRED];
 
 impl Kernel {
     /// The complete WGSL source: library pieces, then the kernel.

@@ -26,7 +26,17 @@ const CAPABILITY_COOPERATIVE_MATRIX: [u32; 2] = [(2 << 16) | 17, 6022];
 
 #[test]
 fn the_kernel_compiles_to_spirv_in_every_layout() {
-    let module = shaders::validate(&shaders::MATMUL_COOP).expect("valid WGSL");
+    spirv_in_every_layout(&shaders::MATMUL_COOP);
+}
+
+#[test]
+fn the_paired_epilogue_compiles_to_spirv_in_every_layout() {
+    // The fused optical projection's variant: stores to workgroup memory, then a barrier.
+    spirv_in_every_layout(&shaders::MATMUL_COOP_PAIRED);
+}
+
+fn spirv_in_every_layout(kernel: &shaders::Kernel) {
+    let module = shaders::validate(kernel).expect("valid WGSL");
     let mut validator = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),

@@ -800,3 +800,24 @@ fn f16_precision_computes_the_products_of_the_rounded_matrix_and_inputs() {
         assert!(e.contains(expected), "{e}");
     }
 }
+
+#[test]
+fn one_projection_serves_two_devices_with_a_matrix_on_each() {
+    // The materialized matrix is cached per device: a second device (its own wgpu instance,
+    // whose buffer ids may equal the first's) gets its own, and the results agree.
+    let other = common::gpu_with_binding_limit(1 << 20);
+    for kind in [Kind::Gaussian, Kind::Optical] {
+        let p = fitted(kind, 24, 5, 16, Mode::Materialized);
+        let x = random(3 * 16, 6);
+        let first = transform(gpu(), &p, &x, 3);
+        let second = transform(&other, &p, &x, 3);
+        let again = transform(gpu(), &p, &x, 3);
+        for (a, b) in first.iter().zip(&second) {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "{kind:?}: {a} vs {b}"
+            );
+        }
+        assert_eq!(first, again, "{kind:?}");
+    }
+}

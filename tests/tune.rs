@@ -456,6 +456,56 @@ fn the_projection_tuner_finds_a_correct_winner() {
     assert!("2,100,130,sideways".parse::<ProjectShape>().is_err());
 }
 
+#[test]
+fn the_optical_tuner_finds_a_correct_winner_and_its_choice_is_used() {
+    use speckle::ops::project_optical::{self, OpticalKernel};
+    use speckle::tune::project_optical::OpticalShape;
+    let shapes: Vec<OpticalShape> = ["20,36,44", "20,36,44,f16"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(shapes[1].half);
+    let outcomes = speckle::tune::project_optical::tune(gpu(), &shapes, &QUICK, |_| {}).unwrap();
+    assert_sound(&outcomes, "project_optical");
+    assert_eq!(outcomes[1].0.class.tag, "f16");
+    assert!("20,36".parse::<OpticalShape>().is_err());
+    assert!(
+        "20,36,42".parse::<OpticalShape>().is_err(),
+        "n_out not a multiple of 4"
+    );
+    assert!("20,36,44,f8".parse::<OpticalShape>().is_err());
+    // A tuned T = 16 replaces the CPU adapter's default T = 8: 88 paired columns take one
+    // 128-wide workgroup instead of two 64-wide ones.
+    let me = AdapterKey::of(gpu());
+    let g = gpu_with_cache(
+        &tune_file(vec![entry(
+            &me,
+            "project_optical",
+            project_optical::shape_class(20, 36, 44, false),
+            "tiled16",
+        )]),
+        "optical",
+    );
+    assert_eq!(
+        project_optical::tuned_kernel(&g, 20, 36, 44, false),
+        Some(OpticalKernel::Tiled(16))
+    );
+    assert_eq!(
+        project_optical::tuned_kernel(gpu(), 20, 36, 44, false),
+        None
+    );
+    let mut p = speckle::projection::Projection::new(speckle::projection::Kind::Optical, 44, 3);
+    p.fit(36).unwrap();
+    let x = Tensor::from_slice(&g, &random(20 * 36, 4), &[20, 36]).unwrap();
+    let ws = p.prepare(&g, 20).unwrap();
+    let plan = p.plan(&g, &x, &ws).unwrap();
+    assert_eq!(plan[0].workgroups()[0], 1);
+    let ws_default = p.prepare(gpu(), 20).unwrap();
+    let x_default = Tensor::from_slice(gpu(), &random(20 * 36, 4), &[20, 36]).unwrap();
+    let plan = p.plan(gpu(), &x_default, &ws_default).unwrap();
+    assert_eq!(plan[0].workgroups()[0], 2);
+}
+
 /// Runs the binary with `cache` as the cache folder.
 fn speckle(cache: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_speckle"))

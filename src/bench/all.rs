@@ -405,22 +405,24 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         }
     }
     let [b, d, n] = sizes.optical;
-    for precision in [Precision::F32, Precision::F16] {
-        let label = match precision {
-            Precision::F32 => format!("project optical b{b} d{d} n{n}"),
-            Precision::F16 => format!("project optical f16 b{b} d{d} n{n}"),
+    // The fused pass in both precisions, and the two products and finishing pass it replaces.
+    for (precision, fused) in [
+        (Precision::F32, true),
+        (Precision::F32, false),
+        (Precision::F16, true),
+    ] {
+        let label = match (precision, fused) {
+            (Precision::F32, true) => format!("project optical b{b} d{d} n{n}"),
+            (Precision::F32, false) => format!("project optical unfused b{b} d{d} n{n}"),
+            (Precision::F16, _) => format!("project optical f16 b{b} d{d} n{n}"),
         };
         out.push((
             label,
             Box::new(move || {
-                project_case(
-                    need()?,
-                    Kind::Optical,
-                    Mode::Materialized,
-                    precision,
-                    sizes.optical,
-                    &o,
-                )
+                let mut p = Projection::new(Kind::Optical, sizes.optical[2], 7);
+                p.precision = precision;
+                p.fused = fused;
+                project_case(need()?, p, sizes.optical, &o)
             }),
         ));
     }
@@ -428,14 +430,9 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
     out.push((
         format!("project optical matrix-free b{b} d{d} n{n}"),
         Box::new(move || {
-            project_case(
-                need()?,
-                Kind::Optical,
-                Mode::MatrixFree,
-                Precision::F32,
-                sizes.matrix_free,
-                &o,
-            )
+            let mut p = Projection::new(Kind::Optical, sizes.matrix_free[2], 7);
+            p.mode = Mode::MatrixFree;
+            project_case(need()?, p, sizes.matrix_free, &o)
         }),
     ));
     let [b, d, n] = sizes.srht;
@@ -444,9 +441,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         Box::new(move || {
             project_case(
                 need()?,
-                Kind::Srht,
-                Mode::Materialized,
-                Precision::F32,
+                Projection::new(Kind::Srht, sizes.srht[2], 7),
                 sizes.srht,
                 &o,
             )
@@ -554,18 +549,15 @@ fn attention_case(gpu: &Gpu, shape: [usize; 4], causal: bool, o: &AllOptions) ->
     })
 }
 
+/// Measures projection `p` (unfitted: fitted here to d) on `batch` inputs.
 fn project_case(
     gpu: &Gpu,
-    kind: Kind,
-    mode: Mode,
-    precision: Precision,
+    mut p: Projection,
     [batch, d, n_out]: [usize; 3],
     o: &AllOptions,
 ) -> Result<Measured> {
-    let mut p = Projection::new(kind, n_out, 7);
-    p.mode = mode;
-    p.precision = precision;
     p.fit(d)?;
+    let (kind, mode, precision) = (p.kind, p.mode, p.precision);
     let r = bench_project(gpu, &p, batch, o.warmup, o.runs)?;
     let structured = kind.is_structured();
     let complex = kind == Kind::Optical;
@@ -584,13 +576,15 @@ fn project_case(
             0.0
         };
     let seconds = r.timing.median_ms * 1e-3;
-    // The stored optical projection compares with PyTorch's stored-R projection.
+    // The stored optical projection compares with PyTorch's stored-R projection (the targets
+    // are the fused pass's).
+    let fused = p.uses_fused(gpu);
     let (torch_key, target) = match (kind, mode, precision) {
         (Kind::Optical, Mode::Materialized, Precision::F16) => {
-            (torch("opu_fp32", &[batch, d, n_out]), Some(2.0))
+            (torch("opu_fp32", &[batch, d, n_out]), fused.then_some(2.0))
         }
         (Kind::Optical, Mode::Materialized, Precision::F32) => {
-            (torch("opu_fp32", &[batch, d, n_out]), Some(0.8))
+            (torch("opu_fp32", &[batch, d, n_out]), fused.then_some(0.8))
         }
         _ => (None, None),
     };

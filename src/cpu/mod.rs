@@ -16,6 +16,7 @@ pub mod performer;
 pub mod philox;
 pub mod project_dense;
 pub mod project_finish;
+pub mod project_optical;
 pub mod random_fill;
 pub mod reduce;
 pub mod roofline;

@@ -19,6 +19,7 @@ pub mod matmul_texture;
 pub mod performer;
 pub mod project_dense;
 pub mod project_finish;
+pub mod project_optical;
 pub mod random_fill;
 pub mod reduce;
 pub mod roofline;

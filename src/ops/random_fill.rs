@@ -58,7 +58,8 @@ pub struct RandomFillParams {
     key_hi: u32,
     scale: f32,
     sparse_p: f32,
-    _pad: [u32; 2],
+    pair_stream: u32,
+    paired: u32,
 }
 
 const WG: u32 = 256;
@@ -94,6 +95,28 @@ impl RandomSpec {
 
 /// Plans filling `out` (shape `[rows, cols]`, or `[cols]` as one row) as `spec` says.
 pub fn plan(gpu: &Gpu, out: &Tensor, spec: &RandomSpec) -> Result<Vec<Dispatch>> {
+    plan_layout(gpu, out, spec, None)
+}
+
+/// Plans filling `out` (`[rows, cols]`) with the rows of two streams interleaved in blocks of
+/// 4: global row `8q + t` (from `spec.row0`) is row `4q + t` of `spec.stream` for t < 4 and
+/// row `4q + t − 4` of `pair_stream` otherwise ([`crate::cpu::project_optical::paired_row`]),
+/// the layout of the fused optical projection's matrix ([`crate::ops::project_optical`]).
+pub fn plan_paired(
+    gpu: &Gpu,
+    out: &Tensor,
+    spec: &RandomSpec,
+    pair_stream: u32,
+) -> Result<Vec<Dispatch>> {
+    plan_layout(gpu, out, spec, Some(pair_stream))
+}
+
+fn plan_layout(
+    gpu: &Gpu,
+    out: &Tensor,
+    spec: &RandomSpec,
+    pair_stream: Option<u32>,
+) -> Result<Vec<Dispatch>> {
     if let Distribution::Sparse { p } = spec.distribution {
         if !(p > 0.0 && p <= 0.5) {
             return Err(Error::invalid(format!(
@@ -149,7 +172,8 @@ pub fn plan(gpu: &Gpu, out: &Tensor, spec: &RandomSpec) -> Result<Vec<Dispatch>>
                 Distribution::Sparse { p } => p,
                 _ => 0.0,
             },
-            _pad: [0; 2],
+            pair_stream: pair_stream.unwrap_or(0),
+            paired: u32::from(pair_stream.is_some()),
         };
         let uniform = gpu.uniform("speckle.random_fill.params", &params);
         let bind_group =

@@ -44,6 +44,7 @@ use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::project_dense::{self, DenseSpec};
 use crate::ops::project_finish::{self, Camera, Finish};
+use crate::ops::project_optical;
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
@@ -227,7 +228,7 @@ pub struct Workspace {
     pub y: Tensor,
     im: Option<Tensor>,
     norms: Option<Tensor>,
-    matrix: Option<Arc<Matrix>>,
+    matrix: Option<Arc<Stored>>,
     /// The inputs rounded to f16 ([`Precision::F16`]).
     x16: Option<HalfTensor>,
 }
@@ -246,16 +247,45 @@ pub struct Matrix {
     pub half: Option<(HalfTensor, Option<HalfTensor>)>,
 }
 
+/// What a materialized projection keeps on the device.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per projection, behind an Arc"
+)]
+enum Stored {
+    /// The matrix as [`Projection::matrix`] makes it.
+    Split(Matrix),
+    /// The optical kind's paired matrix (`[2·n_out, d]`) for the fused kernel
+    /// ([`project_optical`]), f32 or f16 as the precision says.
+    Paired(PairedMatrix),
+}
+
+/// The paired matrix in the projection's precision.
+#[derive(Debug)]
+enum PairedMatrix {
+    F32(Tensor),
+    F16(HalfTensor),
+}
+
+impl PairedMatrix {
+    fn is_half(&self) -> bool {
+        matches!(self, PairedMatrix::F16(_))
+    }
+}
+
 /// The materialized matrix, kept once generated: the device it lives on and what it was
 /// generated for (so that changing the projection's public fields regenerates it).
 #[derive(Default)]
 struct MatrixCache(Mutex<Option<CachedMatrix>>);
 
-/// A generated matrix with the device it lives on and the (spec, n_out) it was made for.
+/// A generated matrix with the device it lives on and the (spec, n_out, precision, fused)
+/// it was made for.
 struct CachedMatrix {
-    device: wgpu::Device,
-    key: (MatrixSpec, usize, Precision),
-    matrix: Arc<Matrix>,
+    /// [`Gpu::id`] of the device it lives on.
+    device: u64,
+    key: (MatrixSpec, usize, Precision, bool),
+    matrix: Arc<Stored>,
 }
 
 impl Clone for MatrixCache {
@@ -300,6 +330,10 @@ pub struct Projection {
     pub camera: Option<Camera>,
     /// The precision of the materialized product.
     pub precision: Precision,
+    /// The materialized optical kind computes |R x|² in one fused pass
+    /// ([`crate::ops::project_optical`]) where d and n_out are multiples of 4 (the default);
+    /// `false` runs the two products and the finishing pass instead.
+    pub fused: bool,
     d: Option<usize>,
     cache: MatrixCache,
 }
@@ -327,6 +361,7 @@ impl Projection {
             orthogonal: false,
             camera: None,
             precision: Precision::F32,
+            fused: true,
             d: None,
             cache: MatrixCache::default(),
         }
@@ -491,27 +526,71 @@ impl Projection {
         ))
     }
 
+    /// True when [`Projection::plan`] runs the fused optical kernel ([`project_optical`]):
+    /// the materialized optical kind with [`Projection::fused`] and shapes it takes.
+    pub fn uses_fused(&self, gpu: &Gpu) -> bool {
+        self.fused
+            && self.kind == Kind::Optical
+            && self.mode == Mode::Materialized
+            && self
+                .d
+                .is_some_and(|d| project_optical::eligible(gpu, d, self.n_out))
+    }
+
     /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
-    /// the later ones (a materialized projection is generated once and reused).
-    fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Matrix>> {
-        let key = (self.spec()?, self.n_out, self.precision);
+    /// the later ones (a materialized projection is generated once and reused): the paired
+    /// matrix where [`Projection::uses_fused`], else [`Projection::matrix`].
+    fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Stored>> {
+        let fused = self.uses_fused(gpu);
+        let key = (self.spec()?, self.n_out, self.precision, fused);
         let mut cache = self
             .cache
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(cached) = cache.as_ref() {
-            if cached.device == *gpu.device() && cached.key == key {
+            if cached.device == gpu.id() && cached.key == key {
                 return Ok(Arc::clone(&cached.matrix));
             }
         }
-        let matrix = Arc::new(self.matrix(gpu)?);
+        let matrix = Arc::new(if fused {
+            Stored::Paired(self.paired_matrix(gpu)?)
+        } else {
+            Stored::Split(self.matrix(gpu)?)
+        });
         *cache = Some(CachedMatrix {
-            device: gpu.device().clone(),
+            device: gpu.id(),
             key,
             matrix: Arc::clone(&matrix),
         });
         Ok(matrix)
+    }
+
+    /// Checks that a materialized matrix of `rows` × d f32 values fits one buffer.
+    fn check_matrix_size(&self, gpu: &Gpu, rows: usize) -> Result<()> {
+        let d = self.d.unwrap_or(1);
+        let bytes = (rows as u64).saturating_mul(d as u64).saturating_mul(4);
+        if bytes > gpu.limits().max_buffer_size {
+            return Err(Error::invalid(format!(
+                "the materialized {rows} x {d} matrix needs {bytes} bytes, more than the \
+                 adapter's largest buffer ({} bytes); use the matrix-free mode (--matrix-free)",
+                gpu.limits().max_buffer_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The optical kind's paired matrix ([`project_optical::paired_matrix`]) in the
+    /// projection's precision, generated anew.
+    fn paired_matrix(&self, gpu: &Gpu) -> Result<PairedMatrix> {
+        let spec = self.spec()?;
+        let d = self.d.unwrap_or(1);
+        self.check_matrix_size(gpu, 2 * self.n_out)?;
+        let paired = project_optical::paired_matrix(gpu, &spec.dense, self.n_out, d)?;
+        Ok(match self.precision {
+            Precision::F32 => PairedMatrix::F32(paired),
+            Precision::F16 => PairedMatrix::F16(HalfTensor::from_tensor(gpu, &paired)?),
+        })
     }
 
     /// The materialized matrix R (and I for the optical kind), each `[n_out, d]`, generated
@@ -519,17 +598,7 @@ impl Projection {
     pub fn matrix(&self, gpu: &Gpu) -> Result<Matrix> {
         let spec = self.spec()?;
         let d = self.d.unwrap_or(1);
-        let bytes = (self.n_out as u64)
-            .saturating_mul(d as u64)
-            .saturating_mul(4);
-        if bytes > gpu.limits().max_buffer_size {
-            return Err(Error::invalid(format!(
-                "the materialized {} x {d} matrix needs {bytes} bytes, more than the adapter's \
-                 largest buffer ({} bytes); use the matrix-free mode (--matrix-free)",
-                self.n_out,
-                gpu.limits().max_buffer_size
-            )));
-        }
+        self.check_matrix_size(gpu, self.n_out)?;
         if spec.orthogonal {
             return self.orthogonal_matrix(gpu, &spec, d);
         }
@@ -641,9 +710,10 @@ impl Projection {
         }
         let shape = [batch, self.n_out];
         let finish = spec.finish.map(|(f, _)| f);
+        let fused = self.uses_fused(gpu);
         Ok(Workspace {
             y: Tensor::empty(gpu, &shape)?,
-            im: if spec.dense.complex {
+            im: if spec.dense.complex && !fused {
                 Some(Tensor::empty(gpu, &shape)?)
             } else {
                 None
@@ -696,7 +766,12 @@ impl Projection {
             return Ok(dispatches);
         }
         let spec = self.spec()?;
-        let mut dispatches = match ws.matrix.as_deref() {
+        let split = match ws.matrix.as_deref() {
+            Some(Stored::Paired(paired)) => return self.plan_fused(gpu, x, ws, paired),
+            Some(Stored::Split(matrix)) => Some(matrix),
+            None => None,
+        };
+        let mut dispatches = match split {
             None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
             Some(matrix) => {
                 let transposed = MatmulOptions {
@@ -736,6 +811,40 @@ impl Projection {
                 out_scale,
             )?);
         }
+        if let Some(camera) = &self.camera {
+            dispatches.extend(project_finish::plan_camera(gpu, &ws.y, camera)?);
+        }
+        Ok(dispatches)
+    }
+
+    /// The fused optical pass ([`project_optical`]) into `ws.y`, then the camera if any.
+    fn plan_fused(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        ws: &Workspace,
+        paired: &PairedMatrix,
+    ) -> Result<Vec<Dispatch>> {
+        let [batch, d] = *x.shape() else {
+            return Err(Error::shape(
+                "project",
+                format!("x has shape {:?}", x.shape()),
+            ));
+        };
+        let kernel = project_optical::tuned_kernel(gpu, batch, d, self.n_out, paired.is_half());
+        let mut dispatches = match (paired, &ws.x16) {
+            (PairedMatrix::F16(p16), Some(x16)) => {
+                let mut plan = to_f16::plan(gpu, x, x16)?;
+                plan.extend(project_optical::plan_f16(gpu, x16, p16, &ws.y, kernel)?);
+                plan
+            }
+            (PairedMatrix::F32(p32), _) => project_optical::plan(gpu, x, p32, &ws.y, kernel)?,
+            (PairedMatrix::F16(_), None) => {
+                return Err(Error::invalid(
+                    "the workspace has no f16 inputs: prepare it with this projection",
+                ))
+            }
+        };
         if let Some(camera) = &self.camera {
             dispatches.extend(project_finish::plan_camera(gpu, &ws.y, camera)?);
         }
@@ -818,7 +927,12 @@ impl Projection {
             gpu.execute(&srht::plan_transpose(gpu, &y2, &x, self.n_out, self.seed)?)?;
             x
         } else {
-            let matrix = self.cached_matrix(gpu)?;
+            let stored = self.cached_matrix(gpu)?;
+            let Stored::Split(matrix) = &*stored else {
+                return Err(Error::invalid(
+                    "the optical kind's intensities have no linear inverse",
+                ));
+            };
             let m = matrix.inverse.as_ref().unwrap_or(&matrix.re);
             matmul::run(gpu, &y2, m, &MatmulOptions::default())?
         };

@@ -17,12 +17,13 @@
 //!   configurations whatever a user's cache says.
 //!
 //! The measuring itself lives beside each op's candidates: [`matmul`], [`attention`],
-//! [`project`]. Every candidate's result is checked against the f64 reference before its time
+//! [`project`], [`project_optical`]. Every candidate's result is checked against the f64 reference before its time
 //! counts: a fast wrong configuration is reported and never chosen.
 
 pub mod attention;
 pub mod matmul;
 pub mod project;
+pub mod project_optical;
 
 use std::path::{Path, PathBuf};
 

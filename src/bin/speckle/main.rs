@@ -104,6 +104,10 @@ struct ProjectionChoice {
     /// f32 accumulation, tensor cores where the adapter has them; d and n_out multiples of 4).
     #[arg(long, default_value = "f32")]
     precision: String,
+    /// The materialized optical kind: run the two products and the finishing pass instead of
+    /// the fused |R x|² pass (for comparison; the results agree to rounding).
+    #[arg(long)]
+    unfused: bool,
 }
 
 impl ProjectionChoice {
@@ -129,6 +133,7 @@ impl ProjectionChoice {
         p.orthogonal = self.orthogonal;
         p.camera = self.camera.as_deref().map(Camera::parse).transpose()?;
         p.precision = speckle::projection::Precision::from_name(&self.precision)?;
+        p.fused = !self.unfused;
         p.fit(d)?;
         Ok(p)
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use speckle::tune::{
     self, attention::AttentionShape, matmul::MatmulShape, matmul::Operands, project::ProjectShape,
-    AdapterKey, ClassResult, TuneFile, TuneOptions, TunedEntry,
+    project_optical::OpticalShape, AdapterKey, ClassResult, TuneFile, TuneOptions, TunedEntry,
 };
 use speckle::{Error, Gpu, GpuOptions, Result, Tuning};
 
@@ -14,17 +14,24 @@ use crate::output::progress_bar;
 use crate::to_json;
 
 /// The ops `speckle tune` knows.
-const OPS: [&str; 4] = ["matmul", "matmul_f16", "attention", "project"];
+const OPS: [&str; 5] = [
+    "matmul",
+    "matmul_f16",
+    "attention",
+    "project",
+    "project_optical",
+];
 
 /// `speckle tune`.
 #[derive(Args)]
 pub struct TuneArgs {
-    /// Ops to tune: matmul, attention, project (the matrix-free projection; materialized
+    /// Ops to tune: matmul, matmul_f16, attention, project (the matrix-free projection),
+    /// project_optical (the fused materialized optical projection; the other materialized
     /// projections are matmuls).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "matmul,attention,project"
+        default_value = "matmul,attention,project,project_optical"
     )]
     ops: Vec<String>,
     /// matmul problems, `m,n,k[,NN|NT|TN|TT]` separated by `;` (default: chosen for the
@@ -37,6 +44,9 @@ pub struct TuneArgs {
     /// Matrix-free projections, `batch,d,n_out[,complex][,transpose]` separated by `;`.
     #[arg(long, value_delimiter = ';')]
     project_shapes: Vec<ProjectShape>,
+    /// Fused optical projections, `batch,d,n_out[,f16]` separated by `;`.
+    #[arg(long, value_delimiter = ';')]
+    optical_shapes: Vec<OpticalShape>,
     /// Timed runs of each candidate (median kept).
     #[arg(long, default_value_t = 7)]
     runs: usize,
@@ -165,6 +175,14 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
             &mut step,
         )?);
     }
+    if !plan.optical.is_empty() {
+        outcomes.extend(tune::project_optical::tune(
+            &gpu,
+            &plan.optical,
+            &options,
+            &mut step,
+        )?);
+    }
     bar.finish_and_clear();
 
     let mut written = 0;
@@ -204,6 +222,7 @@ struct Plan {
     matmul_f16: Vec<MatmulShape>,
     attention: Vec<AttentionShape>,
     project: Vec<ProjectShape>,
+    optical: Vec<OpticalShape>,
 }
 
 impl Plan {
@@ -230,6 +249,11 @@ impl Plan {
                 &args.project_shapes,
                 tune::project::default_shapes(gpu),
             ),
+            optical: pick(
+                wants("project_optical"),
+                &args.optical_shapes,
+                tune::project_optical::default_shapes(gpu),
+            ),
         }
     }
 
@@ -243,7 +267,12 @@ impl Plan {
             .map(|s| tune::attention::candidates(gpu, s.head_dim).len())
             .sum();
         let project = self.project.len() * speckle::ops::project_dense::WORKGROUPS.len();
-        matmul + attention + project
+        let optical: usize = self
+            .optical
+            .iter()
+            .map(|s| tune::project_optical::candidates(gpu, s).len())
+            .sum();
+        matmul + attention + project + optical
     }
 }
 
@@ -262,6 +291,7 @@ fn cache_op(op: &str) -> &'static str {
         "matmul" => speckle::ops::matmul::TUNE_OP,
         "matmul_f16" => speckle::ops::matmul_f16::TUNE_OP,
         "attention" => speckle::ops::attention::TUNE_OP,
+        "project_optical" => speckle::ops::project_optical::TUNE_OP,
         _ => speckle::ops::project_dense::TUNE_OP,
     }
 }
