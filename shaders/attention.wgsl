@@ -55,29 +55,8 @@
 // therefore compiles this file with the block between the "subgroup helpers" markers replaced
 // by the "//|" stand-ins that follow it (`portable_source` in src/ops/attention.rs).
 
-// Keep in sync with AttentionParams in src/ops/attention.rs.
-struct Params {
-    batches: u32,     // batches in this dispatch
-    heads: u32,       // H
-    nk: u32,          // keys per batch
-    row_stride: u32,  // H * D: elements between consecutive rows of q, k, v and o
-    q_rows: u32,      // query rows per batch in this dispatch
-    q_row0: u32,      // index of the first of them within its batch (for the causal mask)
-    q_batch: u32,     // elements between batches in the q and o windows (Nq * H * D)
-    q_blocks: u32,    // ceil(q_rows / BQ)
-    q_first: u32,
-    k_first: u32,
-    v_first: u32,
-    mask_first: u32,
-    o_first: u32,
-    flags: u32,       // FLAG_CAUSAL | FLAG_MASK
-    scale: f32,
-    _pad: u32,
-}
+// Params and the FLAG_ constants: shaders/lib/attention_params.wgsl.
 
-// Keep in sync with the FLAG_ constants in src/ops/attention.rs.
-const FLAG_CAUSAL: u32 = 1u;
-const FLAG_MASK: u32 = 2u;
 // -FLT_MAX: the running max before any key was seen.
 const NEG: f32 = -3.40282347e38;
 

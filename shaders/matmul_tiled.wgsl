@@ -4,7 +4,7 @@
 // runs along m, every *_first a multiple of 4.
 //
 // A workgroup of T x T threads computes a BM x BN = 8T x 8T tile of C, each thread an 8 x 8
-// block in named vec4 accumulators (Tile, shaders/lib/matmul_tile.wgsl), k advancing BK = T
+// block in named vec4 accumulators (Tile, shaders/lib/tile8.wgsl), k advancing BK = T
 // at a time through workgroup memory:
 // - Tiles: As holds op(A)'s BK x BM slice k-major (As[k][m], so a thread reads its 8 rows as
 //   two vec4s), Bs holds op(B)'s BK x BN slice (Bs[k][n]). A thread's rows are 4ty .. 4ty+3
@@ -45,8 +45,9 @@
 // [0, 8T) onto itself); stores are guarded by m and n (n / 2 for PAIRED); the host binds windows spanning each operand's block for the m, n, k and batch it writes
 // into Params; the divisors are the overrides T / 4 and 2T (the host allows T = 8 or 16).
 
-// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step, store_tile:
-// shaders/lib/matmul_tile.wgsl. a, b, load_a4, load_b4: the operand piece.
+// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step:
+// shaders/lib/tile8.wgsl; store_tile: shaders/lib/matmul_tile.wgsl. a, b, load_a4, load_b4:
+// the operand piece.
 
 override T: u32 = 16u;
 override TRANS_A: bool = false;

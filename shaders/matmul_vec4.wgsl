@@ -5,7 +5,7 @@
 // matmul.wgsl.
 //
 // Register blocking: each thread computes an 8 x 8 block of C in sixteen named vec4<f32>
-// accumulators (Tile, shaders/lib/matmul_tile.wgsl), reading A and B as vec4s through
+// accumulators (Tile, shaders/lib/tile8.wgsl), reading A and B as vec4s through
 // load_a4/load_b4 (shaders/lib/operands_f32.wgsl; operands_f16.wgsl makes the f16-input
 // variant matmul_vec4_f16), k advancing four at a time; no workgroup memory, no barriers. Its
 // eight columns are two vec4s WG_X * 4 apart, so neighbouring threads read neighbouring vec4s.
@@ -23,8 +23,9 @@
 // guarded by m and n, and the host binds windows spanning each operand's block for the
 // m, n, k and batch it writes into Params; divisions are by 4 only.
 
-// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step, store_tile:
-// shaders/lib/matmul_tile.wgsl. a, b, load_a4, load_b4: the operand piece.
+// Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step:
+// shaders/lib/tile8.wgsl; store_tile: shaders/lib/matmul_tile.wgsl. a, b, load_a4, load_b4:
+// the operand piece.
 
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;

@@ -35,7 +35,9 @@ pub const LIB_PHILOX: &str = include_str!("../shaders/lib/philox.wgsl");
 pub const LIB_MATMUL_STORE: &str = include_str!("../shaders/lib/matmul_store.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
-/// `shaders/lib/matmul_tile.wgsl`: the 8 × 8 register block of the vec4 matmul kernels.
+/// `shaders/lib/tile8.wgsl`: the 8 × 8 register block and its outer-product step.
+pub const LIB_TILE8: &str = include_str!("../shaders/lib/tile8.wgsl");
+/// `shaders/lib/matmul_tile.wgsl`: the epilogue of the vec4 matmul kernels' 8 × 8 block.
 pub const LIB_MATMUL_TILE: &str = include_str!("../shaders/lib/matmul_tile.wgsl");
 /// `shaders/lib/operands_f32.wgsl`: f32 operands of the vec4 matmul kernels.
 pub const LIB_OPERANDS_F32: &str = include_str!("../shaders/lib/operands_f32.wgsl");
@@ -46,6 +48,8 @@ pub const LIB_COOP_STORE: &str = include_str!("../shaders/lib/coop_store.wgsl");
 /// `shaders/lib/coop_store_paired.wgsl`: the fused optical projection's tensor-core
 /// epilogue, |re + i im|² of complex column pairs through workgroup memory.
 pub const LIB_COOP_STORE_PAIRED: &str = include_str!("../shaders/lib/coop_store_paired.wgsl");
+/// `shaders/lib/attention_params.wgsl`: the uniform parameters of the fused attention kernels.
+pub const LIB_ATTENTION_PARAMS: &str = include_str!("../shaders/lib/attention_params.wgsl");
 /// `shaders/lib/round.wgsl`: exact round-half-up.
 pub const LIB_ROUND: &str = include_str!("../shaders/lib/round.wgsl");
 
@@ -65,6 +69,7 @@ pub const MATMUL_VEC4: Kernel = Kernel {
     libs: &[
         LIB_MATMUL_PARAMS,
         LIB_ACTIVATION,
+        LIB_TILE8,
         LIB_MATMUL_TILE,
         LIB_OPERANDS_F32,
     ],
@@ -80,6 +85,7 @@ pub const MATMUL_VEC4_F16: Kernel = Kernel {
     libs: &[
         LIB_MATMUL_PARAMS,
         LIB_ACTIVATION,
+        LIB_TILE8,
         LIB_MATMUL_TILE,
         LIB_OPERANDS_F16,
     ],
@@ -94,6 +100,7 @@ pub const MATMUL_TILED: Kernel = Kernel {
     libs: &[
         LIB_MATMUL_PARAMS,
         LIB_ACTIVATION,
+        LIB_TILE8,
         LIB_MATMUL_TILE,
         LIB_OPERANDS_F32,
     ],
@@ -108,6 +115,7 @@ pub const MATMUL_TILED_F16: Kernel = Kernel {
     libs: &[
         LIB_MATMUL_PARAMS,
         LIB_ACTIVATION,
+        LIB_TILE8,
         LIB_MATMUL_TILE,
         LIB_OPERANDS_F16,
     ],
@@ -219,9 +227,19 @@ pub const ENCODE: Kernel = Kernel {
 pub const ATTENTION: Kernel = Kernel {
     name: "attention",
     body: include_str!("../shaders/attention.wgsl"),
-    libs: &[LIB_GRID],
+    libs: &[LIB_ATTENTION_PARAMS, LIB_GRID],
     trusted: false,
     zero_workgroup_memory: true,
+};
+
+/// Fused attention with 8 × 8 register blocks per thread for both products (FlashAttention-2
+/// style), for head dimensions 32 and 64 without a key mask.
+pub const ATTENTION_BLOCKED: Kernel = Kernel {
+    name: "attention_blocked",
+    body: include_str!("../shaders/attention_blocked.wgsl"),
+    libs: &[LIB_ATTENTION_PARAMS, LIB_TILE8, LIB_GRID],
+    trusted: true,
+    zero_workgroup_memory: false,
 };
 
 /// The fused attention variant for CPU adapters with 8-wide subgroups (lavapipe): K and V
@@ -308,6 +326,7 @@ pub const ALL: &[Kernel] = &[
     SRHT,
     ENCODE,
     ATTENTION,
+    ATTENTION_BLOCKED,
     ATTENTION_TEXTURE,
     PERFORMER,
     GAT,

@@ -300,7 +300,7 @@ fn a_tuned_attention_configuration_is_used() {
 fn choice_config(c: AttentionChoice) -> speckle::ops::attention::AttentionConfig {
     match c {
         AttentionChoice::Tiled(config) => config,
-        AttentionChoice::Texture => panic!("expected a tiled configuration"),
+        other => panic!("expected a tiled configuration, got {}", other.name()),
     }
 }
 

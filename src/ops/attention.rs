@@ -33,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::attention_blocked::{self, BlockedConfig};
 use crate::ops::attention_texture;
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
@@ -74,6 +75,10 @@ pub enum AttentionVariant {
     /// ([`attention_texture`]): for CPU adapters with 8-wide
     /// subgroups (lavapipe), where `Auto` picks it. An error elsewhere.
     Texture,
+    /// Both products as 8 × 8 register blocks per thread ([`attention_blocked`]): head
+    /// dimensions 32 and 64 without a key mask, where `Auto` picks it on GPUs. An error for
+    /// other problems.
+    Blocked,
 }
 
 impl AttentionVariant {
@@ -84,6 +89,7 @@ impl AttentionVariant {
             AttentionVariant::Subgroup => "subgroup",
             AttentionVariant::Workgroup => "workgroup",
             AttentionVariant::Texture => "texture",
+            AttentionVariant::Blocked => "blocked",
         }
     }
 }
@@ -263,9 +269,10 @@ impl AttentionConfig {
             )));
         }
         match variant {
-            AttentionVariant::Texture => Err(Error::invalid(
-                "the texture variant of attention has no tile configuration",
-            )),
+            AttentionVariant::Texture | AttentionVariant::Blocked => Err(Error::invalid(format!(
+                "the {} variant of attention has no configuration of this kernel",
+                variant.name()
+            ))),
             AttentionVariant::Workgroup => AttentionConfig::workgroup(gpu, head_dim),
             AttentionVariant::Subgroup => AttentionConfig::subgroup(gpu, head_dim),
             AttentionVariant::Auto => AttentionConfig::subgroup(gpu, head_dim)
@@ -527,13 +534,16 @@ impl std::fmt::Display for AttentionConfig {
     }
 }
 
-/// What [`plan`] runs: the texture variant, or a tiled variant with its configuration.
+/// What [`plan`] runs: the texture variant, a tiled variant with its configuration, or the
+/// register-blocked kernel with its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionChoice {
     /// [`attention_texture`] (no tile configuration).
     Texture,
     /// The subgroup or workgroup variant of `shaders/attention.wgsl`.
     Tiled(AttentionConfig),
+    /// `shaders/attention_blocked.wgsl` ([`attention_blocked`]).
+    Blocked(BlockedConfig),
 }
 
 impl AttentionChoice {
@@ -542,6 +552,7 @@ impl AttentionChoice {
         match self {
             AttentionChoice::Texture => AttentionVariant::Texture,
             AttentionChoice::Tiled(c) => c.variant,
+            AttentionChoice::Blocked(_) => AttentionVariant::Blocked,
         }
     }
 
@@ -550,6 +561,7 @@ impl AttentionChoice {
         match self {
             AttentionChoice::Texture => "texture".into(),
             AttentionChoice::Tiled(c) => c.to_string(),
+            AttentionChoice::Blocked(c) => c.to_string(),
         }
     }
 
@@ -557,6 +569,8 @@ impl AttentionChoice {
     pub fn parse(gpu: &Gpu, head_dim: usize, s: &str) -> Result<AttentionChoice> {
         if s == "texture" {
             Ok(AttentionChoice::Texture)
+        } else if s.starts_with("blocked-") {
+            BlockedConfig::parse(gpu, head_dim, s).map(AttentionChoice::Blocked)
         } else {
             AttentionConfig::parse(gpu, head_dim, s).map(AttentionChoice::Tiled)
         }
@@ -700,7 +714,7 @@ struct Chunk {
 
 /// Splits the problem so that every window (Q and O rows, a batch's K and V, the mask) fits
 /// one binding and every grid fits the dispatch limits.
-fn chunks(gpu: &Gpu, dims: &AttentionDims, config: &AttentionConfig) -> Result<Vec<Chunk>> {
+fn chunks(gpu: &Gpu, dims: &AttentionDims, bq: usize) -> Result<Vec<Chunk>> {
     let capacity = window_capacity(gpu);
     let row = dims.row_len();
     let kv = dims.nk * row;
@@ -714,7 +728,6 @@ fn chunks(gpu: &Gpu, dims: &AttentionDims, config: &AttentionConfig) -> Result<V
             capacity as u64 * 4
         )));
     }
-    let bq = config.queries_per_workgroup() as usize;
     let groups_per_head = gpu.max_grid() / dims.heads;
     // Query rows per dispatch: one window of Q and O, one grid.
     let rows = dims.nq.min(capacity / row).min(groups_per_head * bq).max(1);
@@ -833,25 +846,90 @@ pub fn plan_with(
             );
         }
         AttentionChoice::Tiled(config) => config,
+        AttentionChoice::Blocked(config) => {
+            if key_mask.is_some() {
+                return Err(Error::invalid(
+                    "attention: the register-blocked kernel takes no key mask (use Auto, \
+                     subgroup or workgroup)",
+                ));
+            }
+            check_head_dim(&config.to_string(), config.head_dim, &dims)?;
+            let kernel = ChunkKernel {
+                pipeline: config.pipeline(gpu)?,
+                queries: config.queries_per_workgroup() as usize,
+                mask_slot: false,
+            };
+            return plan_chunks(
+                gpu,
+                &dims,
+                [q, k, v, out],
+                None,
+                &kernel,
+                options.causal,
+                scale,
+            );
+        }
     };
-    if config.head_dim as usize != dims.head_dim {
+    check_head_dim(&config.to_string(), config.head_dim, &dims)?;
+    let kernel = ChunkKernel {
+        pipeline: config.pipeline(gpu)?,
+        queries: config.queries_per_workgroup() as usize,
+        mask_slot: true,
+    };
+    plan_chunks(
+        gpu,
+        &dims,
+        [q, k, v, out],
+        key_mask,
+        &kernel,
+        options.causal,
+        scale,
+    )
+}
+
+/// A compiled kernel with the bindings of `shaders/attention.wgsl`: the query rows of one
+/// workgroup, and whether binding 4 is the key mask (the output then at 5) or the output.
+struct ChunkKernel {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    queries: usize,
+    mask_slot: bool,
+}
+
+/// Errors unless the configuration `name` (for head dimension `head_dim`) fits the heads.
+fn check_head_dim(name: &str, head_dim: u32, dims: &AttentionDims) -> Result<()> {
+    if head_dim as usize != dims.head_dim {
         return Err(Error::invalid(format!(
-            "attention: the configuration {config} is for D = {} but the heads have D = {}",
-            config.head_dim, dims.head_dim
+            "attention: the configuration {name} is for D = {head_dim} but the heads have D = {}",
+            dims.head_dim
         )));
     }
-    let pipeline = config.pipeline(gpu)?;
+    Ok(())
+}
+
+/// The dispatches of `kernel` over the chunks of the problem (`key_mask` only for a kernel
+/// with a mask slot).
+fn plan_chunks(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    [q, k, v, out]: [&Tensor; 4],
+    key_mask: Option<&Tensor>,
+    kernel: &ChunkKernel,
+    causal: bool,
+    scale: f32,
+) -> Result<Vec<Dispatch>> {
+    let dims = *dims;
+    let bq = kernel.queries;
+    let pipeline = &kernel.pipeline;
     let row = dims.row_len();
-    let bq = config.queries_per_workgroup() as usize;
     let mut flags = 0;
-    if options.causal {
+    if causal {
         flags |= FLAG_CAUSAL;
     }
     if key_mask.is_some() {
         flags |= FLAG_MASK;
     }
     let mut dispatches = Vec::new();
-    for c in chunks(gpu, &dims, &config)? {
+    for c in chunks(gpu, &dims, bq)? {
         let q_start = (c.b0 * dims.nq + c.r0) * row;
         let q_len = if c.batches == 1 {
             c.rows * row
@@ -890,17 +968,18 @@ pub fn plan_with(
             _pad: 0,
         };
         let uniform = gpu.uniform("speckle.attention.params", &params);
-        let bind_group = gpu.bind_group(
-            &pipeline,
-            &[
-                uniform.as_entire_binding(),
-                qw.resource(),
-                kw.resource(),
-                vw.resource(),
-                Window::or_placeholder(mw.as_ref(), gpu),
-                ow.resource(),
-            ],
-        );
+        let mut resources = vec![
+            uniform.as_entire_binding(),
+            qw.resource(),
+            kw.resource(),
+            vw.resource(),
+        ];
+        // The register-blocked kernel has no mask binding; the tiled one binds a placeholder.
+        if kernel.mask_slot {
+            resources.push(Window::or_placeholder(mw.as_ref(), gpu));
+        }
+        resources.push(ow.resource());
+        let bind_group = gpu.bind_group(pipeline, &resources);
         dispatches.push(Dispatch {
             pipeline: pipeline.clone(),
             bind_group,
@@ -910,11 +989,10 @@ pub fn plan_with(
     Ok(dispatches)
 }
 
-/// The kernel [`plan`] runs on this adapter and problem (`tensors`: Q, K, V, the output and
-/// the mask). With `options.variant` [`AttentionVariant::Auto`]: the configuration tuned for
-/// the problem's class ([`crate::tune`]) where one applies, else the texture variant on CPU
-/// adapters where it is eligible, else subgroup where the adapter allows it, else workgroup.
-/// A forced variant gets its built-in tiles.
+/// The kernel [`plan`] runs on this adapter and problem (`tensors`: Q, K, V, the output and,
+/// last, the key mask if there is one). With `options.variant` [`AttentionVariant::Auto`]: the
+/// configuration tuned for the problem's class ([`crate::tune`]) where one applies, else
+/// [`builtin_choice`]. A forced variant gets its built-in configuration.
 pub fn choose(
     gpu: &Gpu,
     dims: &AttentionDims,
@@ -931,26 +1009,38 @@ pub fn choose(
                 return Ok(AttentionChoice::Texture)
             }
             Some(choice @ AttentionChoice::Tiled(_)) => return Ok(choice),
+            Some(choice @ AttentionChoice::Blocked(_)) if tensors.len() <= 4 => return Ok(choice),
             _ => {}
         }
     }
     builtin_choice(gpu, dims, tensors, requested)
 }
 
-/// What [`choose`] picks for `requested` without any tuned configuration: the texture
-/// variant for `Auto` on CPU adapters where it is eligible, else the built-in tiles of the
-/// variant (subgroup where the adapter allows it for `Auto`, else workgroup).
+/// What [`choose`] picks for `requested` without any tuned configuration (`tensors` as for
+/// [`choose`]). For `Auto`: the texture variant on CPU adapters where it is eligible; on
+/// other adapters the register-blocked kernel where it applies (D = 32 or 64, no key mask);
+/// else the built-in tiles of the subgroup variant where the adapter allows it, else of the
+/// workgroup one. A forced variant gets its built-in configuration.
 pub fn builtin_choice(
     gpu: &Gpu,
     dims: &AttentionDims,
     tensors: &[&Tensor],
     requested: AttentionVariant,
 ) -> Result<AttentionChoice> {
+    let masked = tensors.len() > 4;
     Ok(match requested {
         AttentionVariant::Auto
             if gpu.is_cpu() && attention_texture::eligible(gpu, dims, tensors) =>
         {
             AttentionChoice::Texture
+        }
+        AttentionVariant::Auto
+            if !gpu.is_cpu() && attention_blocked::eligible(gpu, dims.head_dim, masked) =>
+        {
+            AttentionChoice::Blocked(BlockedConfig::for_gpu(gpu, dims.head_dim)?)
+        }
+        AttentionVariant::Blocked => {
+            AttentionChoice::Blocked(BlockedConfig::for_gpu(gpu, dims.head_dim)?)
         }
         AttentionVariant::Texture => AttentionChoice::Texture,
         other => AttentionChoice::Tiled(AttentionConfig::for_gpu(gpu, dims.head_dim, other)?),

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod adam;
 pub mod attention;
+pub mod attention_blocked;
 pub mod attention_texture;
 pub mod axpy;
 pub mod cross_entropy;

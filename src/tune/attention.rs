@@ -12,6 +12,7 @@ use crate::ops::attention::{
     self, shape_class, AttentionChoice, AttentionConfig, AttentionDims, AttentionOptions,
     AttentionVariant, TUNE_OP,
 };
+use crate::ops::attention_blocked::{BlockedConfig, THREADS_Y};
 use crate::tensor::Tensor;
 use crate::tune::{
     positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
@@ -99,14 +100,29 @@ pub fn default_shapes(gpu: &Gpu) -> Vec<AttentionShape> {
 }
 
 /// The configurations worth trying for head dimension `head_dim` on `gpu`: what `Auto` runs
-/// first, then the texture variant, then every tiled configuration the adapter allows (threads
-/// per query from the fewest that hold a head to 32, workgroups of 64 to 512, 8 to 64 keys per
-/// tile). CPU adapters, where the tiled variants are an order of magnitude slower than the
-/// texture one, try only the built-in tiles of each variant.
+/// first (the texture variant on CPU adapters, the register-blocked kernel on GPUs where D is
+/// 32 or 64), then every register-blocked TY and every tiled configuration the adapter allows
+/// (threads per query from the fewest that hold a head to 32, workgroups of 64 to 512, 8 to 64
+/// keys per tile). CPU adapters, where the tiled variants are an order of magnitude slower
+/// than the texture one, try only the built-in configuration of each kernel.
 pub fn candidates(gpu: &Gpu, head_dim: usize) -> Vec<AttentionChoice> {
     let mut all = Vec::new();
     if gpu.is_cpu() {
         all.push(AttentionChoice::Texture);
+    }
+    if let Ok(c) = BlockedConfig::for_gpu(gpu, head_dim) {
+        all.push(AttentionChoice::Blocked(c));
+    }
+    if !gpu.is_cpu() {
+        for threads_y in THREADS_Y {
+            let c = BlockedConfig {
+                head_dim: u32::try_from(head_dim).unwrap_or(u32::MAX),
+                threads_y,
+            };
+            if c.check(gpu).is_ok() {
+                all.push(AttentionChoice::Blocked(c));
+            }
+        }
     }
     for variant in [AttentionVariant::Subgroup, AttentionVariant::Workgroup] {
         if let Ok(c) = AttentionConfig::for_gpu(gpu, head_dim, variant) {

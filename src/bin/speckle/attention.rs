@@ -145,7 +145,8 @@ pub struct BenchAttentionArgs {
     /// Causal mask (half the work counted).
     #[arg(long)]
     causal: bool,
-    /// The fused kernel's variant: auto, subgroup, workgroup or texture (lavapipe).
+    /// The fused kernel's variant: auto, subgroup, workgroup, texture (lavapipe) or blocked
+    /// (register-blocked, D = 32 or 64).
     #[arg(long, default_value = "auto")]
     variant: String,
     /// Timed runs (median reported).
@@ -224,9 +225,10 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         "subgroup" => AttentionVariant::Subgroup,
         "workgroup" => AttentionVariant::Workgroup,
         "texture" => AttentionVariant::Texture,
+        "blocked" => AttentionVariant::Blocked,
         other => {
             return Err(Error::invalid(format!(
-                "unknown attention variant {other:?}; known: auto, subgroup, workgroup, texture"
+                "unknown attention variant {other:?}; known: auto, subgroup, workgroup, texture, blocked"
             )))
         }
     };
