@@ -2,8 +2,9 @@
 # Prepares a measured round on a CUDA machine (scripts/gpu_round.sh): builds the release
 # binary and the test binaries of the GPU paths and copies them, stripped, into .gpu/ (kept
 # out of git), after ../shared/gpu/prepare.sh where that exists (it fetches the Vulkan loader
-# into .gl/). What travels to the device is limited (64 MiB with .gl/): the binary is ~11 MB,
-# each test binary ~7 MB, so only the GPU paths' tests go.
+# into .gl/). What travels to the device is limited (64 MiB with the checkout and .gl/): the
+# binary is ~10 MB, each test binary ~7 MB, so only the GPU paths' tests go (seven: 57 MB in
+# .gpu/ with the binary, 60 MB with the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f ../shared/gpu/prepare.sh ]; then
@@ -13,7 +14,7 @@ cargo build --release --locked --bin speckle
 mkdir -p .gpu/tests
 cp target/release/speckle .gpu/
 strip .gpu/speckle
-tests=(matmul_tiled matmul_f16 matmul_coop project_optical tune)
+tests=(matmul_tiled matmul_f16 matmul_coop matmul_coop_staged project_optical attention_blocked tune)
 for t in "${tests[@]}"; do
   exe=$(cargo test --release --locked --no-run --test "$t" --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys

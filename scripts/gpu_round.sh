@@ -3,7 +3,8 @@
 # one card:
 #   1. the test binaries of the GPU paths (from scripts/gpu_prepare.sh) run on the card, so a
 #      figure is only trusted for kernels that are correct there;
-#   2. speckle tune (its cache in $OUT/cache/tune.json, its report in $OUT/tune.json);
+#   2. speckle tune, one op at a time so that a stopped op keeps what the others wrote (the
+#      cache in $OUT/cache/tune.json, the reports one after another in $OUT/tune.json);
 #   3. speckle bench all with that cache ($OUT/bench_all.json);
 #   4. the PyTorch baselines of the same preset ($OUT/torch.jsonl);
 #   5. the comparison ($OUT/compare.md, also printed).
@@ -11,6 +12,10 @@
 #   OUT=/some/dir bash scripts/gpu_round.sh [--skip-tests] [--skip-tune]
 # Logs of every step go to $OUT/log.txt (the device returns at most 8 files). A failing step
 # is reported and the next one still runs; the exit status is non-zero if any step failed.
+# Each step has a time limit (seconds; ROUND_TEST_S, ROUND_TUNE_S (for each op),
+# ROUND_BENCH_S, ROUND_TORCH_S override them), so that one slow step cannot use up a device
+# call that is itself limited to 600 s: with seven test binaries the defaults add up to 560 s
+# at most.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder for the results}"
@@ -28,36 +33,50 @@ mkdir -p "$OUT/cache"
 export SPECKLE_CACHE_DIR="$OUT/cache"
 log="$OUT/log.txt"
 failed=0
-# step NAME OUTPUT_FILE COMMAND...: stdout to OUTPUT_FILE ("-" for the log), stderr to the log.
+test_s=${ROUND_TEST_S:-20}
+tune_s=${ROUND_TUNE_S:-30}
+bench_s=${ROUND_BENCH_S:-150}
+torch_s=${ROUND_TORCH_S:-90}
+# step NAME LIMIT_S OUTPUT_FILE COMMAND...: stdout to OUTPUT_FILE ("-" for the log, "+FILE"
+# to append to FILE), stderr to the log; killed after LIMIT_S seconds.
 step() {
-  local name=$1 out=$2; shift 2
+  local name=$1 limit=$2 out=$3; shift 3
   local start=$SECONDS status
-  echo "== $name: $*" >> "$log"
+  echo "== $name (limit $limit s): $*" >> "$log"
   if [ "$out" = "-" ]; then
-    "$@" >> "$log" 2>&1; status=$?
+    timeout "$limit" "$@" >> "$log" 2>&1; status=$?
+  elif [ "${out:0:1}" = "+" ]; then
+    timeout "$limit" "$@" >> "${out:1}" 2>> "$log"; status=$?
   else
-    "$@" > "$out" 2>> "$log"; status=$?
+    timeout "$limit" "$@" > "$out" 2>> "$log"; status=$?
   fi
   if [ "$status" = 0 ]; then
     echo "== $name ok ($((SECONDS - start)) s)" | tee -a "$log"
+  elif [ "$status" = 124 ]; then
+    echo "== $name STOPPED at its limit of $limit s" | tee -a "$log"
+    failed=1
   else
     echo "== $name FAILED with $status ($((SECONDS - start)) s)" | tee -a "$log"
     failed=1
   fi
 }
 
-step info "$OUT/info.json" "$bin" info --json
+step info 30 "$OUT/info.json" "$bin" info --json
 if [ "$skip_tests" = 0 ] && [ -d .gpu/tests ]; then
   for t in .gpu/tests/*; do
     # The CLI tests look for the binary where it was built; the library tests run here.
-    step "test $(basename "$t")" - "$t" --test-threads 1 --skip the_cli --skip speckle_tune
+    step "test $(basename "$t")" "$test_s" - "$t" --test-threads 1 --skip the_cli --skip speckle_tune
   done
 fi
 if [ "$skip_tune" = 0 ]; then
-  step tune "$OUT/tune.json" "$bin" tune --json --ops matmul,matmul_f16,attention,project_optical
+  : > "$OUT/tune.json"
+  # The ops of the newest kernels first; matmul (f32) has the most candidates.
+  for op in matmul_f16 attention project_optical matmul; do
+    step "tune $op" "$tune_s" "+$OUT/tune.json" "$bin" tune --json --ops "$op"
+  done
 fi
-step "bench all" "$OUT/bench_all.json" "$bin" bench all --json
-step torch "$OUT/torch.jsonl" python3 scripts/torch_baselines.py --preset gpu
-step compare "$OUT/compare.md" python3 scripts/bench_compare.py "$OUT/bench_all.json" "$OUT/torch.jsonl"
+step "bench all" "$bench_s" "$OUT/bench_all.json" "$bin" bench all --json
+step torch "$torch_s" "$OUT/torch.jsonl" python3 scripts/torch_baselines.py --preset gpu
+step compare 30 "$OUT/compare.md" python3 scripts/bench_compare.py "$OUT/bench_all.json" "$OUT/torch.jsonl"
 cat "$OUT/compare.md" 2>/dev/null || true
 exit $failed

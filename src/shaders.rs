@@ -314,6 +314,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_VEC4,
     MATMUL_TILED,
     MATMUL_COOP,
+    MATMUL_COOP_STAGED,
     MATMUL_TEXTURE,
     MATMUL_PACK,
     ACTIVATION,
@@ -343,6 +344,17 @@ pub const MATMUL_COOP: Kernel = Kernel {
     libs: &[LIB_MATMUL_PARAMS, LIB_COOP_STORE],
     trusted: false,
     zero_workgroup_memory: true,
+};
+
+/// f16-operand matmul on the tensor cores with the operands staged through double-buffered
+/// workgroup memory (four subgroups per 128 × 128 tile of C). Every workgroup value read is
+/// stored before a barrier first (the shader's header), so memory is not zero-initialized.
+pub const MATMUL_COOP_STAGED: Kernel = Kernel {
+    name: "matmul_coop_staged",
+    body: include_str!("../shaders/matmul_coop_staged.wgsl"),
+    libs: &[LIB_MATMUL_PARAMS],
+    trusted: false,
+    zero_workgroup_memory: false,
 };
 
 /// `matmul_coop` with the paired epilogue: |op(A)·op(B)|² over complex column pairs, the

@@ -14,15 +14,13 @@
 
 mod common;
 
+use common::coop::spirv_in_every_layout;
 use common::matmul::check_f16;
 use common::{gpu, gpu_with_binding_limit, poisoned, random};
 use speckle::ops::matmul::MatmulKernel;
 use speckle::ops::{matmul_coop, matmul_f16};
 use speckle::shaders;
 use speckle::{Activation, Gpu, HalfTensor, MatmulOptions};
-
-/// SPIR-V's OpCapability CooperativeMatrixKHR, as the instruction's two words.
-const CAPABILITY_COOPERATIVE_MATRIX: [u32; 2] = [(2 << 16) | 17, 6022];
 
 #[test]
 fn the_kernel_compiles_to_spirv_in_every_layout() {
@@ -33,42 +31,6 @@ fn the_kernel_compiles_to_spirv_in_every_layout() {
 fn the_paired_epilogue_compiles_to_spirv_in_every_layout() {
     // The fused optical projection's variant: stores to workgroup memory, then a barrier.
     spirv_in_every_layout(&shaders::MATMUL_COOP_PAIRED);
-}
-
-fn spirv_in_every_layout(kernel: &shaders::Kernel) {
-    let module = shaders::validate(kernel).expect("valid WGSL");
-    let mut validator = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    );
-    let info = validator.validate(&module).unwrap();
-    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-        let mut constants = naga::back::PipelineConstants::default();
-        constants.insert("SG".into(), 32.0);
-        constants.insert("TRANS_A".into(), f64::from(u8::from(trans_a)));
-        constants.insert("TRANS_B".into(), f64::from(u8::from(trans_b)));
-        let (module, info) = naga::back::pipeline_constants::process_overrides(
-            &module,
-            &info,
-            Some((naga::ShaderStage::Compute, "main")),
-            &constants,
-        )
-        .unwrap();
-        let options = naga::back::spv::Options {
-            lang_version: (1, 6),
-            ..Default::default()
-        };
-        let pipeline = naga::back::spv::PipelineOptions {
-            shader_stage: naga::ShaderStage::Compute,
-            entry_point: "main".into(),
-        };
-        let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
-            .unwrap_or_else(|e| panic!("SPIR-V for ta={trans_a} tb={trans_b}: {e}"));
-        assert!(
-            words.windows(2).any(|w| w == CAPABILITY_COOPERATIVE_MATRIX),
-            "ta={trans_a} tb={trans_b}: no CooperativeMatrixKHR capability"
-        );
-    }
 }
 
 /// A·B with f16 operands on `gpu` (the kernel its options choose) against the reference,

@@ -16,6 +16,8 @@ use crate::gpu::{AdapterSummary, Dispatch, Gpu};
 use crate::ops::activation::{self, Activation};
 use crate::ops::attention::AttentionVariant;
 use crate::ops::layernorm::{self, LayerNormOptions};
+use crate::ops::matmul::{MatmulConfig, MatmulKernel};
+use crate::ops::matmul_coop_staged;
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::roofline::{self, RooflineOptions};
@@ -82,6 +84,7 @@ impl Preset {
                 rows_cols: [16384, 4096],
                 // sgemm of n = 8192 takes seconds per run on the CPU: baseline up to 4096.
                 cpu_matmul_max: 4096,
+                alternatives: true,
             },
             Preset::Cpu => Sizes {
                 matmul: &[1024],
@@ -92,6 +95,7 @@ impl Preset {
                 elements: 1 << 22,
                 rows_cols: [1024, 4096],
                 cpu_matmul_max: 4096,
+                alternatives: false,
             },
             Preset::Quick => Sizes {
                 matmul: &[64],
@@ -102,6 +106,7 @@ impl Preset {
                 elements: 4096,
                 rows_cols: [8, 256],
                 cpu_matmul_max: 4096,
+                alternatives: false,
             },
         }
     }
@@ -117,6 +122,10 @@ struct Sizes {
     elements: usize,
     rows_cols: [usize; 2],
     cpu_matmul_max: usize,
+    /// Also time the matmuls' other GPU kernels with their configurations forced (the
+    /// workgroup-memory f32 kernel, the staged tensor-core kernel), whatever the defaults or
+    /// the tuning cache choose for the main rows.
+    alternatives: bool,
 }
 
 /// Options of [`bench_all`].
@@ -382,14 +391,27 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         let cpu = o.cpu_baseline && n <= sizes.cpu_matmul_max;
         out.push((
             format!("matmul f32 n={n}"),
-            Box::new(move || matmul_case(need()?, n, cpu, &o)),
+            Box::new(move || matmul_case(need()?, n, cpu, None, &o)),
         ));
+        if sizes.alternatives {
+            out.push((
+                format!("matmul f32 16x16-tiled n={n}"),
+                Box::new(move || matmul_case(need()?, n, false, Some(TILED_16), &o)),
+            ));
+        }
     }
     for &n in sizes.matmul {
         out.push((
             format!("matmul f16 in, f32 acc n={n}"),
-            Box::new(move || matmul_f16_case(need()?, n, &o)),
+            Box::new(move || matmul_f16_case(need()?, n, None, &o)),
         ));
+        if sizes.alternatives {
+            let staged = matmul_coop_staged::LAYOUT;
+            out.push((
+                format!("matmul f16 in, f32 acc {staged} n={n}"),
+                Box::new(move || matmul_f16_case(need()?, n, Some(staged), &o)),
+            ));
+        }
     }
     for &shape in sizes.attention {
         for causal in [false, true] {
@@ -468,14 +490,27 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
     out
 }
 
-fn matmul_case(gpu: &Gpu, n: usize, cpu: bool, o: &AllOptions) -> Result<Measured> {
+/// The workgroup-memory f32 matmul with 128 × 128 tiles, forced in the alternative rows.
+const TILED_16: MatmulConfig = MatmulConfig {
+    wg_x: 16,
+    wg_y: 16,
+    kernel: MatmulKernel::Tiled,
+};
+
+fn matmul_case(
+    gpu: &Gpu,
+    n: usize,
+    cpu: bool,
+    config: Option<MatmulConfig>,
+    o: &AllOptions,
+) -> Result<Measured> {
     let r = bench_matmul(
         gpu,
         &MatmulBench {
             sizes: vec![n],
             warmup: o.warmup,
             runs: o.runs,
-            config: None,
+            config,
             wall_clock: false,
             cpu_baseline: cpu,
         },
@@ -497,11 +532,27 @@ fn matmul_case(gpu: &Gpu, n: usize, cpu: bool, o: &AllOptions) -> Result<Measure
     })
 }
 
-fn matmul_f16_case(gpu: &Gpu, n: usize, o: &AllOptions) -> Result<Measured> {
+/// The f16-operand matmul of n × n × n; with `config`, that configuration is forced and must
+/// run the kernel it names (else the case is skipped with the reason).
+fn matmul_f16_case(
+    gpu: &Gpu,
+    n: usize,
+    config: Option<MatmulConfig>,
+    o: &AllOptions,
+) -> Result<Measured> {
     let a = HalfTensor::from_f32(gpu, &random_vec(n * n, 1), &[n, n])?;
     let b = HalfTensor::from_f32(gpu, &random_vec(n * n, 2), &[n, n])?;
     let c = Tensor::filled(gpu, &[n, n], f32::NAN)?;
-    let options = crate::ops::matmul::MatmulOptions::default();
+    let options = crate::ops::matmul::MatmulOptions {
+        config,
+        ..Default::default()
+    };
+    if let Some(cfg) = config.filter(matmul_coop_staged::is_layout) {
+        let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
+        if let Some(why) = matmul_coop_staged::ineligibility(gpu, &dims, &options) {
+            return Err(Error::invalid(format!("{cfg} does not run here: {why}")));
+        }
+    }
     let plan = crate::ops::matmul_f16::plan(gpu, &a, &b, &c, &options)?;
     let (timing, got) = time_and_read(gpu, &plan, &c, o)?;
     let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
@@ -509,9 +560,7 @@ fn matmul_f16_case(gpu: &Gpu, n: usize, o: &AllOptions) -> Result<Measured> {
         crate::bench::check_sampled(&a.to_vec(gpu)?, &b.to_vec(gpu)?, &got, &dims, false, false);
     Ok(Measured {
         kernel: "matmul_f16",
-        variant: crate::ops::matmul_f16::kernel_for(gpu, &a, &b, &options)?
-            .name()
-            .into(),
+        variant: crate::ops::matmul_f16::variant_name(gpu, &a, &b, &options)?,
         shape: vec![n, n, n],
         flops: Some(2.0 * (n as f64).powi(3)),
         bytes: 8.0 * (n as f64).powi(2),

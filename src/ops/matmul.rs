@@ -35,7 +35,10 @@ pub enum MatmulKernel {
     Tiled,
     /// `shaders/matmul_coop.wgsl`: f16 operands on the tensor cores (cooperative matrices),
     /// for [`crate::ops::matmul_f16`] where the adapter has them (see `ops::matmul_coop`); an
-    /// f32 product asking for it runs the vec4 kernel. The workgroup shape is not used.
+    /// f32 product asking for it runs the vec4 kernel. The workgroup shape counts subgroups:
+    /// `1x1-coop` is one subgroup per 64 × 64 tile, `2x2-coop` four per 128 × 128 tile with
+    /// the operands staged through workgroup memory (`ops::matmul_coop_staged`); any other
+    /// shape runs `1x1`.
     Coop,
 }
 
@@ -253,8 +256,9 @@ impl FromStr for MatmulConfig {
     type Err = Error;
 
     /// Parses `WGXxWGY[-KERNEL]`: the storage kernels' workgroup (threads along columns x
-    /// rows) and the preferred kernel (`texture`, `vec4` (the default), `tiled` or `scalar`),
-    /// e.g. `8x8`, `16x4-scalar`, `8x1-texture`, `16x16-tiled`.
+    /// rows) and the preferred kernel (`texture`, `vec4` (the default), `tiled`, `coop`
+    /// (subgroups along columns x rows) or `scalar`), e.g. `8x8`, `16x4-scalar`,
+    /// `8x1-texture`, `16x16-tiled`, `2x2-coop`.
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(

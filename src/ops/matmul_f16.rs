@@ -5,7 +5,10 @@
 //!
 //! Where the adapter has cooperative matrices (tensor cores, `EXPERIMENTAL_COOPERATIVE_MATRIX`
 //! with a 16 × 16 × 16 f16 → f32 configuration), plain products (α = 1, β = 0, no bias or
-//! activation) of shapes in multiples of 16 run on them instead (`ops::matmul_coop`).
+//! activation) of shapes in multiples of 16 run on them instead (`ops::matmul_coop`, one
+//! subgroup per 64 × 64 tile); the configuration `2x2-coop` (tuned or asked for) runs
+//! `ops::matmul_coop_staged` where its shapes allow (four subgroups per 128 × 128 tile, the
+//! operands staged through workgroup memory).
 //!
 //! The opt-in reduced-precision mode: operands take half the memory and bandwidth; the
 //! products and sums are f32 as in [`crate::ops::matmul`], so the result is the f32 product of
@@ -19,7 +22,7 @@ use crate::ops::matmul::{
     self, check_problem, choose_blocks, plan_storage, vec4_eligible, MatmulConfig, MatmulDims,
     MatmulKernel, MatmulOptions,
 };
-use crate::ops::matmul_coop;
+use crate::ops::{matmul_coop, matmul_coop_staged};
 use crate::shaders;
 use crate::tensor::{window_capacity, HalfTensor, Tensor};
 
@@ -70,6 +73,37 @@ pub fn kernel_for(
     Ok(storage_config(gpu, cfg)?.kernel)
 }
 
+/// True when [`plan`] runs `ops::matmul_coop_staged`: the tensor-core path is taken, the
+/// configuration asked for (or tuned) is [`matmul_coop_staged::LAYOUT`], and the shapes allow.
+pub fn runs_staged(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    o: &MatmulOptions<'_>,
+) -> Result<bool> {
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    Ok(kernel_for(gpu, a, b, o)? == MatmulKernel::Coop && staged(gpu, &d, o))
+}
+
+fn staged(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> bool {
+    asked(gpu, d, o).is_some_and(|c| matmul_coop_staged::is_layout(&c))
+        && matmul_coop_staged::eligible(gpu, d, o)
+}
+
+/// The name of the kernel [`plan`] runs, for reports: [`MatmulKernel::name`], with
+/// `coop-staged` for `ops::matmul_coop_staged`.
+pub fn variant_name(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    o: &MatmulOptions<'_>,
+) -> Result<String> {
+    if runs_staged(gpu, a, b, o)? {
+        return Ok("coop-staged".into());
+    }
+    Ok(kernel_for(gpu, a, b, o)?.name().into())
+}
+
 /// Plans `c = act(α·op(a)·op(b) + β·c + bias)` with f16 operands; `c` has the output shape.
 pub fn plan(
     gpu: &Gpu,
@@ -97,6 +131,9 @@ pub fn plan(
     }
     let kernel = kernel_for(gpu, a, b, o)?;
     if kernel == MatmulKernel::Coop {
+        if staged(gpu, &d, o) {
+            return matmul_coop_staged::plan(gpu, a, b, c, o, &d);
+        }
         return matmul_coop::plan(gpu, a, b, c, o, &d);
     }
     let cfg = storage_config(gpu, asked(gpu, &d, o))?;

@@ -15,6 +15,7 @@ pub mod gat;
 pub mod layernorm;
 pub mod matmul;
 pub mod matmul_coop;
+pub mod matmul_coop_staged;
 pub mod matmul_f16;
 pub mod matmul_texture;
 pub mod performer;

@@ -10,7 +10,7 @@ use crate::gpu::Gpu;
 use crate::ops::matmul::{
     self, shape_class, MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions, TUNE_OP,
 };
-use crate::ops::matmul_f16;
+use crate::ops::{matmul_coop_staged, matmul_f16};
 use crate::tensor::{HalfTensor, Tensor};
 use crate::tune::{
     positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
@@ -176,9 +176,10 @@ pub enum Operands {
     F16,
 }
 
-/// The f16 path's candidates: the tensor-core kernel where the adapter has one, the tiled
-/// kernel at both tile sizes and the vec4 kernel over the workgroup shapes of
-/// [`candidates`] (texture and scalar configurations run the vec4 kernel for f16).
+/// The f16 path's candidates: the tensor-core kernels where the adapter has them (one
+/// subgroup per workgroup, `1x1-coop`, and the staged four, `2x2-coop`, where the device has
+/// subgroups), the tiled kernel at both tile sizes and the vec4 kernel over the workgroup
+/// shapes of [`candidates`] (texture and scalar configurations run the vec4 kernel for f16).
 pub fn candidates_f16(gpu: &Gpu) -> Vec<MatmulConfig> {
     let mut all = Vec::new();
     if crate::ops::matmul_coop::subgroup_size(gpu).is_some() {
@@ -187,6 +188,9 @@ pub fn candidates_f16(gpu: &Gpu) -> Vec<MatmulConfig> {
             wg_y: 1,
             kernel: MatmulKernel::Coop,
         });
+        if gpu.features().contains(wgpu::Features::SUBGROUP) {
+            all.push(matmul_coop_staged::LAYOUT);
+        }
     }
     all.extend(
         candidates(gpu)
@@ -249,7 +253,7 @@ pub fn tune_operands(
             ..Default::default()
         };
         // The default is what runs without a tuning cache (the tuning device has none).
-        let default = operand.kernel_for(gpu, &c, &plain)?;
+        let default = operand.variant(gpu, &c, &plain)?;
         let mut best_ms = f64::INFINITY;
         let mut results = Vec::new();
         for config in &configs {
@@ -260,17 +264,24 @@ pub fn tune_operands(
             };
             // A configuration whose kernel cannot take these operands runs another one, which
             // another candidate measures already (the default is always measured).
-            let ran = operand.kernel_for(gpu, &c, &o)?;
+            let ran = operand.variant(gpu, &c, &o)?;
+            let expected = if matmul_coop_staged::is_layout(config) {
+                "coop-staged"
+            } else {
+                config.kernel.name()
+            };
             let is_default = match operands {
                 Operands::F32 => *config == MatmulConfig::builtin(gpu),
                 Operands::F16 => {
-                    ran == default && (ran == MatmulKernel::Coop || *config == f16_builtin(gpu))
+                    ran == default
+                        && ran == expected
+                        && (config.kernel == MatmulKernel::Coop || *config == f16_builtin(gpu))
                 }
             };
             let result = CandidateResult::new(config.to_string(), is_default);
-            if ran != config.kernel && !result.is_default {
+            if ran != expected && !result.is_default {
                 results.push(CandidateResult {
-                    rejected: Some(format!("not applicable: runs the {} kernel", ran.name())),
+                    rejected: Some(format!("not applicable: runs the {ran} kernel")),
                     ..result
                 });
                 continue;
@@ -320,10 +331,11 @@ enum Operand {
 }
 
 impl Operand {
-    fn kernel_for(&self, gpu: &Gpu, c: &Tensor, o: &MatmulOptions<'_>) -> Result<MatmulKernel> {
+    /// The name of the kernel `o` runs (`coop-staged` for the staged tensor-core kernel).
+    fn variant(&self, gpu: &Gpu, c: &Tensor, o: &MatmulOptions<'_>) -> Result<String> {
         match self {
-            Operand::F32(a, b) => matmul::kernel_for(gpu, a, b, c, o),
-            Operand::F16(a, b) => matmul_f16::kernel_for(gpu, a, b, o),
+            Operand::F32(a, b) => Ok(matmul::kernel_for(gpu, a, b, c, o)?.name().into()),
+            Operand::F16(a, b) => matmul_f16::variant_name(gpu, a, b, o),
         }
     }
 

@@ -5,6 +5,7 @@
     reason = "each test binary uses its own subset of the helpers"
 )]
 
+pub mod coop;
 pub mod matmul;
 
 use std::sync::OnceLock;
