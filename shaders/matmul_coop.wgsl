@@ -8,9 +8,9 @@
 // computes a 64 x 64 tile of C as 4 x 4 cooperative 16 x 16 accumulators held in sixteen
 // named variables; each step of 16 along k loads four tiles of op(A) and four of op(B)
 // straight from the storage buffers (no workgroup memory: measured on an H200, this layout
-// ran at 77 TFLOP/s against cuBLAS SGEMM's 51 in a prototype). Row-major data loads with
-// coopLoadT, column-major (a transposed operand) with coopLoad. Tiles past the edge of C load
-// the last whole tile instead (m and n are multiples of 16) and are not stored.
+// ran at 77 TFLOP/s against cuBLAS SGEMM's 51 in a prototype) by load_a and load_b of
+// shaders/lib/coop_operands.wgsl. Tiles past the edge of C load the last whole tile instead
+// (m and n are multiples of 16) and are not stored.
 //
 // The epilogue is a library piece: shaders/lib/coop_store.wgsl stores each accumulator into C
 // (this kernel), shaders/lib/coop_store_paired.wgsl takes the modulus of complex pairs through
@@ -38,31 +38,6 @@ override TRANS_B: bool = false;
 @group(0) @binding(1) var<storage, read> a: array<f16>;
 @group(0) @binding(2) var<storage, read> b: array<f16>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-
-// The 16 x 16 tile of op(A) at rows i0.., k0.. (A stored [m, k] row-major, or [k, m]).
-fn load_a(base: u32, i0: u32, k0: u32) -> coop_mat16x16<f16, A> {
-    if (TRANS_A) {
-        return coopLoad<coop_mat16x16<f16, A>>(&a[base + k0 * p.lda + i0], p.lda);
-    }
-    return coopLoadT<coop_mat16x16<f16, A>>(&a[base + i0 * p.lda + k0], p.lda);
-}
-
-// The 16 x 16 tile of op(B) at rows k0.., columns j0.. (B stored [k, n], or [n, k]).
-fn load_b(base: u32, k0: u32, j0: u32) -> coop_mat16x16<f16, B> {
-    if (TRANS_B) {
-        return coopLoad<coop_mat16x16<f16, B>>(&b[base + j0 * p.ldb + k0], p.ldb);
-    }
-    return coopLoadT<coop_mat16x16<f16, B>>(&b[base + k0 * p.ldb + j0], p.ldb);
-}
-
-// The accumulator of C's tile at i0, j0: zero, or C's values when FLAG_READ_C (the k blocks
-// after the first of a split product).
-fn start_tile(c_base: u32, i0: u32, j0: u32) -> coop_mat16x16<f32, C> {
-    if ((p.flags & FLAG_READ_C) != 0u) {
-        return coopLoadT<coop_mat16x16<f32, C>>(&c[c_base + i0 * p.ldc + j0], p.ldc);
-    }
-    return coop_mat16x16<f32, C>();
-}
 
 @compute @workgroup_size(SG)
 fn main(

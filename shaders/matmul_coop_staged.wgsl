@@ -21,15 +21,17 @@
 //
 // The store of step s writes the buffer the products of step s - 1 read, after that step's
 // barrier; the products of step s read what step s - 1 stored, before it. Slabs are stored
-// row-major whatever the operands' layouts (a transposed operand loads with coopLoad, then
-// stores with coopStoreT), with rows padded by 8 halves (16 bytes) so that the rows of a
+// row-major whatever the operands' layouts (load_a and load_b of
+// shaders/lib/coop_operands.wgsl read a transposed operand with coopLoad; the tiles are
+// stored with coopStoreT), with rows padded by 8 halves (16 bytes) so that the rows of a
 // 16 x 16 load fall on different banks.
 //
 // Uniformity: cooperative operations must run in uniform control flow (naga checks it for
-// the loads and products), and subgroup_id is not workgroup-uniform, so nothing branches on it: each subgroup's tiles are chosen
-// by arithmetic on it, every loop runs a count fixed by overrides or Params, and there are no
-// edge tiles to skip (the host runs this kernel only where the 128-tiles and 32-slabs divide
-// m, n and k exactly; matmul_coop takes the other shapes). Every workgroup-memory value read
+// the loads and products), and subgroup_id is not workgroup-uniform, so nothing branches on
+// it: each subgroup's tiles are chosen by arithmetic on it, every loop runs a count fixed by
+// constants or Params, and there are no edge tiles to skip (the host runs this kernel only
+// where the 128-tiles and 32-slabs divide m, n and k exactly; matmul_coop takes the other
+// shapes). Every workgroup-memory value read
 // was stored before the barrier that precedes the read (the pads are never read), so the host
 // creates the pipeline without zero-initializing workgroup memory.
 //
@@ -62,25 +64,9 @@ const B_SLAB: u32 = KS * B_LD;
 var<workgroup> As: array<f16, 2u * A_SLAB>;
 var<workgroup> Bs: array<f16, 2u * B_SLAB>;
 
-// The 16 x 16 tile of op(A) at rows i0.., k0.. (A stored [m, k] row-major, or [k, m]).
-fn load_a(base: u32, i0: u32, k0: u32) -> coop_mat16x16<f16, A> {
-    if (TRANS_A) {
-        return coopLoad<coop_mat16x16<f16, A>>(&a[base + k0 * p.lda + i0], p.lda);
-    }
-    return coopLoadT<coop_mat16x16<f16, A>>(&a[base + i0 * p.lda + k0], p.lda);
-}
-
-// The 16 x 16 tile of op(B) at rows k0.., columns j0.. (B stored [k, n], or [n, k]).
-fn load_b(base: u32, k0: u32, j0: u32) -> coop_mat16x16<f16, B> {
-    if (TRANS_B) {
-        return coopLoad<coop_mat16x16<f16, B>>(&b[base + j0 * p.ldb + k0], p.ldb);
-    }
-    return coopLoadT<coop_mat16x16<f16, B>>(&b[base + k0 * p.ldb + j0], p.ldb);
-}
-
 // Slab tile t (0..16) of this subgroup's share: A tiles are 8 row tiles x 2 k tiles (t = 2r +
 // kk), B tiles 2 k tiles x 8 column tiles (t = 8kk + cc). Subgroup g stages tiles 4g..4g+3 of
-// each slab. The *_at functions give the tile's offset in a buffer of the slab.
+// each slab. a_row .. b_col give the tile's origin in its slab.
 fn a_row(t: u32) -> u32 { return 16u * (t / 2u); }
 fn a_col(t: u32) -> u32 { return 16u * (t % 2u); }
 fn b_row(t: u32) -> u32 { return 16u * (t / 8u); }
@@ -113,15 +99,7 @@ fn get_b(buf: u32, col0: u32, j: u32, kk: u32) -> coop_mat16x16<f16, B> {
         &Bs[buf * B_SLAB + 16u * kk * B_LD + col0 + 16u * j], B_LD);
 }
 
-// The accumulator of C's tile at row, col: zero, or C's values when FLAG_READ_C (the k blocks
-// after the first of a split product).
-fn start_tile(c_base: u32, row: u32, col: u32) -> coop_mat16x16<f32, C> {
-    if ((p.flags & FLAG_READ_C) != 0u) {
-        return coopLoadT<coop_mat16x16<f32, C>>(&c[c_base + row * p.ldc + col], p.ldc);
-    }
-    return coop_mat16x16<f32, C>();
-}
-
+// Stores the accumulator of C's tile at row, col (always inside C: there are no edge tiles).
 fn store_tile(acc: coop_mat16x16<f32, C>, c_base: u32, row: u32, col: u32) {
     let value = acc;
     let at = &c[c_base + row * p.ldc + col];

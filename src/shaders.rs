@@ -43,6 +43,9 @@ pub const LIB_MATMUL_TILE: &str = include_str!("../shaders/lib/matmul_tile.wgsl"
 pub const LIB_OPERANDS_F32: &str = include_str!("../shaders/lib/operands_f32.wgsl");
 /// `shaders/lib/operands_f16.wgsl`: f16 operands (two per u32) of the vec4 matmul kernels.
 pub const LIB_OPERANDS_F16: &str = include_str!("../shaders/lib/operands_f16.wgsl");
+/// `shaders/lib/coop_operands.wgsl`: the tensor-core matmuls' operand tiles from the storage
+/// buffers and their accumulators' start.
+pub const LIB_COOP_OPERANDS: &str = include_str!("../shaders/lib/coop_operands.wgsl");
 /// `shaders/lib/coop_store.wgsl`: the tensor-core matmul's epilogue, tiles stored into C.
 pub const LIB_COOP_STORE: &str = include_str!("../shaders/lib/coop_store.wgsl");
 /// `shaders/lib/coop_store_paired.wgsl`: the fused optical projection's tensor-core
@@ -341,7 +344,7 @@ pub const ALL: &[Kernel] = &[
 pub const MATMUL_COOP: Kernel = Kernel {
     name: "matmul_coop",
     body: include_str!("../shaders/matmul_coop.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_STORE],
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_OPERANDS, LIB_COOP_STORE],
     trusted: false,
     zero_workgroup_memory: true,
 };
@@ -352,7 +355,7 @@ pub const MATMUL_COOP: Kernel = Kernel {
 pub const MATMUL_COOP_STAGED: Kernel = Kernel {
     name: "matmul_coop_staged",
     body: include_str!("../shaders/matmul_coop_staged.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS],
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_OPERANDS],
     trusted: false,
     zero_workgroup_memory: false,
 };
@@ -362,7 +365,7 @@ pub const MATMUL_COOP_STAGED: Kernel = Kernel {
 pub const MATMUL_COOP_PAIRED: Kernel = Kernel {
     name: "matmul_coop_paired",
     body: MATMUL_COOP.body,
-    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_STORE_PAIRED],
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_OPERANDS, LIB_COOP_STORE_PAIRED],
     trusted: false,
     zero_workgroup_memory: false,
 };

@@ -14,9 +14,9 @@
 
 mod common;
 
-use common::coop::spirv_in_every_layout;
+use common::coop::{check_split_in_every_layout, spirv_in_every_layout, LAYOUTS};
 use common::matmul::check_f16;
-use common::{gpu, gpu_with_binding_limit, poisoned, random};
+use common::{gpu, gpu_with_binding_limit, random};
 use speckle::ops::matmul::MatmulKernel;
 use speckle::ops::{matmul_coop, matmul_f16};
 use speckle::shaders;
@@ -37,10 +37,6 @@ fn the_paired_epilogue_compiles_to_spirv_in_every_layout() {
 /// with the margin of the module docs.
 fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
     check_f16(gpu, a_shape, b_shape, o, seed, 4.0);
-}
-
-fn layouts() -> [(bool, bool); 4] {
-    [(false, false), (true, false), (false, true), (true, true)]
 }
 
 #[test]
@@ -67,7 +63,7 @@ fn products_match_the_reference_where_the_adapter_has_cooperative_matrices() {
     );
     // One tile; tiles that fill no 64-tile of C; a longer k.
     for &(m, n, k) in &[(16, 16, 16), (80, 48, 32), (144, 208, 96), (64, 64, 1024)] {
-        for (trans_a, trans_b) in layouts() {
+        for (trans_a, trans_b) in LAYOUTS {
             let a_shape = if trans_a { [k, m] } else { [m, k] };
             let b_shape = if trans_b { [n, k] } else { [k, n] };
             let o = MatmulOptions {
@@ -113,24 +109,10 @@ fn split_products_accumulate_over_k_blocks() {
         check(&gpu, &[32, 256], &[256, 16], &MatmulOptions::default(), 85);
         return;
     }
-    for (trans_a, trans_b) in layouts() {
-        let (m, n, k) = (32, 48, 2048);
-        let a_shape = if trans_a { [k, m] } else { [m, k] };
-        let b_shape = if trans_b { [n, k] } else { [k, n] };
-        let o = MatmulOptions {
-            trans_a,
-            trans_b,
-            ..Default::default()
-        };
-        let a = HalfTensor::from_f32(&gpu, &random(m * k, 86), &a_shape).unwrap();
-        let b = HalfTensor::from_f32(&gpu, &random(n * k, 87), &b_shape).unwrap();
-        let c = poisoned(&gpu, &[m, n]);
-        let plan = matmul_f16::plan(&gpu, &a, &b, &c, &o).unwrap();
-        assert!(
-            plan.len() > 1,
-            "the split path must be taken ({} dispatches)",
-            plan.len()
-        );
-        check(&gpu, &a_shape, &b_shape, &o, 88);
-    }
+    let options = |trans_a, trans_b| MatmulOptions {
+        trans_a,
+        trans_b,
+        ..Default::default()
+    };
+    check_split_in_every_layout(&gpu, (32, 48, 2048), options, 86);
 }

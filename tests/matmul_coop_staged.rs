@@ -16,9 +16,9 @@
 
 mod common;
 
-use common::coop::spirv_in_every_layout;
+use common::coop::{check_split_in_every_layout, spirv_in_every_layout, LAYOUTS};
 use common::matmul::check_f16;
-use common::{gpu, gpu_with_binding_limit, poisoned, random};
+use common::{gpu, gpu_with_binding_limit, random};
 use speckle::ops::matmul::MatmulDims;
 use speckle::ops::{matmul_coop, matmul_coop_staged, matmul_f16};
 use speckle::shaders;
@@ -65,10 +65,6 @@ fn runs_staged(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOption
     matmul_f16::runs_staged(gpu, &a, &b, o).unwrap()
 }
 
-fn layouts() -> [(bool, bool); 4] {
-    [(false, false), (true, false), (false, true), (true, true)]
-}
-
 #[test]
 fn products_match_the_reference_where_the_adapter_has_cooperative_matrices() {
     let gpu = gpu();
@@ -89,7 +85,7 @@ fn products_match_the_reference_where_the_adapter_has_cooperative_matrices() {
     }
     // One workgroup and one slab; several tiles and slabs; a long k.
     for &(m, n, k) in &[(128, 128, 32), (256, 384, 96), (128, 256, 1024)] {
-        for (trans_a, trans_b) in layouts() {
+        for (trans_a, trans_b) in LAYOUTS {
             let o = staged(trans_a, trans_b);
             let [a_shape, b_shape] = operands(m, n, k, &o);
             assert!(runs_staged(gpu, &a_shape, &b_shape, &o), "{m}x{n}x{k}");
@@ -129,18 +125,5 @@ fn split_products_accumulate_over_k_blocks() {
         check_f16(&gpu, &[m, k], &[k, n], &o, 97, 4.0);
         return;
     }
-    for (trans_a, trans_b) in layouts() {
-        let o = staged(trans_a, trans_b);
-        let [a_shape, b_shape] = operands(m, n, k, &o);
-        let a = HalfTensor::from_f32(&gpu, &random(m * k, 95), &a_shape).unwrap();
-        let b = HalfTensor::from_f32(&gpu, &random(k * n, 96), &b_shape).unwrap();
-        let c = poisoned(&gpu, &[m, n]);
-        let plan = matmul_f16::plan(&gpu, &a, &b, &c, &o).unwrap();
-        assert!(
-            plan.len() > 1,
-            "the split path must be taken ({} dispatches)",
-            plan.len()
-        );
-        check_f16(&gpu, &a_shape, &b_shape, &o, 98, 4.0);
-    }
+    check_split_in_every_layout(&gpu, (m, n, k), staged, 95);
 }

@@ -17,7 +17,7 @@ use speckle::cpu::project_optical::{paired_row, project_optical};
 use speckle::ops::project_dense::DenseSpec;
 use speckle::ops::project_optical::{self, OpticalKernel};
 use speckle::ops::random_fill::Distribution;
-use speckle::projection::{Kind, Precision, Projection};
+use speckle::projection::{Fusion, Kind, Precision, Projection};
 use speckle::{Gpu, HalfTensor, Tensor};
 
 fn spec(seed: u64) -> DenseSpec {
@@ -188,9 +188,12 @@ fn the_projection_fuses_and_agrees_with_the_unfused_path_and_the_entries() {
         let mut fused = Projection::new(Kind::Optical, n_out, 13);
         fused.precision = precision;
         fused.fit(d).unwrap();
+        // By default fused on GPUs only (lavapipe's texture matmuls run the unfused path).
+        assert_eq!(fused.uses_fused(gpu), !gpu.is_cpu());
+        fused.fused = Fusion::Fused;
         assert!(fused.uses_fused(gpu));
         let mut unfused = fused.clone();
-        unfused.fused = false;
+        unfused.fused = Fusion::Unfused;
         assert!(!unfused.uses_fused(gpu));
         let got = fused.transform(gpu, &x).unwrap().to_vec(gpu).unwrap();
         let want = unfused.transform(gpu, &x).unwrap().to_vec(gpu).unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use common::{gpu, random};
 use speckle::projection::{
-    johnson_lindenstrauss_min_dim, Kind, Mode, Precision, Projection, Scaling,
+    johnson_lindenstrauss_min_dim, Fusion, Kind, Mode, Precision, Projection, Scaling,
 };
 use speckle::{Gpu, Tensor};
 
@@ -806,8 +806,14 @@ fn one_projection_serves_two_devices_with_a_matrix_on_each() {
     // The materialized matrix is cached per device: a second device (its own wgpu instance,
     // whose buffer ids may equal the first's) gets its own, and the results agree.
     let other = common::gpu_with_binding_limit(1 << 20);
-    for kind in [Kind::Gaussian, Kind::Optical] {
-        let p = fitted(kind, 24, 5, 16, Mode::Materialized);
+    // The optical kind both with its two matrices and with the fused pass's paired one.
+    for (kind, fusion) in [
+        (Kind::Gaussian, Fusion::Auto),
+        (Kind::Optical, Fusion::Unfused),
+        (Kind::Optical, Fusion::Fused),
+    ] {
+        let mut p = fitted(kind, 24, 5, 16, Mode::Materialized);
+        p.fused = fusion;
         let x = random(3 * 16, 6);
         let first = transform(gpu(), &p, &x, 3);
         let second = transform(&other, &p, &x, 3);
@@ -815,9 +821,9 @@ fn one_projection_serves_two_devices_with_a_matrix_on_each() {
         for (a, b) in first.iter().zip(&second) {
             assert!(
                 (a - b).abs() <= 1e-5 * a.abs().max(1.0),
-                "{kind:?}: {a} vs {b}"
+                "{kind:?} {fusion:?}: {a} vs {b}"
             );
         }
-        assert_eq!(first, again, "{kind:?}");
+        assert_eq!(first, again, "{kind:?} {fusion:?}");
     }
 }

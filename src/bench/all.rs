@@ -22,7 +22,7 @@ use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::roofline::{self, RooflineOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
-use crate::projection::{Kind, Mode, Precision, Projection};
+use crate::projection::{Fusion, Kind, Mode, Precision, Projection};
 use crate::tensor::{HalfTensor, Tensor};
 
 /// The size class of the standard problems.
@@ -443,7 +443,11 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             Box::new(move || {
                 let mut p = Projection::new(Kind::Optical, sizes.optical[2], 7);
                 p.precision = precision;
-                p.fused = fused;
+                p.fused = if fused {
+                    Fusion::Fused
+                } else {
+                    Fusion::Unfused
+                };
                 project_case(need()?, p, sizes.optical, &o)
             }),
         ));

@@ -68,12 +68,43 @@ pub(crate) fn plan(
             gpu.adapter_info().name
         ))
     })?;
-    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let tile = (TILE as usize, TILE as usize);
-    let blk = choose_blocks(d, o, tile, COOP as usize, window_capacity(gpu), max_groups)
-        .ok_or_else(|| Error::invalid("matmul_coop: no block split fits one binding"))?;
-    let pipeline = gpu.pipeline(
+    plan_tiles(
+        gpu,
+        a,
+        b,
+        c,
+        o,
+        d,
         &shaders::MATMUL_COOP,
+        sg,
+        TILE,
+        COOP as usize,
+    )
+}
+
+/// Plans a tensor-core kernel (`kernel`, whose workgroup computes `tile` × `tile` of C, with
+/// subgroups of `sg`) over blocks of the problem whose sizes are multiples of `align`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_tiles(
+    gpu: &Gpu,
+    a: &HalfTensor,
+    b: &HalfTensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    d: &MatmulDims,
+    kernel: &shaders::Kernel,
+    sg: u32,
+    tile: u32,
+    align: usize,
+) -> Result<Vec<Dispatch>> {
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let tiles = (tile as usize, tile as usize);
+    let blk =
+        choose_blocks(d, o, tiles, align, window_capacity(gpu), max_groups).ok_or_else(|| {
+            Error::invalid(format!("{}: no block split fits one binding", kernel.name))
+        })?;
+    let pipeline = gpu.pipeline(
+        kernel,
         &[
             ("SG", f64::from(sg)),
             ("TRANS_A", f64::from(u8::from(o.trans_a))),
@@ -88,7 +119,7 @@ pub(crate) fn plan(
         c,
         o,
         &pipeline,
-        (TILE, TILE),
+        (tile, tile),
         blk,
         Bindings::NoBias,
     ))

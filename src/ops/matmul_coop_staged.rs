@@ -12,11 +12,10 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::matmul::{choose_blocks, plan_blocks, Bindings, MatmulConfig, MatmulDims};
-use crate::ops::matmul::{MatmulKernel, MatmulOptions};
+use crate::ops::matmul::{MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions};
 use crate::ops::matmul_coop;
 use crate::shaders;
-use crate::tensor::{window_capacity, HalfTensor, Tensor};
+use crate::tensor::{HalfTensor, Tensor};
 
 /// Rows and columns of C per workgroup; m and n must be multiples of it.
 pub const TILE: u32 = 128;
@@ -95,30 +94,8 @@ pub(crate) fn plan(
         )));
     }
     let sg = matmul_coop::subgroup_size(gpu).expect("checked by ineligibility");
-    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let tile = (TILE as usize, TILE as usize);
     // Blocks in multiples of the tile keep every block of m and n whole 128-tiles, and every
     // block of k (the last one included, as k is a multiple of 32) whole slabs.
-    let blk = choose_blocks(d, o, tile, TILE as usize, window_capacity(gpu), max_groups)
-        .ok_or_else(|| Error::invalid("matmul_coop_staged: no block split fits one binding"))?;
-    let pipeline = gpu.pipeline(
-        &shaders::MATMUL_COOP_STAGED,
-        &[
-            ("SG", f64::from(sg)),
-            ("TRANS_A", f64::from(u8::from(o.trans_a))),
-            ("TRANS_B", f64::from(u8::from(o.trans_b))),
-        ],
-    )?;
-    Ok(plan_blocks(
-        gpu,
-        *d,
-        a,
-        b,
-        c,
-        o,
-        &pipeline,
-        (TILE, TILE),
-        blk,
-        Bindings::NoBias,
-    ))
+    let kernel = &shaders::MATMUL_COOP_STAGED;
+    matmul_coop::plan_tiles(gpu, a, b, c, o, d, kernel, sg, TILE, TILE as usize)
 }

@@ -220,6 +220,23 @@ impl Precision {
     }
 }
 
+/// Whether the materialized optical kind computes |R x|² in one fused pass
+/// ([`crate::ops::project_optical`], where d and n_out are multiples of 4) or as two products
+/// and a finishing pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fusion {
+    /// Fused on GPUs; unfused on CPU adapters (lavapipe), whose fastest matmul is the texture
+    /// kernel the unfused products run: on one 2-core machine the fused pass (tiled, storage
+    /// buffers) took 110 ms against 140 ms unfused, on another 800 ms against 167 ms, as
+    /// lavapipe's storage-buffer loads vary far more between machines than its texel fetches.
+    #[default]
+    Auto,
+    /// Fused wherever the shapes allow.
+    Fused,
+    /// Never fused.
+    Unfused,
+}
+
 /// The buffers of a planned transform: the output `y` (`[batch, n_out]`), scratch, and the
 /// generated matrix in [`Mode::Materialized`].
 #[derive(Debug)]
@@ -330,10 +347,9 @@ pub struct Projection {
     pub camera: Option<Camera>,
     /// The precision of the materialized product.
     pub precision: Precision,
-    /// The materialized optical kind computes |R x|² in one fused pass
-    /// ([`crate::ops::project_optical`]) where d and n_out are multiples of 4 (the default);
-    /// `false` runs the two products and the finishing pass instead.
-    pub fused: bool,
+    /// Whether the materialized optical kind computes |R x|² in one fused pass (see
+    /// [`Fusion`]; [`Projection::uses_fused`] says what runs).
+    pub fused: Fusion,
     d: Option<usize>,
     cache: MatrixCache,
 }
@@ -361,7 +377,7 @@ impl Projection {
             orthogonal: false,
             camera: None,
             precision: Precision::F32,
-            fused: true,
+            fused: Fusion::Auto,
             d: None,
             cache: MatrixCache::default(),
         }
@@ -527,9 +543,15 @@ impl Projection {
     }
 
     /// True when [`Projection::plan`] runs the fused optical kernel ([`project_optical`]):
-    /// the materialized optical kind with [`Projection::fused`] and shapes it takes.
+    /// the materialized optical kind with shapes it takes, and [`Projection::fused`]
+    /// [`Fusion::Fused`], or [`Fusion::Auto`] on a GPU.
     pub fn uses_fused(&self, gpu: &Gpu) -> bool {
-        self.fused
+        let wanted = match self.fused {
+            Fusion::Auto => !gpu.is_cpu(),
+            Fusion::Fused => true,
+            Fusion::Unfused => false,
+        };
+        wanted
             && self.kind == Kind::Optical
             && self.mode == Mode::Materialized
             && self

@@ -2,7 +2,11 @@
 //! layout, with the cooperative-matrix capability (the naga 30 pitfall around coopStoreT, and
 //! cooperative loads or products in control flow that is not workgroup-uniform, would fail it).
 
-use speckle::shaders;
+use speckle::ops::matmul_f16;
+use speckle::{shaders, Gpu, HalfTensor, MatmulOptions};
+
+use super::matmul::check_f16;
+use super::{poisoned, random};
 
 /// SPIR-V's OpCapability CooperativeMatrixKHR, as the instruction's two words.
 const CAPABILITY_COOPERATIVE_MATRIX: [u32; 2] = [(2 << 16) | 17, 6022];
@@ -16,7 +20,7 @@ pub fn spirv_in_every_layout(kernel: &shaders::Kernel) {
         naga::valid::Capabilities::all(),
     );
     let info = validator.validate(&module).unwrap();
-    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+    for (trans_a, trans_b) in LAYOUTS {
         let mut constants = naga::back::PipelineConstants::default();
         constants.insert("SG".into(), 32.0);
         constants.insert("TRANS_A".into(), f64::from(u8::from(trans_a)));
@@ -47,3 +51,32 @@ pub fn spirv_in_every_layout(kernel: &shaders::Kernel) {
         );
     }
 }
+
+/// For each operand layout: the f16 path, with the options `options(trans_a, trans_b)`, splits
+/// the m × n × k product over more than one dispatch on `gpu` (a device with small bindings)
+/// and matches the reference within 4 times the matmul tolerance.
+pub fn check_split_in_every_layout(
+    gpu: &Gpu,
+    (m, n, k): (usize, usize, usize),
+    options: impl Fn(bool, bool) -> MatmulOptions<'static>,
+    seed: u64,
+) {
+    for (trans_a, trans_b) in LAYOUTS {
+        let o = options(trans_a, trans_b);
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let a = HalfTensor::from_f32(gpu, &random(m * k, seed), &a_shape).unwrap();
+        let b = HalfTensor::from_f32(gpu, &random(n * k, seed + 1), &b_shape).unwrap();
+        let c = poisoned(gpu, &[m, n]);
+        let plan = matmul_f16::plan(gpu, &a, &b, &c, &o).unwrap();
+        assert!(
+            plan.len() > 1,
+            "ta={trans_a} tb={trans_b}: the split path must be taken ({} dispatches)",
+            plan.len()
+        );
+        check_f16(gpu, &a_shape, &b_shape, &o, seed + 2, 4.0);
+    }
+}
+
+/// The four layouts of (trans_a, trans_b).
+pub const LAYOUTS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];

@@ -106,14 +106,18 @@ struct ProjectionChoice {
     precision: String,
     /// The materialized optical kind: run the two products and the finishing pass instead of
     /// the fused |R x|² pass (for comparison; the results agree to rounding).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fused")]
     unfused: bool,
+    /// The materialized optical kind: the fused |R x|² pass also on CPU adapters (by default
+    /// fused on GPUs only, where d and n_out are multiples of 4).
+    #[arg(long)]
+    fused: bool,
 }
 
 impl ProjectionChoice {
     fn build(&self, d: usize, n_out: usize) -> Result<speckle::projection::Projection> {
         use speckle::ops::project_finish::Camera;
-        use speckle::projection::{Kind, Mode, Projection, Scaling};
+        use speckle::projection::{Fusion, Kind, Mode, Projection, Scaling};
         let kind = Kind::from_name(&self.kind, self.gamma, self.s)?;
         let mut p = Projection::new(kind, n_out, self.seed);
         p.mode = if self.matrix_free {
@@ -133,7 +137,11 @@ impl ProjectionChoice {
         p.orthogonal = self.orthogonal;
         p.camera = self.camera.as_deref().map(Camera::parse).transpose()?;
         p.precision = speckle::projection::Precision::from_name(&self.precision)?;
-        p.fused = !self.unfused;
+        p.fused = match (self.fused, self.unfused) {
+            (true, _) => Fusion::Fused,
+            (_, true) => Fusion::Unfused,
+            _ => Fusion::Auto,
+        };
         p.fit(d)?;
         Ok(p)
     }
