@@ -35,6 +35,12 @@
 // was stored before the barrier that precedes the read (the pads are never read), so the host
 // creates the pipeline without zero-initializing workgroup memory.
 //
+// The epilogue is a library piece: shaders/lib/coop_staged_store.wgsl stores each accumulator
+// into C (this kernel), shaders/lib/coop_staged_store_paired.wgsl takes the modulus of complex
+// pairs through workgroup memory (the variant matmul_coop_staged_paired of the fused optical
+// projection, host src/ops/project_optical.rs). Both define store_tile, called for each of the
+// 16 tiles in uniform control flow.
+//
 // Bindings (group 0): 0 uniform Params (shaders/lib/matmul_params.wgsl; alpha, beta, bias and
 // activation fields unused); 1 a (read, f16); 2 b (read, f16); 3 c (read_write, f32).
 // Element offsets are in elements; every *_first and leading dimension is a multiple of 16.
@@ -99,18 +105,11 @@ fn get_b(buf: u32, col0: u32, j: u32, kk: u32) -> coop_mat16x16<f16, B> {
         &Bs[buf * B_SLAB + 16u * kk * B_LD + col0 + 16u * j], B_LD);
 }
 
-// Stores the accumulator of C's tile at row, col (always inside C: there are no edge tiles).
-fn store_tile(acc: coop_mat16x16<f32, C>, c_base: u32, row: u32, col: u32) {
-    let value = acc;
-    let at = &c[c_base + row * p.ldc + col];
-    let stride = p.ldc;
-    coopStoreT(value, at, stride);
-}
-
 @compute @workgroup_size(4u * SG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(subgroup_id) g: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
 ) {
     let wm0 = wid.y * TILE;
     let wn0 = wid.x * TILE;
@@ -211,20 +210,20 @@ fn main(
         workgroupBarrier();
     }
 
-    store_tile(c00, c_base, m0, n0);
-    store_tile(c01, c_base, m0, n0 + 16u);
-    store_tile(c02, c_base, m0, n0 + 32u);
-    store_tile(c03, c_base, m0, n0 + 48u);
-    store_tile(c10, c_base, m0 + 16u, n0);
-    store_tile(c11, c_base, m0 + 16u, n0 + 16u);
-    store_tile(c12, c_base, m0 + 16u, n0 + 32u);
-    store_tile(c13, c_base, m0 + 16u, n0 + 48u);
-    store_tile(c20, c_base, m0 + 32u, n0);
-    store_tile(c21, c_base, m0 + 32u, n0 + 16u);
-    store_tile(c22, c_base, m0 + 32u, n0 + 32u);
-    store_tile(c23, c_base, m0 + 32u, n0 + 48u);
-    store_tile(c30, c_base, m0 + 48u, n0);
-    store_tile(c31, c_base, m0 + 48u, n0 + 16u);
-    store_tile(c32, c_base, m0 + 48u, n0 + 32u);
-    store_tile(c33, c_base, m0 + 48u, n0 + 48u);
+    store_tile(c00, c_base, m0, n0, g, lane);
+    store_tile(c01, c_base, m0, n0 + 16u, g, lane);
+    store_tile(c02, c_base, m0, n0 + 32u, g, lane);
+    store_tile(c03, c_base, m0, n0 + 48u, g, lane);
+    store_tile(c10, c_base, m0 + 16u, n0, g, lane);
+    store_tile(c11, c_base, m0 + 16u, n0 + 16u, g, lane);
+    store_tile(c12, c_base, m0 + 16u, n0 + 32u, g, lane);
+    store_tile(c13, c_base, m0 + 16u, n0 + 48u, g, lane);
+    store_tile(c20, c_base, m0 + 32u, n0, g, lane);
+    store_tile(c21, c_base, m0 + 32u, n0 + 16u, g, lane);
+    store_tile(c22, c_base, m0 + 32u, n0 + 32u, g, lane);
+    store_tile(c23, c_base, m0 + 32u, n0 + 48u, g, lane);
+    store_tile(c30, c_base, m0 + 48u, n0, g, lane);
+    store_tile(c31, c_base, m0 + 48u, n0 + 16u, g, lane);
+    store_tile(c32, c_base, m0 + 48u, n0 + 32u, g, lane);
+    store_tile(c33, c_base, m0 + 48u, n0 + 48u, g, lane);
 }

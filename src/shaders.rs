@@ -46,6 +46,13 @@ pub const LIB_OPERANDS_F16: &str = include_str!("../shaders/lib/operands_f16.wgs
 /// `shaders/lib/coop_operands.wgsl`: the tensor-core matmuls' operand tiles from the storage
 /// buffers and their accumulators' start.
 pub const LIB_COOP_OPERANDS: &str = include_str!("../shaders/lib/coop_operands.wgsl");
+/// `shaders/lib/coop_staged_store.wgsl`: the staged tensor-core matmul's epilogue, tiles
+/// stored into C.
+pub const LIB_COOP_STAGED_STORE: &str = include_str!("../shaders/lib/coop_staged_store.wgsl");
+/// `shaders/lib/coop_staged_store_paired.wgsl`: the staged tensor-core kernel's fused optical
+/// epilogue, |re + i im|² of complex column pairs through workgroup memory.
+pub const LIB_COOP_STAGED_STORE_PAIRED: &str =
+    include_str!("../shaders/lib/coop_staged_store_paired.wgsl");
 /// `shaders/lib/coop_store.wgsl`: the tensor-core matmul's epilogue, tiles stored into C.
 pub const LIB_COOP_STORE: &str = include_str!("../shaders/lib/coop_store.wgsl");
 /// `shaders/lib/coop_store_paired.wgsl`: the fused optical projection's tensor-core
@@ -355,7 +362,21 @@ pub const MATMUL_COOP: Kernel = Kernel {
 pub const MATMUL_COOP_STAGED: Kernel = Kernel {
     name: "matmul_coop_staged",
     body: include_str!("../shaders/matmul_coop_staged.wgsl"),
-    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_OPERANDS],
+    libs: &[LIB_MATMUL_PARAMS, LIB_COOP_OPERANDS, LIB_COOP_STAGED_STORE],
+    trusted: false,
+    zero_workgroup_memory: false,
+};
+
+/// `matmul_coop_staged` with the paired epilogue: |op(A)·op(B)|² over complex column pairs,
+/// the staged tensor-core path of the fused optical projection (`ops::project_optical`).
+pub const MATMUL_COOP_STAGED_PAIRED: Kernel = Kernel {
+    name: "matmul_coop_staged_paired",
+    body: MATMUL_COOP_STAGED.body,
+    libs: &[
+        LIB_MATMUL_PARAMS,
+        LIB_COOP_OPERANDS,
+        LIB_COOP_STAGED_STORE_PAIRED,
+    ],
     trusted: false,
     zero_workgroup_memory: false,
 };
@@ -381,8 +402,13 @@ pub const TO_F16: Kernel = Kernel {
 
 /// Kernels compiled from another kernel's file with other library pieces: the f16-operand
 /// matmuls (the body of `matmul_vec4` or `matmul_tiled` with `shaders/lib/operands_f16.wgsl`)
-/// and the paired epilogue of the tensor-core matmul.
-pub const VARIANTS: &[Kernel] = &[MATMUL_VEC4_F16, MATMUL_TILED_F16, MATMUL_COOP_PAIRED];
+/// and the paired epilogues of the tensor-core matmuls.
+pub const VARIANTS: &[Kernel] = &[
+    MATMUL_VEC4_F16,
+    MATMUL_TILED_F16,
+    MATMUL_COOP_PAIRED,
+    MATMUL_COOP_STAGED_PAIRED,
+];
 
 impl Kernel {
     /// The complete WGSL source: library pieces, then the kernel.

@@ -30,16 +30,31 @@ fn the_kernel_compiles_to_spirv_in_every_layout() {
 }
 
 #[test]
-fn its_workgroup_memory_is_what_the_shader_declares() {
-    // The host checks WORKGROUP_BYTES against the adapter's limit: it must be the shader's.
-    let module = shaders::validate(&shaders::MATMUL_COOP_STAGED).unwrap();
-    let declared: u32 = module
-        .global_variables
-        .iter()
-        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
-        .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
-        .sum();
-    assert_eq!(declared, matmul_coop_staged::WORKGROUP_BYTES);
+fn the_paired_epilogue_compiles_to_spirv_in_every_layout() {
+    // The fused optical projection's variant: barriers inside the 16 stores.
+    spirv_in_every_layout(&shaders::MATMUL_COOP_STAGED_PAIRED);
+}
+
+#[test]
+fn its_workgroup_memory_is_what_the_shaders_declare() {
+    // The host checks these sizes against the adapter's limit: they must be the shaders'.
+    let declared = |kernel: &shaders::Kernel| -> u32 {
+        let module = shaders::validate(kernel).unwrap();
+        module
+            .global_variables
+            .iter()
+            .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+            .sum()
+    };
+    assert_eq!(
+        declared(&shaders::MATMUL_COOP_STAGED),
+        matmul_coop_staged::WORKGROUP_BYTES
+    );
+    assert_eq!(
+        declared(&shaders::MATMUL_COOP_STAGED_PAIRED),
+        matmul_coop_staged::WORKGROUP_BYTES_PAIRED
+    );
 }
 
 fn staged(trans_a: bool, trans_b: bool) -> MatmulOptions<'static> {

@@ -142,26 +142,54 @@ fn blocks_split_over_small_bindings_match_the_reference() {
 }
 
 #[test]
-fn the_tensor_core_kernel_matches_where_the_adapter_has_it() {
+fn the_tensor_core_kernels_match_where_the_adapter_has_them() {
     let gpu = gpu();
-    let (batch, d, n_out) = (80, 48, 40);
-    let x = HalfTensor::from_f32(gpu, &random(batch * d, 9), &[batch, d]).unwrap();
-    let paired32 = project_optical::paired_matrix(gpu, &spec(8), n_out, d).unwrap();
+    check_coop(gpu, OpticalKernel::Coop, (80, 48, 40), 9);
+    check_coop(gpu, OpticalKernel::CoopStaged, (256, 96, 128), 10);
+    // Off the staged kernel's 128-tiles: refused with the numbers.
+    let e = check_coop_plan(gpu, OpticalKernel::CoopStaged, (80, 48, 40), 11)
+        .expect_err("batch 80 is not whole 128-tiles")
+        .to_string();
+    assert!(e.contains("80"), "{e}");
+    // Small bindings: the staged kernel's blocks stay whole tiles (4 dispatches here).
+    let small = gpu_with_binding_limit(64 << 10);
+    check_coop(&small, OpticalKernel::CoopStaged, (256, 96, 128), 12);
+}
+
+/// Plans the f16 product of `kernel` for (batch, d, n_out) into a poisoned y; returns the
+/// inputs, the paired matrix, y and the plan.
+fn check_coop_plan(
+    gpu: &Gpu,
+    kernel: OpticalKernel,
+    (batch, d, n_out): (usize, usize, usize),
+    seed: u64,
+) -> speckle::Result<(HalfTensor, HalfTensor, Tensor, Vec<speckle::Dispatch>)> {
+    let x = HalfTensor::from_f32(gpu, &random(batch * d, seed), &[batch, d]).unwrap();
+    let paired32 = project_optical::paired_matrix(gpu, &spec(seed), n_out, d).unwrap();
     let paired = HalfTensor::from_tensor(gpu, &paired32).unwrap();
     let y = poisoned(gpu, &[batch, n_out]);
-    let planned = project_optical::plan_f16(gpu, &x, &paired, &y, Some(OpticalKernel::Coop));
-    if !project_optical::coop_eligible(gpu, batch, d, n_out) {
+    let plan = project_optical::plan_f16(gpu, &x, &paired, &y, Some(kernel))?;
+    Ok((x, paired, y, plan))
+}
+
+/// `kernel` against the f64 reference where the adapter has it; elsewhere, the refusal names
+/// the cooperative matrices and the default kernel is another.
+fn check_coop(gpu: &Gpu, kernel: OpticalKernel, dims: (usize, usize, usize), seed: u64) {
+    let (batch, d, n_out) = dims;
+    let planned = check_coop_plan(gpu, kernel, dims, seed);
+    if !project_optical::usable(gpu, kernel, batch, d, n_out, true) {
         let e = planned
             .expect_err("no cooperative matrices here")
             .to_string();
         assert!(e.contains("cooperative matrices"), "{e}");
         assert_ne!(
             project_optical::default_kernel(gpu, batch, d, n_out, true),
-            OpticalKernel::Coop
+            kernel
         );
         return;
     }
-    gpu.execute(&planned.unwrap()).unwrap();
+    let (x, paired, y, plan) = planned.unwrap();
+    gpu.execute(&plan).unwrap();
     let reference = project_optical(
         &as_f64(&x.to_vec(gpu).unwrap()),
         &as_f64(&paired.to_vec(gpu).unwrap()),
@@ -171,7 +199,7 @@ fn the_tensor_core_kernel_matches_where_the_adapter_has_it() {
     );
     // Tensor cores may round the partial sums of a 16-wide step differently.
     assert_rel_close(
-        "coop",
+        &kernel.name(),
         &y.to_vec(gpu).unwrap(),
         &reference,
         8.0 * tolerance(d),

@@ -30,6 +30,9 @@ pub const LAYOUT: MatmulConfig = MatmulConfig {
 
 /// Workgroup memory the kernel declares: two buffers of each slab, rows padded by 8 halves.
 pub const WORKGROUP_BYTES: u32 = 2 * 2 * (TILE * (SLAB + 8) + SLAB * (TILE + 8));
+/// Workgroup memory of the paired variant (`matmul_coop_staged_paired`): also a 16 × 16 f32
+/// tile for each of the four subgroups.
+pub const WORKGROUP_BYTES_PAIRED: u32 = WORKGROUP_BYTES + 4 * 16 * 16 * 4;
 
 /// True when `cfg` asks for this kernel.
 pub fn is_layout(cfg: &MatmulConfig) -> bool {
@@ -37,15 +40,33 @@ pub fn is_layout(cfg: &MatmulConfig) -> bool {
 }
 
 /// Why the kernel cannot run this product on `gpu`, or `None` when it can: it needs what
-/// [`matmul_coop::eligible`] needs, subgroups (for `subgroup_id`), a workgroup of four
-/// subgroups and its workgroup memory, and m and n in whole 128-tiles, k in whole 32-slabs.
+/// [`matmul_coop::eligible`] needs, what [`device_ineligibility`] checks, and m and n in
+/// whole 128-tiles, k in whole 32-slabs.
 pub fn ineligibility(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Option<String> {
-    let Some(sg) = matmul_coop::subgroup_size(gpu) else {
-        return Some("the adapter has no 16x16x16 f16 -> f32 cooperative matrices".into());
-    };
+    if let Some(why) = device_ineligibility(gpu, WORKGROUP_BYTES) {
+        return Some(why);
+    }
     if !matmul_coop::eligible(gpu, d, o) {
         return Some("not a plain product in multiples of 16".into());
     }
+    let (tile, slab) = (TILE as usize, SLAB as usize);
+    if !d.m.is_multiple_of(tile) || !d.n.is_multiple_of(tile) || !d.k.is_multiple_of(slab) {
+        return Some(format!(
+            "m = {} and n = {} must be multiples of {tile} and k = {} of {slab}",
+            d.m, d.n, d.k
+        ));
+    }
+    None
+}
+
+/// Why `gpu` cannot run the kernel (or its variant declaring `workgroup_bytes`) at all, or
+/// `None`: it needs 16 × 16 × 16 f16 → f32 cooperative matrices with a fixed subgroup size
+/// ([`matmul_coop::subgroup_size`]), subgroups (for `subgroup_id`), a workgroup of four
+/// subgroups and its workgroup memory.
+pub fn device_ineligibility(gpu: &Gpu, workgroup_bytes: u32) -> Option<String> {
+    let Some(sg) = matmul_coop::subgroup_size(gpu) else {
+        return Some("the adapter has no 16x16x16 f16 -> f32 cooperative matrices".into());
+    };
     if !gpu.features().contains(wgpu::Features::SUBGROUP) {
         return Some("the device has no subgroups".into());
     }
@@ -57,17 +78,10 @@ pub fn ineligibility(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Option
             "a workgroup of four subgroups ({threads} invocations) exceeds the adapter's limits"
         ));
     }
-    if WORKGROUP_BYTES > l.max_compute_workgroup_storage_size {
+    if workgroup_bytes > l.max_compute_workgroup_storage_size {
         return Some(format!(
-            "it needs {WORKGROUP_BYTES} bytes of workgroup memory, the adapter allows {}",
+            "it needs {workgroup_bytes} bytes of workgroup memory, the adapter allows {}",
             l.max_compute_workgroup_storage_size
-        ));
-    }
-    let (tile, slab) = (TILE as usize, SLAB as usize);
-    if !d.m.is_multiple_of(tile) || !d.n.is_multiple_of(tile) || !d.k.is_multiple_of(slab) {
-        return Some(format!(
-            "m = {} and n = {} must be multiples of {tile} and k = {} of {slab}",
-            d.m, d.n, d.k
         ));
     }
     None

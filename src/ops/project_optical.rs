@@ -11,7 +11,11 @@
 //!   staged so that each thread holds the real and imaginary parts of the same outputs;
 //! - `matmul_coop_paired` (`shaders/matmul_coop.wgsl` with `shaders/lib/coop_store_paired.wgsl`)
 //!   on tensor cores where the adapter has cooperative matrices: f16 operands, f32 accumulators,
-//!   the modulus through workgroup memory.
+//!   the modulus through workgroup memory;
+//! - `matmul_coop_staged_paired` (`shaders/matmul_coop_staged.wgsl` with
+//!   `shaders/lib/coop_staged_store_paired.wgsl`), the same with four subgroups sharing operand
+//!   slabs in workgroup memory, where batch, d and n_out fit its whole tiles
+//!   ([`coop_staged_eligible`]); chosen by tuning (`coop-staged`), never by default.
 //!
 //! The product is never split along d (the modulus needs the whole sum): blocks of inputs and of
 //! outputs keep every window within one binding. d and n_out must be multiples of 4 (the tensor
@@ -22,9 +26,9 @@ use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{tiled_workgroup_bytes, MatmulParams, TILED_SIZES};
-use crate::ops::matmul_coop;
 use crate::ops::project_dense::DenseSpec;
 use crate::ops::random_fill::{self, RandomSpec};
+use crate::ops::{matmul_coop, matmul_coop_staged};
 use crate::shaders;
 use crate::tensor::{window_capacity, HalfTensor, Operand, Tensor, Window};
 use crate::tune::ShapeClass;
@@ -41,21 +45,27 @@ pub enum OpticalKernel {
     Tiled(u32),
     /// `matmul_coop_paired`: one subgroup, 64 inputs × 32 outputs per workgroup; f16 only.
     Coop,
+    /// `matmul_coop_staged_paired`: four subgroups sharing operand slabs in workgroup memory,
+    /// 128 inputs × 64 outputs per workgroup; f16 only, where [`coop_staged_eligible`].
+    CoopStaged,
 }
 
 impl OpticalKernel {
-    /// The configuration notation: `tiled16`, `tiled8`, `coop`.
+    /// The configuration notation: `tiled16`, `tiled8`, `coop`, `coop-staged`.
     pub fn name(self) -> String {
         match self {
             OpticalKernel::Tiled(t) => format!("tiled{t}"),
             OpticalKernel::Coop => "coop".into(),
+            OpticalKernel::CoopStaged => "coop-staged".into(),
         }
     }
 
     /// Parses [`OpticalKernel::name`].
     pub fn parse(s: &str) -> Result<OpticalKernel> {
-        if s == "coop" {
-            return Ok(OpticalKernel::Coop);
+        match s {
+            "coop" => return Ok(OpticalKernel::Coop),
+            "coop-staged" => return Ok(OpticalKernel::CoopStaged),
+            _ => {}
         }
         s.strip_prefix("tiled")
             .and_then(|t| t.parse::<u32>().ok())
@@ -63,7 +73,8 @@ impl OpticalKernel {
             .map(OpticalKernel::Tiled)
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "optical kernel {s:?} is not coop or tiledT with T one of {TILED_SIZES:?}"
+                    "optical kernel {s:?} is not coop, coop-staged or tiledT with T one of \
+                     {TILED_SIZES:?}"
                 ))
             })
     }
@@ -73,7 +84,16 @@ impl OpticalKernel {
         match self {
             OpticalKernel::Tiled(t) => (8 * t as usize, 8 * t as usize),
             OpticalKernel::Coop => (matmul_coop::TILE as usize, matmul_coop::TILE as usize),
+            OpticalKernel::CoopStaged => {
+                let t = matmul_coop_staged::TILE as usize;
+                (t, t)
+            }
         }
+    }
+
+    /// True for the tensor-core kernels (f16 operands only).
+    fn is_coop(self) -> bool {
+        matches!(self, OpticalKernel::Coop | OpticalKernel::CoopStaged)
     }
 }
 
@@ -108,6 +128,32 @@ pub fn coop_eligible(gpu: &Gpu, batch: usize, d: usize, n_out: usize) -> bool {
         && batch.is_multiple_of(16)
         && d.is_multiple_of(16)
         && n_out.is_multiple_of(8)
+}
+
+/// Why the staged tensor-core kernel cannot compute the f16 product on `gpu`, or `None` when
+/// it can: what [`matmul_coop_staged::device_ineligibility`] checks, batch a multiple of 128,
+/// n_out of 64 (the paired columns in whole 128-tiles) and d of 32.
+pub fn coop_staged_ineligibility(
+    gpu: &Gpu,
+    batch: usize,
+    d: usize,
+    n_out: usize,
+) -> Option<String> {
+    let bytes = matmul_coop_staged::WORKGROUP_BYTES_PAIRED;
+    if let Some(why) = matmul_coop_staged::device_ineligibility(gpu, bytes) {
+        return Some(why);
+    }
+    if !batch.is_multiple_of(128) || !n_out.is_multiple_of(64) || !d.is_multiple_of(32) {
+        return Some(format!(
+            "batch = {batch} must be a multiple of 128, n_out = {n_out} of 64 and d = {d} of 32"
+        ));
+    }
+    None
+}
+
+/// True when [`coop_staged_ineligibility`] finds nothing.
+pub fn coop_staged_eligible(gpu: &Gpu, batch: usize, d: usize, n_out: usize) -> bool {
+    coop_staged_ineligibility(gpu, batch, d, n_out).is_none()
 }
 
 /// The largest tiled T the adapter's workgroup limits and memory allow, at most `at_most`.
@@ -164,6 +210,7 @@ pub fn usable(
     match kernel {
         OpticalKernel::Tiled(t) => check_tiled(gpu, t).is_ok(),
         OpticalKernel::Coop => half && coop_eligible(gpu, batch, d, n_out),
+        OpticalKernel::CoopStaged => half && coop_staged_eligible(gpu, batch, d, n_out),
     }
 }
 
@@ -218,10 +265,11 @@ pub fn plan(
 ) -> Result<Vec<Dispatch>> {
     let (batch, d, n_out) = check_shapes(x.shape(), paired.shape(), y.shape())?;
     let kernel = kernel.unwrap_or_else(|| default_kernel(gpu, batch, d, n_out, false));
-    if kernel == OpticalKernel::Coop {
-        return Err(Error::invalid(
-            "the tensor-core optical kernel takes f16 operands (plan_f16)",
-        ));
+    if kernel.is_coop() {
+        return Err(Error::invalid(format!(
+            "the tensor-core optical kernel {} takes f16 operands (plan_f16)",
+            kernel.name()
+        )));
     }
     plan_operands(gpu, x, paired, y, (batch, d, n_out), kernel, false)
 }
@@ -243,6 +291,15 @@ pub fn plan_f16(
              d multiples of 16 and n_out of 8; got batch {batch}, d {d}, n_out {n_out}",
             gpu.adapter_info().name
         )));
+    }
+    if kernel == OpticalKernel::CoopStaged {
+        if let Some(why) = coop_staged_ineligibility(gpu, batch, d, n_out) {
+            return Err(Error::invalid(format!(
+                "the staged tensor-core optical kernel cannot run batch {batch}, d {d}, n_out \
+                 {n_out} on adapter {:?}: {why}",
+                gpu.adapter_info().name
+            )));
+        }
     }
     plan_operands(gpu, x, paired, y, (batch, d, n_out), kernel, true)
 }
@@ -281,13 +338,13 @@ fn check_shapes(x: &[usize], paired: &[usize], y: &[usize]) -> Result<(usize, us
 
 /// Blocks of inputs and of paired columns whose windows fit `capacity` elements and whose
 /// grids fit `max_groups`: (rows of x, columns of the paired product) per dispatch. Blocks
-/// shrink in multiples of the kernel's tile, then below it (rows in multiples of `align`,
-/// columns of 16: whole blocks of pairs, whole cooperative tiles), since a wide output may
-/// leave room for fewer rows of y than a tile has.
+/// shrink in multiples of the kernel's tile, then below it (rows in multiples of `align.0`,
+/// columns of `align.1`: at least 16, whole blocks of pairs, whole cooperative tiles), since
+/// a wide output may leave room for fewer rows of y than a tile has.
 fn choose_blocks(
     (batch, d, n_out): (usize, usize, usize),
     tile: (usize, usize),
-    align: usize,
+    (align, col_align): (usize, usize),
     capacity: usize,
     max_groups: usize,
 ) -> Result<(usize, usize)> {
@@ -307,16 +364,17 @@ fn choose_blocks(
         }
         let before = (mb, nb);
         if p_span > capacity {
-            nb = halve(nb, tile.1, 16).min(nb);
+            nb = halve(nb, tile.1, col_align).min(nb);
         } else if mb > align {
             mb = halve(mb, tile.0, align).min(mb);
         } else {
-            nb = halve(nb, tile.1, 16).min(nb);
+            nb = halve(nb, tile.1, col_align).min(nb);
         }
         if (mb, nb) == before {
             return Err(Error::invalid(format!(
                 "the fused optical projection of d = {d} to n_out = {n_out} finds no block of \
-                 {align} inputs and 8 outputs that fits one binding ({capacity} values)"
+                 {align} inputs and {} outputs that fits one binding ({capacity} values)",
+                col_align / 2
             )));
         }
     }
@@ -353,18 +411,29 @@ fn plan_operands(
                 ],
             )?
         }
-        OpticalKernel::Coop => {
+        OpticalKernel::Coop | OpticalKernel::CoopStaged => {
             let sg = matmul_coop::subgroup_size(gpu)
                 .ok_or_else(|| Error::invalid("the adapter has no cooperative matrices"))?;
+            let shader = if kernel == OpticalKernel::Coop {
+                &shaders::MATMUL_COOP_PAIRED
+            } else {
+                &shaders::MATMUL_COOP_STAGED_PAIRED
+            };
             gpu.pipeline(
-                &shaders::MATMUL_COOP_PAIRED,
+                shader,
                 &[("SG", f64::from(sg)), ("TRANS_A", 0.0), ("TRANS_B", 1.0)],
             )?
         }
     };
     let tile = kernel.tile();
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let align = if kernel == OpticalKernel::Coop { 16 } else { 1 };
+    // The staged kernel has no edge tiles: every block is whole 128-tiles (batch and 2 n_out
+    // are multiples of 128 where it runs).
+    let align = match kernel {
+        OpticalKernel::Tiled(_) => (1, 16),
+        OpticalKernel::Coop => (16, 16),
+        OpticalKernel::CoopStaged => tile,
+    };
     let (mb, nb) = choose_blocks(dims, tile, align, window_capacity(gpu), max_groups)?;
     let mut dispatches = Vec::new();
     for m0 in (0..batch).step_by(mb) {
@@ -396,7 +465,7 @@ fn plan_operands(
                     Window::or_placeholder(None, gpu),
                     yw.resource(),
                 ],
-                OpticalKernel::Coop => vec![
+                OpticalKernel::Coop | OpticalKernel::CoopStaged => vec![
                     uniform.as_entire_binding(),
                     xw.resource(),
                     pw.resource(),

@@ -101,13 +101,13 @@ pub fn default_shapes(gpu: &Gpu) -> Vec<OpticalShape> {
         .collect()
 }
 
-/// The candidates for a shape on `gpu`: every tiled T the adapter allows, and the tensor
-/// cores where they apply.
+/// The candidates for a shape on `gpu`: every tiled T the adapter allows, and both
+/// tensor-core kernels where they apply.
 pub fn candidates(gpu: &Gpu, shape: &OpticalShape) -> Vec<OpticalKernel> {
     TILED_SIZES
         .iter()
         .map(|&t| OpticalKernel::Tiled(t))
-        .chain([OpticalKernel::Coop])
+        .chain([OpticalKernel::Coop, OpticalKernel::CoopStaged])
         .filter(|&k| usable(gpu, k, shape.batch, shape.d, shape.n_out, shape.half))
         .collect()
 }
