@@ -314,6 +314,22 @@ fn project_writes_features_and_repeats_bytes_for_a_seed() {
         stderr(&out)
     );
     assert!(!refused.exists());
+
+    // The fused |R x|² pass and the two products agree to rounding; asking for both is refused.
+    for (name, flag) in [("fused.npy", "--fused"), ("unfused.npy", "--unfused")] {
+        let path = dir.join(name);
+        let out = run(&path, &[flag]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        common::assert_rel_close(flag, &npy::read_f32(&path).unwrap().0, &want, 1e-5);
+    }
+    let both = dir.join("both.npy");
+    let out = run(&both, &["--fused", "--unfused"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("--unfused"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!both.exists());
 }
 
 #[test]
@@ -786,6 +802,19 @@ fn bench_project_reports_json() {
         assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {r}");
     }
     assert!(r["rel_err"].as_f64().unwrap() < 1e-5, "{r}");
+    // The optical kind names the path it ran: --fused and --unfused choose it.
+    for (flag, mode) in [
+        ("--fused", "materialized, fused"),
+        ("--unfused", "materialized"),
+    ] {
+        let out = speckle(&[
+            "bench", "project", "--kind", "optical", "--shape", "2,8,16", "--runs", "1", flag,
+            "--json",
+        ]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["results"][0]["mode"], mode, "{flag}");
+    }
 }
 
 #[test]
