@@ -122,9 +122,9 @@ struct Sizes {
     elements: usize,
     rows_cols: [usize; 2],
     cpu_matmul_max: usize,
-    /// Also time the matmuls' other GPU kernels with their configurations forced (the
-    /// workgroup-memory f32 kernel, the staged tensor-core kernel), whatever the defaults or
-    /// the tuning cache choose for the main rows.
+    /// Also time the other GPU kernels with their configurations forced (the workgroup-memory
+    /// f32 matmul, the staged tensor-core matmul, the row-per-thread-group attention),
+    /// whatever the defaults or the tuning cache choose for the main rows.
     alternatives: bool,
 }
 
@@ -422,9 +422,20 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             );
             out.push((
                 label,
-                Box::new(move || attention_case(need()?, shape, causal, &o)),
+                Box::new(move || {
+                    attention_case(need()?, shape, causal, AttentionVariant::Auto, &o)
+                }),
             ));
         }
+    }
+    if let (true, Some(&shape)) = (sizes.alternatives, sizes.attention.first()) {
+        // The row-per-thread-group kernel that the blocked one replaced as the GPU default.
+        let [b, h, n, d] = shape;
+        let variant = AttentionVariant::Subgroup;
+        out.push((
+            format!("attention f32 {b},{h},{n},{d} {}", variant.name()),
+            Box::new(move || attention_case(need()?, shape, false, variant, &o)),
+        ));
     }
     let [b, d, n] = sizes.optical;
     // The fused pass in both precisions, and the two products and finishing pass it replaces.
@@ -578,8 +589,14 @@ fn matmul_f16_case(
     })
 }
 
-fn attention_case(gpu: &Gpu, shape: [usize; 4], causal: bool, o: &AllOptions) -> Result<Measured> {
-    let run = FusedRun::measure(gpu, shape, causal, AttentionVariant::Auto, o.warmup, o.runs)?;
+fn attention_case(
+    gpu: &Gpu,
+    shape: [usize; 4],
+    causal: bool,
+    variant: AttentionVariant,
+    o: &AllOptions,
+) -> Result<Measured> {
+    let run = FusedRun::measure(gpu, shape, causal, variant, o.warmup, o.runs)?;
     let [b, h, n, d] = shape;
     let op = if causal {
         "sdpa_fp32_efficient_causal"

@@ -62,8 +62,11 @@ const FLAG_MASK: u32 = 2;
 /// How the kernel reduces the partial dot products of a query row's threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum AttentionVariant {
+    /// On CPU adapters [`Texture`](AttentionVariant::Texture) where it applies; on GPUs
+    /// [`Blocked`](AttentionVariant::Blocked) where it applies; otherwise
     /// [`Subgroup`](AttentionVariant::Subgroup) where the adapter has `SUBGROUP` and subgroups
-    /// large enough for the head dimension, else [`Workgroup`](AttentionVariant::Workgroup).
+    /// large enough for the head dimension, else [`Workgroup`](AttentionVariant::Workgroup). A
+    /// configuration tuned by `speckle tune` for the problem's class replaces this choice.
     #[default]
     Auto,
     /// Subgroup shuffles (a butterfly over the threads of a query row). An error where the
@@ -82,7 +85,7 @@ pub enum AttentionVariant {
 }
 
 impl AttentionVariant {
-    /// The name used in reports: `auto`, `subgroup` or `workgroup`.
+    /// The name used in reports: `auto`, `subgroup`, `workgroup`, `texture` or `blocked`.
     pub fn name(self) -> &'static str {
         match self {
             AttentionVariant::Auto => "auto",
