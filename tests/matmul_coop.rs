@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::coop::{check_split_in_every_layout, spirv_in_every_layout, LAYOUTS};
+use common::coop::{check_split_in_every_layout, spirv_in_every_layout, stored_shapes, LAYOUTS};
 use common::matmul::check_f16;
 use common::{gpu, gpu_with_binding_limit, random};
 use speckle::ops::matmul::MatmulKernel;
@@ -64,8 +64,7 @@ fn products_match_the_reference_where_the_adapter_has_cooperative_matrices() {
     // One tile; tiles that fill no 64-tile of C; a longer k.
     for &(m, n, k) in &[(16, 16, 16), (80, 48, 32), (144, 208, 96), (64, 64, 1024)] {
         for (trans_a, trans_b) in LAYOUTS {
-            let a_shape = if trans_a { [k, m] } else { [m, k] };
-            let b_shape = if trans_b { [n, k] } else { [k, n] };
+            let (a_shape, b_shape) = stored_shapes((m, n, k), trans_a, trans_b);
             let o = MatmulOptions {
                 trans_a,
                 trans_b,

@@ -147,7 +147,7 @@ fn the_tensor_core_kernels_match_where_the_adapter_has_them() {
     check_coop(gpu, OpticalKernel::Coop, (80, 48, 40), 9);
     check_coop(gpu, OpticalKernel::CoopStaged, (256, 96, 128), 10);
     // Off the staged kernel's 128-tiles: refused with the numbers.
-    let e = check_coop_plan(gpu, OpticalKernel::CoopStaged, (80, 48, 40), 11)
+    let e = plan_coop(gpu, OpticalKernel::CoopStaged, (80, 48, 40), 11)
         .expect_err("batch 80 is not whole 128-tiles")
         .to_string();
     assert!(e.contains("80"), "{e}");
@@ -158,7 +158,7 @@ fn the_tensor_core_kernels_match_where_the_adapter_has_them() {
 
 /// Plans the f16 product of `kernel` for (batch, d, n_out) into a poisoned y; returns the
 /// inputs, the paired matrix, y and the plan.
-fn check_coop_plan(
+fn plan_coop(
     gpu: &Gpu,
     kernel: OpticalKernel,
     (batch, d, n_out): (usize, usize, usize),
@@ -176,7 +176,7 @@ fn check_coop_plan(
 /// the cooperative matrices and the default kernel is another.
 fn check_coop(gpu: &Gpu, kernel: OpticalKernel, dims: (usize, usize, usize), seed: u64) {
     let (batch, d, n_out) = dims;
-    let planned = check_coop_plan(gpu, kernel, dims, seed);
+    let planned = plan_coop(gpu, kernel, dims, seed);
     if !project_optical::usable(gpu, kernel, batch, d, n_out, true) {
         let e = planned
             .expect_err("no cooperative matrices here")

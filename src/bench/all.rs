@@ -562,15 +562,14 @@ fn matmul_f16_case(
         config,
         ..Default::default()
     };
+    let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
     if let Some(cfg) = config.filter(matmul_coop_staged::is_layout) {
-        let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
         if let Some(why) = matmul_coop_staged::ineligibility(gpu, &dims, &options) {
             return Err(Error::invalid(format!("{cfg} does not run here: {why}")));
         }
     }
     let plan = crate::ops::matmul_f16::plan(gpu, &a, &b, &c, &options)?;
     let (timing, got) = time_and_read(gpu, &plan, &c, o)?;
-    let dims = crate::ops::matmul::MatmulDims::new(&[n, n], &[n, n], false, false)?;
     let (err, _) =
         crate::bench::check_sampled(&a.to_vec(gpu)?, &b.to_vec(gpu)?, &got, &dims, false, false);
     Ok(Measured {

@@ -34,6 +34,10 @@ pub const WORKGROUP_BYTES: u32 = 2 * 2 * (TILE * (SLAB + 8) + SLAB * (TILE + 8))
 /// tile for each of the four subgroups.
 pub const WORKGROUP_BYTES_PAIRED: u32 = WORKGROUP_BYTES + 4 * 16 * 16 * 4;
 
+/// The kernel's name in reports and configuration strings (the f16 matmul's variant, the
+/// optical projection's kernel).
+pub const NAME: &str = "coop-staged";
+
 /// True when `cfg` asks for this kernel.
 pub fn is_layout(cfg: &MatmulConfig) -> bool {
     cfg.kernel == MatmulKernel::Coop && (cfg.wg_x, cfg.wg_y) == (LAYOUT.wg_x, LAYOUT.wg_y)

@@ -81,10 +81,10 @@ pub fn runs_staged(
     b: &HalfTensor,
     o: &MatmulOptions<'_>,
 ) -> Result<bool> {
-    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
-    Ok(kernel_for(gpu, a, b, o)? == MatmulKernel::Coop && staged(gpu, &d, o))
+    Ok(variant_name(gpu, a, b, o)? == matmul_coop_staged::NAME)
 }
 
+/// True when the configuration asked for (or tuned) is the staged layout and its shapes allow.
 fn staged(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> bool {
     asked(gpu, d, o).is_some_and(|c| matmul_coop_staged::is_layout(&c))
         && matmul_coop_staged::eligible(gpu, d, o)
@@ -98,10 +98,12 @@ pub fn variant_name(
     b: &HalfTensor,
     o: &MatmulOptions<'_>,
 ) -> Result<String> {
-    if runs_staged(gpu, a, b, o)? {
-        return Ok("coop-staged".into());
+    let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
+    let kernel = kernel_for(gpu, a, b, o)?;
+    if kernel == MatmulKernel::Coop && staged(gpu, &d, o) {
+        return Ok(matmul_coop_staged::NAME.into());
     }
-    Ok(kernel_for(gpu, a, b, o)?.name().into())
+    Ok(kernel.name().into())
 }
 
 /// Plans `c = act(α·op(a)·op(b) + β·c + bias)` with f16 operands; `c` has the output shape.

@@ -56,16 +56,17 @@ impl OpticalKernel {
         match self {
             OpticalKernel::Tiled(t) => format!("tiled{t}"),
             OpticalKernel::Coop => "coop".into(),
-            OpticalKernel::CoopStaged => "coop-staged".into(),
+            OpticalKernel::CoopStaged => matmul_coop_staged::NAME.into(),
         }
     }
 
     /// Parses [`OpticalKernel::name`].
     pub fn parse(s: &str) -> Result<OpticalKernel> {
-        match s {
-            "coop" => return Ok(OpticalKernel::Coop),
-            "coop-staged" => return Ok(OpticalKernel::CoopStaged),
-            _ => {}
+        if s == "coop" {
+            return Ok(OpticalKernel::Coop);
+        }
+        if s == matmul_coop_staged::NAME {
+            return Ok(OpticalKernel::CoopStaged);
         }
         s.strip_prefix("tiled")
             .and_then(|t| t.parse::<u32>().ok())

@@ -266,7 +266,7 @@ pub fn tune_operands(
             // another candidate measures already (the default is always measured).
             let ran = operand.variant(gpu, &c, &o)?;
             let expected = if matmul_coop_staged::is_layout(config) {
-                "coop-staged"
+                matmul_coop_staged::NAME
             } else {
                 config.kernel.name()
             };

@@ -63,8 +63,7 @@ pub fn check_split_in_every_layout(
 ) {
     for (trans_a, trans_b) in LAYOUTS {
         let o = options(trans_a, trans_b);
-        let a_shape = if trans_a { [k, m] } else { [m, k] };
-        let b_shape = if trans_b { [n, k] } else { [k, n] };
+        let (a_shape, b_shape) = stored_shapes((m, n, k), trans_a, trans_b);
         let a = HalfTensor::from_f32(gpu, &random(m * k, seed), &a_shape).unwrap();
         let b = HalfTensor::from_f32(gpu, &random(n * k, seed + 1), &b_shape).unwrap();
         let c = poisoned(gpu, &[m, n]);
@@ -76,6 +75,18 @@ pub fn check_split_in_every_layout(
         );
         check_f16(gpu, &a_shape, &b_shape, &o, seed + 2, 4.0);
     }
+}
+
+/// The stored shapes of A ([m, k], or [k, m] transposed) and B ([k, n], or [n, k]) of an
+/// m × n × k product.
+pub fn stored_shapes(
+    (m, n, k): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+) -> ([usize; 2], [usize; 2]) {
+    let a = if trans_a { [k, m] } else { [m, k] };
+    let b = if trans_b { [n, k] } else { [k, n] };
+    (a, b)
 }
 
 /// The four layouts of (trans_a, trans_b).
