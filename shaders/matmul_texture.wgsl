@@ -1,8 +1,8 @@
 // matmul_texture: the matmul variant for CPU adapters with 8-wide subgroups (lavapipe), same
 // contract as matmul (host src/ops/matmul_texture.rs): batched
-// C = act(alpha * op(A) * op(B) + beta * C + bias), op(A) and op(B) first copied by
-// matmul_pack into rgba32float texture arrays (4 consecutive values of a row per texel, zero
-// padded along k).
+// C = act(alpha * op(A) * op(B) + beta * C + bias), op(A) and op(B) first copied into
+// rgba32float texture arrays (4 consecutive values of a row per texel, zero padded along k) by
+// buffer-to-texture copies where the layout allows, by matmul_pack otherwise.
 //
 // Why textures: lavapipe (Mesa 22.3) loads from storage buffers one invocation at a time, in a
 // loop over the SIMD lanes, while texel fetches are vector gathers. Measured at n = 1024 on two

@@ -16,7 +16,7 @@ pub mod attention;
 use rand::{Rng, SeedableRng};
 
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterSummary, Dispatch, Gpu};
+use crate::gpu::{AdapterSummary, Bracket, Dispatch, Gpu};
 use crate::ops::matmul::{self, MatmulConfig, MatmulDims, MatmulOptions};
 use crate::tensor::Tensor;
 
@@ -105,15 +105,12 @@ pub fn time_dispatches(
     )?;
     let mut encoder = device.create_command_encoder(&Default::default());
     for i in 0..runs as u32 {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("speckle.bench"),
-            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                query_set: &queries,
-                beginning_of_pass_write_index: Some(2 * i),
-                end_of_pass_write_index: Some(2 * i + 1),
-            }),
-        });
-        Gpu::record(&mut pass, dispatches);
+        let bracket = Bracket {
+            queries: &queries,
+            begin: 2 * i,
+            end: 2 * i + 1,
+        };
+        Gpu::encode(&mut encoder, dispatches, Some(&bracket));
     }
     encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
     let submitted = Instant::now();

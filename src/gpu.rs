@@ -100,21 +100,81 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
 /// so the key is `Eq + Hash`).
 type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
 
-/// One compute dispatch ready to record: pipeline, bound resources and grid size.
+/// One step of planned GPU work, ready to record: a compute dispatch (pipeline, bound
+/// resources and grid size), or a copy from a buffer into a texture layer.
 /// An operation is planned as a list of these (several when the problem is split into chunks),
 /// so that callers can record it repeatedly (benchmarks) or together with other work.
 #[derive(Debug)]
 pub struct Dispatch {
-    pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
-    pub(crate) bind_group: wgpu::BindGroup,
-    pub(crate) workgroups: [u32; 3],
+    pub(crate) work: Work,
+}
+
+/// What a [`Dispatch`] does.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// A compute dispatch of `workgroups` workgroups.
+    Kernel {
+        pipeline: Arc<wgpu::ComputePipeline>,
+        bind_group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+    },
+    /// A buffer-to-texture copy (recorded between compute passes).
+    CopyToTexture(TextureCopy),
+}
+
+/// `size[1]` rows of `size[0]` texels from `buffer` (rows `bytes_per_row` bytes apart from
+/// byte `offset`) into layer `layer` of `texture`, at its origin. The planner has checked wgpu's
+/// copy rules: `offset` a multiple of the format's block size, `bytes_per_row` of 256, and
+/// the texture created with `COPY_DST`.
+#[derive(Debug)]
+pub(crate) struct TextureCopy {
+    pub(crate) buffer: wgpu::Buffer,
+    pub(crate) offset: u64,
+    pub(crate) bytes_per_row: u32,
+    pub(crate) texture: wgpu::Texture,
+    pub(crate) layer: u32,
+    pub(crate) size: [u32; 2],
 }
 
 impl Dispatch {
-    /// The number of workgroups along x, y and z.
-    pub fn workgroups(&self) -> [u32; 3] {
-        self.workgroups
+    /// A compute dispatch of `workgroups` workgroups of `pipeline` with `bind_group`.
+    pub(crate) fn kernel(
+        pipeline: Arc<wgpu::ComputePipeline>,
+        bind_group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        Dispatch {
+            work: Work::Kernel {
+                pipeline,
+                bind_group,
+                workgroups,
+            },
+        }
     }
+
+    /// True for a buffer-to-texture copy, false for a compute dispatch.
+    pub fn is_copy(&self) -> bool {
+        matches!(self.work, Work::CopyToTexture(_))
+    }
+
+    /// The number of workgroups along x, y and z; zero for a copy.
+    pub fn workgroups(&self) -> [u32; 3] {
+        match &self.work {
+            Work::Kernel { workgroups, .. } => *workgroups,
+            Work::CopyToTexture(_) => [0; 3],
+        }
+    }
+}
+
+/// Timestamp queries to write around work recorded by [`Gpu::encode`]: query `begin` of
+/// `queries` before its first step, `end` after its last.
+pub struct Bracket<'a> {
+    /// A timestamp query set.
+    pub queries: &'a wgpu::QuerySet,
+    /// The query written before the first step.
+    pub begin: u32,
+    /// The query written after the last step.
+    pub end: u32,
 }
 
 /// Errors reported by wgpu outside any error scope, and the device-lost reason.
@@ -586,27 +646,92 @@ impl Gpu {
         m * m
     }
 
-    /// Records `dispatches`, in order, into `pass`.
-    pub fn record(pass: &mut wgpu::ComputePass<'_>, dispatches: &[Dispatch]) {
-        for d in dispatches {
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, &d.bind_group, &[]);
-            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    /// Records `dispatches`, in order, into `encoder`: each run of consecutive kernels in one
+    /// compute pass, copies between passes. With `bracket`, its timestamps are written at the
+    /// start of the first pass and the end of the last; an empty pass carries one where the
+    /// work starts or ends with a copy, so copies are always inside the bracket.
+    pub fn encode<'d>(
+        encoder: &mut wgpu::CommandEncoder,
+        dispatches: impl IntoIterator<Item = &'d Dispatch>,
+        bracket: Option<&Bracket<'_>>,
+    ) {
+        let dispatches: Vec<&Dispatch> = dispatches.into_iter().collect();
+        let mut k = 0;
+        let mut first = true;
+        loop {
+            let kernels = dispatches[k..]
+                .iter()
+                .take_while(|d| matches!(d.work, Work::Kernel { .. }))
+                .count();
+            let last = k + kernels == dispatches.len();
+            if kernels > 0 || (bracket.is_some() && (first || last)) {
+                let timestamp_writes =
+                    bracket
+                        .filter(|_| first || last)
+                        .map(|b| wgpu::ComputePassTimestampWrites {
+                            query_set: b.queries,
+                            beginning_of_pass_write_index: first.then_some(b.begin),
+                            end_of_pass_write_index: last.then_some(b.end),
+                        });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("speckle"),
+                    timestamp_writes,
+                });
+                for d in &dispatches[k..k + kernels] {
+                    if let Work::Kernel {
+                        pipeline,
+                        bind_group,
+                        workgroups,
+                    } = &d.work
+                    {
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+                    }
+                }
+            }
+            k += kernels;
+            if k == dispatches.len() {
+                return;
+            }
+            if let Work::CopyToTexture(c) = &dispatches[k].work {
+                encoder.copy_buffer_to_texture(
+                    wgpu::TexelCopyBufferInfo {
+                        buffer: &c.buffer,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: c.offset,
+                            bytes_per_row: Some(c.bytes_per_row),
+                            rows_per_image: None,
+                        },
+                    },
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &c.texture,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: c.layer,
+                        },
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    wgpu::Extent3d {
+                        width: c.size[0],
+                        height: c.size[1],
+                        depth_or_array_layers: 1,
+                    },
+                );
+            }
+            k += 1;
+            first = false;
         }
     }
 
-    /// Records `dispatches` in one compute pass, submits and waits for the GPU.
+    /// Records `dispatches` (see [`Gpu::encode`]), submits and waits for the GPU.
     pub fn execute(&self, dispatches: &[Dispatch]) -> Result<()> {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("speckle"),
-                timestamp_writes: None,
-            });
-            Gpu::record(&mut pass, dispatches);
-        }
+        Gpu::encode(&mut encoder, dispatches, None);
         self.queue.submit([encoder.finish()]);
         self.check_scopes("running kernels", memory, validation)?;
         self.wait()

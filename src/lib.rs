@@ -11,7 +11,8 @@
 //! * [`tune`] measures kernel configurations per adapter and shape class and caches the
 //!   fastest; every op then uses them where its options leave the choice open.
 //! * [`ops`] holds one module per kernel (matmul, activations, softmax, row reductions); each
-//!   plans its work as a list of [`Dispatch`]es that a caller can record, submit or time.
+//!   plans its work as a list of [`Dispatch`]es (compute dispatches, and buffer-to-texture
+//!   copies on the texture paths) that a caller can record ([`Gpu::encode`]), submit or time.
 //! * [`cpu`] holds the f64 reference of every kernel, used by the tests and `--check`.
 //!
 //! ```no_run
@@ -48,7 +49,7 @@ pub mod train;
 pub mod tune;
 
 pub use error::{Error, Result};
-pub use gpu::{AdapterSummary, Dispatch, Gpu, GpuOptions};
+pub use gpu::{AdapterSummary, Bracket, Dispatch, Gpu, GpuOptions};
 pub use ops::activation::Activation;
 pub use ops::matmul::{MatmulConfig, MatmulOptions};
 pub use ops::reduce::Reduction;

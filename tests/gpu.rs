@@ -4,8 +4,8 @@ mod common;
 
 use std::process::Command;
 
-use speckle::ops::activation;
-use speckle::{Activation, Error, Gpu, GpuOptions, Tensor};
+use speckle::ops::{activation, matmul};
+use speckle::{Activation, Bracket, Error, Gpu, GpuOptions, MatmulConfig, MatmulOptions, Tensor};
 
 #[test]
 fn adapters_are_listed_best_first_and_the_first_is_chosen() {
@@ -70,4 +70,81 @@ fn a_callers_own_device_can_be_wrapped() {
     let x = Tensor::from_slice(&gpu, &[-1.0, 2.0, -3.0], &[3]).unwrap();
     let y = activation::run(&gpu, Activation::Relu, &x).unwrap();
     assert_eq!(y.to_vec(&gpu).unwrap(), vec![0.0, 2.0, 0.0]);
+}
+
+/// `Gpu::encode` records copies between compute passes and keeps them inside the timestamp
+/// bracket, also when the work starts or ends with one (an empty pass carries the timestamp).
+/// A texture-path matmul plan on 8-wide subgroups starts with the operands' copies.
+#[test]
+fn copies_and_kernels_are_encoded_inside_one_timestamp_bracket() {
+    let gpu = common::gpu();
+    let (m, k, n) = (24, 64, 128);
+    let (a_host, b_host) = (common::random(m * k, 5), common::random(k * n, 6));
+    let a = Tensor::from_slice(gpu, &a_host, &[m, k]).unwrap();
+    let b = Tensor::from_slice(gpu, &b_host, &[k, n]).unwrap();
+    let c = common::poisoned(gpu, &[m, n]);
+    let options = MatmulOptions {
+        config: Some(MatmulConfig::CPU),
+        ..Default::default()
+    };
+    let plan = matmul::plan(gpu, &a, &b, &c, &options).unwrap();
+    let copies = plan.iter().take_while(|d| d.is_copy()).count();
+    if copies == 0 {
+        eprintln!("note: this adapter plans no texture copies; only kernels are encoded");
+    }
+    let timestamps = gpu.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+    let device = gpu.device();
+    let queries = timestamps.then(|| {
+        device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: None,
+            ty: wgpu::QueryType::Timestamp,
+            count: 4,
+        })
+    });
+    let bracket = |begin| {
+        queries.as_ref().map(|q| Bracket {
+            queries: q,
+            begin,
+            end: begin + 1,
+        })
+    };
+    let mut encoder = device.create_command_encoder(&Default::default());
+    Gpu::encode(&mut encoder, &plan, bracket(0).as_ref());
+    // Copies only: both timestamps on empty passes.
+    Gpu::encode(&mut encoder, &plan[..copies], bracket(2).as_ref());
+    let resolved = queries.as_ref().map(|q| {
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 32,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        encoder.resolve_query_set(q, 0..4, &buffer, 0);
+        buffer
+    });
+    gpu.queue().submit([encoder.finish()]);
+    gpu.wait().unwrap();
+
+    let want = speckle::cpu::matmul::matmul(&speckle::cpu::matmul::Problem::new(
+        &a_host,
+        &[m, k],
+        &b_host,
+        &[k, n],
+    ))
+    .unwrap();
+    common::assert_rel_close("encoded plan", &c.to_vec(gpu).unwrap(), &want, 1e-5);
+    match resolved {
+        Some(buffer) => {
+            let ticks: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&gpu.read_bytes(&buffer, 0, 32).unwrap());
+            // Every query written, in recording order (CPU adapters may stamp at submission,
+            // so equal neighbours are allowed).
+            assert!(ticks[0] > 0, "the first query was written: {ticks:?}");
+            assert!(
+                ticks.windows(2).all(|w| w[1] >= w[0]),
+                "brackets in recording order: {ticks:?}"
+            );
+        }
+        None => eprintln!("note: no TIMESTAMP_QUERY on this adapter; brackets not recorded"),
+    }
 }

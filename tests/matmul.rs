@@ -284,6 +284,62 @@ fn texture_kernel_runs_where_the_adapter_allows_it() {
     check(gpu, &[2, 17, 9], &[2, 9, 35], &texture, 75);
 }
 
+/// The texture path fills an operand's texture by buffer-to-texture copies (one per layer)
+/// when its rows are contiguous whole texels 256 bytes apart, by the pack kernel otherwise;
+/// both give the reference's product, and a plan's copies read the operands anew each run.
+#[test]
+fn texture_operands_are_copied_where_their_layout_allows() {
+    let gpu = gpu();
+    let texture = MatmulOptions {
+        config: Some(TEXTURE),
+        ..Default::default()
+    };
+    let transposed_b = MatmulOptions {
+        trans_b: true,
+        ..texture
+    };
+    // (A shape, B shape, options, copies when the texture path runs): rows of 64 and 128
+    // values are 256 and 512 bytes; rows of 68 (272 bytes) and transposed operands are packed.
+    // B's rows past k = 66 (up to 68, a whole texel of A) stay as wgpu zeroed them.
+    let cases: [(&[usize], &[usize], &MatmulOptions<'_>, usize); 7] = [
+        (&[33, 128], &[128, 64], &texture, 2),
+        (&[2, 17, 64], &[2, 64, 128], &texture, 4),
+        (&[3, 17, 64], &[64, 64], &texture, 4),
+        (&[33, 128], &[64, 128], &transposed_b, 1),
+        (&[5, 68], &[68, 64], &texture, 1),
+        (&[5, 66], &[66, 64], &texture, 1),
+        (&[5, 66], &[66, 30], &texture, 0),
+    ];
+    for (i, &(a_shape, b_shape, options, copies)) in cases.iter().enumerate() {
+        check(gpu, a_shape, b_shape, options, 80 + i as u64);
+        let a = Tensor::zeros(gpu, a_shape).unwrap();
+        let b = Tensor::zeros(gpu, b_shape).unwrap();
+        let dims = MatmulDims::new(a_shape, b_shape, false, options.trans_b).unwrap();
+        let c = Tensor::zeros(gpu, &dims.output_shape()).unwrap();
+        let plan = matmul::plan(gpu, &a, &b, &c, options).unwrap();
+        let found = plan.iter().filter(|d| d.is_copy()).count();
+        let on_texture =
+            matmul::kernel_for(gpu, &a, &b, &c, options).unwrap() == MatmulKernel::Texture;
+        let want = if on_texture { copies } else { 0 };
+        assert_eq!(found, want, "copies planned for A{a_shape:?} B{b_shape:?}");
+    }
+
+    // One plan run twice, the operands rewritten in between: the copies take the new values.
+    let (m, k, n) = (19, 64, 128);
+    let a = Tensor::zeros(gpu, &[m, k]).unwrap();
+    let b = Tensor::zeros(gpu, &[k, n]).unwrap();
+    let c = common::poisoned(gpu, &[m, n]);
+    let plan = matmul::plan(gpu, &a, &b, &c, &texture).unwrap();
+    for seed in [90, 92] {
+        let (a_host, b_host) = (random(m * k, seed), random(k * n, seed + 1));
+        a.write(gpu, &a_host).unwrap();
+        b.write(gpu, &b_host).unwrap();
+        gpu.execute(&plan).unwrap();
+        let want = reference(&Problem::new(&a_host, &[m, k], &b_host, &[k, n])).unwrap();
+        assert_rel_close("rerun plan", &c.to_vec(gpu).unwrap(), &want, tolerance(k));
+    }
+}
+
 #[test]
 fn bad_shapes_are_errors_that_name_the_shapes() {
     let gpu = gpu();

@@ -219,11 +219,11 @@ fn plan_mode(
                 Window::or_placeholder(tw.as_ref(), gpu),
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((len as u32).div_ceil(WG * PER_THREAD)),
-        });
+            gpu.grid((len as u32).div_ceil(WG * PER_THREAD)),
+        ));
         start += len;
     }
     Ok(dispatches)

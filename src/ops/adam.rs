@@ -137,11 +137,11 @@ pub fn plan(
                 vw.resource(),
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((n as u32).div_ceil(WG)),
-        });
+            gpu.grid((n as u32).div_ceil(WG)),
+        ));
         start += n;
     }
     Ok(dispatches)

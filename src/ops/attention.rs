@@ -983,11 +983,11 @@ fn plan_chunks(
         }
         resources.push(ow.resource());
         let bind_group = gpu.bind_group(pipeline, &resources);
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((c.batches * dims.heads * q_blocks) as u32),
-        });
+            gpu.grid((c.batches * dims.heads * q_blocks) as u32),
+        ));
     }
     Ok(dispatches)
 }

@@ -141,14 +141,17 @@ pub fn plan(
             ow.resource(),
         ],
     );
-    let attend = Dispatch {
+    let attend = Dispatch::kernel(
         pipeline,
         bind_group,
-        workgroups: [
+        [
             dims.nq.div_ceil(SUBGROUP as usize) as u32,
             dims.heads as u32,
             dims.batch as u32,
         ],
-    };
-    Ok(vec![pack_k, pack_v, attend])
+    );
+    let mut dispatches = pack_k;
+    dispatches.extend(pack_v);
+    dispatches.push(attend);
+    Ok(dispatches)
 }

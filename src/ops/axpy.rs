@@ -321,11 +321,11 @@ pub fn plan(
                     Window::or_placeholder(dw.as_ref(), gpu),
                 ],
             );
-            dispatches.push(Dispatch {
-                pipeline: pipeline.clone(),
+            dispatches.push(Dispatch::kernel(
+                pipeline.clone(),
                 bind_group,
-                workgroups: gpu.grid(((nr * nc) as u32).div_ceil(WG)),
-            });
+                gpu.grid(((nr * nc) as u32).div_ceil(WG)),
+            ));
         }
     }
     Ok(dispatches)

@@ -174,11 +174,11 @@ pub fn plan(
                 cw.resource(),
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid(n as u32),
-        });
+            gpu.grid(n as u32),
+        ));
         r0 += n;
     }
     Ok(dispatches)

@@ -298,11 +298,11 @@ fn record(
                 dst_w.resource(),
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid(len.div_ceil(WG)),
-        });
+            gpu.grid(len.div_ceil(WG)),
+        ));
     }
     Ok(dispatches)
 }

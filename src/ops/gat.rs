@@ -508,11 +508,11 @@ pub fn plan(
             placeholder(),
         ],
     );
-    dispatches.push(Dispatch {
-        pipeline: scores_pipeline,
+    dispatches.push(Dispatch::kernel(
+        scores_pipeline,
         bind_group,
-        workgroups: gpu.grid(pairs.div_ceil(SCORES_WG as usize) as u32),
-    });
+        gpu.grid(pairs.div_ceil(SCORES_WG as usize) as u32),
+    ));
 
     // Aggregation: runs of consecutive targets whose offsets, sources and output rows each fit
     // one binding; a target with more edges than that alone, in segments.
@@ -571,11 +571,11 @@ pub fn plan(
                 carry_binding,
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((count * tiles) as u32),
-        });
+            gpu.grid((count * tiles) as u32),
+        ));
     };
     let mut t0 = 0;
     while t0 < n {

@@ -831,15 +831,15 @@ pub(crate) fn plan_blocks(
                         ],
                     };
                     let bind_group = gpu.bind_group(pipeline, &resources);
-                    dispatches.push(Dispatch {
-                        pipeline: pipeline.clone(),
+                    dispatches.push(Dispatch::kernel(
+                        pipeline.clone(),
                         bind_group,
-                        workgroups: [
+                        [
                             (nb as u32).div_ceil(tile.1),
                             (mb as u32).div_ceil(tile.0),
                             bb as u32,
                         ],
-                    });
+                    ));
                 }
             }
         }

@@ -277,11 +277,11 @@ fn stage(gpu: &Gpu, stage: u32, mut params: PerformerParams, b: Bindings<'_>) ->
             dw.resource(),
         ],
     );
-    Ok(Dispatch {
+    Ok(Dispatch::kernel(
         pipeline,
         bind_group,
-        workgroups: gpu.grid(params.count.div_ceil(wg)),
-    })
+        gpu.grid(params.count.div_ceil(wg)),
+    ))
 }
 
 /// Sequence lengths after padding and the causal chunking.

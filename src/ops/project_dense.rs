@@ -303,11 +303,11 @@ fn plan_forward(
                         im_resource,
                     ],
                 );
-                dispatches.push(Dispatch {
-                    pipeline: pipeline.clone(),
+                dispatches.push(Dispatch::kernel(
+                    pipeline.clone(),
                     bind_group,
-                    workgroups: gpu.grid((rows as u32).div_ceil(wg)),
-                });
+                    gpu.grid((rows as u32).div_ceil(wg)),
+                ));
             }
         }
     }
@@ -442,11 +442,11 @@ fn plan_adjoint(
                         Window::or_placeholder(v_w.as_ref(), gpu),
                     ],
                 );
-                dispatches.push(Dispatch {
-                    pipeline: pipeline.clone(),
+                dispatches.push(Dispatch::kernel(
+                    pipeline.clone(),
                     bind_group,
-                    workgroups: gpu.grid((cols.div_ceil(4) as u32).div_ceil(wg)),
-                });
+                    gpu.grid((cols.div_ceil(4) as u32).div_ceil(wg)),
+                ));
             }
         }
     }

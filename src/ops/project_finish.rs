@@ -308,11 +308,11 @@ fn record(
                 norms_resource,
             ],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((len as u32).div_ceil(WG)),
-        });
+            gpu.grid((len as u32).div_ceil(WG)),
+        ));
     }
     Ok(dispatches)
 }

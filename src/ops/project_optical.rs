@@ -473,15 +473,15 @@ fn plan_operands(
                     yw.resource(),
                 ],
             };
-            dispatches.push(Dispatch {
-                pipeline: pipeline.clone(),
-                bind_group: gpu.bind_group(&pipeline, &resources),
-                workgroups: [
+            dispatches.push(Dispatch::kernel(
+                pipeline.clone(),
+                gpu.bind_group(&pipeline, &resources),
+                [
                     cols.div_ceil(tile.1) as u32,
                     rows.div_ceil(tile.0) as u32,
                     1,
                 ],
-            });
+            ));
         }
     }
     Ok(dispatches)

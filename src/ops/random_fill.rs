@@ -178,11 +178,11 @@ fn plan_layout(
         let uniform = gpu.uniform("speckle.random_fill.params", &params);
         let bind_group =
             gpu.bind_group(&pipeline, &[uniform.as_entire_binding(), window.resource()]);
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid(((n * quads) as u32).div_ceil(WG)),
-        });
+            gpu.grid(((n * quads) as u32).div_ceil(WG)),
+        ));
         r0 += n;
     }
     Ok(dispatches)

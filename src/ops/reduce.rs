@@ -215,11 +215,11 @@ fn dispatch(
     )?;
     let uniform = gpu.uniform("speckle.reduce.params", &params);
     let bind_group = gpu.bind_group(&pipeline, &[uniform.as_entire_binding(), x, out]);
-    Ok(Dispatch {
+    Ok(Dispatch::kernel(
         pipeline,
         bind_group,
-        workgroups: gpu.grid(params.rows),
-    })
+        gpu.grid(params.rows),
+    ))
 }
 
 /// Returns `reduction` of each row of `x` (shape [`output_shape`]).

@@ -59,11 +59,11 @@ fn dispatch(
     )?;
     let uniform = gpu.uniform("speckle.roofline.params", &params);
     let bind_group = gpu.bind_group(&pipeline, &[uniform.as_entire_binding(), src, dst]);
-    Ok(Dispatch {
+    Ok(Dispatch::kernel(
         pipeline,
         bind_group,
-        workgroups: gpu.grid(workgroups as u32),
-    })
+        gpu.grid(workgroups as u32),
+    ))
 }
 
 /// Plans the FMA mode: `invocations` invocations run `iters` rounds of [`ACCUMULATORS`] vec4

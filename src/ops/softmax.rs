@@ -118,11 +118,11 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
                     gpu.placeholder().as_entire_binding(),
                 ],
             );
-            dispatches.push(Dispatch {
-                pipeline: pipeline.clone(),
+            dispatches.push(Dispatch::kernel(
+                pipeline.clone(),
                 bind_group,
-                workgroups: gpu.grid(n as u32),
-            });
+                gpu.grid(n as u32),
+            ));
             r0 += n;
         }
         return Ok(dispatches);
@@ -164,11 +164,7 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
                         stats.as_entire_binding(),
                     ],
                 );
-                dispatches.push(Dispatch {
-                    pipeline: pipeline.clone(),
-                    bind_group,
-                    workgroups: [1, 1, 1],
-                });
+                dispatches.push(Dispatch::kernel(pipeline.clone(), bind_group, [1, 1, 1]));
             }
         }
     }

@@ -307,11 +307,11 @@ impl Passes {
                         out_w.resource(),
                     ],
                 );
-                dispatches.push(Dispatch {
-                    pipeline: pipeline.clone(),
+                dispatches.push(Dispatch::kernel(
+                    pipeline.clone(),
                     bind_group,
-                    workgroups: gpu.grid((threads as u32).div_ceil(WG)),
-                });
+                    gpu.grid((threads as u32).div_ceil(WG)),
+                ));
             };
             // Forward: D1 then H, D2 then H, D3 then H. Transpose: H, D3 then H, D2 then H,
             // and D1 in the output pass.

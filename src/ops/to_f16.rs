@@ -56,11 +56,11 @@ pub fn plan(gpu: &Gpu, x: &Tensor, out: &HalfTensor) -> Result<Vec<Dispatch>> {
             &pipeline,
             &[uniform.as_entire_binding(), xw.resource(), ow.resource()],
         );
-        dispatches.push(Dispatch {
-            pipeline: pipeline.clone(),
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
             bind_group,
-            workgroups: gpu.grid((words as u32).div_ceil(WG)),
-        });
+            gpu.grid((words as u32).div_ceil(WG)),
+        ));
     }
     Ok(dispatches)
 }

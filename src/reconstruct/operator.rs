@@ -16,7 +16,7 @@ use crate::tensor::Tensor;
 
 /// One step of a recorded program: dispatches, or a buffer copy between them.
 pub(crate) enum Step {
-    /// Dispatches recorded into one compute pass.
+    /// Dispatches, recorded as [`Gpu::encode`] does.
     Run(Vec<Dispatch>),
     /// `size` bytes from `src` at `src_offset` to `dst` at `dst_offset`.
     Copy {
@@ -46,6 +46,8 @@ pub(crate) fn run_program(gpu: &Gpu, program: &[Step], times: usize) -> Result<(
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("speckle.reconstruct"),
     });
+    // Consecutive runs of dispatches are encoded together, so that their kernels share
+    // compute passes.
     let steps: Vec<&Step> = (0..times).flat_map(|_| program.iter()).collect();
     let mut k = 0;
     while k < steps.len() {
@@ -61,14 +63,16 @@ pub(crate) fn run_program(gpu: &Gpu, program: &[Step], times: usize) -> Result<(
                 k += 1;
             }
             Step::Run(_) => {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("speckle.reconstruct"),
-                    timestamp_writes: None,
+                let runs = steps[k..]
+                    .iter()
+                    .take_while(|s| matches!(s, Step::Run(_)))
+                    .count();
+                let dispatches = steps[k..k + runs].iter().flat_map(|s| match s {
+                    Step::Run(d) => d.as_slice(),
+                    Step::Copy { .. } => &[],
                 });
-                while let Some(Step::Run(dispatches)) = steps.get(k) {
-                    Gpu::record(&mut pass, dispatches);
-                    k += 1;
-                }
+                Gpu::encode(&mut encoder, dispatches, None);
+                k += runs;
             }
         }
     }
