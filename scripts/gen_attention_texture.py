@@ -15,11 +15,11 @@ w("""// attention_texture: the fused attention variant for CPU adapters with 8-w
 // loads from storage buffers and workgroup memory one lane at a time, while texel fetches are
 // vector gathers; and it keeps private values in registers only when every index is a
 // constant. So each invocation owns one query row (no reductions across lanes); the key and
-// value rows, the same for all 8 queries, come from textures (K and V packed by matmul_pack:
-// layer b * H + h, row j, texel t = values 4t .. 4t + 3), spread over the lanes (lane l
-// fetches texels l, 8 + l, ...: one gather per 32 values) and handed to every lane by
-// subgroupBroadcast; and the query row and accumulator are CHUNKS named structs of 8 vec4s
-// (32 values each), never indexed arrays. Keys go 4 at a time: 4 scores, one rescale.
+// value rows, the same for all 8 queries, come from textures (K and V copied in by buffer
+// copies or matmul_pack: layer b * H + h, row j, texel t = values 4t .. 4t + 3), spread over
+// the lanes (lane l fetches texels l, 8 + l, ...: one gather per 32 values) and handed to
+// every lane by subgroupBroadcast; and the query row and accumulator are CHUNKS named structs
+// of 8 vec4s (32 values each), never indexed arrays. Keys go 4 at a time: 4 scores, one rescale.
 //
 // Each workgroup is one subgroup of 8 invocations: queries i0 .. i0 + 7 of head h of batch b,
 // workgroup_id = (query block, h, b). Invocation l holds its query row q (scaled, zero past

@@ -34,8 +34,9 @@ pub struct PackParams {
 
 /// Subgroup size the texture kernel is written for (its workgroup is one subgroup).
 const SUBGROUP: u32 = 8;
-/// Rows and columns of C per workgroup (see `shaders/matmul_texture.wgsl`).
-const TILE_M: usize = 16;
+/// Rows and columns of C per workgroup (see `shaders/matmul_texture.wgsl`; TILE_M is ROWS in
+/// `scripts/gen_matmul_texture.py`, which writes it).
+const TILE_M: usize = 32;
 const TILE_N: usize = 32;
 
 /// Texture layers an operand needs: one per batch, or one shared by the batch.
