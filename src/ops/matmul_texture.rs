@@ -147,8 +147,8 @@ pub(crate) struct PackLayout {
 /// [`copy_offsets`]), the work is one buffer-to-texture copy per layer; otherwise it is one
 /// matmul_pack dispatch. The copies leave the texels past `cols` and the rows past `rows`
 /// unwritten: wgpu zero-initializes a texture before its first partial copy, and no later
-/// step writes there. On lavapipe the copies take a twentieth of the pack kernel's time
-/// (n = 1024: 0.4 ms for both operands, against about 9 ms).
+/// step writes there. On lavapipe the copies of both operands of n = 1024 take 0.3–0.4 ms,
+/// and the whole product about 10 % less time than with the pack kernel (BENCHMARKS.md).
 pub(crate) fn pack(
     gpu: &Gpu,
     x: &Tensor,
