@@ -60,6 +60,12 @@ pub const LIB_COOP_STORE: &str = include_str!("../shaders/lib/coop_store.wgsl");
 pub const LIB_COOP_STORE_PAIRED: &str = include_str!("../shaders/lib/coop_store_paired.wgsl");
 /// `shaders/lib/attention_params.wgsl`: the uniform parameters of the fused attention kernels.
 pub const LIB_ATTENTION_PARAMS: &str = include_str!("../shaders/lib/attention_params.wgsl");
+/// `shaders/lib/attention_f16_coop.wgsl`: the f16 attention's scores and P·V on the tensor
+/// cores.
+pub const LIB_ATTENTION_F16_COOP: &str = include_str!("../shaders/lib/attention_f16_coop.wgsl");
+/// `shaders/lib/attention_f16_portable.wgsl`: the same two steps one value per invocation.
+pub const LIB_ATTENTION_F16_PORTABLE: &str =
+    include_str!("../shaders/lib/attention_f16_portable.wgsl");
 /// `shaders/lib/round.wgsl`: exact round-half-up.
 pub const LIB_ROUND: &str = include_str!("../shaders/lib/round.wgsl");
 
@@ -339,6 +345,7 @@ pub const ALL: &[Kernel] = &[
     ATTENTION,
     ATTENTION_BLOCKED,
     ATTENTION_TEXTURE,
+    ATTENTION_F16,
     PERFORMER,
     GAT,
     CROSS_ENTROPY,
@@ -391,6 +398,26 @@ pub const MATMUL_COOP_PAIRED: Kernel = Kernel {
     zero_workgroup_memory: false,
 };
 
+/// Fused attention with f16 Q, K, V on the tensor cores (cooperative matrices), f32
+/// accumulation and output. Every workgroup value read is written first (the shader's header).
+pub const ATTENTION_F16: Kernel = Kernel {
+    name: "attention_f16",
+    body: include_str!("../shaders/attention_f16.wgsl"),
+    libs: &[LIB_ATTENTION_PARAMS, LIB_GRID, LIB_ATTENTION_F16_COOP],
+    trusted: false,
+    zero_workgroup_memory: false,
+};
+
+/// [`ATTENTION_F16`] with its products one value per invocation instead of on the tensor
+/// cores: any adapter with `SHADER_F16`.
+pub const ATTENTION_F16_PORTABLE: Kernel = Kernel {
+    name: "attention_f16_portable",
+    body: ATTENTION_F16.body,
+    libs: &[LIB_ATTENTION_PARAMS, LIB_GRID, LIB_ATTENTION_F16_PORTABLE],
+    trusted: false,
+    zero_workgroup_memory: false,
+};
+
 /// f32 → f16 (two per u32 word), saturating.
 pub const TO_F16: Kernel = Kernel {
     name: "to_f16",
@@ -402,12 +429,13 @@ pub const TO_F16: Kernel = Kernel {
 
 /// Kernels compiled from another kernel's file with other library pieces: the f16-operand
 /// matmuls (the body of `matmul_vec4` or `matmul_tiled` with `shaders/lib/operands_f16.wgsl`)
-/// and the paired epilogues of the tensor-core matmuls.
+/// and the paired epilogues of the tensor-core matmuls; the portable build of `attention_f16`.
 pub const VARIANTS: &[Kernel] = &[
     MATMUL_VEC4_F16,
     MATMUL_TILED_F16,
     MATMUL_COOP_PAIRED,
     MATMUL_COOP_STAGED_PAIRED,
+    ATTENTION_F16_PORTABLE,
 ];
 
 impl Kernel {
@@ -416,8 +444,8 @@ impl Kernel {
     /// For kernel development, `SPECKLE_SHADER_DIR=path/to/shaders` makes the kernel's own
     /// file be read from that directory at run time instead of the copy built into the binary.
     ///
-    /// WGSL wants `enable` directives before every declaration, so the kernel's own `enable`
-    /// lines are moved in front of the library pieces.
+    /// WGSL wants `enable` directives before every declaration, so the `enable` lines of the
+    /// kernel and of its library pieces are moved in front of everything else (each once).
     pub fn source(&self) -> String {
         let body = match std::env::var_os("SPECKLE_SHADER_DIR") {
             Some(dir) => {
@@ -433,21 +461,26 @@ impl Kernel {
             None => self.body.to_owned(),
         };
         let is_directive = |line: &str| line.trim_start().starts_with("enable ");
+        let pieces: Vec<&str> = self.libs.iter().copied().chain([body.as_str()]).collect();
+        let mut directives: Vec<&str> = Vec::new();
+        for line in pieces.iter().flat_map(|piece| piece.lines()) {
+            if is_directive(line) && !directives.contains(&line.trim()) {
+                directives.push(line.trim());
+            }
+        }
         let mut s = String::new();
-        for line in body.lines().filter(|l| is_directive(l)) {
+        for line in &directives {
             s.push_str(line);
             s.push('\n');
         }
-        for lib in self.libs {
-            s.push_str(lib);
-            s.push('\n');
-        }
-        for line in body.lines() {
-            // A moved directive leaves an empty line, so the body keeps its line count.
-            if !is_directive(line) {
-                s.push_str(line);
+        for piece in &pieces {
+            for line in piece.lines() {
+                // A moved directive leaves an empty line, so each piece keeps its line count.
+                if !is_directive(line) {
+                    s.push_str(line);
+                }
+                s.push('\n');
             }
-            s.push('\n');
         }
         s
     }

@@ -38,7 +38,7 @@ use crate::ops::attention_texture;
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
 use crate::shaders::{self, Kernel};
-use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tensor::{window_capacity, Operand, Tensor, Window};
 use crate::tune::ShapeClass;
 
 /// The largest head dimension D the kernel accepts.
@@ -865,7 +865,8 @@ pub fn plan_with(
             return plan_chunks(
                 gpu,
                 &dims,
-                [q, k, v, out],
+                [q, k, v],
+                out,
                 None,
                 &kernel,
                 options.causal,
@@ -882,7 +883,8 @@ pub fn plan_with(
     plan_chunks(
         gpu,
         &dims,
-        [q, k, v, out],
+        [q, k, v],
+        out,
         key_mask,
         &kernel,
         options.causal,
@@ -892,10 +894,10 @@ pub fn plan_with(
 
 /// A compiled kernel with the bindings of `shaders/attention.wgsl`: the query rows of one
 /// workgroup, and whether binding 4 is the key mask (the output then at 5) or the output.
-struct ChunkKernel {
-    pipeline: Arc<wgpu::ComputePipeline>,
-    queries: usize,
-    mask_slot: bool,
+pub(crate) struct ChunkKernel {
+    pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
+    pub(crate) queries: usize,
+    pub(crate) mask_slot: bool,
 }
 
 /// Errors unless the configuration `name` (for head dimension `head_dim`) fits the heads.
@@ -910,11 +912,17 @@ fn check_head_dim(name: &str, head_dim: u32, dims: &AttentionDims) -> Result<()>
 }
 
 /// The dispatches of `kernel` over the chunks of the problem (`key_mask` only for a kernel
-/// with a mask slot).
-fn plan_chunks(
+/// with a mask slot). Q, K and V may be f32 or f16 tensors (windows count their own elements);
+/// the output is f32.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operands of attention, its mask and output, the kernel and its options"
+)]
+pub(crate) fn plan_chunks(
     gpu: &Gpu,
     dims: &AttentionDims,
-    [q, k, v, out]: [&Tensor; 4],
+    [q, k, v]: [&dyn Operand; 3],
+    out: &Tensor,
     key_mask: Option<&Tensor>,
     kernel: &ChunkKernel,
     causal: bool,
@@ -941,10 +949,10 @@ fn plan_chunks(
         };
         let kv_start = c.b0 * dims.nk * row;
         let kv_len = c.batches * dims.nk * row;
-        let qw = q.window(gpu, q_start, q_len);
+        let qw = q.window_of(gpu, q_start, q_len);
         let ow = out.window(gpu, q_start, q_len);
-        let kw = k.window(gpu, kv_start, kv_len);
-        let vw = v.window(gpu, kv_start, kv_len);
+        let kw = k.window_of(gpu, kv_start, kv_len);
+        let vw = v.window_of(gpu, kv_start, kv_len);
         let mw = key_mask.map(|m| m.window(gpu, c.b0 * dims.nk, c.batches * dims.nk));
         let q_blocks = c.rows.div_ceil(bq);
         let params = AttentionParams {

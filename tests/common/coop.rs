@@ -14,42 +14,53 @@ const CAPABILITY_COOPERATIVE_MATRIX: [u32; 2] = [(2 << 16) | 17, 6022];
 /// Validates `kernel` (every check, every capability) and writes SPIR-V 1.6 for the four
 /// layouts of TRANS_A and TRANS_B with a subgroup size of 32, asserting the capability.
 pub fn spirv_in_every_layout(kernel: &shaders::Kernel) {
+    for (trans_a, trans_b) in LAYOUTS {
+        spirv_with(
+            kernel,
+            &[
+                ("SG", 32.0),
+                ("TRANS_A", f64::from(u8::from(trans_a))),
+                ("TRANS_B", f64::from(u8::from(trans_b))),
+            ],
+        );
+    }
+}
+
+/// Validates `kernel` (every check, every capability) and writes SPIR-V 1.6 with the
+/// override `constants`, asserting the cooperative-matrix capability.
+pub fn spirv_with(kernel: &shaders::Kernel, constants: &[(&str, f64)]) {
     let module = shaders::validate(kernel).expect("valid WGSL");
     let mut validator = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
     );
     let info = validator.validate(&module).unwrap();
-    for (trans_a, trans_b) in LAYOUTS {
-        let mut constants = naga::back::PipelineConstants::default();
-        constants.insert("SG".into(), 32.0);
-        constants.insert("TRANS_A".into(), f64::from(u8::from(trans_a)));
-        constants.insert("TRANS_B".into(), f64::from(u8::from(trans_b)));
-        let (module, info) = naga::back::pipeline_constants::process_overrides(
-            &module,
-            &info,
-            Some((naga::ShaderStage::Compute, "main")),
-            &constants,
-        )
-        .unwrap();
-        let options = naga::back::spv::Options {
-            lang_version: (1, 6),
-            ..Default::default()
-        };
-        let pipeline = naga::back::spv::PipelineOptions {
-            shader_stage: naga::ShaderStage::Compute,
-            entry_point: "main".into(),
-        };
-        let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
-            .unwrap_or_else(|e| {
-                panic!("{}: SPIR-V for ta={trans_a} tb={trans_b}: {e}", kernel.name)
-            });
-        assert!(
-            words.windows(2).any(|w| w == CAPABILITY_COOPERATIVE_MATRIX),
-            "{} ta={trans_a} tb={trans_b}: no CooperativeMatrixKHR capability",
-            kernel.name
-        );
+    let mut overrides = naga::back::PipelineConstants::default();
+    for &(name, value) in constants {
+        overrides.insert(name.into(), value);
     }
+    let (module, info) = naga::back::pipeline_constants::process_overrides(
+        &module,
+        &info,
+        Some((naga::ShaderStage::Compute, "main")),
+        &overrides,
+    )
+    .unwrap_or_else(|e| panic!("{} with {constants:?}: overrides: {e}", kernel.name));
+    let options = naga::back::spv::Options {
+        lang_version: (1, 6),
+        ..Default::default()
+    };
+    let pipeline = naga::back::spv::PipelineOptions {
+        shader_stage: naga::ShaderStage::Compute,
+        entry_point: "main".into(),
+    };
+    let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
+        .unwrap_or_else(|e| panic!("{}: SPIR-V with {constants:?}: {e}", kernel.name));
+    assert!(
+        words.windows(2).any(|w| w == CAPABILITY_COOPERATIVE_MATRIX),
+        "{} with {constants:?}: no CooperativeMatrixKHR capability",
+        kernel.name
+    );
 }
 
 /// For each operand layout: the f16 path, with the options `options(trans_a, trans_b)`, splits

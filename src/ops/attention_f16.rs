@@ -1,0 +1,229 @@
+//! Fused multi-head attention with f16 Q, K and V (`shaders/attention_f16.wgsl`):
+//! `O = softmax(scale · Q Kᵀ) V` in one pass over the keys, f32 scores, softmax and
+//! accumulation, an f32 output. On adapters with 16 × 16 × 16 f16 → f32 cooperative matrices
+//! (NVIDIA's tensor cores) both products run on them; elsewhere the portable build computes
+//! the same steps one value per invocation (correct everywhere, not fast).
+//!
+//! * Layout and masks: those of [`crate::ops::attention`] (Q and O `[B, Nq, H·D]`, K and V
+//!   `[B, Nk, H·D]`, the causal mask aligned top-left), without the key mask.
+//! * Shapes: D a multiple of 16 up to [`MAX_HEAD_DIM`], Nk ≥ 16 (the kernel loads keys in
+//!   tiles of 16 rows and clamps the last tile back inside K); any Nq. Other problems get an
+//!   error that says which rule they break; [`crate::ops::attention`] takes them in f32.
+//! * Numerics: the probabilities are rounded to f16 for the product with V, and the row sums
+//!   add up the rounded values, so each output row is an exact weighted mean of V's rows with
+//!   weights within 2⁻¹¹ (relative) of the softmax of the f16 inputs
+//!   ([`crate::cpu::attention_f16`]).
+//! * The workgroup is one subgroup and owns 32 query rows; keys go in blocks of
+//!   [`KEYS_PER_BLOCK`] (fewer where workgroup memory is short, [`keys_per_block`]).
+
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::ops::attention::{plan_chunks, AttentionDims, ChunkKernel};
+use crate::ops::matmul_coop;
+use crate::shaders::{self, Kernel};
+use crate::tensor::{HalfTensor, Tensor};
+
+/// The largest head dimension D the kernel accepts (a multiple of 16).
+pub const MAX_HEAD_DIM: usize = 128;
+/// Query rows per workgroup (`BQ` in the shader).
+pub const QUERIES_PER_WORKGROUP: u32 = 32;
+/// Keys per block where workgroup memory allows (see [`keys_per_block`]).
+pub const KEYS_PER_BLOCK: u32 = 64;
+/// Invocations per workgroup of the portable build (no subgroup operations).
+const PORTABLE_WORKGROUP: u32 = 64;
+
+/// Which build of the kernel runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AttentionF16Kernel {
+    /// [`Coop`](AttentionF16Kernel::Coop) where the adapter has the cooperative matrices,
+    /// [`Portable`](AttentionF16Kernel::Portable) elsewhere.
+    #[default]
+    Auto,
+    /// Both products on the tensor cores. An error where the adapter lacks 16 × 16 × 16
+    /// f16 → f32 cooperative matrices with a fixed subgroup size.
+    Coop,
+    /// Both products one value per invocation: any adapter with `SHADER_F16`.
+    Portable,
+}
+
+impl AttentionF16Kernel {
+    /// The name used in reports: `auto`, `coop` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionF16Kernel::Auto => "auto",
+            AttentionF16Kernel::Coop => "coop",
+            AttentionF16Kernel::Portable => "portable",
+        }
+    }
+
+    /// The build `Auto` resolves to on `gpu` (a forced build is returned as is).
+    pub fn resolve(self, gpu: &Gpu) -> AttentionF16Kernel {
+        match self {
+            AttentionF16Kernel::Auto if matmul_coop::subgroup_size(gpu).is_some() => {
+                AttentionF16Kernel::Coop
+            }
+            AttentionF16Kernel::Auto => AttentionF16Kernel::Portable,
+            forced => forced,
+        }
+    }
+}
+
+/// Options of [`plan`] and [`run`]. `Default`: scale `1/sqrt(D)`, no causal mask, the build
+/// chosen by the adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AttentionF16Options {
+    /// Multiplies the scores `Q·K` before the softmax; `None` is `1/sqrt(D)`. Must be finite.
+    pub scale: Option<f32>,
+    /// Causal mask aligned top-left: query `i` sees keys `j <= i` (PyTorch's `is_causal`).
+    pub causal: bool,
+    /// The build of the kernel.
+    pub kernel: AttentionF16Kernel,
+}
+
+/// Checks the operand shapes and the rules of the module docs; the problem's sizes.
+pub fn dims(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<AttentionDims> {
+    let dims = AttentionDims::checked("attention_f16", q, k, v, heads, Some(MAX_HEAD_DIM))?;
+    if !dims.head_dim.is_multiple_of(16) {
+        return Err(Error::shape(
+            "attention_f16",
+            format!(
+                "the head dimension D = {} must be a multiple of 16 (the kernel's tiles are \
+                 16 wide); use ops::attention (f32) for it",
+                dims.head_dim
+            ),
+        ));
+    }
+    if dims.nk < 16 {
+        return Err(Error::shape(
+            "attention_f16",
+            format!(
+                "Nk = {} keys, but the kernel needs at least 16 (it loads keys in tiles of 16); \
+                 use ops::attention (f32) for it",
+                dims.nk
+            ),
+        ));
+    }
+    Ok(dims)
+}
+
+/// Workgroup memory of the kernel for head dimension `d` and `keys` per block, in bytes (the
+/// arrays of `shaders/attention_f16.wgsl`, rows padded by 16 bytes).
+pub fn workgroup_bytes(d: u32, keys: u32) -> u64 {
+    let bq = u64::from(QUERIES_PER_WORKGROUP);
+    let (d, keys) = (u64::from(d), u64::from(keys));
+    let qs = bq * (d + 8) * 2;
+    let ss = bq * (keys + 4) * 4;
+    let ps = bq * (keys + 8) * 2;
+    let os = bq * (d + 4) * 4;
+    qs + ss + ps + os + 2 * bq * 4
+}
+
+/// Keys per block for head dimension `d` on `gpu`: [`KEYS_PER_BLOCK`], or the largest of 32
+/// and 16 that fits workgroup memory (D = 128 takes 16 in lavapipe's 32 KiB); an error naming
+/// the sizes where none fits.
+pub fn keys_per_block(gpu: &Gpu, d: u32) -> Result<u32> {
+    let limit = u64::from(gpu.limits().max_compute_workgroup_storage_size);
+    [KEYS_PER_BLOCK, 32, 16]
+        .into_iter()
+        .find(|&keys| workgroup_bytes(d, keys) <= limit)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "attention_f16: D = {d} needs {} bytes of workgroup memory even with 16 keys per \
+                 block, but the adapter allows {limit}",
+                workgroup_bytes(d, 16)
+            ))
+        })
+}
+
+/// The kernel and its workgroup size for `build` (resolved) on `gpu`.
+fn kernel(gpu: &Gpu, build: AttentionF16Kernel) -> Result<(&'static Kernel, u32)> {
+    match build.resolve(gpu) {
+        AttentionF16Kernel::Coop => {
+            let sg = matmul_coop::subgroup_size(gpu).ok_or_else(|| {
+                Error::invalid(format!(
+                    "attention_f16: adapter {:?} has no 16x16x16 f16 -> f32 cooperative \
+                     matrices with a fixed subgroup size (use the portable build)",
+                    gpu.adapter_info().name
+                ))
+            })?;
+            Ok((&shaders::ATTENTION_F16, sg))
+        }
+        _ => {
+            let l = gpu.limits();
+            let threads = PORTABLE_WORKGROUP
+                .min(l.max_compute_workgroup_size_x)
+                .min(l.max_compute_invocations_per_workgroup);
+            Ok((&shaders::ATTENTION_F16_PORTABLE, threads))
+        }
+    }
+}
+
+/// Plans `out = attention(q, k, v)` with `heads` heads (see the module docs). `out` is f32 of
+/// Q's shape.
+pub fn plan(
+    gpu: &Gpu,
+    q: &HalfTensor,
+    k: &HalfTensor,
+    v: &HalfTensor,
+    out: &Tensor,
+    heads: usize,
+    options: &AttentionF16Options,
+) -> Result<Vec<Dispatch>> {
+    let dims = dims(q.shape(), k.shape(), v.shape(), heads)?;
+    if out.shape() != q.shape() {
+        return Err(Error::shape(
+            "attention_f16",
+            format!(
+                "the output has shape {:?} but must have Q's shape {:?}",
+                out.shape(),
+                q.shape()
+            ),
+        ));
+    }
+    let scale = options.scale.unwrap_or_else(|| dims.default_scale());
+    if !scale.is_finite() {
+        return Err(Error::invalid(format!(
+            "attention_f16: the scale must be finite, got {scale}"
+        )));
+    }
+    let d = dims.head_dim as u32;
+    let keys = keys_per_block(gpu, d)?;
+    let (kernel, threads) = kernel(gpu, options.kernel)?;
+    let pipeline = gpu.pipeline(
+        kernel,
+        &[
+            ("SG", f64::from(threads)),
+            ("D", f64::from(d)),
+            ("BK", f64::from(keys)),
+        ],
+    )?;
+    let chunk_kernel = ChunkKernel {
+        pipeline,
+        queries: QUERIES_PER_WORKGROUP as usize,
+        mask_slot: false,
+    };
+    plan_chunks(
+        gpu,
+        &dims,
+        [q, k, v],
+        out,
+        None,
+        &chunk_kernel,
+        options.causal,
+        scale,
+    )
+}
+
+/// Returns `attention(q, k, v)` as a new f32 tensor of Q's shape (see [`plan`]).
+pub fn run(
+    gpu: &Gpu,
+    q: &HalfTensor,
+    k: &HalfTensor,
+    v: &HalfTensor,
+    heads: usize,
+    options: &AttentionF16Options,
+) -> Result<Tensor> {
+    let out = Tensor::empty(gpu, q.shape())?;
+    gpu.execute(&plan(gpu, q, k, v, &out, heads, options)?)?;
+    Ok(out)
+}
