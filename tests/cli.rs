@@ -639,6 +639,99 @@ fn bench_attention_reports_fused_and_unfused() {
 }
 
 #[test]
+fn attention_in_f16_runs_from_the_command_line() {
+    use speckle::ops::attention::AttentionDims;
+    let dir = scratch("attention_f16");
+    // B = 1, N = 40, H = 2, D = 16, causal, a custom scale.
+    let (b, n, h, d) = (1, 40, 2, 16);
+    let row = h * d;
+    let (q, k, v) = (
+        random(b * n * row, 80),
+        random(b * n * row, 81),
+        random(b * n * row, 82),
+    );
+    let paths: Vec<PathBuf> = ["q", "k", "v", "o", "m"]
+        .iter()
+        .map(|name| dir.join(format!("{name}.npy")))
+        .collect();
+    for (path, data) in paths.iter().zip([&q, &k, &v]) {
+        npy::write_f32(path, data, &[b, n, row]).unwrap();
+    }
+    let (qs, ks, vs, os) = (s(&paths[0]), s(&paths[1]), s(&paths[2]), s(&paths[3]));
+    let out = speckle(&[
+        "op",
+        "attention",
+        qs,
+        ks,
+        vs,
+        "--heads",
+        "2",
+        "--causal",
+        "--scale",
+        "0.4",
+        "--precision",
+        "f16",
+        "-o",
+        os,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (o, shape) = npy::read_f32(&paths[3]).unwrap();
+    assert_eq!(shape, vec![b, n, row]);
+    let dims = AttentionDims::new(&[b, n, row], &[b, n, row], &[b, n, row], h).unwrap();
+    let want = speckle::cpu::attention_f16::attention_f16(&q, &k, &v, &dims, 0.4, true);
+    // tests/attention_f16.rs: 1.1 · 2⁻¹⁰ · max |v| + 1e-5 per element (|v| < 1 here).
+    for (i, (&got, &w)) in o.iter().zip(&want).enumerate() {
+        assert!(
+            (f64::from(got) - w).abs() <= 1.1e-3,
+            "element {i}: {got} against {w}"
+        );
+    }
+
+    // What f16 cannot do is refused before anything is written.
+    npy::write_f32(&paths[4], &vec![1.0; n], &[b, n]).unwrap();
+    let out = speckle(&[
+        "op",
+        "attention",
+        qs,
+        ks,
+        vs,
+        "--heads",
+        "2",
+        "--key-mask",
+        s(&paths[4]),
+        "--precision",
+        "f16",
+        "-o",
+        s(&dir.join("masked.npy")),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("key mask"), "{}", stderr(&out));
+    assert!(!dir.join("masked.npy").exists());
+    let out = speckle(&["bench", "attention", "--precision", "f64"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("f64"), "{}", stderr(&out));
+
+    let out = speckle(&[
+        "bench",
+        "attention",
+        "--shape",
+        "1,2,40,16",
+        "--precision",
+        "f16",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["precision"], "f16");
+    assert!(r["variant"].as_str().unwrap().starts_with("f16-"), "{r}");
+    // The sampled check compares with the attention of the f16 values (P rounded: ~1e-3).
+    assert!(r["fused_max_rel_err"].as_f64().unwrap() < 3e-3, "{r}");
+}
+
+#[test]
 fn study_propagation_writes_plots_and_json() {
     let dir = scratch("propagation");
     let out_dir = dir.join("out");

@@ -85,6 +85,7 @@ impl Preset {
                 // sgemm of n = 8192 takes seconds per run on the CPU: baseline up to 4096.
                 cpu_matmul_max: 4096,
                 alternatives: true,
+                attention_f16: true,
             },
             Preset::Cpu => Sizes {
                 matmul: &[1024],
@@ -96,6 +97,7 @@ impl Preset {
                 rows_cols: [1024, 4096],
                 cpu_matmul_max: 4096,
                 alternatives: false,
+                attention_f16: false,
             },
             Preset::Quick => Sizes {
                 matmul: &[64],
@@ -107,6 +109,7 @@ impl Preset {
                 rows_cols: [8, 256],
                 cpu_matmul_max: 4096,
                 alternatives: false,
+                attention_f16: true,
             },
         }
     }
@@ -126,6 +129,10 @@ struct Sizes {
     /// f32 matmul, the staged tensor-core matmul, the row-per-thread-group attention),
     /// whatever the defaults or the tuning cache choose for the main rows.
     alternatives: bool,
+    /// Also time the f16 attention (`ops::attention_f16`). Off in the CPU preset: without
+    /// tensor cores its portable build runs, which on lavapipe is ~50 times slower than the
+    /// f32 texture kernel (it reads workgroup memory one lane at a time).
+    attention_f16: bool,
 }
 
 /// Options of [`bench_all`].
@@ -423,7 +430,24 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             out.push((
                 label,
                 Box::new(move || {
-                    attention_case(need()?, shape, causal, AttentionVariant::Auto, &o)
+                    let auto = AttentionVariant::Auto;
+                    attention_case(need()?, shape, causal, auto, Precision::F32, &o)
+                }),
+            ));
+        }
+    }
+    for &shape in sizes.attention.iter().filter(|_| sizes.attention_f16) {
+        for causal in [false, true] {
+            let [b, h, n, d] = shape;
+            let label = format!(
+                "attention f16 in, f32 acc {b},{h},{n},{d}{}",
+                if causal { " causal" } else { "" }
+            );
+            out.push((
+                label,
+                Box::new(move || {
+                    let auto = AttentionVariant::Auto;
+                    attention_case(need()?, shape, causal, auto, Precision::F16, &o)
                 }),
             ));
         }
@@ -434,7 +458,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         let variant = AttentionVariant::Subgroup;
         out.push((
             format!("attention f32 {b},{h},{n},{d} {}", variant.name()),
-            Box::new(move || attention_case(need()?, shape, false, variant, &o)),
+            Box::new(move || attention_case(need()?, shape, false, variant, Precision::F32, &o)),
         ));
     }
     let [b, d, n] = sizes.optical;
@@ -588,33 +612,40 @@ fn matmul_f16_case(
     })
 }
 
+/// The fused attention in `precision`: f32 against PyTorch's fp32 memory-efficient SDPA (the
+/// target's yardstick), f16 inputs against its f16 FlashAttention (like for like; no target).
 fn attention_case(
     gpu: &Gpu,
     shape: [usize; 4],
     causal: bool,
     variant: AttentionVariant,
+    precision: Precision,
     o: &AllOptions,
 ) -> Result<Measured> {
-    let run = FusedRun::measure(gpu, shape, causal, variant, o.warmup, o.runs)?;
+    let run = FusedRun::measure(gpu, shape, causal, variant, precision, o.warmup, o.runs)?;
     let [b, h, n, d] = shape;
-    let op = if causal {
-        "sdpa_fp32_efficient_causal"
-    } else {
-        "sdpa_fp32_efficient"
+    let baseline = match precision {
+        Precision::F32 => "sdpa_fp32_efficient",
+        Precision::F16 => "sdpa_f16_flash",
+    };
+    let op = format!("{baseline}{}", if causal { "_causal" } else { "" });
+    // Q, K and V read and O (f32) written once.
+    let input_bytes = match precision {
+        Precision::F32 => 12.0,
+        Precision::F16 => 6.0,
     };
     Ok(Measured {
         kernel: "attention",
         variant: run.choice.clone(),
         shape: shape.to_vec(),
         flops: Some(run.flops()),
-        // Q, K, V read and O written once.
-        bytes: 16.0 * (b * n * h * d) as f64,
+        bytes: (input_bytes + 4.0) * (b * n * h * d) as f64,
         cpu: None,
         error: Some(run.sample().error(&run.out)),
         error_kind: "max relative error of sampled rows",
         timing: run.timing,
-        torch: torch(op, &shape),
-        target: (!causal).then_some(0.7),
+        torch: torch(&op, &shape),
+        target: (precision == Precision::F32 && !causal).then_some(0.7),
     })
 }
 

@@ -4,11 +4,14 @@
 //! exact fused kernel ([`bench_performer`]).
 
 use super::{random_vec, time_dispatches, Timing};
+use crate::cpu::to_f16::to_f16_slice;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::attention::{self, AttentionDims, AttentionOptions, AttentionVariant};
+use crate::ops::attention_f16::{self, AttentionF16Options};
 use crate::ops::performer::{self, PerformerOptions};
-use crate::tensor::Tensor;
+use crate::projection::Precision;
+use crate::tensor::{HalfTensor, Tensor};
 
 /// The fused and unfused timings of one attention problem.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -19,6 +22,9 @@ pub struct AttentionBenchResult {
     pub shape: Vec<usize>,
     /// Top-left causal mask.
     pub causal: bool,
+    /// The fused kernel's operands: `f32`, or `f16` (inputs rounded to f16, f32 accumulation;
+    /// the unfused pipeline then runs in f32 on the same rounded values).
+    pub precision: String,
     /// What the fused kernel ran: `texture`, or the tiled variant and its configuration
     /// (e.g. `subgroup-t4-wg128-bk32`).
     pub variant: String,
@@ -63,12 +69,16 @@ pub(crate) struct FusedRun {
 }
 
 impl FusedRun {
-    /// Times the fused kernel on attention of shape `[batch, heads, n, head_dim]`.
+    /// Times the fused kernel on attention of shape `[batch, heads, n, head_dim]`: with
+    /// `precision` f32 [`attention`] in `variant`; with f16 the inputs rounded to f16 (the
+    /// host copies too, so that the check compares with the attention of what the GPU holds)
+    /// and [`attention_f16`] in the build the adapter gets (`variant` is then ignored).
     pub(crate) fn measure(
         gpu: &Gpu,
         shape: [usize; 4],
         causal: bool,
         variant: AttentionVariant,
+        precision: Precision,
         warmup: usize,
         runs: usize,
     ) -> Result<FusedRun> {
@@ -79,21 +89,45 @@ impl FusedRun {
             )));
         }
         let row = heads * d;
-        let q_host = random_vec(batch * n * row, 11);
-        let k_host = random_vec(batch * n * row, 12);
-        let v_host = random_vec(batch * n * row, 13);
-        let q = Tensor::from_slice(gpu, &q_host, &[batch, n, row])?;
-        let k = Tensor::from_slice(gpu, &k_host, &[batch, n, row])?;
-        let v = Tensor::from_slice(gpu, &v_host, &[batch, n, row])?;
-        let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
-        let options = AttentionOptions {
-            scale: None,
-            causal,
-            variant,
+        let inputs = |seed| {
+            let x = random_vec(batch * n * row, seed);
+            match precision {
+                Precision::F32 => x,
+                Precision::F16 => to_f16_slice(&x),
+            }
         };
-        let out = Tensor::filled(gpu, &[batch, n, row], f32::NAN)?;
-        let choice = attention::choose(gpu, &dims, &[&q, &k, &v, &out], &options)?.name();
-        let plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
+        let (q_host, k_host, v_host) = (inputs(11), inputs(12), inputs(13));
+        let shape3 = [batch, n, row];
+        let out = Tensor::filled(gpu, &shape3, f32::NAN)?;
+        let (plan, choice, dims) = match precision {
+            Precision::F32 => {
+                let q = Tensor::from_slice(gpu, &q_host, &shape3)?;
+                let k = Tensor::from_slice(gpu, &k_host, &shape3)?;
+                let v = Tensor::from_slice(gpu, &v_host, &shape3)?;
+                let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
+                let options = AttentionOptions {
+                    scale: None,
+                    causal,
+                    variant,
+                };
+                let choice = attention::choose(gpu, &dims, &[&q, &k, &v, &out], &options)?.name();
+                let plan = attention::plan(gpu, &q, &k, &v, None, &out, heads, &options)?;
+                (plan, choice, dims)
+            }
+            Precision::F16 => {
+                let q = HalfTensor::from_f32(gpu, &q_host, &shape3)?;
+                let k = HalfTensor::from_f32(gpu, &k_host, &shape3)?;
+                let v = HalfTensor::from_f32(gpu, &v_host, &shape3)?;
+                let dims = attention_f16::dims(q.shape(), k.shape(), v.shape(), heads)?;
+                let options = AttentionF16Options {
+                    causal,
+                    ..Default::default()
+                };
+                let choice = format!("f16-{}", options.kernel.resolve(gpu).name());
+                let plan = attention_f16::plan(gpu, &q, &k, &v, &out, heads, &options)?;
+                (plan, choice, dims)
+            }
+        };
         let timing = time_dispatches(gpu, &plan, warmup, runs, false)?;
         Ok(FusedRun {
             out: out.to_vec(gpu)?,
@@ -127,16 +161,19 @@ impl FusedRun {
     }
 }
 
-/// Benchmarks attention of shape `[batch, heads, n, head_dim]` on seeded inputs in [−1, 1).
+/// Benchmarks attention of shape `[batch, heads, n, head_dim]` on seeded inputs in [−1, 1)
+/// (rounded to f16 with `precision` f16, which runs [`attention_f16`]; see
+/// [`AttentionBenchResult::precision`]).
 pub fn bench_attention(
     gpu: &Gpu,
     shape: [usize; 4],
     causal: bool,
     variant: AttentionVariant,
+    precision: Precision,
     warmup: usize,
     runs: usize,
 ) -> Result<AttentionBenchResult> {
-    let fused = FusedRun::measure(gpu, shape, causal, variant, warmup, runs)?;
+    let fused = FusedRun::measure(gpu, shape, causal, variant, precision, warmup, runs)?;
     let [batch, heads, n, d] = shape;
     let dims = fused.dims;
     let unfused_run = || -> Result<(Timing, Vec<f32>)> {
@@ -187,6 +224,7 @@ pub fn bench_attention(
         op: "attention".into(),
         shape: shape.to_vec(),
         causal,
+        precision: precision.name().into(),
         variant: fused.choice.clone(),
         flops,
         fused_tflops: flops / (timing.median_ms * 1e-3) * 1e-12,

@@ -88,7 +88,7 @@ pub fn dims(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<Atten
             "attention_f16",
             format!(
                 "the head dimension D = {} must be a multiple of 16 (the kernel's tiles are \
-                 16 wide); use ops::attention (f32) for it",
+                 16 wide); f32 attention (ops::attention) takes it",
                 dims.head_dim
             ),
         ));
@@ -98,7 +98,7 @@ pub fn dims(q: &[usize], k: &[usize], v: &[usize], heads: usize) -> Result<Atten
             "attention_f16",
             format!(
                 "Nk = {} keys, but the kernel needs at least 16 (it loads keys in tiles of 16); \
-                 use ops::attention (f32) for it",
+                 f32 attention (ops::attention) takes it",
                 dims.nk
             ),
         ));

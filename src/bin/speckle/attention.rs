@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use speckle::bench::attention::{bench_attention, bench_performer, PerformerBench};
 use speckle::ops::attention::{self, AttentionOptions, AttentionVariant};
+use speckle::ops::attention_f16::{self, AttentionF16Options};
 use speckle::ops::gat::{self, GatOptions};
 use speckle::ops::performer::{self, PerformerOptions, DEFAULT_FEATURES};
-use speckle::projection::DEFAULT_SEED;
-use speckle::{npy, Error, Gpu, Result};
+use speckle::projection::{Precision, DEFAULT_SEED};
+use speckle::{npy, Error, Gpu, HalfTensor, Result, Tensor};
 
 use crate::{load, save, to_json};
 
@@ -35,6 +36,11 @@ pub struct AttentionArgs {
     /// Scale of the scores (default 1/sqrt(D)).
     #[arg(long, allow_negative_numbers = true)]
     scale: Option<f32>,
+    /// f32, or f16: Q, K and V rounded to f16, products on the tensor cores where the adapter
+    /// has them, f32 accumulation and output (D a multiple of 16 up to 128, at least 16
+    /// keys, no key mask, exact attention only).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     #[command(flatten)]
     approx: ApproxArgs,
     /// Output [B, Nq, H·D] (.npy).
@@ -146,9 +152,13 @@ pub struct BenchAttentionArgs {
     #[arg(long)]
     causal: bool,
     /// The fused kernel's variant: auto, subgroup, workgroup, texture (lavapipe) or blocked
-    /// (register-blocked, D = 32 or 64).
+    /// (register-blocked, D = 32 or 64). f32 only.
     #[arg(long, default_value = "auto")]
     variant: String,
+    /// The fused kernel's operands: f32, or f16 (inputs rounded to f16, f32 accumulation,
+    /// on the tensor cores where the adapter has them; the unfused pipeline stays f32).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// Timed runs (median reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -167,7 +177,14 @@ pub struct BenchAttentionArgs {
 }
 
 pub fn op_attention(args: &AttentionArgs) -> Result<()> {
+    let precision = Precision::from_name(&args.precision)?;
     let approx = args.approx.performer(args.causal, args.scale)?;
+    if precision == Precision::F16 && (approx.is_some() || args.key_mask.is_some()) {
+        return Err(Error::invalid(
+            "--precision f16 computes exact attention without a key mask; drop --approx \
+             performer and --key-mask, or use --precision f32",
+        ));
+    }
     if approx.is_some() && args.key_mask.is_some() {
         return Err(Error::invalid(
             "--key-mask is not supported with --approx performer (its sums over keys have no \
@@ -180,6 +197,23 @@ pub fn op_attention(args: &AttentionArgs) -> Result<()> {
     let v = load(&gpu, &args.v, args.allow_nonfinite)?;
     if let Some(options) = &approx {
         let o = performer::run(&gpu, &q, &k, &v, args.heads, options)?;
+        return save(&gpu, &args.output, &o);
+    }
+    if precision == Precision::F16 {
+        let half = |x: &Tensor| HalfTensor::from_tensor(&gpu, x);
+        let options = AttentionF16Options {
+            scale: args.scale,
+            causal: args.causal,
+            ..Default::default()
+        };
+        let o = attention_f16::run(
+            &gpu,
+            &half(&q)?,
+            &half(&k)?,
+            &half(&v)?,
+            args.heads,
+            &options,
+        )?;
         return save(&gpu, &args.output, &o);
     }
     let mask = match &args.key_mask {
@@ -232,7 +266,20 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
             )))
         }
     };
+    let precision = Precision::from_name(&args.precision)?;
+    if precision == Precision::F16 && args.variant != "auto" {
+        return Err(Error::invalid(format!(
+            "--variant {} names an f32 kernel; --precision f16 runs the f16 kernel (its build \
+             chosen by the adapter)",
+            args.variant
+        )));
+    }
     if let Some(options) = args.approx.performer(args.causal, None)? {
+        if precision == Precision::F16 {
+            return Err(Error::invalid(
+                "--precision f16 measures exact attention; drop it with --approx performer",
+            ));
+        }
         return bench_performer_cli(args, [b, h, n, d], variant, options, quiet);
     }
     if args.amplitude.is_some() {
@@ -250,6 +297,7 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         [b, h, n, d],
         args.causal,
         variant,
+        precision,
         args.warmup,
         args.runs,
     )?;
@@ -277,8 +325,9 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         ),
     };
     println!(
-        "attention B={b} H={h} N={n} D={d}{}: fused ({}) {:.3} ms {:.4} TFLOP/s, {unfused} ({:?})",
+        "attention B={b} H={h} N={n} D={d}{} {}: fused ({}) {:.3} ms {:.4} TFLOP/s, {unfused} ({:?})",
         if args.causal { " causal" } else { "" },
+        r.precision,
         r.variant,
         r.fused.median_ms,
         r.fused_tflops,
