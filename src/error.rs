@@ -106,6 +106,27 @@ pub enum Error {
         limit_name: &'static str,
     },
 
+    /// A kernel would loop more often in one invocation than the adapter allows (llvmpipe ends
+    /// all loops of an invocation after 65,535 iterations, silently; see
+    /// [`crate::Gpu::loop_limit`]), and the host cannot split that work.
+    #[error(
+        "{kernel}: one invocation would run up to {iterations} loop iterations, but the \
+         adapter {adapter:?} ends an invocation's loops after {limit} (its results would be \
+         wrong); {remedy}"
+    )]
+    LoopLimit {
+        /// The kernel.
+        kernel: String,
+        /// The iterations its busiest invocation would run (an upper bound).
+        iterations: u64,
+        /// The adapter's limit.
+        limit: u64,
+        /// The adapter's name.
+        adapter: String,
+        /// What the caller can change.
+        remedy: String,
+    },
+
     /// The GPU ran out of memory.
     #[error("GPU out of memory while {context}: {message}")]
     OutOfMemory {

@@ -31,6 +31,10 @@ pub struct GpuOptions {
     /// one binding are split into chunks; tests lower this to exercise that path cheaply.
     /// `None` uses the adapter's `max_storage_buffer_binding_size`.
     pub max_binding_bytes: Option<u64>,
+    /// Lower the loop iterations the host lets one invocation run (see [`Gpu::loop_limit`]):
+    /// kernels then split their work or refuse it sooner; tests lower this to exercise those
+    /// paths with small problems on any adapter. `None` uses what the adapter allows.
+    pub max_loop_iterations: Option<u64>,
     /// Where tuned kernel configurations come from (`speckle tune` writes them): the user's
     /// cache file by default; tests use [`Tuning::Off`] to run the fixed built-in ones.
     pub tuning: Tuning,
@@ -208,6 +212,10 @@ pub struct Gpu {
     cooperative: Vec<wgpu::CooperativeMatrixProperties>,
     /// Unique within the process (see [`Gpu::id`]).
     id: u64,
+    /// [`GpuOptions::max_loop_iterations`].
+    max_loop_iterations: Option<u64>,
+    /// The probed loop limit, once measured (see [`Gpu::loop_limit`]).
+    loop_limit: Mutex<Option<Option<u64>>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -399,6 +407,8 @@ impl Gpu {
             placeholder,
             cooperative: Vec::new(),
             id: NEXT_GPU_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            max_loop_iterations: options.max_loop_iterations,
+            loop_limit: Mutex::new(None),
         }
     }
 
@@ -511,6 +521,50 @@ impl Gpu {
         !self
             .timestamps_unreliable
             .swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The loop iterations one invocation may run in all, counted over every loop of the
+    /// shader and every pass through each: `None` where the adapter let a probe loop
+    /// [`PROBE_ITERATIONS`](crate::ops::loop_limit::PROBE_ITERATIONS) times, else what it
+    /// ran (65,535 on lavapipe, which leaves loops silently past that; see
+    /// [`crate::ops::loop_limit`]), lowered to [`GpuOptions::max_loop_iterations`]. Probed on
+    /// the first call, a few milliseconds once per device.
+    pub fn loop_limit(&self) -> Result<Option<u64>> {
+        let mut cached = lock(&self.loop_limit);
+        let probed = match *cached {
+            Some(limit) => limit,
+            None => {
+                let limit = crate::ops::loop_limit::probe(self)?;
+                if let Some(l) = limit {
+                    log::info!(
+                        "adapter {:?} ends loops after {l} iterations",
+                        self.info.name
+                    );
+                }
+                *cached = Some(limit);
+                limit
+            }
+        };
+        Ok(match (probed, self.max_loop_iterations) {
+            (Some(p), Some(o)) => Some(p.min(o)),
+            (p, o) => p.or(o),
+        })
+    }
+
+    /// Checks that no invocation of `kernel` loops more than [`Gpu::loop_limit`] allows, given
+    /// `iterations`, an upper bound of the loop iterations of its busiest invocation. The
+    /// error names the numbers and `remedy`, what the caller can change.
+    pub(crate) fn check_loops(&self, kernel: &str, iterations: u64, remedy: &str) -> Result<()> {
+        match self.loop_limit()? {
+            Some(limit) if iterations > limit => Err(Error::LoopLimit {
+                kernel: kernel.into(),
+                iterations,
+                limit,
+                adapter: self.info.name.clone(),
+                remedy: remedy.into(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn placeholder(&self) -> &wgpu::Buffer {

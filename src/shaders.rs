@@ -352,6 +352,7 @@ pub const ALL: &[Kernel] = &[
     ADAM,
     ROOFLINE,
     TO_F16,
+    LOOP_LIMIT,
 ];
 
 /// f16-operand matmul on the tensor cores (cooperative matrices, 16 × 16 × 16 f16 → f32).
@@ -416,6 +417,15 @@ pub const ATTENTION_F16_PORTABLE: Kernel = Kernel {
     libs: &[LIB_ATTENTION_PARAMS, LIB_GRID, LIB_ATTENTION_F16_PORTABLE],
     trusted: false,
     zero_workgroup_memory: false,
+};
+
+/// The adapter's loop limit: the iterations one invocation completes (see `ops::loop_limit`).
+pub const LOOP_LIMIT: Kernel = Kernel {
+    name: "loop_limit",
+    body: include_str!("../shaders/loop_limit.wgsl"),
+    libs: &[],
+    trusted: false,
+    zero_workgroup_memory: true,
 };
 
 /// f32 → f16 (two per u32 word), saturating.

@@ -8,7 +8,7 @@
 mod common;
 
 use common::matmul::{check, check_chunked_epilogue, tolerance};
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::matmul::{matmul as reference, Problem};
 use speckle::ops::matmul::{self, MatmulDims, MatmulKernel};
 use speckle::ops::matmul_texture;
@@ -236,7 +236,62 @@ fn operands_larger_than_one_binding_are_chunked() {
     );
 
     // The epilogue with k blocks accumulating; n = 37 takes the scalar kernel.
-    check_chunked_epilogue(&gpu, 37, None, MatmulKernel::Scalar);
+    check_chunked_epilogue(&gpu, 37, 300, None, MatmulKernel::Scalar);
+}
+
+#[test]
+fn long_shared_dimensions_are_split_below_the_loop_limit() {
+    // A limit of 2,000 iterations per invocation leaves k blocks of 960 (2,000 less the
+    // kernels' 1,024 for stores, rounded down to 64): k = 3,001 takes four dispatches that
+    // accumulate through β = 1, the epilogue on the last. The texture kernel covers k in one
+    // dispatch (750 iterations here, within the limit); past 4 · 960 it gives way to vec4.
+    let gpu = gpu_with_loop_limit(2000);
+    for (config, shapes) in [
+        (SCALAR, [(9, 13, 3001), (9, 12, 3000)]),
+        (MatmulConfig::GPU, [(9, 12, 3000), (5, 8, 5004)]),
+        (TEXTURE, [(9, 12, 3000), (5, 8, 5004)]),
+    ] {
+        for (m, n, k) in shapes {
+            for trans_b in [false, true] {
+                let options = MatmulOptions {
+                    trans_b,
+                    config: Some(config),
+                    ..Default::default()
+                };
+                let b_shape = if trans_b { [n, k] } else { [k, n] };
+                check(&gpu, &[m, k], &b_shape, &options, (m + n + k) as u64);
+            }
+        }
+    }
+    check_chunked_epilogue(&gpu, 37, 3001, Some(SCALAR), MatmulKernel::Scalar);
+    check_chunked_epilogue(&gpu, 36, 3000, Some(MatmulConfig::GPU), MatmulKernel::Vec4);
+    let a = Tensor::from_slice(&gpu, &random(5 * 5004, 1), &[5, 5004]).unwrap();
+    let b = Tensor::from_slice(&gpu, &random(5004 * 8, 2), &[5004, 8]).unwrap();
+    let c = Tensor::empty(&gpu, &[5, 8]).unwrap();
+    let options = MatmulOptions::default();
+    assert_eq!(matmul::plan(&gpu, &a, &b, &c, &options).unwrap().len(), 6);
+}
+
+#[test]
+fn a_shared_dimension_past_lavapipes_loop_limit_is_correct() {
+    // lavapipe ends an invocation's loops after 65,535 iterations; unsplit, a k of 150,000
+    // summed only its first 65,535 terms (scalar) or 262,140 (vec4). Checked on the test
+    // adapter with its own limit, whatever it is.
+    let gpu = gpu();
+    check(
+        gpu,
+        &[2, 150_001],
+        &[150_001, 3],
+        &MatmulOptions::default(),
+        61,
+    );
+    check(
+        gpu,
+        &[2, 150_000],
+        &[150_000, 4],
+        &MatmulOptions::default(),
+        62,
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 mod common;
 
 use common::matmul::check_f16;
-use common::{gpu, gpu_with_binding_limit, random};
+use common::{gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::matmul::{matmul as reference, Problem};
 use speckle::ops::matmul::MatmulKernel;
 use speckle::ops::matmul_f16;
@@ -25,6 +25,23 @@ fn tiled(t: u32) -> MatmulConfig {
 
 fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
     check_f16(gpu, a_shape, b_shape, o, seed, 1.0);
+}
+
+#[test]
+fn long_shared_dimensions_are_split_below_the_loop_limit() {
+    // k blocks of 960 under a limit of 2,000 iterations (see tests/matmul.rs).
+    let gpu = gpu_with_loop_limit(2000);
+    for config in [VEC4, tiled(8)] {
+        let o = MatmulOptions {
+            config: Some(config),
+            ..Default::default()
+        };
+        check(&gpu, &[12, 3000], &[3000, 8], &o, 71);
+        let a = HalfTensor::from_f32(&gpu, &random(12 * 3000, 1), &[12, 3000]).unwrap();
+        let b = HalfTensor::from_f32(&gpu, &random(3000 * 8, 2), &[3000, 8]).unwrap();
+        let c = Tensor::empty(&gpu, &[12, 8]).unwrap();
+        assert_eq!(matmul_f16::plan(&gpu, &a, &b, &c, &o).unwrap().len(), 4);
+    }
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! The workgroup-memory matmul (`shaders/matmul_tiled.wgsl`) against the f64 reference: both
 //! tile sizes, every layout, shapes that fill no tile and k not a multiple of the slice (the
-//! zeroed tail), batches with a shared operand, the epilogue, the chunked path, the choice
-//! of kernel, and configurations the kernel refuses. Tolerance: tests/common/matmul.rs.
+//! zeroed tail), batches with a shared operand, the epilogue, the chunked path, k blocks
+//! under a loop limit, the choice of kernel, and configurations the kernel refuses.
+//! Tolerance: tests/common/matmul.rs.
 
 mod common;
 
 use common::matmul::{check, check_chunked_epilogue};
-use common::{gpu, gpu_with_binding_limit};
+use common::{gpu, gpu_with_binding_limit, gpu_with_loop_limit};
 use speckle::ops::matmul::{self, MatmulKernel};
 use speckle::{MatmulConfig, MatmulOptions, Tensor};
 
@@ -66,7 +67,19 @@ fn the_epilogue_and_the_chunked_path_match_the_reference() {
     // 4 KiB bindings split the operands into many windows; k blocks accumulate before the
     // epilogue (alpha, beta, bias, relu) runs once.
     let gpu = gpu_with_binding_limit(4096);
-    check_chunked_epilogue(&gpu, 36, Some(tiled(8)), MatmulKernel::Tiled);
+    check_chunked_epilogue(&gpu, 36, 300, Some(tiled(8)), MatmulKernel::Tiled);
+    // Under a loop limit of 2,000 iterations the k blocks are 960 long, which is not a whole
+    // number of T = 16 slices (128): each block's tail slice is zeroed.
+    let gpu = gpu_with_loop_limit(2000);
+    check_chunked_epilogue(&gpu, 36, 3000, Some(tiled(8)), MatmulKernel::Tiled);
+    check(
+        &gpu,
+        &[20, 3000],
+        &[3000, 36],
+        &options(16, false, false),
+        66,
+    );
+    check(&gpu, &[3000, 20], &[36, 3000], &options(16, true, true), 67);
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 24] = [
+    let cases: [(&Kernel, usize); 25] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::PERFORMER,
@@ -123,6 +123,10 @@ fn params_structs_match_wgsl_layouts() {
         (&shaders::SOFTMAX, size_of::<softmax::SoftmaxParams>()),
         (&shaders::REDUCE, size_of::<reduce::ReduceParams>()),
         (&shaders::ROOFLINE, size_of::<roofline::RooflineParams>()),
+        (
+            &shaders::LOOP_LIMIT,
+            size_of::<speckle::ops::loop_limit::LoopLimitParams>(),
+        ),
         (&shaders::LAYERNORM, size_of::<layernorm::LayerNormParams>()),
         (&shaders::GAT, size_of::<gat::GatParams>()),
         (&shaders::ADAM, size_of::<adam::AdamParams>()),

@@ -10,6 +10,7 @@ pub mod cross_entropy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;
+pub mod loop_limit;
 pub mod matmul;
 pub mod matmul_f16;
 pub mod multi_head_attention;

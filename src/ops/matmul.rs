@@ -3,7 +3,9 @@
 //! Operands may be larger than one storage binding: the host splits the problem into blocks
 //! of batch, rows, columns and the shared dimension whose operand windows each fit one
 //! binding. Blocks along k accumulate into C (β = 1 after the first), and the epilogue (bias,
-//! activation) runs with the last one.
+//! activation) runs with the last one. Blocks along k are also kept short enough that no
+//! invocation reaches the adapter's loop limit ([`max_k_per_dispatch`]; lavapipe ends an
+//! invocation's loops after 65,535 iterations, which a k of 65,536 would pass).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -486,10 +488,38 @@ pub fn vec4_eligible(d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
     whole(d.n) && whole(if trans_a { d.m } else { d.k }) && (!trans_b || whole(d.k))
 }
 
+/// Loop iterations a matmul kernel's invocation runs besides its k loop (the stores and
+/// epilogues), an upper bound for the whole family: with at most one iteration per k (the
+/// scalar kernel's; the vec4 and texture kernels run one per 4, the tiled T + 1 per 8T, the
+/// tensor-core ones one per 16 and 3 per 32), no invocation loops more than k + this.
+pub(crate) const LOOP_OVERHEAD: u64 = 1024;
+
+/// Blocks along k shortened for the loop limit are multiples of this, which every kernel's
+/// k alignment divides (1, 4, 16, and the staged tensor-core kernel's slab of 32).
+const K_BLOCK_ALIGN: usize = 64;
+
+/// The longest k one dispatch may cover on `gpu`: `usize::MAX` without a loop limit, else
+/// the largest multiple of 64 that keeps every kernel's invocations within it
+/// ([`LOOP_OVERHEAD`]). An [`Error::LoopLimit`] where the limit leaves no room for 64.
+pub(crate) fn max_k_per_dispatch(gpu: &Gpu) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(usize::MAX);
+    };
+    let fixed = LOOP_OVERHEAD + K_BLOCK_ALIGN as u64;
+    gpu.check_loops(
+        "matmul",
+        fixed,
+        "no product can be planned within that limit",
+    )?;
+    let k = (limit - LOOP_OVERHEAD) as usize;
+    Ok(k / K_BLOCK_ALIGN * K_BLOCK_ALIGN)
+}
+
 /// Largest blocks whose windows fit `capacity` elements and whose grid fits the dispatch
 /// limits, with rows, columns and k in multiples of `align` (except a dimension's whole
-/// extent). Halves the batch first, then the dimension that makes the offending window long.
-/// `None` when no such blocks exist (only possible for `align` > 1).
+/// extent) and k at most `max_k` (a multiple of `align`, from [`max_k_per_dispatch`]).
+/// Halves the batch first, then the dimension that makes the offending window long. `None`
+/// when no such blocks exist (only possible for `align` > 1).
 pub(crate) fn choose_blocks(
     d: &MatmulDims,
     o: &MatmulOptions<'_>,
@@ -497,12 +527,13 @@ pub(crate) fn choose_blocks(
     align: usize,
     capacity: usize,
     max_groups: usize,
+    max_k: usize,
 ) -> Option<Blocks> {
     let mut blk = Blocks {
         batch: d.batch.min(max_groups),
         m: d.m.min(max_groups * tile.0),
         n: d.n.min(max_groups * tile.1),
-        k: d.k,
+        k: d.k.min(max_k),
     };
     let half = |v: usize| v.div_ceil(2).next_multiple_of(align);
     loop {
@@ -581,14 +612,19 @@ fn choose(
     o: &MatmulOptions<'_>,
     cfg: &MatmulConfig,
 ) -> Result<Choice> {
-    if cfg.kernel == MatmulKernel::Texture && matmul_texture::eligible(gpu, d, a, b, c) {
+    let max_k = max_k_per_dispatch(gpu)?;
+    // The texture kernel covers k in one dispatch, one loop iteration per 4.
+    if cfg.kernel == MatmulKernel::Texture
+        && d.k.div_ceil(4) <= max_k
+        && matmul_texture::eligible(gpu, d, a, b, c)
+    {
         return Ok(Choice::Texture);
     }
     let capacity = window_capacity(gpu);
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     let blocks_for = |kernel: MatmulKernel| {
         let tile = (cfg.tile_m(kernel) as usize, cfg.tile_n(kernel) as usize);
-        choose_blocks(d, o, tile, kernel.alignment(), capacity, max_groups)
+        choose_blocks(d, o, tile, kernel.alignment(), capacity, max_groups, max_k)
     };
     if cfg.kernel != MatmulKernel::Scalar && vec4_eligible(d, o.trans_a, o.trans_b) {
         if cfg.kernel == MatmulKernel::Tiled {

@@ -7,7 +7,9 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
-use crate::ops::matmul::{choose_blocks, plan_blocks, Bindings, MatmulDims, MatmulOptions};
+use crate::ops::matmul::{
+    choose_blocks, max_k_per_dispatch, plan_blocks, Bindings, MatmulDims, MatmulOptions,
+};
 use crate::shaders;
 use crate::tensor::{window_capacity, HalfTensor, Tensor};
 
@@ -99,10 +101,11 @@ pub(crate) fn plan_tiles(
 ) -> Result<Vec<Dispatch>> {
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     let tiles = (tile as usize, tile as usize);
-    let blk =
-        choose_blocks(d, o, tiles, align, window_capacity(gpu), max_groups).ok_or_else(|| {
-            Error::invalid(format!("{}: no block split fits one binding", kernel.name))
-        })?;
+    let max_k = max_k_per_dispatch(gpu)?;
+    let capacity = window_capacity(gpu);
+    let blk = choose_blocks(d, o, tiles, align, capacity, max_groups, max_k).ok_or_else(|| {
+        Error::invalid(format!("{}: no block split fits one binding", kernel.name))
+    })?;
     let pipeline = gpu.pipeline(
         kernel,
         &[

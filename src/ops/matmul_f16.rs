@@ -19,8 +19,8 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{
-    self, check_problem, choose_blocks, plan_storage, vec4_eligible, MatmulConfig, MatmulDims,
-    MatmulKernel, MatmulOptions,
+    self, check_problem, choose_blocks, max_k_per_dispatch, plan_storage, vec4_eligible,
+    MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions,
 };
 use crate::ops::{matmul_coop, matmul_coop_staged};
 use crate::shaders;
@@ -146,7 +146,8 @@ pub fn plan(
     let tile = (cfg.tile_m(kernel) as usize, cfg.tile_n(kernel) as usize);
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     // Windows are sized in f32 capacity: halves take half the bytes, so they fit too.
-    let blk = choose_blocks(&d, o, tile, 4, window_capacity(gpu), max_groups)
+    let max_k = max_k_per_dispatch(gpu)?;
+    let blk = choose_blocks(&d, o, tile, 4, window_capacity(gpu), max_groups, max_k)
         .ok_or_else(|| Error::invalid("matmul_f16: no block split fits one binding"))?;
     plan_storage(gpu, d, a, b, c, o, shader, kernel, &cfg, blk)
 }

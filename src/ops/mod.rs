@@ -14,6 +14,7 @@ pub mod cross_entropy;
 pub mod encode;
 pub mod gat;
 pub mod layernorm;
+pub mod loop_limit;
 pub mod matmul;
 pub mod matmul_coop;
 pub mod matmul_coop_staged;

@@ -87,3 +87,15 @@ pub fn assert_rel_close(what: &str, out: &[f32], reference: &[f64], tol: f64) {
         out[worst], reference[worst]
     );
 }
+
+/// A separate device that lets one invocation loop at most `iterations` times (or fewer,
+/// where the adapter's own limit is lower), so that the kernels' loop splits and refusals
+/// show with problems of a few kilobytes.
+pub fn gpu_with_loop_limit(iterations: u64) -> Gpu {
+    Gpu::with_options(&GpuOptions {
+        max_loop_iterations: Some(iterations),
+        tuning: Tuning::Off,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
+}

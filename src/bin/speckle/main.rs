@@ -578,6 +578,7 @@ fn info(json: bool) -> Result<()> {
             )
         })
         .collect();
+    let loop_limit = gpu.loop_limit()?;
     let tuned = gpu.tune_table();
     let tuning = serde_json::json!({
         "cache": tuned.source(),
@@ -593,6 +594,7 @@ fn info(json: bool) -> Result<()> {
             "matmul_config": matmul_config.to_string(),
             "tuning": tuning,
             "cooperative_matrix": cooperative,
+            "loop_limit": loop_limit,
             "kernels": speckle::shaders::ALL.iter().map(|k| k.name).collect::<Vec<_>>(),
         });
         println!("{}", to_json(&value)?);
@@ -631,6 +633,16 @@ fn info(json: bool) -> Result<()> {
             cooperative.join(", ")
         }
     );
+    match loop_limit {
+        Some(limit) => println!(
+            "loop limit: {limit} iterations per invocation (the adapter ends loops there; \
+             kernels split their work below it)"
+        ),
+        None => println!(
+            "loop limit: none found ({} iterations ran)",
+            speckle::ops::loop_limit::PROBE_ITERATIONS
+        ),
+    }
     match tuned.source() {
         Some(path) => println!(
             "tuned configurations: {} for this adapter in {}",
