@@ -15,6 +15,7 @@
 //
 // Bindings (group 0): 0 uniform Params; 1 out (read_write, u32; one value).
 // Dispatch: one workgroup of one invocation.
+// Overrides: none.
 
 // Keep in sync with LoopLimitParams in src/ops/loop_limit.rs.
 struct Params {
