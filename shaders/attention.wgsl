@@ -39,6 +39,16 @@
 // exp(-inf) would be, and multiplies an l and acc that are still 0. Keys that may not be seen
 // get weight 0 through select, never through exp of a huge negative number.
 //
+// Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently, and
+// every invocation walks all the keys its block needs (up to Nk), so the host refuses more
+// keys than fit (AttentionConfig::loop_iterations in src/ops/attention.rs, counted as
+// `looped` in src/ops/loop_limit.rs says). Per tile of BK keys the busiest invocation passes
+// once through the tile loop and loops over the K and V loads (KV_LEN / WG passes), the key
+// flags (BK / WG), the partial scores (workgroup path, T > 1: BK / 4) and the BK / 4 chunks,
+// each around its reduction (subgroup path: log2 T; workgroup path, T > 1: T). Measured on
+// lavapipe: the subgroup variant with D = 64 (T = 4, BK = 32) is right up to 49,920 keys and
+// wrong from 49,952 on, as that count says.
+//
 // Bindings (group 0): 0 uniform Params; 1 q (read); 2 k (read); 3 v (read); 4 mask (read; a
 // placeholder when there is no key mask); 5 o (read_write). The host binds windows of the
 // tensors: *_first is the element of a binding where the dispatch's first row starts.

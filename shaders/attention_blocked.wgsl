@@ -34,6 +34,15 @@
 // The running max starts at -FLT_MAX rather than -inf (see shaders/attention.wgsl): the first
 // rescale factor exp(-FLT_MAX - m') is 0 and multiplies an l and O that are still 0.
 //
+// Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently, and
+// every invocation walks all the keys its block needs (up to Nk), so the host refuses more
+// keys than fit (BlockedConfig::loop_iterations in src/ops/attention_blocked.rs, counted as
+// `looped` in src/ops/loop_limit.rs says): the query tile's load (BQ * D4 / (TX * TY) passes),
+// then per tile of D keys one pass of the tile loop around the key and value loads
+// (D * D4 / (TX * TY) each), both products' D steps and the maxima's reduction (TX - 1), and
+// at the end the sums' reduction (TX - 1): 205 passes per tile at D = 64, TY = 4, about 20,400
+// keys on lavapipe (measured: right up to 21,248 keys, wrong from 21,312).
+//
 // Bindings (group 0): 0 uniform Params (shaders/lib/attention_params.wgsl; mask_first unused,
 // FLAG_MASK never set); 1 q, 2 k, 3 v (read, vec4); 4 o (read_write, vec4). *_first are
 // element offsets of the windows (multiples of 4, as the row stride H * D is).

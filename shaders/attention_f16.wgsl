@@ -43,6 +43,16 @@
 // rescale factor exp(-FLT_MAX - m') is 0 and multiplies an ls and Os that are still 0. Scores
 // are scaled by scale * log2(e) and exponentiated with exp2.
 //
+// Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently; the
+// host bounds them (loop_iterations in src/ops/attention_f16.rs, counted as `looped` in
+// src/ops/loop_limit.rs says) and refuses more keys than fit. The busiest invocation runs: the
+// query tile (BQ * D / SG passes), the row state (BQ / SG), per block of BK keys the scores
+// (coop: BK / 16 tiles of D / 16 steps; portable: BQ * BK / SG scores, one pass each), the
+// softmax (BQ / SG rows of BK / 4, BK / 4 and D / 4 passes), the accumulation (coop: D / 16
+// column tiles of BK / 16 steps; portable: BQ * D / SG outputs, one pass each), and the
+// stores (BQ * D / SG): 123 passes per block at D = 64, BK = 64, SG = 64 in the portable
+// build, so lavapipe takes up to about 34,000 keys.
+//
 // Bindings (group 0): 0 uniform Params (shaders/lib/attention_params.wgsl; mask_first unused,
 // FLAG_MASK never set); 1 q, 2 k, 3 v (read, f16); 4 o (read_write, f32). *_first are element
 // offsets of the windows, multiples of 16 (as the row stride H * D is).
@@ -93,41 +103,63 @@ fn tile_key(j0: u32, t: u32) -> u32 {
     return min(j0 + 16u * t, p.nk - 16u);
 }
 
+// Whether a row with query `query` sees column c of the block at j0: not a key that a tile
+// clamped back repeats from the tile before, nor (causal) past the query.
+fn sees(c: u32, j0: u32, query: u32, causal: bool) -> bool {
+    let t = c / 16u;
+    let key = tile_key(j0, t) + c % 16u;
+    return key >= j0 + 16u * t && (!causal || key <= query);
+}
+
+// The larger of m and row r's scaled score of column c, where the row sees it.
+fn max_seen(m: f32, r: u32, c: u32, j0: u32, query: u32, causal: bool, scale: f32) -> f32 {
+    if (sees(c, j0, query, causal)) {
+        return max(m, Ss[r * SLD + c] * scale);
+    }
+    return m;
+}
+
+// Writes row r's weight of column c (f16; 0 where unseen or not live) to Ps and returns it.
+fn weigh(r: u32, c: u32, j0: u32, query: u32, live: bool, causal: bool, scale: f32, m: f32) -> f32 {
+    var weight = 0.0h;
+    if (live && sees(c, j0, query, causal)) {
+        weight = f16(exp2(Ss[r * SLD + c] * scale - m));
+    }
+    Ps[r * PLD + c] = weight;
+    return f32(weight);
+}
+
 // Step 2 for row r (query `query` within its batch; `live`: the row is one of the dispatch's).
+// Columns go 4 per loop pass (BK and D are multiples of 16), in the order of a plain loop, to
+// spend a quarter of the loop passes (see Loops above).
 fn softmax_row(r: u32, j0: u32, query: u32, live: bool, causal: bool, scale: f32) {
     let m_old = ms[r];
     var m_new = m_old;
     if (live) {
-        for (var i = 0u; i < BK; i++) {
-            let c = (i + r) % BK;
-            let t = c / 16u;
-            let key = tile_key(j0, t) + c % 16u;
-            let seen = key >= j0 + 16u * t && (!causal || key <= query);
-            if (seen) {
-                m_new = max(m_new, Ss[r * SLD + c] * scale);
-            }
+        for (var i = 0u; i < BK; i += 4u) {
+            m_new = max_seen(m_new, r, (i + r) % BK, j0, query, causal, scale);
+            m_new = max_seen(m_new, r, (i + r + 1u) % BK, j0, query, causal, scale);
+            m_new = max_seen(m_new, r, (i + r + 2u) % BK, j0, query, causal, scale);
+            m_new = max_seen(m_new, r, (i + r + 3u) % BK, j0, query, causal, scale);
         }
     }
     var sum = 0.0;
-    for (var i = 0u; i < BK; i++) {
-        let c = (i + r) % BK;
-        let t = c / 16u;
-        let key = tile_key(j0, t) + c % 16u;
-        let seen = live && key >= j0 + 16u * t && (!causal || key <= query);
-        var weight = 0.0h;
-        if (seen) {
-            weight = f16(exp2(Ss[r * SLD + c] * scale - m_new));
-        }
-        Ps[r * PLD + c] = weight;
-        sum += f32(weight);
+    for (var i = 0u; i < BK; i += 4u) {
+        sum += weigh(r, (i + r) % BK, j0, query, live, causal, scale, m_new);
+        sum += weigh(r, (i + r + 1u) % BK, j0, query, live, causal, scale, m_new);
+        sum += weigh(r, (i + r + 2u) % BK, j0, query, live, causal, scale, m_new);
+        sum += weigh(r, (i + r + 3u) % BK, j0, query, live, causal, scale, m_new);
     }
     let alpha = exp2(m_old - m_new);
     ms[r] = m_new;
     ls[r] = ls[r] * alpha + sum;
     if (alpha != 1.0) {
-        for (var i = 0u; i < D; i++) {
-            let d = (i + r) % D;
-            Os[r * OLD + d] *= alpha;
+        let o0 = r * OLD;
+        for (var i = 0u; i < D; i += 4u) {
+            Os[o0 + (i + r) % D] *= alpha;
+            Os[o0 + (i + r + 1u) % D] *= alpha;
+            Os[o0 + (i + r + 2u) % D] *= alpha;
+            Os[o0 + (i + r + 3u) % D] *= alpha;
         }
     }
 }

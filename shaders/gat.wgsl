@@ -23,6 +23,13 @@
 // of that one target (edge_lo .. edge_hi each); its (m, s, acc) states go from one to the next
 // through `carry` (FLAG_CARRY_IN: start from carry; without FLAG_FINAL: write carry, not y).
 //
+// Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently. Mode 0
+// loops over F'; mode 1, per head, over its share of the target's edges in the dispatch
+// (ceil(edges / WG) passes), the tree reduction (log2 WG) and thread 0's store (4), then the
+// averaged store (4). The host bounds this (aggregate_loop_iterations in src/ops/gat.rs,
+// counted as `looped` in src/ops/loop_limit.rs says) and gives a target with more edges than
+// fit segments, as it does for one larger than a binding.
+//
 // Bindings (group 0): 0 uniform Params; 1 wh (read, the whole [N, H·F'] Wh, since any node may
 // be a source); 2 a (read, [H, 2F'], mode 0); 3 scores (read_write, [2·N·H]: s_dst then s_src);
 // 4 offsets (read, u32 window: offsets[target_base ..= target_base + count]); 5 sources (read,

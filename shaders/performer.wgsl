@@ -23,7 +23,11 @@
 //     dst[t] = max_f src[pr, f] - nrm,  dst[count + t] = nrm,
 //     nrm = c0 * sum_d aux[pr, d]^2 (aux = X rows of head_dim, FLAG_NORM) or 0;
 //     padding rows get LOWEST and 0.
-//   STAGE 2 group maximum, per group (count = G): dst[g] = max_{n < n_valid} src[g * n_rows + n].
+//   STAGE 2 group maximum, in blocks of `chunk` rows: per (group, block) t = g * chunk_elems +
+//     c, c < chunk_elems (count = G * chunk_elems): dst[t] = max src[g * n_rows + n] over
+//     c * chunk <= n < min((c + 1) * chunk, n_valid) (LOWEST for none). One block per group
+//     (chunk = n_valid) gives the group maxima; more, partial maxima that the host reduces the
+//     same way, rows = blocks.
 //   STAGE 3 features, per row t (count = G * n_rows), src = P, dst = phi [G, n_rows, width]:
 //     dst[t, f] = c1 * exp(src[pr, f] - sub), sub = max_f src[pr, f] (FLAG_ROWMAX), else
 //     aux[t] (+ aux2[g] with FLAG_GROUP); 0 on padding rows.
@@ -34,6 +38,14 @@
 //   STAGE 6 normalize, per output row t = g * n_valid + n (count = G * n_valid), src
 //     [G, n_rows, head_dim + 1]: dst[b, n, h * head_dim + d] = src[g, n, d] / src[g, n,
 //     head_dim]; 0 where the normalizer is not positive (every product underflowed).
+//
+// Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently; the
+// host keeps each stage within it (stage_loop_iterations in src/ops/performer.rs, counted as
+// `looped` in src/ops/loop_limit.rs says). An invocation loops over: STAGE 0 its row's
+// head_dim and width columns (two loops); 1 head_dim, then width; 2 its block's `chunk` rows
+// (the host sizes the blocks); 3 width, twice with FLAG_ROWMAX; 4 at most chunk - 1
+// columns; 5 the `chunk` chunks of its sequence; 6 head_dim columns. Widths, head_dim and
+// chunks past the limit are refused by the host.
 //
 // Bindings (group 0): 0 uniform Params; 1 src (read); 2 aux (read); 3 aux2 (read); 4 dst
 // (read_write); unused ones are placeholders. Every index is offset by the binding's *_first.
@@ -135,13 +147,16 @@ fn row_stats(t: u32) {
     dst[p.dst_first + p.count + t] = nrm;
 }
 
-fn group_max(g: u32) {
+fn group_max(t: u32) {
+    let g = t / p.chunk_elems;
+    let first = (t % p.chunk_elems) * p.chunk;
+    let end = min(first + p.chunk, p.n_valid);
     var mx = LOWEST;
     let s0 = p.src_first + g * p.n_rows;
-    for (var n = 0u; n < p.n_valid; n++) {
+    for (var n = first; n < end; n++) {
         mx = max(mx, src[s0 + n]);
     }
-    dst[p.dst_first + g] = mx;
+    dst[p.dst_first + t] = mx;
 }
 
 fn features(t: u32) {

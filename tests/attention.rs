@@ -1,8 +1,10 @@
 //! Fused attention against the f64 reference: every head dimension class (1, 3, 16, 32, 64,
 //! 100, 128, 256), shapes that are multiples of no tile, causal masks with Nq != Nk, key masks
 //! (a batch fully masked, causal and mask leaving queries with no key), large scores, both
-//! variants forced, the unfused pipeline, the split path under a small binding limit, and
-//! shape errors that name the numbers.
+//! variants forced, the unfused pipeline, the split path under a small binding limit, shape
+//! errors that name the numbers, and the loop limit (lavapipe ends an invocation's loops after
+//! 65,535 passes): Auto passing over a variant that would loop too often, refusals that name
+//! the numbers, and keys past lavapipe's own limit.
 //!
 //! Tolerance. An output is sum_j w_j v_j / sum_j w_j with w_j = exp(s_j - m). In f32 the score
 //! s_j = (scale*q).k is a D-term dot product whose error is about u*sqrt(D)*S typically
@@ -16,12 +18,15 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random_scaled,
+};
 use speckle::cpu::attention::attention as reference;
 use speckle::ops::attention::{
-    self, AttentionConfig, AttentionDims, AttentionOptions, AttentionParams, AttentionVariant,
+    self, AttentionChoice, AttentionConfig, AttentionDims, AttentionOptions, AttentionParams,
+    AttentionVariant,
 };
-use speckle::{Gpu, Tensor};
+use speckle::{Error, Gpu, Tensor};
 
 const TOL: f64 = 1e-5;
 
@@ -603,4 +608,192 @@ fn bad_shapes_are_errors_that_name_the_numbers() {
         .unwrap_err()
         .to_string();
     expect(e, &["NaN"]);
+}
+
+/// Q, K, V and an output of `c`'s shapes on `gpu` (zeros: for planning only).
+fn zero_operands(gpu: &Gpu, c: Case) -> [Tensor; 4] {
+    let row = c.h * c.d;
+    let t = |n: usize| Tensor::zeros(gpu, &[c.b, n, row]).unwrap();
+    [t(c.nq), t(c.nk), t(c.nk), t(c.nq)]
+}
+
+/// The loop-limit refusal of planning `c` with `options` on `gpu`, checked to be
+/// `Error::LoopLimit` with `iterations` and the adapter's `limit`, both named in the message.
+/// Returns the remedy.
+fn refusal(gpu: &Gpu, c: Case, options: AttentionOptions, iterations: u64, limit: u64) -> String {
+    let [q, k, v, out] = zero_operands(gpu, c);
+    let e = attention::plan(gpu, &q, &k, &v, None, &out, c.h, &options)
+        .map(|plan| plan.len())
+        .expect_err("past the loop limit");
+    let message = e.to_string();
+    match e {
+        Error::LoopLimit {
+            iterations: i,
+            limit: l,
+            remedy,
+            ..
+        } => {
+            assert_eq!((i, l), (iterations, limit), "{c:?} {options:?}: {message}");
+            for n in [iterations, limit] {
+                assert!(message.contains(&n.to_string()), "{n} not in: {message}");
+            }
+            remedy
+        }
+        other => panic!("{c:?} {options:?}: expected a loop-limit error, got {other}"),
+    }
+}
+
+#[test]
+fn auto_passes_over_a_variant_past_the_loop_limit_for_one_that_fits() {
+    // With the limit lowered to the bound of the built-in tiled variant, the variant Auto
+    // prefers (texture on lavapipe, register-blocked on GPUs at D = 64; both loop more for
+    // these few keys: the texture variant's row loads and stores, the blocked kernel's 2 x D
+    // steps per tile) does not fit: Auto runs a variant that does, matching the reference, and
+    // the preferred one forced is refused with its numbers.
+    let real = gpu();
+    let mut exercised = 0;
+    for d in [256, 64] {
+        let c = Case::new(1, 9, 13, 2, d);
+        let dims = c.dims();
+        let operands = zero_operands(real, c);
+        let tensors: Vec<&Tensor> = operands.iter().collect();
+        let preferred =
+            attention::builtin_choice(real, &dims, &tensors, AttentionVariant::Auto).unwrap();
+        let tiled = AttentionChoice::Tiled(
+            AttentionConfig::for_gpu(real, d, AttentionVariant::Auto).unwrap(),
+        );
+        let (preferred_bound, limit) = (
+            preferred.loop_iterations(&dims),
+            tiled.loop_iterations(&dims),
+        );
+        if limit >= preferred_bound {
+            println!(
+                "note: D = {d}: Auto prefers {} here, which loops no more than {}",
+                preferred.name(),
+                tiled.name()
+            );
+            continue;
+        }
+        exercised += 1;
+        let lowered = gpu_with_loop_limit(limit);
+        let operands = zero_operands(&lowered, c);
+        let tensors: Vec<&Tensor> = operands.iter().collect();
+        let chosen =
+            attention::builtin_choice(&lowered, &dims, &tensors, AttentionVariant::Auto).unwrap();
+        assert_ne!(chosen, preferred, "D = {d}");
+        assert!(
+            chosen.loop_iterations(&dims) <= limit,
+            "D = {d}: {}",
+            chosen.name()
+        );
+        let data = inputs(c, 120 + d as u64, 1.0);
+        for causal in [false, true] {
+            check(
+                &lowered,
+                c,
+                &data,
+                None,
+                with(AttentionVariant::Auto, causal),
+                TOL,
+            );
+        }
+        let remedy = refusal(
+            &lowered,
+            c,
+            with(preferred.variant(), false),
+            preferred_bound,
+            limit,
+        );
+        assert!(
+            remedy.contains(&chosen.name()) && remedy.contains("Auto"),
+            "D = {d}: {remedy}"
+        );
+    }
+    assert!(exercised > 0, "no head dimension exercised the choice");
+}
+
+#[test]
+fn keys_no_variant_takes_are_refused_with_the_numbers() {
+    // 20 passes per invocation: not even one tile of 200 keys fits any variant.
+    let gpu = gpu_with_loop_limit(20);
+    let c = Case::new(1, 5, 200, 2, 16);
+    let dims = c.dims();
+    let operands = zero_operands(&gpu, c);
+    let tensors: Vec<&Tensor> = operands.iter().collect();
+    let auto = attention::builtin_choice(&gpu, &dims, &tensors, AttentionVariant::Auto).unwrap();
+    let remedy = refusal(
+        &gpu,
+        c,
+        with(AttentionVariant::Auto, false),
+        auto.loop_iterations(&dims),
+        20,
+    );
+    for needle in ["Nk = 200", "D = 16", "attention::unfused"] {
+        assert!(remedy.contains(needle), "{needle:?} not in: {remedy}");
+    }
+    // Every forced variant too, before anything is planned.
+    for variant in variants(&gpu) {
+        let choice = attention::builtin_choice(&gpu, &dims, &tensors, variant).unwrap();
+        refusal(
+            &gpu,
+            c,
+            with(variant, true),
+            choice.loop_iterations(&dims),
+            20,
+        );
+    }
+}
+
+#[test]
+fn keys_past_lavapipes_loop_limit_are_right_or_refused() {
+    // lavapipe ends an invocation's loops after 65,535 passes. Unchecked, the subgroup variant
+    // at D = 64 was wrong from 49,952 keys on and the register-blocked kernel from 21,312
+    // (measured); the workgroup variant loops more per key than the subgroup one by the
+    // bound's count. Auto takes 40,000 keys with a variant that fits (lavapipe's textures hold
+    // 16,384 keys, so not the texture variant), and 50,000 keys fit none of them there: Auto
+    // and every forced variant are refused before anything runs. On adapters without a limit
+    // both run. Tolerance: the 1e-5 of short rows plus the f32 sums over 40,000 keys,
+    // u · sqrt(Nk) ≈ 1.2e-5 each for the numerator and the normalizer.
+    let gpu = gpu();
+    let tol = 1e-5 + 2.0 * 5.96e-8 * (50_000f64).sqrt();
+    let c = Case::new(1, 3, 40_000, 1, 64);
+    check(
+        gpu,
+        c,
+        &inputs(c, 130, 1.0),
+        None,
+        with(AttentionVariant::Auto, false),
+        tol,
+    );
+    let c = Case::new(1, 3, 50_000, 1, 64);
+    let Some(limit) = gpu.loop_limit().unwrap() else {
+        check(
+            gpu,
+            c,
+            &inputs(c, 131, 1.0),
+            None,
+            with(AttentionVariant::Auto, true),
+            tol,
+        );
+        return;
+    };
+    let dims = c.dims();
+    let operands = zero_operands(gpu, c);
+    let tensors: Vec<&Tensor> = operands.iter().collect();
+    let mut forced: Vec<AttentionVariant> = variants(gpu)
+        .into_iter()
+        .filter(|&v| v != AttentionVariant::Texture)
+        .collect();
+    forced.extend([AttentionVariant::Blocked, AttentionVariant::Auto]);
+    for variant in forced {
+        let choice = attention::builtin_choice(gpu, &dims, &tensors, variant).unwrap();
+        let bound = choice.loop_iterations(&dims);
+        assert!(
+            bound > limit,
+            "{}: {bound} passes fit {limit}",
+            choice.name()
+        );
+        let remedy = refusal(gpu, c, with(variant, false), bound, limit);
+        assert!(remedy.contains("attention::unfused"), "{remedy}");
+    }
 }

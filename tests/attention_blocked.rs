@@ -2,20 +2,24 @@
 //! reference: D = 32 and 64, every TY the adapter allows, query and key counts that fill no
 //! tile (and Nq != Nk with the causal mask, aligned top-left), several batches and heads per
 //! dispatch, large scores, the split path under a small binding limit, the choice of kernel
-//! (on GPUs by default, never with a key mask or another D), and configurations it refuses.
+//! (on GPUs by default, never with a key mask or another D), configurations it refuses, and
+//! the loop limit (lavapipe ends an invocation's loops after 65,535 passes): keys up to the
+//! bound run, one tile more is refused with the numbers.
 //!
 //! Tolerance: as tests/attention.rs (1e-5 relative; the kernel sums the same products in
 //! another order).
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random_scaled,
+};
 use speckle::cpu::attention::attention as reference;
 use speckle::ops::attention::{
     self, AttentionChoice, AttentionDims, AttentionOptions, AttentionVariant,
 };
 use speckle::ops::attention_blocked::{self, BlockedConfig, THREADS_Y};
-use speckle::{Gpu, Tensor};
+use speckle::{Error, Gpu, Tensor};
 
 const TOL: f64 = 1e-5;
 
@@ -211,5 +215,64 @@ fn the_kernel_is_chosen_where_it_applies_and_refuses_what_it_cannot_do() {
     if too_big.workgroup_bytes() > u64::from(gpu.limits().max_compute_workgroup_storage_size) {
         let e = too_big.check(gpu).unwrap_err().to_string();
         assert!(e.contains("bytes of workgroup memory"), "{e}");
+    }
+}
+
+#[test]
+fn keys_within_the_loop_limit_run_and_one_tile_more_is_refused() {
+    // A limit of exactly the bound for 100 keys (two tiles of D = 32): 100 keys run and match
+    // the reference, 128 (still two tiles) too, 129 (three) are refused before anything runs,
+    // with the numbers. Then lavapipe's own limit: the kernel, unchecked, was wrong from 21,312
+    // keys on at D = 64 (measured).
+    let real = gpu();
+    let config = BlockedConfig::for_gpu(real, 32).unwrap();
+    let limit = config.loop_iterations(100);
+    assert_eq!(config.loop_iterations(128), limit);
+    assert!(config.loop_iterations(129) > limit);
+    let lowered = gpu_with_loop_limit(limit);
+    check(&lowered, config, 1, 37, 100, 2, false, 1.0);
+    check(&lowered, config, 1, 150, 128, 2, true, 1.0);
+    let refuse = |gpu: &Gpu, config: BlockedConfig, nk: usize, limit: u64| {
+        let d = config.head_dim as usize;
+        let q = Tensor::zeros(gpu, &[1, 5, 2 * d]).unwrap();
+        let k = Tensor::zeros(gpu, &[1, nk, 2 * d]).unwrap();
+        let out = poisoned(gpu, &[1, 5, 2 * d]);
+        let e = attention::plan_with(
+            gpu,
+            &q,
+            &k,
+            &k,
+            None,
+            &out,
+            2,
+            &AttentionOptions::default(),
+            AttentionChoice::Blocked(config),
+        )
+        .map(|plan| plan.len())
+        .expect_err("past the loop limit");
+        let message = e.to_string();
+        let Error::LoopLimit {
+            iterations,
+            limit: l,
+            remedy,
+            ..
+        } = e
+        else {
+            panic!("expected a loop-limit error, got {message}");
+        };
+        assert_eq!((iterations, l), (config.loop_iterations(nk), limit));
+        for n in [iterations.to_string(), limit.to_string()] {
+            assert!(message.contains(&n), "{n} not in: {message}");
+        }
+        remedy
+    };
+    let remedy = refuse(&lowered, config, 129, limit);
+    assert!(remedy.contains("at most 128 keys"), "{remedy}");
+    if let Some(limit) = real.loop_limit().unwrap() {
+        let config = BlockedConfig::for_gpu(real, 64).unwrap();
+        let nk = 21_312;
+        if config.loop_iterations(nk) > limit {
+            refuse(real, config, nk, limit);
+        }
     }
 }

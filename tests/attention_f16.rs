@@ -7,7 +7,10 @@
 //! and key counts that fill no tile, Nq != Nk with the causal mask, D = 16 .. 128, several
 //! batches and heads, large scores and the split path. On an adapter with 16 × 16 × 16 f16 →
 //! f32 cooperative matrices (NVIDIA's, not lavapipe's) the tensor-core build runs the same
-//! problems. Then the build each adapter gets, and what the op refuses.
+//! problems. Then the build each adapter gets, what the op refuses, and the loop limit
+//! (lavapipe ends an invocation's loops after 65,535 passes; unchecked, the portable build was
+//! wrong from 960 keys on at D = 64): keys up to each build's bound run, one block more is
+//! refused with the numbers, and on lavapipe itself 1,024 keys run and 40,000 are refused.
 //!
 //! Tolerance, per element: 1.1 · 2⁻¹⁰ · max |v| + 1e-5. The kernel rounds the probabilities to
 //! f16 for the product with V, which moves an output by at most about 2⁻¹⁰ · max |v| (the
@@ -17,14 +20,14 @@
 mod common;
 
 use common::coop::spirv_with;
-use common::{gpu, gpu_with_binding_limit, poisoned, random_scaled};
+use common::{gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random_scaled};
 use speckle::cpu::attention_f16::attention_f16 as reference;
 use speckle::ops::attention::AttentionDims;
 use speckle::ops::attention_f16::{
     self, AttentionF16Kernel, AttentionF16Options, KEYS_PER_BLOCK, MAX_HEAD_DIM,
 };
 use speckle::ops::matmul_coop;
-use speckle::{shaders, Gpu, HalfTensor};
+use speckle::{shaders, Error, Gpu, HalfTensor};
 
 /// One problem: B, Nq, Nk, H, D, the causal mask, the magnitude of Q and K.
 #[derive(Clone, Copy, Debug)]
@@ -258,5 +261,104 @@ fn the_block_size_fits_workgroup_memory() {
         if keys < KEYS_PER_BLOCK {
             assert!(attention_f16::workgroup_bytes(d, 2 * keys) > limit);
         }
+    }
+}
+
+fn dims_of(c: Case) -> AttentionDims {
+    AttentionDims {
+        batch: c.b,
+        nq: c.nq,
+        nk: c.nk,
+        heads: c.h,
+        head_dim: c.d,
+    }
+}
+
+/// Plans `c` with `kernel` on `gpu` and checks the refusal: `Error::LoopLimit` with the bound
+/// and the adapter's limit, both named in the message. Returns the remedy.
+fn refusal(gpu: &Gpu, kernel: AttentionF16Kernel, c: Case, limit: u64) -> String {
+    let row = c.h * c.d;
+    let half = |n: usize| HalfTensor::from_f32(gpu, &vec![0.5; c.b * n * row], &[c.b, n, row]);
+    let (q, kv) = (half(c.nq).unwrap(), half(c.nk).unwrap());
+    let out = poisoned(gpu, &[c.b, c.nq, row]);
+    let options = AttentionF16Options {
+        kernel,
+        causal: c.causal,
+        ..Default::default()
+    };
+    let e = attention_f16::plan(gpu, &q, &kv, &kv, &out, c.h, &options)
+        .map(|plan| plan.len())
+        .expect_err("past the loop limit");
+    let message = e.to_string();
+    let Error::LoopLimit {
+        iterations,
+        limit: l,
+        remedy,
+        ..
+    } = e
+    else {
+        panic!("{c:?}: expected a loop-limit error, got {message}");
+    };
+    let bound = attention_f16::loop_iterations(gpu, &dims_of(c), kernel).unwrap();
+    assert_eq!((iterations, l), (bound, limit), "{message}");
+    for n in [
+        bound.to_string(),
+        limit.to_string(),
+        format!("Nk = {}", c.nk),
+    ] {
+        assert!(message.contains(&n), "{n:?} not in: {message}");
+    }
+    assert!(remedy.contains("f32 attention"), "{remedy}");
+    remedy
+}
+
+#[test]
+fn keys_within_the_loop_limit_run_and_one_block_more_is_refused() {
+    // The limit lowered to each build's bound for 100 keys (two blocks of 64, or more blocks
+    // of fewer keys where workgroup memory is short): 100 keys run and match the reference,
+    // the keys of one more block are refused before anything runs.
+    let real = gpu();
+    for kernel in builds(real) {
+        let c = case(1, 37, 100, 2, 32, true);
+        let limit = attention_f16::loop_iterations(real, &dims_of(c), kernel).unwrap();
+        let keys = attention_f16::keys_per_block(real, 32).unwrap() as usize;
+        let lowered = gpu_with_loop_limit(limit);
+        check(&lowered, kernel, c);
+        check(&lowered, kernel, case(1, 5, 100, 2, 32, false));
+        let more = Case {
+            nk: 100usize.next_multiple_of(keys) + 1,
+            ..c
+        };
+        let remedy = refusal(&lowered, kernel, more, limit);
+        assert!(
+            remedy.contains(&format!("at most {} keys", 100usize.next_multiple_of(keys))),
+            "{remedy}"
+        );
+    }
+}
+
+#[test]
+fn keys_past_lavapipes_loop_limit_are_right_or_refused() {
+    // lavapipe's own limit, 65,535 passes: the portable build at D = 64 was right with 896
+    // keys and wrong from 960 on before it spelled out its sums and counted its loops; now
+    // 1,024 keys run (its bound allows about 34,000), and 40,000 are refused (measured: they
+    // would be wrong from 39,936 on). Adapters without a limit run 40,000 keys too.
+    let gpu = gpu();
+    for nk in [896, 1024] {
+        check(gpu, AttentionF16Kernel::Auto, case(1, 5, nk, 1, 64, false));
+    }
+    let far = case(1, 5, 40_000, 1, 64, false);
+    match gpu.loop_limit().unwrap() {
+        Some(limit) => {
+            let bound =
+                attention_f16::loop_iterations(gpu, &dims_of(far), AttentionF16Kernel::Auto)
+                    .unwrap();
+            if bound > limit {
+                refusal(gpu, AttentionF16Kernel::Auto, far, limit);
+            } else {
+                check(gpu, AttentionF16Kernel::Auto, far);
+            }
+        }
+        None => check(gpu, AttentionF16Kernel::Auto, far),
     }
 }

@@ -1,7 +1,9 @@
 //! Graph attention (GAT) against the f64 reference: random graphs of 1 to 300 nodes, isolated
 //! nodes, duplicate edges, self loops, a hub with 10,000 incoming edges, 1 to 4 heads of 1 to
 //! 16 features, concatenated and averaged heads, LeakyReLU slopes, large scores, the split
-//! paths under a small binding limit, and the errors.
+//! paths under a small binding limit, the errors, and the loop limit (lavapipe ends an
+//! invocation's loops after 65,535 passes): hubs segmented below it, refusals that name the
+//! numbers, and a hub past lavapipe's own limit.
 //!
 //! Tolerance. Each output is Σ_j α_ij Wh[j] with α = exp(e − max)/Σ exp(e − max). On the GPU Wh
 //! is an f32 matmul over F inputs (relative error ~ 2⁻²⁴·sqrt(F) per entry, F ≤ 33 here) and
@@ -17,7 +19,10 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random,
+    random_scaled,
+};
 use speckle::cpu::gat::gat as reference;
 use speckle::ops::gat::{self, Csr, GatDims, GatOptions};
 use speckle::{Error, Gpu, Tensor};
@@ -504,4 +509,134 @@ fn edges_read_from_an_npy_file_run() {
     let pairs = gat::edges_from_npy_values(&values, &shape, 3).unwrap();
     assert_eq!(pairs, vec![[0, 1], [1, 2], [2, 0], [1, 1]]);
     Layer::random(3, 2, 2, 2, 81).check(gpu(), &pairs, &GatOptions::default(), TOL, "npy edges");
+}
+
+/// Gives node `s` the source score 6 in head 0 (others are O(1)): a target it sends edges to
+/// weighs them about e^5 times its other edges, so a walk that stopped before them would give
+/// another output. X's row `s` becomes 6 u / ‖u‖² with u = W_h0 a_src, the direction in which
+/// the score x · u grows fastest: a short row whose score has no cancellation in it.
+fn dominant_source(layer: &mut Layer, s: usize) {
+    let (f, h, fo) = (layer.features, layer.heads, layer.fout);
+    let u: Vec<f32> = (0..f)
+        .map(|i| {
+            (0..fo)
+                .map(|c| layer.w[i * h * fo + c] * layer.a[fo + c])
+                .sum()
+        })
+        .collect();
+    let norm2: f32 = u.iter().map(|v| v * v).sum();
+    for (x, ui) in layer.x[s * f..(s + 1) * f].iter_mut().zip(&u) {
+        *x = 6.0 * ui / norm2;
+    }
+}
+
+#[test]
+fn hubs_are_segmented_below_the_loop_limit() {
+    // A limit of 1,200 passes (Wh's matmul needs 1,088): with 2 heads and 8 threads (mean
+    // degree ~6.5 on CPU adapters; 32 threads on GPUs), a dispatch may take at most 4,672
+    // edges of a target (with 32 threads 18,624), so the hub's 30,000 edges take segments
+    // that carry the softmax state; the last 1,000 come from one source that dominates them.
+    // Matches the reference, and plans more dispatches than without the limit.
+    let lowered = gpu_with_loop_limit(1200);
+    let (nodes, hub, source) = (5000, 11, 4999);
+    let mut layer = Layer::random(nodes, 5, 2, 3, 81);
+    dominant_source(&mut layer, source);
+    let mut edges = random_edges(nodes, 2000, 82);
+    edges.extend(
+        random(29_000, 83)
+            .into_iter()
+            .map(|v| [index(v, 4900), hub]),
+    );
+    edges.extend((0..1000).map(|_| [source as u32, hub]));
+    for average in [false, true] {
+        let options = GatOptions {
+            average,
+            ..Default::default()
+        };
+        layer.check(&lowered, &edges, &options, HUB_TOL, "loop limit");
+    }
+    let plan_len = |gpu: &Gpu| {
+        let x = Tensor::from_slice(gpu, &layer.x, &[nodes, 5]).unwrap();
+        let w = Tensor::from_slice(gpu, &layer.w, &[5, 6]).unwrap();
+        let a = Tensor::from_slice(gpu, &layer.a, &[2, 6]).unwrap();
+        let y = Tensor::zeros(gpu, &[nodes, 6]).unwrap();
+        gat::plan(gpu, &x, &edges, &w, &a, 2, &GatOptions::default(), &y)
+            .unwrap()
+            .len()
+    };
+    let (segmented, whole) = (plan_len(&lowered), plan_len(gpu()));
+    assert!(segmented >= whole + 2, "{segmented} vs {whole} dispatches");
+}
+
+#[test]
+fn heads_and_features_past_the_loop_limit_are_refused_with_the_numbers() {
+    // 1,200 passes: 120 heads leave no room for one edge per thread (each head's walk,
+    // reduction and store take 11 passes or more), and the scores of F' = 1,300 features
+    // loop 1,301 times. Both refused before anything runs, with the numbers.
+    let lowered = gpu_with_loop_limit(1200);
+    let t = |s: &[usize]| Tensor::zeros(&lowered, s).unwrap();
+    let edges = [[0, 1], [1, 2], [2, 0]];
+    let refusal = |heads: usize, fout: usize| {
+        let y = t(&[3, heads * fout]);
+        let e = gat::plan(
+            &lowered,
+            &t(&[3, 2]),
+            &edges,
+            &t(&[2, heads * fout]),
+            &t(&[heads, 2 * fout]),
+            heads,
+            &GatOptions::default(),
+            &y,
+        )
+        .map(|plan| plan.len())
+        .expect_err("past the loop limit");
+        let message = e.to_string();
+        let Error::LoopLimit {
+            kernel,
+            iterations,
+            limit,
+            ..
+        } = e
+        else {
+            panic!("expected a loop-limit error, got {message}");
+        };
+        assert!(iterations > limit && limit == 1200, "{message}");
+        for n in [iterations.to_string(), limit.to_string()] {
+            assert!(message.contains(&n), "{n} not in: {message}");
+        }
+        (kernel, iterations, message)
+    };
+    let (kernel, _, message) = refusal(120, 1);
+    assert_eq!(kernel, "gat (aggregation)");
+    assert!(message.contains("120 heads"), "{message}");
+    let (kernel, iterations, message) = refusal(1, 1300);
+    assert_eq!((kernel.as_str(), iterations), ("gat (scores)", 1301));
+    assert!(message.contains("F' = 1300"), "{message}");
+}
+
+#[test]
+fn a_hub_past_lavapipes_loop_limit_is_right() {
+    // 100,000 nodes with a mean degree of 6 take aggregation workgroups of 8 threads on CPU
+    // adapters; the hub's 600,000 edges made each walk 75,000 of them, which lavapipe cut
+    // after 65,535 passes: the last 60,000 edges, from a source that dominates the others,
+    // were lost. Now the hub takes segments that fit (one on adapters without a limit).
+    // Tolerance: each thread's f32 running sums add up to 37,500 terms (2 segments); their
+    // rounding errors could reach u · 37,500 ≈ 2e-3 with every rounding in one direction but
+    // grow far slower in practice: measured 1.9e-5 on lavapipe, so HUB_TOL leaves a margin of
+    // 5, while the lost edges moved the output by 1.0 (relative).
+    let (nodes, hub, source) = (100_000, 5, 99_999);
+    let mut layer = Layer::random(nodes, 3, 1, 4, 91);
+    dominant_source(&mut layer, source);
+    let mut edges: Vec<[u32; 2]> = random(540_000, 92)
+        .into_iter()
+        .map(|v| [index(v, 90_000), hub])
+        .collect();
+    edges.extend((0..60_000).map(|_| [source as u32, hub]));
+    layer.check(
+        gpu(),
+        &edges,
+        &GatOptions::default(),
+        HUB_TOL,
+        "600,000-edge hub",
+    );
 }

@@ -1,6 +1,6 @@
 //! The multi-head attention layer (`layers::multi_head_attention`) against its f64 reference,
 //! its Xavier initialization (statistics, seeds, the CPU counterpart), its `.npy` files and
-//! its errors.
+//! its errors, the attention's loop-limit refusal among them.
 
 mod common;
 
@@ -601,4 +601,47 @@ fn init_errors_and_names() {
         Init::from_name("uniform_he"),
         &["uniform_he", "xavier_uniform"],
     );
+}
+
+#[test]
+fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
+    // A limit of 1,200 passes per invocation: the projections' matmuls fit (they need 1,088),
+    // but no attention variant walks 5,000 keys within it (on lavapipe the texture variant,
+    // which loops least, 4 keys per pass, needs 1,331 passes). The layer returns attention's
+    // Error::LoopLimit, and its output is untouched: the five kernels run in one submission,
+    // after all are planned.
+    let gpu = common::gpu_with_loop_limit(1200);
+    let (e, heads, nq, nk) = (8, 2, 3, 5000);
+    let layer = MultiHeadAttention::xavier(&gpu, e, heads, 5).unwrap();
+    let tensor =
+        |n: usize, seed: u64| Tensor::from_slice(&gpu, &random(n * e, seed), &[1, n, e]).unwrap();
+    let (query, key, value) = (tensor(nq, 6), tensor(nk, 7), tensor(nk, 8));
+    let out = poisoned(&gpu, &[1, nq, e]);
+    let result = layer.forward_into(
+        &gpu,
+        &query,
+        &key,
+        &value,
+        None,
+        &out,
+        &AttentionOptions::default(),
+    );
+    match result {
+        Err(Error::LoopLimit {
+            kernel,
+            iterations,
+            limit,
+            remedy,
+            ..
+        }) => {
+            assert!(kernel.starts_with("attention"), "{kernel}");
+            assert!(
+                iterations > limit && limit == 1200,
+                "{iterations} > {limit}"
+            );
+            assert!(remedy.contains("Nk = 5000"), "{remedy}");
+        }
+        other => panic!("expected a loop-limit error, got {other:?}"),
+    }
+    assert!(out.to_vec(&gpu).unwrap().iter().all(|x| x.is_nan()));
 }

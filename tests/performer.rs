@@ -1,17 +1,19 @@
 //! Random-feature attention (Performer / FAVOR+): the GPU against its f64 reference from the
 //! same W, the estimator's statistics (unbiased kernel, error ~ 1/sqrt(m), causal form), the
-//! stabilizers at large norms, and the errors.
+//! stabilizers at large norms, the errors, and the loop limit (lavapipe ends an invocation's
+//! loops after 65,535 passes): the keys' group maximum in blocks of rows, refusals that name
+//! the numbers, and a sequence past lavapipe's own limit.
 
 mod common;
 
-use common::{assert_rel_close, gpu, poisoned, random, random_scaled};
+use common::{assert_rel_close, gpu, gpu_with_loop_limit, poisoned, random, random_scaled};
 use speckle::cpu::attention::attention as exact_attention;
 use speckle::cpu::performer as reference;
 use speckle::cpu::relative_error;
 use speckle::ops::attention::AttentionDims;
 use speckle::ops::performer::{self, PerformerOptions};
 use speckle::projection::{Kind, Projection};
-use speckle::{Error, Tensor};
+use speckle::{Error, Gpu, Tensor};
 
 /// One attention problem: sizes and seeded inputs.
 struct Case {
@@ -55,7 +57,11 @@ impl Case {
 
     /// The GPU output, planned into a NaN-poisoned tensor.
     fn gpu(&self, options: &PerformerOptions) -> Vec<f32> {
-        let gpu = gpu();
+        self.gpu_on(gpu(), options)
+    }
+
+    /// The output on `gpu`, planned into a NaN-poisoned tensor.
+    fn gpu_on(&self, gpu: &Gpu, options: &PerformerOptions) -> Vec<f32> {
         let (qs, ks) = self.shapes();
         let q = Tensor::from_slice(gpu, &self.q, &qs).unwrap();
         let k = Tensor::from_slice(gpu, &self.k, &ks).unwrap();
@@ -496,6 +502,105 @@ fn bad_arguments_are_errors_that_name_the_numbers() {
     assert!(matches!(r, Err(Error::Shape { .. })), "{r:?}");
     let r = performer::plan(gpu, &q, &k, &v, &q, 2, &o);
     assert!(r.is_err(), "the output aliasing Q must be an error");
+}
+
+/// Keys of which only rows `lo .. hi` have unit size and all others are large (every value
+/// ±[20, 30) at D = 8, so ‖k‖ >= 56 and, with ‖w_f‖ about 2.8 and the default scale,
+/// max_f w_f·k̃ − ‖k̃‖²/2 <= −470 against about 1 for the others): the (batch, head) maximum
+/// lies in `lo .. hi`, and a maximum that missed those rows would leave their features at
+/// exp(470), infinite, and the output NaN.
+fn keys_with_the_maximum_in(case: &mut Case, lo: usize, hi: usize, seed: u64) {
+    let row = case.dims.heads * case.dims.head_dim;
+    let large: Vec<f32> = random(case.k.len(), seed)
+        .into_iter()
+        .map(|r| r.signum() * (20.0 + 10.0 * r.abs()))
+        .collect();
+    for (n, (k, big)) in case
+        .k
+        .chunks_exact_mut(row)
+        .zip(large.chunks_exact(row))
+        .enumerate()
+    {
+        if !(lo..hi).contains(&(n % case.dims.nk)) {
+            k.copy_from_slice(big);
+        }
+    }
+}
+
+#[test]
+fn long_sequences_take_the_keys_maximum_in_blocks_below_the_loop_limit() {
+    // A limit of 1,200 passes (the matmuls need 1,088): the group maximum over 2,500 keys goes
+    // in three blocks of 1,199 rows, then one pass over the three partial maxima. The maximum
+    // in the first, a middle or the last block must be found (else the output is NaN); the
+    // output matches the reference. Causal (2,512 rows: padding past the 2,500) only with the
+    // maximum first: the 40 queries see keys 0 ..= 39 alone, and a query that sees only the
+    // large keys underflows to zeros (see the module docs of ops::performer).
+    let lowered = gpu_with_loop_limit(1200);
+    let cases = [
+        (0, 300, false),
+        (0, 300, true),
+        (1100, 1400, false),
+        (2300, 2500, false),
+    ];
+    for (i, (lo, hi, causal)) in cases.into_iter().enumerate() {
+        let mut case = Case::new(1, 2, 40, 2500, 8, 1.0, 150 + i as u64);
+        keys_with_the_maximum_in(&mut case, lo, hi, 160 + i as u64);
+        let opts = options(16, 9, causal, true);
+        assert_rel_close(
+            &format!("performer, the keys' maximum in {lo}..{hi}, causal={causal}"),
+            &case.gpu_on(&lowered, &opts),
+            &case.reference(&opts),
+            F32_TOL,
+        );
+    }
+}
+
+#[test]
+fn widths_past_the_loop_limit_are_refused_with_the_numbers() {
+    // 1,200 passes: the features of m = 400 loop 3 × 401 = 1,203 times (zeros of padding rows,
+    // the row maximum, the features), refused before anything runs; m = 399 fits.
+    let lowered = gpu_with_loop_limit(1200);
+    let t = |shape: &[usize]| Tensor::zeros(&lowered, shape).unwrap();
+    let (q, k) = (t(&[1, 5, 16]), t(&[1, 7, 16]));
+    let out = poisoned(&lowered, &[1, 5, 16]);
+    let plan =
+        |m: usize| performer::plan(&lowered, &q, &k, &k, &out, 2, &options(m, 1, false, true));
+    assert!(plan(399).is_ok());
+    let e = plan(400).map(|p| p.len()).expect_err("m = 400");
+    let message = e.to_string();
+    let Error::LoopLimit {
+        kernel,
+        iterations,
+        limit,
+        ..
+    } = e
+    else {
+        panic!("expected a loop-limit error, got {message}");
+    };
+    assert_eq!(
+        (kernel.as_str(), iterations, limit),
+        ("performer (features)", 1203, 1200)
+    );
+    for needle in ["1203", "1200", "m = 400"] {
+        assert!(message.contains(needle), "{needle:?} not in: {message}");
+    }
+}
+
+#[test]
+fn a_sequence_past_lavapipes_loop_limit_is_right() {
+    // 70,000 keys: one invocation per (batch, head) took the keys' maximum over all of them,
+    // which lavapipe cut after 65,535 rows; with the maximum in the last 4,000 keys the output
+    // was NaN. Now the maximum goes in blocks that fit (one block on adapters without a
+    // limit).
+    let mut case = Case::new(1, 1, 5, 70_000, 8, 1.0, 170);
+    keys_with_the_maximum_in(&mut case, 66_000, 70_000, 171);
+    let opts = options(16, 11, false, true);
+    assert_rel_close(
+        "performer, 70,000 keys",
+        &case.gpu(&opts),
+        &case.reference(&opts),
+        F32_TOL,
+    );
 }
 
 /// Timings on this adapter (lavapipe on CI) of Performer next to the exact fused kernel;

@@ -5,6 +5,9 @@
 // control flow (cooperative operations require it; naga checks it): every loop's count is an
 // override or a Params value.
 //
+// Loops (counted in `Loops:` of shaders/attention_f16.wgsl): per block, the scores' BK / 16
+// key tiles of D / 16 steps and the accumulation's D / 16 column tiles of BK / 16 steps.
+//
 // Q and P tiles are row-major in workgroup memory (coopLoadT); a K tile is read as Kᵀ, the
 // column-major view of K's rows (coopLoad with the row stride); V tiles are row-major rows of
 // V (coopLoadT). Each K or V tile loaded feeds both 16-row halves of the 32 query rows.

@@ -21,6 +21,14 @@
 //! * Problems larger than one storage binding are split along batches and query rows; one
 //!   batch's K or V must fit one binding (an error says so otherwise). The texture variant
 //!   needs every operand in one binding and otherwise leaves the problem to the others.
+//! * Every invocation walks all the keys of its rows (the online softmax cannot be split
+//!   without a combine step), so on adapters that end an invocation's loops after a number
+//!   of iterations ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) the keys are bounded:
+//!   each variant's bound ([`AttentionChoice::loop_iterations`], counted by [`looped`]) is
+//!   checked before anything is planned; [`AttentionVariant::Auto`] passes over a variant
+//!   that would loop too often for one that fits, and what fits nowhere (or a forced
+//!   variant that does not fit) is an [`Error::LoopLimit`] that names the numbers and what
+//!   takes the problem instead.
 //!
 //! [`unfused`] computes the same thing from the Core kernels (matmul, softmax, matmul) with the
 //! full score matrix: the baseline of the benchmarks.
@@ -33,8 +41,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::attention_blocked::{self, BlockedConfig};
+use crate::ops::attention_blocked::BlockedConfig;
 use crate::ops::attention_texture;
+use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
 use crate::shaders::{self, Kernel};
@@ -58,6 +67,12 @@ const KEYS_PER_TILE: [u32; 4] = [32, 16, 8, 4];
 // Keep in sync with the FLAG_ constants of shaders/attention.wgsl.
 const FLAG_CAUSAL: u32 = 1;
 const FLAG_MASK: u32 = 2;
+
+/// The most keys a kernel takes within `limit`, given its bound for n keys (keys are u32 in
+/// the shaders).
+fn most_keys(limit: u64, bound: impl Fn(usize) -> u64) -> u64 {
+    largest_within(limit, u64::from(u32::MAX), |n| bound(n as usize)).unwrap_or(0)
+}
 
 /// How the kernel reduces the partial dot products of a query row's threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -499,6 +514,34 @@ impl AttentionConfig {
             + 4
     }
 
+    /// An upper bound of the loop passes of this configuration's busiest invocation over `nk`
+    /// keys, counted as [`looped`] says (`Loops:` in `shaders/attention.wgsl`): one pass of
+    /// the key-tile loop per BK keys, whose body loops over the K and V tile loads
+    /// (KV_LEN / WG passes), the key flags (BK / WG), the partial scores (workgroup variant
+    /// with T > 1: BK / 4) and the BK / 4 chunks of 4 keys, each around its score reduction
+    /// (subgroup variant: log2 T passes of shuffles; workgroup variant with T > 1: the T
+    /// partial sums; none for T = 1 there).
+    pub fn loop_iterations(&self, nk: usize) -> u64 {
+        let bk = u64::from(self.keys_per_tile);
+        let wg = u64::from(self.workgroup_size);
+        let t = u64::from(self.threads_per_query);
+        let chunks = bk / 4;
+        let (reduce, reduce_loops) = match self.variant {
+            AttentionVariant::Subgroup => (looped(u64::from(t.trailing_zeros()), 0, 0), 1),
+            _ if t > 1 => (looped(t, 0, 0), 1),
+            _ => (0, 0),
+        };
+        let mut body = looped(u64::from(self.kv_len()).div_ceil(wg), 0, 0)
+            + looped(bk.div_ceil(wg), 0, 0)
+            + looped(chunks, reduce, reduce_loops);
+        let mut nested = 3 + reduce_loops;
+        if self.variant != AttentionVariant::Subgroup && t > 1 {
+            body += looped(chunks, 0, 0);
+            nested += 1;
+        }
+        looped((nk as u64).div_ceil(bk), body, nested)
+    }
+
     fn constants(&self) -> [(&'static str, f64); 8] {
         [
             ("D", f64::from(self.head_dim)),
@@ -565,6 +608,17 @@ impl AttentionChoice {
             AttentionChoice::Texture => "texture".into(),
             AttentionChoice::Tiled(c) => c.to_string(),
             AttentionChoice::Blocked(c) => c.to_string(),
+        }
+    }
+
+    /// An upper bound of the loop passes of the busiest invocation of this choice's kernel on
+    /// a problem of `dims` ([`looped`]): every invocation walks all Nk keys (the causal mask
+    /// stops earlier, never later).
+    pub fn loop_iterations(&self, dims: &AttentionDims) -> u64 {
+        match self {
+            AttentionChoice::Texture => attention_texture::loop_iterations(dims.head_dim, dims.nk),
+            AttentionChoice::Tiled(c) => c.loop_iterations(dims.nk),
+            AttentionChoice::Blocked(c) => c.loop_iterations(dims.nk),
         }
     }
 
@@ -827,10 +881,11 @@ pub fn plan_with(
         ));
     }
     let scale = resolve_scale(&dims, options)?;
+    let mut tensors = vec![q, k, v, out];
+    tensors.extend(key_mask);
+    check_loop_limit(gpu, &dims, &tensors, &choice)?;
     let config = match choice {
         AttentionChoice::Texture => {
-            let mut tensors = vec![q, k, v, out];
-            tensors.extend(key_mask);
             if !attention_texture::eligible(gpu, &dims, &tensors) {
                 return Err(Error::invalid(
                     "attention: the texture variant needs an adapter with 8-wide subgroups and                      every operand in one binding",
@@ -898,6 +953,61 @@ pub(crate) struct ChunkKernel {
     pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
     pub(crate) queries: usize,
     pub(crate) mask_slot: bool,
+}
+
+/// [`Error::LoopLimit`] where `choice` would loop more often in one invocation than the
+/// adapter allows on `dims` (`tensors` as for [`choose`]), before anything is planned. The
+/// remedy names the most keys `choice` takes, and the variant that takes the problem where
+/// one does ([`AttentionVariant::Auto`] picks it), else the most keys any variant takes here
+/// and [`unfused`], whose kernels split their loops.
+fn check_loop_limit(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    tensors: &[&Tensor],
+    choice: &AttentionChoice,
+) -> Result<()> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(());
+    };
+    let iterations = choice.loop_iterations(dims);
+    if iterations <= limit {
+        return Ok(());
+    }
+    let keys = |c: &AttentionChoice| {
+        most_keys(limit, |nk| {
+            c.loop_iterations(&AttentionDims { nk, ..*dims })
+        })
+    };
+    let others = auto_candidates(gpu, dims, tensors);
+    let remedy = match others.iter().find(|c| c.loop_iterations(dims) <= limit) {
+        Some(other) => format!(
+            "{} takes at most {} keys here, the {} variant takes these Nk = {} \
+             (AttentionVariant::Auto picks it)",
+            choice.name(),
+            keys(choice),
+            other.name(),
+            dims.nk
+        ),
+        None => {
+            let (most, best) = others
+                .iter()
+                .chain(std::iter::once(choice))
+                .map(|c| (keys(c), c.name()))
+                .max()
+                .unwrap_or_default();
+            format!(
+                "no fused variant takes Nk = {} keys of D = {} on this adapter (the most: {most} \
+                 keys, {best}); attention::unfused (matmul, softmax, matmul) computes it, \
+                 storing the Nq x Nk scores and without a key mask",
+                dims.nk, dims.head_dim
+            )
+        }
+    };
+    gpu.check_loops(
+        &format!("attention ({})", choice.name()),
+        iterations,
+        &remedy,
+    )
 }
 
 /// Errors unless the configuration `name` (for head dimension `head_dim`) fits the heads.
@@ -1015,41 +1125,84 @@ pub fn choose(
         let tuned = gpu
             .tuned_config(TUNE_OP, &shape_class(dims, options.causal))
             .and_then(|s| AttentionChoice::parse(gpu, dims.head_dim, &s).ok());
+        // A tuned choice that would pass the loop limit on this Nk gives way to the built-in one.
+        let limit = gpu.loop_limit()?;
+        let fits = |c: &AttentionChoice| limit.is_none_or(|l| c.loop_iterations(dims) <= l);
         match tuned {
-            Some(AttentionChoice::Texture) if attention_texture::eligible(gpu, dims, tensors) => {
+            Some(AttentionChoice::Texture)
+                if attention_texture::eligible(gpu, dims, tensors)
+                    && fits(&AttentionChoice::Texture) =>
+            {
                 return Ok(AttentionChoice::Texture)
             }
-            Some(choice @ AttentionChoice::Tiled(_)) => return Ok(choice),
-            Some(choice @ AttentionChoice::Blocked(_)) if tensors.len() <= 4 => return Ok(choice),
+            Some(choice @ AttentionChoice::Tiled(_)) if fits(&choice) => return Ok(choice),
+            Some(choice @ AttentionChoice::Blocked(_)) if tensors.len() <= 4 && fits(&choice) => {
+                return Ok(choice)
+            }
             _ => {}
         }
     }
     builtin_choice(gpu, dims, tensors, requested)
 }
 
+/// What [`AttentionVariant::Auto`] may run on this adapter and problem (`tensors` as for
+/// [`choose`]), preferred first: on CPU adapters the texture variant where it is eligible, on
+/// others the register-blocked kernel where it applies; then the subgroup and workgroup
+/// configurations the adapter allows; last the one of texture and blocked not preferred on
+/// this kind of adapter, for problems whose keys the others cannot take within the loop
+/// limit.
+fn auto_candidates(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> Vec<AttentionChoice> {
+    let masked = tensors.len() > 4;
+    let texture =
+        attention_texture::eligible(gpu, dims, tensors).then_some(AttentionChoice::Texture);
+    let blocked = (!masked)
+        .then(|| BlockedConfig::for_gpu(gpu, dims.head_dim).ok())
+        .flatten()
+        .map(AttentionChoice::Blocked);
+    let (first, last) = if gpu.is_cpu() {
+        (texture, blocked)
+    } else {
+        (blocked, texture)
+    };
+    let tiled = [
+        AttentionConfig::subgroup(gpu, dims.head_dim),
+        AttentionConfig::workgroup(gpu, dims.head_dim),
+    ]
+    .into_iter()
+    .filter_map(|c| c.ok().map(AttentionChoice::Tiled));
+    first.into_iter().chain(tiled).chain(last).collect()
+}
+
 /// What [`choose`] picks for `requested` without any tuned configuration (`tensors` as for
 /// [`choose`]). For `Auto`: the texture variant on CPU adapters where it is eligible; on
 /// other adapters the register-blocked kernel where it applies (D = 32 or 64, no key mask);
 /// else the built-in tiles of the subgroup variant where the adapter allows it, else of the
-/// workgroup one. A forced variant gets its built-in configuration.
+/// workgroup one; but the first of these whose invocations stay within the adapter's loop
+/// limit on these Nk keys ([`AttentionChoice::loop_iterations`]; the other of texture and
+/// blocked comes last), and the preferred one where none does ([`plan`] then refuses it with
+/// the numbers). A forced variant gets its built-in configuration.
 pub fn builtin_choice(
     gpu: &Gpu,
     dims: &AttentionDims,
     tensors: &[&Tensor],
     requested: AttentionVariant,
 ) -> Result<AttentionChoice> {
-    let masked = tensors.len() > 4;
+    if requested == AttentionVariant::Auto {
+        let candidates = auto_candidates(gpu, dims, tensors);
+        let Some(&preferred) = candidates.first() else {
+            // None at all: the error of the tiled configurations says why.
+            return AttentionConfig::for_gpu(gpu, dims.head_dim, requested)
+                .map(AttentionChoice::Tiled);
+        };
+        let Some(limit) = gpu.loop_limit()? else {
+            return Ok(preferred);
+        };
+        return Ok(candidates
+            .into_iter()
+            .find(|c| c.loop_iterations(dims) <= limit)
+            .unwrap_or(preferred));
+    }
     Ok(match requested {
-        AttentionVariant::Auto
-            if gpu.is_cpu() && attention_texture::eligible(gpu, dims, tensors) =>
-        {
-            AttentionChoice::Texture
-        }
-        AttentionVariant::Auto
-            if !gpu.is_cpu() && attention_blocked::eligible(gpu, dims.head_dim, masked) =>
-        {
-            AttentionChoice::Blocked(BlockedConfig::for_gpu(gpu, dims.head_dim)?)
-        }
         AttentionVariant::Blocked => {
             AttentionChoice::Blocked(BlockedConfig::for_gpu(gpu, dims.head_dim)?)
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::ops::loop_limit::looped;
 use crate::shaders;
 
 /// The head dimensions the kernel takes (D = 8·TX: 4 or 8 threads along keys and columns).
@@ -45,6 +46,25 @@ impl BlockedConfig {
             u64::from(self.queries_per_workgroup()),
         );
         4 * (2 * bq * d + d * d)
+    }
+
+    /// An upper bound of the loop passes of the busiest invocation over `nk` keys, counted as
+    /// [`looped`] says (`Loops:` in `shaders/attention_blocked.wgsl`): the query tile's load
+    /// (BQ · D/4 vec4s over TX · TY threads), then per tile of BK = D keys the key and value
+    /// tile loads (D · D/4 vec4s each), both products' D steps and the reduction of the row
+    /// maxima (TX − 1 partial rows), and at the end the reduction of the row sums.
+    pub fn loop_iterations(&self, nk: usize) -> u64 {
+        let (tx, ty) = (u64::from(self.threads_x()), u64::from(self.threads_y));
+        let d = u64::from(self.head_dim);
+        let threads = tx * ty;
+        let (d4, bq) = (d / 4, 8 * ty);
+        let load = looped((d * d4).div_ceil(threads), 0, 0);
+        let reduce = looped(tx - 1, 0, 0);
+        // The tile loop's body: K load, S's steps, the maxima's reduction, V load, O's steps.
+        let tile = 2 * load + 2 * looped(d, 0, 0) + reduce;
+        looped((bq * d4).div_ceil(threads), 0, 0)
+            + looped((nk as u64).div_ceil(d), tile, 5)
+            + reduce
     }
 
     /// Checks the configuration against the kernel's rules and the adapter's limits; errors

@@ -15,10 +15,19 @@
 //!   ([`crate::cpu::attention_f16`]).
 //! * The workgroup is one subgroup and owns 32 query rows; keys go in blocks of
 //!   [`KEYS_PER_BLOCK`] (fewer where workgroup memory is short, [`keys_per_block`]).
+//! * Loops: every invocation walks all the keys (one online softmax per row), so on adapters
+//!   that end an invocation's loops after a number of passes ([`Gpu::loop_limit`]: 65,535 on
+//!   lavapipe, silently) the keys are bounded: [`plan`] refuses, before anything runs, a
+//!   problem whose bound ([`loop_iterations`]) exceeds the limit, with an
+//!   [`Error::LoopLimit`] that names the most keys that fit (about 34,000 at D = 64 for the
+//!   portable build on lavapipe) and what takes the problem instead.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::attention::{plan_chunks, AttentionDims, ChunkKernel};
+use crate::ops::attention::{
+    plan_chunks, AttentionConfig, AttentionDims, AttentionVariant, ChunkKernel,
+};
+use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul_coop;
 use crate::shaders::{self, Kernel};
 use crate::tensor::{HalfTensor, Tensor};
@@ -135,9 +144,13 @@ pub fn keys_per_block(gpu: &Gpu, d: u32) -> Result<u32> {
         })
 }
 
-/// The kernel and its workgroup size for `build` (resolved) on `gpu`.
-fn kernel(gpu: &Gpu, build: AttentionF16Kernel) -> Result<(&'static Kernel, u32)> {
-    match build.resolve(gpu) {
+/// The build `build` resolves to on `gpu`, its kernel and its workgroup size.
+fn kernel(
+    gpu: &Gpu,
+    build: AttentionF16Kernel,
+) -> Result<(AttentionF16Kernel, &'static Kernel, u32)> {
+    let build = build.resolve(gpu);
+    match build {
         AttentionF16Kernel::Coop => {
             let sg = matmul_coop::subgroup_size(gpu).ok_or_else(|| {
                 Error::invalid(format!(
@@ -146,20 +159,121 @@ fn kernel(gpu: &Gpu, build: AttentionF16Kernel) -> Result<(&'static Kernel, u32)
                     gpu.adapter_info().name
                 ))
             })?;
-            Ok((&shaders::ATTENTION_F16, sg))
+            Ok((build, &shaders::ATTENTION_F16, sg))
         }
         _ => {
             let l = gpu.limits();
             let threads = PORTABLE_WORKGROUP
                 .min(l.max_compute_workgroup_size_x)
                 .min(l.max_compute_invocations_per_workgroup);
-            Ok((&shaders::ATTENTION_F16_PORTABLE, threads))
+            Ok((
+                AttentionF16Kernel::Portable,
+                &shaders::ATTENTION_F16_PORTABLE,
+                threads,
+            ))
         }
     }
 }
 
+/// The loop passes of the busiest invocation of `build` (resolved: Coop or Portable) with SG
+/// = `threads` invocations, head dimension `d` and `keys` per block over `nk` keys, an upper
+/// bound counted as [`looped`] says (`Loops:` in `shaders/attention_f16.wgsl`): the query tile
+/// and the stores (BQ · D / SG passes each), the row state (BQ / SG), and per block the scores
+/// (coop: BK / 16 tiles of D / 16 steps; portable: BQ · BK / SG scores, one pass each), the
+/// softmax (BQ / SG rows of BK / 4 + BK / 4 + D / 4 passes) and the accumulation (coop: D / 16
+/// column tiles of BK / 16 steps; portable: BQ · D / SG outputs, one pass each).
+fn bound(build: AttentionF16Kernel, threads: u32, d: u32, keys: u32, nk: usize) -> u64 {
+    let (sg, bq) = (u64::from(threads), u64::from(QUERIES_PER_WORKGROUP));
+    let (d, bk) = (u64::from(d), u64::from(keys));
+    let (scores, accumulate) = if build == AttentionF16Kernel::Coop {
+        (
+            looped(bk / 16, looped(d / 16, 0, 0), 1),
+            looped(d / 16, looped(bk / 16, 0, 0), 1),
+        )
+    } else {
+        (
+            looped((bq * bk).div_ceil(sg), 0, 0),
+            looped((bq * d).div_ceil(sg), 0, 0),
+        )
+    };
+    let row = 2 * looped(bk / 4, 0, 0) + looped(d / 4, 0, 0);
+    let softmax = looped(bq.div_ceil(sg), row, 3);
+    let block = scores + softmax + accumulate;
+    // Loops in a block: the scores' and the accumulation's (two each in the coop build) and
+    // the softmax's four.
+    let nested = if build == AttentionF16Kernel::Coop {
+        8
+    } else {
+        6
+    };
+    2 * looped((bq * d).div_ceil(sg), 0, 0)
+        + looped(bq.div_ceil(sg), 0, 0)
+        + looped((nk as u64).div_ceil(bk), block, nested)
+}
+
+/// An upper bound of the loop passes of the busiest invocation of `build` (as it resolves on
+/// `gpu`, with the block size [`plan`] uses) on a problem of `dims`: what [`plan`] checks
+/// against [`Gpu::loop_limit`].
+pub fn loop_iterations(gpu: &Gpu, dims: &AttentionDims, build: AttentionF16Kernel) -> Result<u64> {
+    let d = dims.head_dim as u32;
+    let keys = keys_per_block(gpu, d)?;
+    let (build, _, threads) = kernel(gpu, build)?;
+    Ok(bound(build, threads, d, keys, dims.nk))
+}
+
+/// [`Error::LoopLimit`] where `build` would loop past the adapter's limit on `dims`, naming
+/// the most keys it takes and what takes the problem instead: f32 attention where its tiled
+/// variant fits ([`crate::ops::attention`], which on lavapipe also has a texture variant),
+/// else [`crate::ops::attention::unfused`].
+fn check_loop_limit(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    build: AttentionF16Kernel,
+    threads: u32,
+    keys: u32,
+) -> Result<()> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(());
+    };
+    let d = dims.head_dim as u32;
+    let iterations = bound(build, threads, d, keys, dims.nk);
+    if iterations <= limit {
+        return Ok(());
+    }
+    let most = largest_within(limit, u64::from(u32::MAX), |n| {
+        bound(build, threads, d, keys, n as usize)
+    })
+    .unwrap_or(0);
+    let f32_most = AttentionConfig::for_gpu(gpu, dims.head_dim, AttentionVariant::Auto)
+        .ok()
+        .and_then(|c| {
+            largest_within(limit, u64::from(u32::MAX), |n| {
+                c.loop_iterations(n as usize)
+            })
+        })
+        .unwrap_or(0);
+    let f32_note = if f32_most >= dims.nk as u64 {
+        format!("takes Nk = {}", dims.nk)
+    } else {
+        format!(
+            "takes up to {f32_most} keys of D = {d} here, attention::unfused (matmul, softmax, \
+             matmul) any number"
+        )
+    };
+    gpu.check_loops(
+        &format!("attention_f16 ({} build)", build.name()),
+        iterations,
+        &format!(
+            "it takes at most {most} keys of D = {d} here (Nk = {}); f32 attention \
+             (ops::attention, --precision f32) {f32_note}",
+            dims.nk
+        ),
+    )
+}
+
 /// Plans `out = attention(q, k, v)` with `heads` heads (see the module docs). `out` is f32 of
-/// Q's shape.
+/// Q's shape. An [`Error::LoopLimit`] where the keys are more than the adapter's loop limit
+/// lets one invocation walk ([`loop_iterations`]), before anything is created.
 pub fn plan(
     gpu: &Gpu,
     q: &HalfTensor,
@@ -188,7 +302,8 @@ pub fn plan(
     }
     let d = dims.head_dim as u32;
     let keys = keys_per_block(gpu, d)?;
-    let (kernel, threads) = kernel(gpu, options.kernel)?;
+    let (build, kernel, threads) = kernel(gpu, options.kernel)?;
+    check_loop_limit(gpu, &dims, build, threads, keys)?;
     let pipeline = gpu.pipeline(
         kernel,
         &[

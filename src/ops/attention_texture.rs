@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::AttentionDims;
+use crate::ops::loop_limit::looped;
 use crate::ops::matmul_texture::{off_power_of_two, pack, PackLayout};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
@@ -57,6 +58,17 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
     let capacity = window_capacity(gpu);
     let bindings_fit = tensors.iter().all(|t| t.len() <= capacity);
     subgroups && textures_fit && grid_fits && bindings_fit
+}
+
+/// An upper bound of the loop passes of the busiest invocation over `nk` keys with head
+/// dimension `head_dim`, counted as [`looped`] says (`Loops:` in
+/// `shaders/attention_texture.wgsl`): the query row's load and the output's store, 8 texels
+/// per chunk of 32 values (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass
+/// per 4 keys. Far within lavapipe's limit wherever the variant is eligible (its K and V
+/// textures hold at most 16,384 keys there).
+pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
+    let chunks = head_dim.div_ceil(32) as u64;
+    2 * chunks * 8 * looped(4, 0, 0) + looped((nk as u64).div_ceil(4), 0, 0)
 }
 
 /// Plans `out = attention(q, k, v)`; shapes already checked into `dims` by the caller, `scale`

@@ -35,9 +35,17 @@
 //! into dispatches whose offsets, sources and output rows fit a binding, and a target with more
 //! incoming edges than one binding holds into segments that carry the softmax state from one
 //! dispatch to the next.
+//!
+//! Loops: an aggregation workgroup's threads walk the target's edges, WG apart, for every
+//! head. On adapters that end an invocation's loops after a number of passes
+//! ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) a target with more edges than keep
+//! that walk within the limit ([`aggregate_loop_iterations`]) is split into segments the same
+//! way; heads or features per head so many that not even one edge per thread fits are an
+//! [`Error::LoopLimit`] before anything runs.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
@@ -327,6 +335,49 @@ fn aggregate_workgroup_size(gpu: &Gpu, edges: usize, nodes: usize) -> u32 {
     mean.next_power_of_two().clamp(min, max)
 }
 
+/// An upper bound of the loop passes of the busiest invocation of the scores pass (mode 0),
+/// counted as [`looped`] says (`Loops:` in `shaders/gat.wgsl`): one loop over the F' features
+/// of its (node, head) pair.
+pub fn scores_loop_iterations(head_features: usize) -> u64 {
+    looped(head_features as u64, 0, 0)
+}
+
+/// An upper bound of the loop passes of the busiest invocation of an aggregation workgroup of
+/// `workgroup` threads (a power of two) that takes at most `edges` edges of one target, with
+/// `heads` heads, counted as [`looped`] says (`Loops:` in `shaders/gat.wgsl`): per head the
+/// walk over the edges (edges / WG passes), the tree reduction (log2 WG) and the store of the
+/// tile (its 4 values; only thread 0 stores, but a branch costs its loops all the same); at
+/// the end the averaged tile's store.
+pub fn aggregate_loop_iterations(heads: usize, workgroup: u32, edges: usize) -> u64 {
+    let walk = looped((edges as u64).div_ceil(u64::from(workgroup)), 0, 0);
+    let tree = looped(u64::from(workgroup.trailing_zeros()), 0, 0);
+    let store = looped(TILE as u64, 0, 0);
+    looped(heads as u64, walk + tree + store, 3) + store
+}
+
+/// The most edges of one target that one aggregation dispatch (workgroups of `wg` threads,
+/// `heads` heads) may take: `capacity` (one binding), or fewer where the adapter's loop limit
+/// allows fewer ([`aggregate_loop_iterations`]); larger targets go in segments. An
+/// [`Error::LoopLimit`] where not even one edge per thread fits.
+fn segment_edges(gpu: &Gpu, heads: usize, wg: u32, capacity: usize) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(capacity);
+    };
+    let bound = |edges: u64| aggregate_loop_iterations(heads, wg, edges as usize);
+    let most = largest_within(limit, capacity as u64, bound).unwrap_or(0);
+    if most == 0 {
+        // bound(1) > limit: this errs.
+        gpu.check_loops(
+            "gat (aggregation)",
+            bound(1),
+            &format!(
+                "{heads} heads leave no room for one edge per thread; use fewer heads per layer"
+            ),
+        )?;
+    }
+    Ok((most as usize).max(1))
+}
+
 /// A u32 storage buffer uploaded from the host (offsets or sources of the CSR). It holds at
 /// least one element so that a window is never empty.
 struct U32Buffer {
@@ -451,6 +502,16 @@ pub fn plan(
         capacity,
     )?;
 
+    // The loop limit, before anything is planned: the scores pass loops over F', and targets
+    // with more edges than an aggregation dispatch may walk go in segments.
+    gpu.check_loops(
+        "gat (scores)",
+        scores_loop_iterations(fout),
+        &format!("use fewer features per head (F' = {fout})"),
+    )?;
+    let wg = aggregate_workgroup_size(gpu, csr.edges(), n);
+    let segment = segment_edges(gpu, heads, wg, capacity)?;
+
     let mut dispatches = Vec::new();
     let wh = Tensor::empty(gpu, &[n, hf])?;
     dispatches.extend(matmul::plan(gpu, x, w, &wh, &MatmulOptions::default())?);
@@ -515,8 +576,8 @@ pub fn plan(
     ));
 
     // Aggregation: runs of consecutive targets whose offsets, sources and output rows each fit
-    // one binding; a target with more edges than that alone, in segments.
-    let wg = aggregate_workgroup_size(gpu, csr.edges(), n);
+    // one binding; a target with more edges than one dispatch may take (`segment`: one
+    // binding, or the loop limit) alone, in segments.
     let pipeline = pipeline(gpu, MODE_AGGREGATE, wg)?;
     let out_cols = out_shape[1];
     let max_targets = (capacity - 1)
@@ -524,8 +585,9 @@ pub fn plan(
         .min(gpu.max_grid() / tiles)
         .max(1);
     let edge_at = |t: usize| csr.offsets[t] as usize;
-    // The softmax states carried between the segments of targets larger than one binding.
-    let carry = if (0..n).any(|t| csr.degree(t) > capacity) {
+    // The softmax states carried between the segments of targets larger than one dispatch.
+    let hub = |t: usize| csr.degree(t) > segment;
+    let carry = if (0..n).any(hub) {
         let len = heads * tiles * STATE_FLOATS;
         check_whole(
             gpu,
@@ -579,11 +641,11 @@ pub fn plan(
     };
     let mut t0 = 0;
     while t0 < n {
-        if csr.degree(t0) > capacity {
-            // A hub larger than one binding: segments of at most `capacity` edges, in order,
+        if hub(t0) {
+            // A hub larger than one dispatch: segments of at most `segment` edges, in order,
             // each continuing the softmax state the previous one left in `carry`.
             let (lo, hi) = (edge_at(t0), edge_at(t0 + 1));
-            let segments = (hi - lo).div_ceil(capacity);
+            let segments = (hi - lo).div_ceil(segment);
             let len = (hi - lo).div_ceil(segments);
             for s in 0..segments {
                 let start = lo + s * len;
@@ -601,7 +663,11 @@ pub fn plan(
             continue;
         }
         let mut t1 = t0 + 1;
-        while t1 < n && t1 - t0 < max_targets && edge_at(t1 + 1) - edge_at(t0) <= capacity {
+        while t1 < n
+            && t1 - t0 < max_targets
+            && !hub(t1)
+            && edge_at(t1 + 1) - edge_at(t0) <= capacity
+        {
             t1 += 1;
         }
         aggregate(t0, t1 - t0, edge_at(t0), edge_at(t1), FLAG_FINAL);

@@ -60,3 +60,47 @@ pub fn probe(gpu: &Gpu) -> Result<Option<u64>> {
     let ran = count(gpu, 1, PROBE_ITERATIONS)?;
     Ok((ran < u64::from(PROBE_ITERATIONS)).then_some(ran))
 }
+
+/// Loop passes, as lavapipe counts them against an invocation's budget ([`crate::Gpu::loop_limit`]),
+/// of a loop that runs `passes` times around a body whose own loops take `body` passes per
+/// pass and are `nested` loops in all (at any depth). Every pass through the end of a loop
+/// counts, the last one too: in it every lane has left, and the body runs once more with all
+/// lanes masked off, each loop inside it taking one pass. So a loop of n passes with no loop
+/// inside counts n + 1. `passes` is the busiest invocation's (lavapipe runs 8 invocations as
+/// one SIMD loop, which goes on while any lane does); a loop behind a run-time branch counts
+/// as if the branch were taken (gallivm masks lanes rather than branching), while branches on
+/// overrides are folded away. Loops the compiler may unroll are counted all the same: an
+/// upper bound. Checked on lavapipe (Mesa 22.3): the subgroup variant of
+/// `shaders/attention.wgsl` fails after exactly the key tiles this count allows (42, 24, 15
+/// and 28 passes per tile for (T, BK) = (4, 32), (4, 16), (4, 8), (8, 16)), as did the former
+/// portable `attention_f16` (one loop pass per product term) between 14 and 15 blocks of 64
+/// keys at D = 64; where the compiler unrolled loops (the workgroup variant's T partial sums,
+/// the register-blocked kernel's reductions, short loops of the portable `attention_f16`)
+/// kernels failed later than counted, never earlier. Workgroup memory is zeroed there without
+/// a loop (the workgroup variant fails exactly where its own loops reach the limit).
+pub(crate) fn looped(passes: u64, body: u64, nested: u64) -> u64 {
+    passes * (1 + body) + 1 + nested
+}
+
+/// The largest n in `0..=cap` with `bound(n) <= limit`, for a `bound` that grows with n;
+/// `None` where even `bound(0)` exceeds it. What the loop-limit errors quote as the most
+/// keys (or edges, rows) that fit.
+pub(crate) fn largest_within(limit: u64, cap: u64, bound: impl Fn(u64) -> u64) -> Option<u64> {
+    if bound(0) > limit {
+        return None;
+    }
+    if bound(cap) <= limit {
+        return Some(cap);
+    }
+    // bound(lo) <= limit < bound(hi).
+    let (mut lo, mut hi) = (0, cap);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if bound(mid) <= limit {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}

@@ -84,6 +84,13 @@
 //!    top-left like the exact kernel: query i sees keys j <= i, also when Nq != Nk.
 //! 5. `out = num / den`, written back to `[B, Nq, H·D]`.
 //!
+//! On adapters that end an invocation's loops after a number of passes
+//! ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently), the one pass that loops over a whole
+//! sequence, the per-(batch, head) maximum of the keys' statistics, runs in blocks of rows
+//! short enough and then over the blocks' maxima; the matmuls split their shared dimension.
+//! What no split helps, widths (m features, D + 1 columns) and the causal scan's N / C chunks
+//! past the limit, is an [`Error::LoopLimit`] before anything runs.
+//!
 //! Measured on lavapipe (2 cores, B = 1, H = 4, D = 64, medians; `tests/performer.rs`
 //! `timings`): at N = 4096 the exact fused kernel took 1045 ms, Performer 156 ms with m = 64
 //! and 458 ms with m = 256 (non-causal); the crossover is near N = 512 (m = 64) and N = 1536
@@ -96,6 +103,7 @@ use crate::cpu::performer as reference;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::AttentionDims;
+use crate::ops::loop_limit::looped;
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::projection::DEFAULT_SEED;
 use crate::shaders;
@@ -248,8 +256,117 @@ struct Bindings<'a> {
     dst: Span<'a>,
 }
 
-/// One dispatch of `stage` over `params.count` invocations.
+/// The name of `stage` in loop-limit errors.
+fn stage_name(stage: u32) -> &'static str {
+    match stage {
+        STAGE_HEAD_MAJOR => "performer (head-major copy)",
+        STAGE_ROW_STATS => "performer (row statistics)",
+        STAGE_GROUP_MAX => "performer (group maximum)",
+        STAGE_FEATURES => "performer (features)",
+        STAGE_CAUSAL_MASK => "performer (causal mask)",
+        STAGE_CHUNK_SCAN => "performer (chunk scan)",
+        _ => "performer (normalize)",
+    }
+}
+
+/// An upper bound of the loop passes of the busiest invocation of `stage` with `p`, counted as
+/// [`looped`] says (`Loops:` in `shaders/performer.wgsl`; loops behind run-time branches count
+/// as taken): the head-major copy and the row statistics loop over head_dim, then width
+/// columns; the group maximum over its block's `chunk` rows; the features over width columns
+/// three times (padding rows' zeros, the row maximum, the features); the causal mask over at
+/// most chunk − 1 columns; the scan over its `chunk` chunks; the normalization over head_dim.
+fn stage_loop_iterations(stage: u32, p: &PerformerParams) -> u64 {
+    let (head_dim, width, chunk) = (
+        u64::from(p.head_dim),
+        u64::from(p.width),
+        u64::from(p.chunk),
+    );
+    match stage {
+        STAGE_HEAD_MAJOR | STAGE_ROW_STATS => looped(head_dim, 0, 0) + looped(width, 0, 0),
+        STAGE_GROUP_MAX | STAGE_CHUNK_SCAN => looped(chunk, 0, 0),
+        STAGE_FEATURES => 3 * looped(width, 0, 0),
+        STAGE_CAUSAL_MASK => looped(chunk.saturating_sub(1), 0, 0),
+        _ => looped(head_dim, 0, 0),
+    }
+}
+
+/// [`Error::LoopLimit`] where a stage of this problem would loop past the adapter's limit in
+/// one invocation, before anything is planned; the remedy names what to make smaller. The
+/// group maximum is split into blocks that fit ([`group_max_rows`]), the matmuls split their
+/// shared dimension; what is left are the widths (m features, D + 1 columns of V) and, with
+/// the causal mask, the scan's N / C chunks.
+fn check_stage_loops(gpu: &Gpu, lay: &Layout) -> Result<()> {
+    let d = &lay.dims;
+    let (hd, m) = (d.head_dim as u32, lay.m as u32);
+    let at = |head_dim: u32, width: u32, chunk: u32| PerformerParams {
+        head_dim,
+        width,
+        chunk,
+        ..Default::default()
+    };
+    let dims_note = format!("D = {}, m = {} features", d.head_dim, lay.m);
+    let mut checks = vec![
+        (
+            STAGE_HEAD_MAJOR,
+            at(hd, hd + 1, 0),
+            "a smaller head dimension D",
+        ),
+        (
+            STAGE_ROW_STATS,
+            at(hd, m, 0),
+            "fewer features m or a smaller D",
+        ),
+        (STAGE_FEATURES, at(0, m, 0), "fewer features m"),
+        // Blocks of 2 rows at least, so that each level of maxima shortens the rows.
+        (STAGE_GROUP_MAX, at(0, 0, 2), "no problem fits"),
+        (STAGE_NORMALIZE, at(hd, 0, 0), "a smaller head dimension D"),
+    ];
+    if lay.causal {
+        checks.push((
+            STAGE_CAUSAL_MASK,
+            at(0, 0, lay.chunk as u32),
+            "no causal problem fits",
+        ));
+        checks.push((
+            STAGE_CHUNK_SCAN,
+            at(0, 0, lay.chunks as u32),
+            "shorter sequences (the causal scan loops over N / C chunks) or no causal mask",
+        ));
+    }
+    for (stage, params, what) in checks {
+        gpu.check_loops(
+            stage_name(stage),
+            stage_loop_iterations(stage, &params),
+            &format!("{what} ({dims_note}, N = {})", d.nq.max(d.nk)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Rows of a group one invocation of the group maximum reduces: all `n` without a loop limit,
+/// else as many as keep its loop within the limit (one pass per row and one to leave), at
+/// least 2 where n allows, so that every level of maxima shortens the rows
+/// ([`check_stage_loops`] refuses a limit below 3).
+fn group_max_rows(gpu: &Gpu, n: usize) -> Result<usize> {
+    let n = n.max(1);
+    Ok(match gpu.loop_limit()? {
+        Some(limit) => usize::try_from(limit.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .max(2)
+            .min(n),
+        None => n,
+    })
+}
+
+/// One dispatch of `stage` over `params.count` invocations. Checks the stage's loops against
+/// the adapter's limit once more ([`stage_loop_iterations`]; [`check_stage_loops`] already
+/// did, before anything was planned).
 fn stage(gpu: &Gpu, stage: u32, mut params: PerformerParams, b: Bindings<'_>) -> Result<Dispatch> {
+    gpu.check_loops(
+        stage_name(stage),
+        stage_loop_iterations(stage, &params),
+        "a smaller problem (the planner's own check should have said which; please report)",
+    )?;
     let l = gpu.limits();
     let wg = WG
         .min(l.max_compute_invocations_per_workgroup)
@@ -503,20 +620,51 @@ fn plan_features(gpu: &Gpu, job: &FeatureJob<'_>) -> Result<Vec<Dispatch>> {
         out.push(features(0, Some(norms), None)?);
         return Ok(out);
     }
-    out.push(stage(
-        gpu,
-        STAGE_GROUP_MAX,
-        PerformerParams {
-            count: g as u32,
-            ..base
-        },
-        Bindings {
-            src: Some((job.stat, 0, rows)),
-            aux: None,
-            aux2: None,
-            dst: (job.gmax, 0, g),
-        },
-    )?);
+    // The group maxima in blocks of rows short enough for the adapter's loop limit (one block
+    // per group without one); a level's partial maxima are the rows of the next, until one
+    // block per group is left. Two scratch tensors take turns between levels.
+    let per = group_max_rows(gpu, job.n_valid)?;
+    let first_blocks = job.n_valid.div_ceil(per);
+    let scratch = if first_blocks > 1 {
+        vec![
+            Tensor::empty(gpu, &[g * first_blocks])?,
+            Tensor::empty(gpu, &[g * first_blocks])?,
+        ]
+    } else {
+        Vec::new()
+    };
+    let (mut src, mut n_rows, mut n_valid): (Span<'_>, usize, usize) =
+        ((job.stat, 0, rows), job.n_rows, job.n_valid);
+    for level in 0.. {
+        let blocks = n_valid.div_ceil(per);
+        let dst: Span<'_> = if blocks == 1 {
+            (job.gmax, 0, g)
+        } else {
+            (&scratch[level % 2], 0, g * blocks)
+        };
+        out.push(stage(
+            gpu,
+            STAGE_GROUP_MAX,
+            PerformerParams {
+                count: (g * blocks) as u32,
+                n_rows: n_rows as u32,
+                n_valid: n_valid as u32,
+                chunk: per as u32,
+                chunk_elems: blocks as u32,
+                ..base
+            },
+            Bindings {
+                src: Some(src),
+                aux: None,
+                aux2: None,
+                dst,
+            },
+        )?);
+        if blocks == 1 {
+            break;
+        }
+        (src, n_rows, n_valid) = (dst, blocks, blocks);
+    }
     out.push(features(FLAG_GROUP, Some(norms), Some((job.gmax, 0, g)))?);
     Ok(out)
 }
@@ -842,6 +990,7 @@ pub fn plan(
     }
     let scale = options.resolved_scale(dims.head_dim)?;
     let lay = Layout::new(&dims, options.features, options.causal);
+    check_stage_loops(gpu, &lay)?;
     let per_pass = batches_per_pass(gpu, &lay)?;
     let w = projection_matrix(gpu, dims.head_dim, options)?;
     let problem = Problem {
@@ -911,6 +1060,7 @@ fn features_of(
     let dims = dims(x.shape(), x.shape(), x.shape(), heads)?;
     let scale = options.resolved_scale(dims.head_dim)?;
     let (g, n, d, m) = (dims.batch * heads, dims.nq, dims.head_dim, options.features);
+    check_stage_loops(gpu, &Layout::new(&dims, m, false))?;
     fits(gpu, "the features [B, H, N, m]", g * n * m)?;
     fits(gpu, "the input", x.len())?;
     let w = projection_matrix(gpu, d, options)?;
