@@ -10,6 +10,7 @@
 // 4 v (read_write).
 // Dispatch: ceil(len / WG) workgroups (split over x and y by `Gpu::grid`), one element per
 // thread. Overrides: WG (threads per workgroup).
+// Loops: none.
 
 // Keep in sync with AdamParams in src/ops/adam.rs.
 struct Params {

@@ -21,6 +21,7 @@
 // placeholder).
 // Dispatch: ceil(rows * cols / WG) workgroups, split over x and y by `Gpu::grid`.
 // Overrides: WG (threads per workgroup).
+// Loops: none.
 
 // Keep in sync with AxpyParams in src/ops/axpy.rs.
 struct Params {

@@ -12,6 +12,10 @@
 // 4 loss (read_write); 5 correct (read_write).
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
 // Overrides: WG (threads per workgroup, a power of two).
+// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
+// lavapipe does; `loops` in the host): 2 * (ceil(cols / WG) + 1) + log2(WG) + 1 (two strided
+// passes, the tree). The host refuses rows for which this passes the adapter's loop limit
+// (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with CrossEntropyParams in src/ops/cross_entropy.rs.
 struct Params {

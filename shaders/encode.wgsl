@@ -24,6 +24,9 @@
 // (read_write: the encoded output, or the decoded output). src and dst must not alias.
 // Dispatch: ceil(len / WG) workgroups, len = rows * cols, split over x and y by `Gpu::grid`.
 // Overrides: KIND (1 threshold, 2 bitplane, 3 decode); WG (threads per workgroup).
+// Loops: constant, at most 17 iterations per invocation (KIND 3 loops over at most 16 planes,
+// MAX_BITS in the host; a loop that runs n times counts n + 1 against lavapipe's budget, its
+// exiting test included; KIND 1 and 2 have no loop), whatever the size.
 
 // Keep in sync with EncodeParams in src/ops/encode.rs.
 struct Params {

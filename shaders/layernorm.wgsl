@@ -20,6 +20,11 @@
 // host's placeholder.
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
 // Overrides: MODE (0 value, 1 jvp); WG (threads per workgroup, a power of two).
+// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
+// lavapipe does; `loops` in the host): 3 * (ceil(cols / WG) + 1) + 2 * (log2(WG) + 1) (three
+// strided passes, two trees). The host refuses rows for which this passes the adapter's loop
+// limit (lavapipe ends every loop of an invocation after 65,535 iterations, silently): a
+// row's statistics need the whole row in one workgroup.
 
 // Keep in sync with LayerNormParams in src/ops/layernorm.rs.
 struct Params {

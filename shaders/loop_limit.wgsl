@@ -16,6 +16,9 @@
 // Bindings (group 0): 0 uniform Params; 1 out (read_write, u32; one value).
 // Dispatch: one workgroup of one invocation.
 // Overrides: none.
+// Loops: outer · (inner + 2) + 1 passes, as lavapipe counts them (a loop of n iterations
+// makes n + 1 passes, and each pass of the outer loop one more of the inner): what the probe
+// measures, so never planned against a limit.
 
 // Keep in sync with LoopLimitParams in src/ops/loop_limit.rs.
 struct Params {

@@ -14,6 +14,9 @@
 // dispatch's block starts (the host binds windows of large operands; see src/ops/matmul.rs).
 // Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (4 * WG_Y)), batch).
 // Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does; see
+// matmul::loop_passes, which keeps every k block of a dispatch within the adapter's limit): k + 1
+// for the k loop and 8 · 5 for the stores.
 // Trusted (compiled without runtime checks, see Kernel::trusted): rows and columns are clamped
 // to m - 1 and n - 1 before every load, k runs below p.k, stores are guarded by m and n, and
 // the host binds windows that span (rows - 1) * ld + cols of each operand for the m, n, k and

@@ -23,8 +23,10 @@
 // Element offsets are in elements; every *_first and leading dimension is a multiple of 16.
 // Dispatch: (ceil(n / 64), ceil(m / 64), batch).
 // Overrides: SG (invocations per workgroup: the subgroup size); TRANS_A, TRANS_B.
-// Requires SHADER_F16 and EXPERIMENTAL_COOPERATIVE_MATRIX with a 16 x 16 x 16 f16 -> f32
-// configuration.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does; see
+// matmul::loop_passes, which keeps every k block of a dispatch within the adapter's limit): k / 16
+// + 1 for the k loop and a constant number for the stores. Requires SHADER_F16 and
+// EXPERIMENTAL_COOPERATIVE_MATRIX with a 16 x 16 x 16 f16 -> f32 configuration.
 //
 
 enable f16;

@@ -45,8 +45,12 @@
 // activation fields unused); 1 a (read, f16); 2 b (read, f16); 3 c (read_write, f32).
 // Element offsets are in elements; every *_first and leading dimension is a multiple of 16.
 // Dispatch: (n / 128, m / 128, batch). Overrides: SG (the subgroup size); TRANS_A, TRANS_B.
-// Requires SHADER_F16, SUBGROUP and EXPERIMENTAL_COOPERATIVE_MATRIX with a 16 x 16 x 16
-// f16 -> f32 configuration.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does; see
+// matmul::loop_passes, which keeps every k block of a dispatch within the adapter's limit):
+// k / 32 · 4 + 1 (the slab loop around 3 passes of its step loop) and a constant number for the
+// stores.
+// Requires SHADER_F16, SUBGROUP and EXPERIMENTAL_COOPERATIVE_MATRIX with a 16 x 16 x 16 f16 -> f32
+// configuration.
 
 enable f16;
 enable wgpu_cooperative_matrix;

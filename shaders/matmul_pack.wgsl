@@ -11,6 +11,9 @@
 // array, rgba32float).
 // Dispatch: (ceil(texels_x / 8), ceil(height / 8), layers), one invocation per texel.
 // Overrides: none.
+// Loops: constant, 5 iterations per invocation (the loop over a texel's 4 values; a loop that
+// runs n times counts n + 1 against lavapipe's budget, its exiting test included), whatever
+// the operand's size.
 // Trusted (compiled without runtime checks, see Kernel::trusted): texels are written only
 // below texels_x and height, which the host sets to the texture's own size; values are read
 // only for r < rows and c < cols inside the operand's whole binding; the divisor heads is at

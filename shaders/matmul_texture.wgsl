@@ -20,6 +20,9 @@
 // 3 bias (read, a placeholder when absent); 4 c (read_write).
 // Dispatch: (ceil(n / 32), ceil(m / 32), batch). Requires subgroups of exactly 8 invocations.
 // Overrides: none.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does):
+// ceil(k / 4) + 1 for the k loop and a constant number for the stores; the host takes this
+// kernel only where that stays within the adapter's loop limit (matmul::max_k_per_dispatch).
 // Trusted (compiled without runtime checks, see Kernel::trusted): texel coordinates are clamped
 // inside the textures the host sized from m, n and k (rows to m - 1, texels to ceil(n/4) - 1,
 // k texels below ceil(k/4), B rows below 4 * ceil(k/4)); layers are 0 or the batch index

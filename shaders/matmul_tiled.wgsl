@@ -36,6 +36,10 @@
 // Dispatch: (ceil(n / (8 * T)), ceil(m / (8 * T)), batch).
 // Overrides: T (threads along each of n and m, and k per slice: 8 or 16; both copies of both
 // tiles take 128 T^2 bytes of workgroup memory, 32 KiB for T = 16); TRANS_A, TRANS_B; PAIRED.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does; see
+// matmul::loop_passes, which keeps every k block of a dispatch within the adapter's limit):
+// ceil(k / T) · (T + 2) + 1 (the slice loop around T + 1 passes of the step loop: 5/4 per k at
+// T = 8, the most of the family) and a constant number for the stores.
 // Workgroup memory is written before it is read (the prologue fills copy 0; every later slice
 // is stored before the barrier that precedes its reads), so the host creates the pipeline
 // without zero-initializing it.

@@ -18,6 +18,9 @@
 // elements of the operands.
 // Dispatch: (ceil(n / (8 * WG_X)), ceil(m / (8 * WG_Y)), batch).
 // Overrides: WG_X, WG_Y (threads per workgroup along n and m); TRANS_A, TRANS_B.
+// Loops (per invocation, counting a loop of n iterations as n + 1 passes as lavapipe does; see
+// matmul::loop_passes, which keeps every k block of a dispatch within the adapter's limit): k / 4
+// + 1 for the k loop and a constant number for the stores.
 // Trusted (compiled without runtime checks, see Kernel::trusted): rows are clamped to m - 1
 // (m - 4 for vec4 row groups), vec4 columns to n - 4, k0 + 3 < k since k % 4 == 0, stores are
 // guarded by m and n, and the host binds windows spanning each operand's block for the

@@ -25,6 +25,15 @@
 // Dispatch: ceil(rows / WG) workgroups (with TRANSPOSE: ceil(ceil(cols / 4) / WG)), split over
 // x and y by `Gpu::grid`.
 // Overrides: WG (threads per workgroup); TRANSPOSE.
+// Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
+// counts n + 1 plus one pass of each loop nested in it, and loops behind the run-time
+// `complex` flag count as if it were set; `forward_loops` and `transpose_loops` in the host):
+// forward 23 * ceil(cols / 4) + 21 (a pass of the column loop per 4 columns, each drawing a
+// Philox block of R and one of I, whose round loops take 11 each; then the store loops over
+// the batch group, 9 each); with TRANSPOSE 23 * rows + 53 (a pass per row, each drawing two
+// blocks; the store loops over the batch group and, per input, 4 columns: 50). The host caps
+// cols and rows per dispatch so that this stays within the adapter's loop limit (lavapipe
+// ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with ProjectDenseParams in src/ops/project_dense.rs.
 struct Params {

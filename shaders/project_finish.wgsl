@@ -27,6 +27,9 @@
 // placeholder unless optical); 3 norms (read; a placeholder unless positive).
 // Dispatch: ceil(len / WG) workgroups, split over x and y by `Gpu::grid`.
 // Overrides: KIND (the codes above); WG (threads per workgroup).
+// Loops: constant, at most 11 iterations per invocation (KIND 2 and 5 draw one Philox block,
+// whose round loop runs 10; a loop that runs n times counts n + 1 against lavapipe's budget,
+// its exiting test included), whatever the size.
 
 // Keep in sync with ProjectFinishParams in src/ops/project_finish.rs.
 struct Params {

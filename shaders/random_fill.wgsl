@@ -13,6 +13,9 @@
 // Bindings (group 0): 0 uniform Params; 1 out (storage, read_write).
 // Dispatch: ceil(rows * ceil(cols / 4) / WG) workgroups, split over x and y by `Gpu::grid`.
 // Overrides: WG (threads per workgroup).
+// Loops: constant, at most 16 iterations per invocation (one Philox block, whose round loop
+// runs 10, and the store loop of 4; a loop that runs n times counts n + 1 against lavapipe's
+// budget, its exiting test included), whatever the tensor's size.
 
 // Keep in sync with RandomFillParams in src/ops/random_fill.rs.
 struct Params {

@@ -10,6 +10,10 @@
 // Bindings (group 0): 0 uniform Params; 1 x (read); 2 out (read_write), out[out_first + r * out_stride].
 // Dispatch: `rows` workgroups, split over x and y by `Gpu::grid`.
 // Overrides: KIND; WG (threads per workgroup, a power of two).
+// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
+// lavapipe does; `loops` in the host): ceil(cols / WG) + 1 + log2(WG) + 1 (the strided pass
+// and the tree). The host segments rows so that this stays within the adapter's loop limit
+// (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with ReduceParams in src/ops/reduce.rs.
 struct Params {

@@ -10,6 +10,11 @@
 // Bindings (group 0): 0 uniform Params; 1 src (read, vec4; MODE 1 only); 2 dst (read_write, vec4).
 // Dispatch: MODE 0 ceil(n / WG) workgroups, MODE 1 stride / WG, split over x and y by `Gpu::grid`.
 // Overrides: MODE; WG (threads per workgroup).
+// Loops (per invocation, counting a loop that runs n times as n + 1, as lavapipe does):
+// MODE 0 iters + 1 (the rounds; `fma_loops`: the host refuses more than the adapter's loop
+// limit, since a chain cannot be split); MODE 1 ceil(n / stride) + 1 (`copy_loops`: the host
+// splits the copy so that this stays within the limit). lavapipe ends every loop of an
+// invocation after 65,535 iterations, silently.
 
 // Keep in sync with RooflineParams in src/ops/roofline.rs.
 struct Params {

@@ -14,6 +14,12 @@
 // Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write).
 // Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
 // workgroup, for one row segment. Overrides: MODE; WG (threads per workgroup, a power of two).
+// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
+// lavapipe does; `fused_loops` and `segment_loops` in the host), L = ceil(seg_len / WG):
+// mode 0 2 (L + 1) + log2(WG) + 1 (two strided passes over the row and the tree reduction);
+// mode 1 L + 1 + log2(WG) + 1; mode 2 segments + 1 + L + 1. The host takes the segmented
+// path, with segments short enough, where mode 0 would pass the adapter's loop limit
+// (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with SoftmaxParams in src/ops/softmax.rs.
 struct Params {

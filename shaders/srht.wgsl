@@ -25,6 +25,14 @@
 // Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1 and 2: ceil(len / WG); all
 // split over x and y by `Gpu::grid`.
 // Overrides: MODE; WG (threads per workgroup).
+// Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
+// counts n + 1 plus one pass of each loop nested in it; `STAGE_LOOPS` and
+// `transpose_output_loops` in the host): MODE 0 22 (each of the two loads may draw a sign,
+// one Philox block whose round loop takes 11); MODE 1 none; MODE 2 (k_hi - k_lo) * 12 + 2 (a
+// pass per block, each drawing a sign).
+// The host splits MODE 2's blocks over dispatches (FLAG_ACCUMULATE) so that this stays within
+// the adapter's loop limit (lavapipe ends every loop of an invocation after 65,535
+// iterations, silently).
 
 // Keep in sync with SrhtParams in src/ops/srht.rs.
 struct Params {

@@ -10,6 +10,7 @@
 // u32; out[w] at out_first + w).
 // Dispatch: ceil(words / WG) workgroups, split over x and y by `Gpu::grid`.
 // Overrides: WG (threads per workgroup).
+// Loops: none.
 
 // Keep in sync with ToF16Params in src/ops/to_f16.rs.
 struct Params {

@@ -4,14 +4,14 @@
 //! Tolerance: the loss is log(Z) + M − z_label with an f32 sum over the row and f32 exp/log
 //! (a few ulp each), the gradient entries are f32 probabilities (as in softmax, 1e-5 relative
 //! covers rows of thousands of classes), so 1e-5 relative on each output; a wrong max, label
-//! or normaliser is off by far more.
+//! or normaliser is off by far more. Rows past the adapter's loop limit are refused.
 
 mod common;
 
-use common::{assert_rel_close, gpu, poisoned, random_scaled};
+use common::{assert_rel_close, gpu, gpu_with_loop_limit, poisoned, random_scaled};
 use speckle::cpu::cross_entropy::cross_entropy as reference;
 use speckle::ops::cross_entropy::{self, CrossEntropy};
-use speckle::Tensor;
+use speckle::{Error, Gpu, Tensor};
 
 fn labels_for(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     common::random(rows, seed)
@@ -21,7 +21,10 @@ fn labels_for(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
 }
 
 fn check(rows: usize, cols: usize, seed: u64) {
-    let gpu = gpu();
+    check_on(gpu(), rows, cols, seed);
+}
+
+fn check_on(gpu: &Gpu, rows: usize, cols: usize, seed: u64) {
     let z_host = random_scaled(rows * cols, seed, 4.0);
     let l_host = labels_for(rows, cols, seed + 100);
     let z = Tensor::from_slice(gpu, &z_host, &[rows, cols]).unwrap();
@@ -147,4 +150,50 @@ fn invalid_labels_give_nan_and_bad_shapes_are_errors() {
     assert_eq!(out.correct.to_vec(gpu).unwrap(), vec![0.0; 3]);
     let short = Tensor::zeros(gpu, &[2]).unwrap();
     assert!(cross_entropy::run(gpu, &z, &short).is_err());
+}
+
+/// Asserts that planning `cols` classes on `gpu` is refused for the loop limit, with the
+/// numbers in the message.
+fn assert_refused(gpu: &Gpu, cols: usize, iterations: u64, limit: u64, longest: u64) {
+    let z = Tensor::zeros(gpu, &[2, cols]).unwrap();
+    let labels = Tensor::zeros(gpu, &[2]).unwrap();
+    let out = CrossEntropy::new(gpu, 2, cols).unwrap();
+    let e = out.plan(gpu, &z, &labels, 0.5).unwrap_err();
+    match &e {
+        Error::LoopLimit {
+            iterations: i,
+            limit: l,
+            ..
+        } => assert_eq!((*i, *l), (iterations, limit), "{e}"),
+        other => panic!("expected a loop-limit refusal, got {other}"),
+    }
+    let message = e.to_string();
+    for number in [iterations, limit, longest] {
+        assert!(message.contains(&number.to_string()), "{message}");
+    }
+}
+
+#[test]
+fn rows_past_the_loop_limit_are_refused_before_anything_runs() {
+    // With 256 threads, an invocation over 5,000 classes loops 2 · (20 + 1) + 8 + 1 = 51
+    // times (a loop of n passes counts n + 1): within a limit of 51, refused under 50 (whose
+    // longest rows are 19 · 256 = 4,864 classes).
+    assert_eq!(cross_entropy::loops(5000, 256), 51);
+    check_on(&gpu_with_loop_limit(51), 3, 5000, 60);
+    assert_refused(&gpu_with_loop_limit(50), 5000, 51, 50, 4864);
+    // On the test adapter: 9,000,000 classes loop 2 · 35,158 + 9 = 70,325 times, past
+    // lavapipe's 65,535 (whose longest rows are 32,762 · 256 = 8,387,072 classes).
+    let gpu = gpu();
+    match gpu.loop_limit().unwrap() {
+        Some(65_535) => assert_refused(gpu, 9_000_000, 70_325, 65_535, 8_387_072),
+        Some(limit) => {
+            eprintln!("adapter loop limit {limit}: the 9,000,000-class row is not checked")
+        }
+        None => {
+            let z = Tensor::zeros(gpu, &[1, 9_000_000]).unwrap();
+            let labels = Tensor::zeros(gpu, &[1]).unwrap();
+            let out = CrossEntropy::new(gpu, 1, 9_000_000).unwrap();
+            assert!(out.plan(gpu, &z, &labels, 1.0).is_ok());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Layer normalization and its Jacobian-vector product against the f64 reference, on shapes
 //! that are not multiples of the workgroup (cols 1, 3, 33, 127, 1000, 5000), with poisoned
-//! outputs; row statistics of the output; the JVP against central finite differences.
+//! outputs; row statistics of the output; the JVP against central finite differences; rows
+//! past the adapter's loop limit refused.
 //!
 //! Tolerance (`tol`). The kernel's sums are per-thread strided sums of cols/WG terms combined
 //! by a tree of log2(WG) levels, so each sum carries a relative error of at most
@@ -15,10 +16,13 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random,
+    random_scaled,
+};
 use speckle::cpu::layernorm::{layernorm, layernorm_f64, layernorm_jvp, layernorm_jvp_f64};
 use speckle::ops::layernorm::{self, LayerNormOptions, DEFAULT_EPS};
-use speckle::Tensor;
+use speckle::{Error, Gpu, Tensor};
 
 const U: f64 = 1.0 / 16_777_216.0;
 
@@ -317,5 +321,63 @@ fn bad_arguments_are_errors() {
             ..Default::default()
         };
         assert!(layernorm::run(gpu, &x, &options).is_err(), "eps {eps}");
+    }
+}
+
+/// Asserts that planning rows of `cols` values on `gpu` is refused for the loop limit, in
+/// both modes, with the numbers in the message.
+fn assert_refused(gpu: &Gpu, cols: usize, iterations: u64, limit: u64, longest: u64) {
+    let x = Tensor::zeros(gpu, &[1, cols]).unwrap();
+    let y = Tensor::zeros(gpu, &[1, cols]).unwrap();
+    let options = LayerNormOptions::default();
+    for e in [
+        layernorm::plan(gpu, &x, &y, &options).unwrap_err(),
+        layernorm::plan_jvp(gpu, &x, &x, &y, &options).unwrap_err(),
+    ] {
+        match &e {
+            Error::LoopLimit {
+                iterations: i,
+                limit: l,
+                ..
+            } => assert_eq!((*i, *l), (iterations, limit), "{e}"),
+            other => panic!("expected a loop-limit refusal, got {other}"),
+        }
+        let message = e.to_string();
+        for number in [iterations, limit, longest] {
+            assert!(message.contains(&number.to_string()), "{message}");
+        }
+    }
+}
+
+#[test]
+fn rows_past_the_loop_limit_are_refused_before_anything_runs() {
+    // With 256 threads, an invocation over 5,000 values loops 3 · (20 + 1) + 2 · (8 + 1) = 81
+    // times (a loop of n passes counts n + 1): within a limit of 81 (checked against the
+    // reference), refused under 80 (whose longest rows are 19 · 256 = 4,864 values).
+    assert_eq!(layernorm::loops(5000, 256), 81);
+    let gpu81 = gpu_with_loop_limit(81);
+    let (r, c) = (3, 5000);
+    let x_host = rows(r * c, 70, 0.5, 2.0);
+    let x = Tensor::from_slice(&gpu81, &x_host, &[r, c]).unwrap();
+    let y = poisoned(&gpu81, &[r, c]);
+    gpu81
+        .execute(&layernorm::plan(&gpu81, &x, &y, &Default::default()).unwrap())
+        .unwrap();
+    let want = layernorm(&x_host, c, None, None, f64::from(DEFAULT_EPS));
+    assert_rel_close("limit 81", &y.to_vec(&gpu81).unwrap(), &want, tol(c));
+    assert_refused(&gpu_with_loop_limit(80), 5000, 81, 80, 4864);
+    // On the test adapter: 6,000,000 values loop 3 · 23,439 + 18 = 70,335 times, past
+    // lavapipe's 65,535 (whose longest rows are 21,838 · 256 = 5,590,528 values).
+    let gpu = gpu();
+    match gpu.loop_limit().unwrap() {
+        Some(65_535) => assert_refused(gpu, 6_000_000, 70_335, 65_535, 5_590_528),
+        Some(limit) => {
+            eprintln!("adapter loop limit {limit}: the 6,000,000-value row is not checked")
+        }
+        None => {
+            let x = Tensor::zeros(gpu, &[1, 6_000_000]).unwrap();
+            let y = Tensor::zeros(gpu, &[1, 6_000_000]).unwrap();
+            assert!(layernorm::plan(gpu, &x, &y, &Default::default()).is_ok());
+        }
     }
 }

@@ -29,7 +29,7 @@ fn check(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>,
 
 #[test]
 fn long_shared_dimensions_are_split_below_the_loop_limit() {
-    // k blocks of 960 under a limit of 2,000 iterations (see tests/matmul.rs).
+    // k blocks of 768 under a limit of 2,000 loop passes (see tests/matmul.rs).
     let gpu = gpu_with_loop_limit(2000);
     for config in [VEC4, tiled(8)] {
         let o = MatmulOptions {

@@ -68,8 +68,8 @@ fn the_epilogue_and_the_chunked_path_match_the_reference() {
     // epilogue (alpha, beta, bias, relu) runs once.
     let gpu = gpu_with_binding_limit(4096);
     check_chunked_epilogue(&gpu, 36, 300, Some(tiled(8)), MatmulKernel::Tiled);
-    // Under a loop limit of 2,000 iterations the k blocks are 960 long, which is not a whole
-    // number of T = 16 slices (128): each block's tail slice is zeroed.
+    // Under a loop limit of 2,000 passes the k blocks are 768 long (tests/matmul.rs); the last
+    // of k = 3,000 (696) ends in a partial slice, which is zeroed.
     let gpu = gpu_with_loop_limit(2000);
     check_chunked_epilogue(&gpu, 36, 3000, Some(tiled(8)), MatmulKernel::Tiled);
     check(
@@ -80,6 +80,20 @@ fn the_epilogue_and_the_chunked_path_match_the_reference() {
         66,
     );
     check(&gpu, &[3000, 20], &[36, 3000], &options(16, true, true), 67);
+}
+
+#[test]
+fn a_shared_dimension_past_lavapipes_loop_limit_is_correct() {
+    // T = 8 makes 10 loop passes per 8 values of k (its slice loop around T + 1 passes of the
+    // step loop): unsplit, k = 64,000 summed only 52,429 terms on lavapipe.
+    let gpu = gpu();
+    check(
+        gpu,
+        &[8, 64_000],
+        &[64_000, 8],
+        &options(8, false, false),
+        68,
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The matrix-free projection kernel against its f64 reference (entries regenerated on the
 //! CPU), for every distribution, complex kinds, batches beyond one group, and the chunked
-//! paths; and its transpose (the adjoint Rᵀ u + Iᵀ v) the same way.
+//! paths; and its transpose (the adjoint Rᵀ u + Iᵀ v) the same way; and both kept within the
+//! adapter's loop limit (chunks split below a lowered limit, refusals where nothing fits, and
+//! problems past lavapipe's own limit).
 //!
 //! Tolerance: each output is a length-d dot product of f32 values; with entries of variance
 //! ~1 and inputs in [-1, 1) its relative error is ~2⁻²⁴·sqrt(d) plus, for Gaussian entries,
@@ -8,13 +10,14 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::project_dense::project_dense as reference;
 use speckle::ops::project_dense::{self, DenseSpec};
 use speckle::ops::random_fill::Distribution;
-use speckle::{Gpu, Tensor};
+use speckle::{Error, Gpu, Tensor};
 
-fn check(gpu: &Gpu, spec: &DenseSpec, batch: usize, d: usize, n_out: usize) {
+/// Checks the forward product against the reference; returns the number of dispatches.
+fn check(gpu: &Gpu, spec: &DenseSpec, batch: usize, d: usize, n_out: usize) -> usize {
     let x_host = random(batch * d, (batch * 31 + d) as u64);
     let x = Tensor::from_slice(gpu, &x_host, &[batch, d]).unwrap();
     let re = Tensor::filled(gpu, &[batch, n_out], f32::NAN).unwrap();
@@ -40,6 +43,7 @@ fn check(gpu: &Gpu, spec: &DenseSpec, batch: usize, d: usize, n_out: usize) {
             tol,
         );
     }
+    plan.len()
 }
 
 fn spec(distribution: Distribution, complex: bool) -> DenseSpec {
@@ -107,7 +111,8 @@ fn non_matrix_distributions_and_bad_shapes_are_errors() {
 
 /// The transpose against its reference: `out = Rᵀ u (+ Iᵀ v)`, into a poisoned output. Each
 /// output is a length-n_out dot product, so the tolerance is the forward one with n_out for d.
-fn check_transpose(gpu: &Gpu, spec: &DenseSpec, batch: usize, n_out: usize, d: usize) {
+/// Returns the number of dispatches.
+fn check_transpose(gpu: &Gpu, spec: &DenseSpec, batch: usize, n_out: usize, d: usize) -> usize {
     use speckle::cpu::project_dense::project_dense_transpose;
     let u_host = random(batch * n_out, (batch * 17 + n_out) as u64);
     let v_host = if spec.complex {
@@ -132,6 +137,7 @@ fn check_transpose(gpu: &Gpu, spec: &DenseSpec, batch: usize, n_out: usize, d: u
         &want,
         1e-5 + 1e-6 * (n_out as f64).sqrt(),
     );
+    plan.len()
 }
 
 #[test]
@@ -217,4 +223,73 @@ fn transpose_shape_errors() {
     assert!(project_dense::plan_transpose(gpu, &u, None, &odd, &real).is_err());
     let u3 = Tensor::zeros(gpu, &[1, 2, 8]).unwrap();
     assert!(project_dense::plan_transpose(gpu, &u3, None, &out, &real).is_err());
+}
+
+#[test]
+fn chunks_are_split_below_the_loop_limit() {
+    // A forward invocation loops 23 times per 4 columns (the column loop and the Philox
+    // blocks of R and I, 11 each) and 21 besides; a transposed one 23 per row and 53 besides.
+    // Under a limit of 300 that is at most 48 columns (12 blocks: 297 iterations) or 10 rows
+    // (283) per dispatch. The chunks accumulate into the outputs.
+    let gpu = gpu_with_loop_limit(300);
+    assert_eq!(project_dense::forward_loops(48), 297);
+    assert_eq!(project_dense::forward_loops(52), 320);
+    assert_eq!(project_dense::transpose_loops(10), 283);
+    assert_eq!(project_dense::transpose_loops(11), 306);
+    let real = spec(Distribution::Gaussian, false);
+    let complex = spec(Distribution::Gaussian, true);
+    assert_eq!(check(&gpu, &real, 3, 700, 31), 700usize.div_ceil(48));
+    assert_eq!(check(&gpu, &complex, 2, 250, 9), 250usize.div_ceil(48));
+    // 9 inputs: two batch groups.
+    let sparse = spec(Distribution::Sparse { p: 0.1 }, false);
+    assert_eq!(check(&gpu, &sparse, 9, 105, 5), 2 * 105usize.div_ceil(48));
+    // d = 32 and 12 columns: one column block each.
+    assert_eq!(check_transpose(&gpu, &real, 3, 250, 32), 25);
+    assert_eq!(check_transpose(&gpu, &complex, 2, 100, 12), 10);
+    check_transpose(&gpu, &complex, 9, 37, 31);
+}
+
+#[test]
+fn a_limit_too_low_for_one_chunk_is_refused_before_anything_runs() {
+    // A forward invocation over 4 columns loops 23 + 21 = 44 times, a transposed one over 1
+    // row 23 + 53 = 76: a limit of 43 leaves room for neither.
+    let gpu = gpu_with_loop_limit(43);
+    let x = Tensor::zeros(&gpu, &[2, 8]).unwrap();
+    let re = Tensor::zeros(&gpu, &[2, 4]).unwrap();
+    let refused = |e: Error, iterations: u64| match e {
+        Error::LoopLimit {
+            iterations: i,
+            limit,
+            ..
+        } => {
+            assert_eq!((i, limit), (iterations, 43));
+            let message = e.to_string();
+            assert!(
+                message.contains(&iterations.to_string()) && message.contains("43"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a loop-limit refusal, got {other}"),
+    };
+    let real = spec(Distribution::Gaussian, false);
+    refused(
+        project_dense::plan(&gpu, &x, &re, None, &real).unwrap_err(),
+        44,
+    );
+    refused(
+        project_dense::plan_transpose(&gpu, &re, None, &x, &real).unwrap_err(),
+        76,
+    );
+}
+
+#[test]
+fn long_rows_and_columns_past_lavapipes_loop_limit_are_correct() {
+    // lavapipe ends an invocation's loops after 65,535 iterations: unsplit, a forward
+    // invocation over 300,000 columns (75,000 Philox blocks) summed only part of its row and
+    // stored nothing for the second input, and a transposed one over 300,000 rows summed
+    // only part of its column. Checked on the test adapter with its own limit, whatever it
+    // is.
+    let gpu = gpu();
+    check(gpu, &spec(Distribution::Rademacher, false), 2, 300_000, 3);
+    check_transpose(gpu, &spec(Distribution::Gaussian, false), 1, 300_000, 5);
 }

@@ -2,7 +2,9 @@
 //! `matmul_coop_paired` on tensor cores) against the f64 reference: the paired matrix's
 //! layout and entries, both tile sizes over shapes that fill no tile, f16 operands, blocks
 //! split over small bindings, the projection's choice of the fused path (against the unfused
-//! path and the entries computed on the CPU), and the shapes it refuses.
+//! path and the entries computed on the CPU), and the shapes it refuses; and the loop limit:
+//! the fused pass cannot split d, so a d past the limit is refused by the kernels and by
+//! `Fusion::Fused`, while `Fusion::Auto` falls back to the unfused path.
 //!
 //! Tolerance: y = re² + im² with re and im f32 sums of d products; their relative error
 //! (tests/common/matmul.rs's bound for k = d) at most doubles in the square.
@@ -10,7 +12,9 @@
 mod common;
 
 use common::matmul::tolerance;
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, poisoned, random};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random,
+};
 use speckle::cpu::philox::Stream;
 use speckle::cpu::project_dense::matrix_entry;
 use speckle::cpu::project_optical::{paired_row, project_optical};
@@ -18,7 +22,7 @@ use speckle::ops::project_dense::DenseSpec;
 use speckle::ops::project_optical::{self, OpticalKernel};
 use speckle::ops::random_fill::Distribution;
 use speckle::projection::{Fusion, Kind, Precision, Projection};
-use speckle::{Gpu, HalfTensor, Tensor};
+use speckle::{Error, Gpu, HalfTensor, Tensor};
 
 fn spec(seed: u64) -> DenseSpec {
     DenseSpec {
@@ -289,4 +293,135 @@ fn shapes_off_the_vec4_grid_are_refused_and_the_projection_runs_unfused() {
         .unwrap()
         .iter()
         .all(|v| v.is_finite() && *v >= 0.0));
+}
+
+/// Asserts a loop-limit refusal with these numbers, named in the message with the remedy.
+fn assert_loop_limit(e: &Error, iterations: u64, limit: u64) {
+    assert!(
+        matches!(e, Error::LoopLimit { iterations: i, limit: l, .. } if *i == iterations && *l == limit),
+        "expected a refusal of {iterations} iterations under {limit}, got {e}"
+    );
+    let message = e.to_string();
+    assert!(
+        message.contains(&iterations.to_string())
+            && message.contains(&limit.to_string())
+            && message.contains("unfused"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_fused_kernels_refuse_a_d_past_the_loop_limit_before_anything_runs() {
+    // tiled8 over d = 400: 50 slices of 8, each a pass of the slice loop and 8 + 1 of the
+    // inner loop, and 2 besides: 502 iterations. Within a limit of 502 it runs (and is
+    // right), under 501 it is refused.
+    assert_eq!(project_optical::loops(OpticalKernel::Tiled(8), 400), 502);
+    assert_eq!(project_optical::loops(OpticalKernel::Tiled(16), 400), 452);
+    assert_eq!(project_optical::loops(OpticalKernel::Coop, 400), 1424);
+    assert_eq!(project_optical::max_loops(400), 1424);
+    let tiled8 = Some(OpticalKernel::Tiled(8));
+    check_f32(&gpu_with_loop_limit(502), 3, 400, 8, tiled8);
+    let gpu = gpu_with_loop_limit(501);
+    let x = Tensor::zeros(&gpu, &[3, 400]).unwrap();
+    let paired = Tensor::zeros(&gpu, &[16, 400]).unwrap();
+    let y = Tensor::zeros(&gpu, &[3, 8]).unwrap();
+    let e = project_optical::plan(&gpu, &x, &paired, &y, tiled8).unwrap_err();
+    assert_loop_limit(&e, 502, 501);
+}
+
+/// The optical projection of `d` inputs to 8 outputs with `fusion`.
+fn optical(d: usize, fusion: Fusion) -> Projection {
+    let mut p = Projection::new(Kind::Optical, 8, 17);
+    p.fused = fusion;
+    p.fit(d).unwrap();
+    p
+}
+
+#[test]
+fn forced_fusion_past_the_loop_limit_is_refused_and_auto_runs_unfused() {
+    // d = 1,000: the fused kernels loop at most 1,000 + 1,024 = 2,024 times (the tensor
+    // cores' bound; tiled8 1,252). Under a limit of 2,000, Fusion::Fused is refused before
+    // the matrix is generated, Fusion::Auto runs the unfused path (whose products split d
+    // into blocks of 960), and both agree with the unfused path on the test adapter; within
+    // 2,024, Fusion::Fused runs fused.
+    let d = 1000;
+    let x_host = random(3 * d, 31);
+    let reference = {
+        let gpu = gpu();
+        let x = Tensor::from_slice(gpu, &x_host, &[3, d]).unwrap();
+        let p = optical(d, Fusion::Unfused);
+        p.transform(gpu, &x).unwrap().to_vec(gpu).unwrap()
+    };
+    let low = gpu_with_loop_limit(2000);
+    let x = Tensor::from_slice(&low, &x_host, &[3, d]).unwrap();
+    let forced = optical(d, Fusion::Fused);
+    assert!(!forced.uses_fused(&low));
+    assert_loop_limit(&forced.prepare(&low, 3).unwrap_err(), 2024, 2000);
+    assert_loop_limit(&forced.transform(&low, &x).unwrap_err(), 2024, 2000);
+    let auto = optical(d, Fusion::Auto);
+    assert!(!auto.uses_fused(&low));
+    let got = auto.transform(&low, &x).unwrap().to_vec(&low).unwrap();
+    assert_rel_close(
+        "auto under 2,000",
+        &got,
+        &as_f64(&reference),
+        2.0 * tolerance(d),
+    );
+
+    let enough = gpu_with_loop_limit(2024);
+    let x = Tensor::from_slice(&enough, &x_host, &[3, d]).unwrap();
+    let forced = optical(d, Fusion::Fused);
+    assert!(forced.uses_fused(&enough));
+    let got = forced
+        .transform(&enough, &x)
+        .unwrap()
+        .to_vec(&enough)
+        .unwrap();
+    assert_rel_close(
+        "fused within 2,024",
+        &got,
+        &as_f64(&reference),
+        2.0 * tolerance(d),
+    );
+    let auto = optical(d, Fusion::Auto);
+    assert_eq!(auto.uses_fused(&enough), !enough.is_cpu());
+}
+
+#[test]
+fn a_d_past_lavapipes_loop_limit_is_refused_fused_and_right_unfused() {
+    // d = 70,000: tiled8 loops 8,750 · 10 + 2 = 87,502 times, past lavapipe's 65,535 (forced
+    // through, its invocations stopped after 52,429 values of d). Where the adapter has a
+    // limit that low, forced fusion is refused and Auto runs unfused (its products split d);
+    // everywhere, Auto's result matches the CPU entries. Rounding: sums of 70,000 products,
+    // squared (tests/common/matmul.rs's bound, doubled).
+    let gpu = gpu();
+    let d = 70_000;
+    let x_host = random(d, 32);
+    let x = Tensor::from_slice(gpu, &x_host, &[1, d]).unwrap();
+    let limit = gpu.loop_limit().unwrap();
+    let forced = optical(d, Fusion::Fused);
+    match limit {
+        Some(l) if l < project_optical::max_loops(d) => {
+            assert_loop_limit(
+                &forced.transform(gpu, &x).unwrap_err(),
+                project_optical::max_loops(d),
+                l,
+            );
+        }
+        _ => assert!(forced.uses_fused(gpu)),
+    }
+    let auto = optical(d, Fusion::Auto);
+    let got = auto.transform(gpu, &x).unwrap().to_vec(gpu).unwrap();
+    let s = auto.spec().unwrap().dense;
+    let reference: Vec<f64> = (0..8)
+        .map(|o| {
+            let part = |stream| -> f64 {
+                (0..d)
+                    .map(|j| matrix_entry(&s, stream, o, j as u64) * f64::from(x_host[j]))
+                    .sum()
+            };
+            part(Stream::Matrix).powi(2) + part(Stream::MatrixImaginary).powi(2)
+        })
+        .collect();
+    assert_rel_close("auto, d = 70,000", &got, &reference, 2.0 * tolerance(d));
 }

@@ -1,4 +1,5 @@
-//! Row reductions against the f64 reference, including rows longer than one binding.
+//! Row reductions against the f64 reference, including rows longer than one binding or than
+//! one invocation may loop over (the adapter's loop limit).
 //!
 //! Tolerance: an f32 sum of n values in [-1, 1) accumulated per thread then by a tree has a
 //! relative error ~2⁻²⁴·sqrt(n) against the sum's natural scale; sums of signed values can
@@ -6,14 +7,21 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::reduce::reduce as reference;
 use speckle::ops::reduce;
-use speckle::{Reduction, Tensor};
+use speckle::{Error, Reduction, Tensor};
 
-fn check(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64) {
+/// Checks every reduction with a tolerance of 1e-6; returns the number of dispatches of the
+/// sum.
+fn check(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64) -> usize {
+    check_tol(gpu, rows, cols, seed, 1e-6)
+}
+
+fn check_tol(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64, tol: f64) -> usize {
     let x_host = random(rows * cols, seed);
     let x = Tensor::from_slice(gpu, &x_host, &[rows, cols]).unwrap();
+    let mut sum_dispatches = 0;
     for r in [
         Reduction::Sum,
         Reduction::SumSquares,
@@ -21,8 +29,11 @@ fn check(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64) {
         Reduction::Max,
     ] {
         let out = Tensor::filled(gpu, &[rows], f32::NAN).unwrap();
-        gpu.execute(&reduce::plan(gpu, r, &x, &out).unwrap())
-            .unwrap();
+        let plan = reduce::plan(gpu, r, &x, &out).unwrap();
+        gpu.execute(&plan).unwrap();
+        if r == Reduction::Sum {
+            sum_dispatches = plan.len();
+        }
         let got = out.to_vec(gpu).unwrap();
         let want = reference(r, &x_host, cols);
         if r == Reduction::Sum {
@@ -33,12 +44,13 @@ fn check(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64) {
                     .map(|v| f64::from(v.abs()))
                     .sum();
                 let err = (f64::from(g) - w).abs() / scale;
-                assert!(err < 1e-6, "sum {rows}x{cols} row {row}: got {g}, expected {w}, error {err:.2e} of the absolute sum");
+                assert!(err < tol, "sum {rows}x{cols} row {row}: got {g}, expected {w}, error {err:.2e} of the absolute sum");
             }
         } else {
-            assert_rel_close(&format!("{r:?} {rows}x{cols}"), &got, &want, 1e-6);
+            assert_rel_close(&format!("{r:?} {rows}x{cols}"), &got, &want, tol);
         }
     }
+    sum_dispatches
 }
 
 #[test]
@@ -66,4 +78,55 @@ fn output_shape_drops_the_last_axis() {
     assert_eq!(out.shape(), &[2, 1]);
     assert_eq!(out.to_vec(gpu).unwrap(), vec![3.0, 5.0]);
     assert!(Reduction::from_name("mean").is_err());
+}
+
+#[test]
+fn rows_past_the_loop_limit_are_segmented() {
+    // With 256 threads, a limit of 20 lets one invocation reduce 10 values per thread besides
+    // the tree (a loop of n passes counts n + 1: 10 + 1 + 8 + 1): rows of at most 2,560
+    // values. 10,000 values take 4 segments and a second pass; under a limit of 12 (2 per
+    // thread, 512 values), 300,000 values take 586 segments, then 2, then the last pass.
+    // Short rows still take one dispatch.
+    assert_eq!(reduce::loops(2560, 256), 20);
+    assert_eq!(reduce::loops(2561, 256), 21);
+    let gpu = gpu_with_loop_limit(20);
+    assert!(check(&gpu, 3, 10_000, 5) >= 2);
+    assert_eq!(check(&gpu, 33, 33, 6), 1);
+    let gpu = gpu_with_loop_limit(12);
+    assert!(check(&gpu, 2, 300_000, 7) >= 3);
+    assert_eq!(check(&gpu, 5, 250, 8), 1);
+}
+
+#[test]
+fn a_limit_too_low_to_segment_is_refused_before_anything_runs() {
+    // Segmenting needs at least two values per thread besides the tree: 2 + 1 + 8 + 1 = 12
+    // with 256 threads, more than a limit of 11.
+    let gpu = gpu_with_loop_limit(11);
+    let x = Tensor::zeros(&gpu, &[2, 5]).unwrap();
+    let out = Tensor::zeros(&gpu, &[2]).unwrap();
+    let e = reduce::plan(&gpu, Reduction::Sum, &x, &out).unwrap_err();
+    match &e {
+        Error::LoopLimit {
+            iterations, limit, ..
+        } => {
+            assert_eq!(*limit, 11);
+            let message = e.to_string();
+            assert!(
+                message.contains(&iterations.to_string()) && message.contains("after 11"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a loop-limit refusal, got {other}"),
+    }
+}
+
+#[test]
+fn a_row_past_lavapipes_loop_limit_is_correct() {
+    // With 256 threads, one invocation over a row of 20,000,000 values loops 78,135 times;
+    // lavapipe ends an invocation's loops after 65,535, and unsplit a sum of 20,000,000 ones
+    // came out as 131,070. Each thread sums ~40,000 values in f32: 2⁻²⁴ · sqrt(20,000,000)
+    // = 2.7e-4 bounds the rounding (measured: 2.6e-6 for the sum of squares), far below what
+    // a truncated sum is off by. Checked on the test adapter with its own limit, whatever it
+    // is.
+    check_tol(gpu(), 1, 20_000_000, 9, 2.7e-4);
 }

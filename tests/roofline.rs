@@ -1,5 +1,6 @@
 //! The roofline kernel: the FMA mode against the f64 reference, the copy bit for bit, and
-//! `measure` on a tiny configuration.
+//! `measure` on a tiny configuration; rounds past the adapter's loop limit refused and the
+//! copy split below it.
 //!
 //! Tolerance of the FMA mode, derived: every chain starts in [0, 2) and a ↦ a·MUL + ADD maps
 //! [0, 2] into itself, so |a| ≤ A = 2. One f32 round (fused or not) errs by at most
@@ -9,10 +10,10 @@
 
 mod common;
 
-use common::{gpu, gpu_with_binding_limit, poisoned, random};
+use common::{gpu, gpu_with_binding_limit, gpu_with_loop_limit, poisoned, random};
 use speckle::cpu::roofline as reference;
 use speckle::ops::roofline::{self, RooflineOptions, ACCUMULATORS, ADD, MUL};
-use speckle::Tensor;
+use speckle::{Error, Tensor};
 
 fn fma_tolerance() -> f64 {
     let u = f64::powi(2.0, -24);
@@ -120,4 +121,65 @@ fn measure_returns_positive_finite_figures() {
         }
     )
     .is_err());
+}
+
+/// Asserts that `iters` rounds are refused on `gpu` (limit `limit`), naming the numbers and
+/// the option that lowers them (one round fewer than the limit: the loop's exit counts too).
+fn assert_rounds_refused(gpu: &speckle::Gpu, iters: u32, limit: u64) {
+    let out = poisoned(gpu, &[8, 4]);
+    let e = roofline::plan_fma(gpu, 8, iters, &out).unwrap_err();
+    assert!(
+        matches!(e, Error::LoopLimit { iterations, limit: l, .. }
+            if iterations == u64::from(iters) + 1 && l == limit),
+        "{e}"
+    );
+    let message = e.to_string();
+    let most = format!("--fma-iters {}", limit - 1);
+    assert!(
+        message.contains(&(u64::from(iters) + 1).to_string()) && message.contains(&most),
+        "{message}"
+    );
+}
+
+#[test]
+fn fma_rounds_past_the_loop_limit_are_refused_before_anything_runs() {
+    // One invocation runs all its rounds in one loop, which counts one pass more than its
+    // rounds: 99 fit a limit of 100, 100 do not, neither in plan_fma nor in measure.
+    assert_eq!(roofline::fma_loops(99), 100);
+    let low = gpu_with_loop_limit(100);
+    check_fma(&low, 300, 99);
+    assert_rounds_refused(&low, 100, 100);
+    let e = roofline::measure(
+        &low,
+        &RooflineOptions {
+            fma_invocations: Some(64),
+            fma_iters: Some(100),
+            copy_bytes: Some(1 << 12),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::LoopLimit { .. }), "{e}");
+    // The test adapter: 70,000 rounds pass lavapipe's 65,535 (the chains converge, so the
+    // values alone would not show it; the flops counted would not have run).
+    let gpu = gpu();
+    match gpu.loop_limit().unwrap() {
+        Some(limit) => assert_rounds_refused(gpu, 70_000, limit),
+        None => check_fma(gpu, 8, 70_000),
+    }
+}
+
+#[test]
+fn the_copy_is_split_below_the_loop_limit() {
+    // Under a limit of 2 (one pass and the loop's exit), each invocation copies one vec4: a
+    // dispatch covers at most one grid stride (8,192 workgroups of up to 256 threads,
+    // 8,388,608 values with 256), so 9,000,000 values take at least two dispatches.
+    assert_eq!(roofline::copy_loops(2_250_000, 8192 * 256), 3);
+    assert_eq!(roofline::copy_loops(8192 * 256, 8192 * 256), 2);
+    let low = gpu_with_loop_limit(2);
+    let (a, b) = (poisoned(&low, &[9_000_000]), poisoned(&low, &[9_000_000]));
+    let plan = roofline::plan_copy(&low, &a, &b).unwrap();
+    assert!(plan.len() >= 2, "{} dispatches", plan.len());
+    drop((plan, a, b));
+    check_copy(&low, 9_000_000, 5);
 }

@@ -49,7 +49,7 @@ fn every_shader_file_is_registered_and_documented() {
             kernel.name,
             kernel.name
         );
-        for word in ["Bindings", "Dispatch", "Overrides"] {
+        for word in ["Bindings", "Dispatch", "Overrides", "Loops"] {
             assert!(
                 kernel.body.contains(word),
                 "shaders/{}.wgsl header must state its {word}",

@@ -1,5 +1,6 @@
 //! Row softmax against the f64 reference: rows short and far longer than a workgroup, scale,
-//! causal mask, the segmented path for rows longer than one binding, and extreme inputs.
+//! causal mask, the segmented path for rows longer than one binding or than one invocation
+//! may loop over (the adapter's loop limit), and extreme inputs.
 //!
 //! Tolerance: each output is exp(x − max)/Σ with f32 exp (a few ulp) and an f32 sum over the
 //! row (relative error ~ 2⁻²⁴·sqrt(cols) per partial sum in the tree), so 1e-5 relative holds
@@ -7,25 +8,45 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random_scaled};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random_scaled};
 use speckle::cpu::softmax::softmax as reference;
 use speckle::ops::softmax;
-use speckle::{SoftmaxOptions, Tensor};
+use speckle::{Error, SoftmaxOptions, Tensor};
 
-fn check(gpu: &speckle::Gpu, rows: usize, cols: usize, options: SoftmaxOptions, seed: u64) {
+/// Checks against the reference with a tolerance of 1e-5 (see the top); returns the number of
+/// dispatches.
+fn check(
+    gpu: &speckle::Gpu,
+    rows: usize,
+    cols: usize,
+    options: SoftmaxOptions,
+    seed: u64,
+) -> usize {
+    check_tol(gpu, rows, cols, options, seed, 1e-5)
+}
+
+fn check_tol(
+    gpu: &speckle::Gpu,
+    rows: usize,
+    cols: usize,
+    options: SoftmaxOptions,
+    seed: u64,
+    tol: f64,
+) -> usize {
     let x_host = random_scaled(rows * cols, seed, 5.0);
     let x = Tensor::from_slice(gpu, &x_host, &[rows, cols]).unwrap();
     let y = Tensor::filled(gpu, &[rows, cols], f32::NAN).unwrap();
-    gpu.execute(&softmax::plan(gpu, &x, &y, &options).unwrap())
-        .unwrap();
+    let plan = softmax::plan(gpu, &x, &y, &options).unwrap();
+    gpu.execute(&plan).unwrap();
     let causal = options.causal.then_some(rows);
     let want = reference(&x_host, cols, f64::from(options.scale), causal);
     assert_rel_close(
         &format!("softmax {rows}x{cols} {options:?}"),
         &y.to_vec(gpu).unwrap(),
         &want,
-        1e-5,
+        tol,
     );
+    plan.len()
 }
 
 #[test]
@@ -165,4 +186,69 @@ fn bad_arguments_are_errors() {
         }
     )
     .is_err());
+}
+
+#[test]
+fn rows_past_the_loop_limit_are_segmented() {
+    // With 256 threads a fused invocation over 6,000 columns loops 2 · (24 + 1) + 8 + 1 = 59
+    // times (each loop of n passes counts n + 1). Under a limit of 50 the row takes the
+    // segmented path (one segment: 25 + 9 for the statistics, 2 + 25 for the normalization);
+    // under 20 it needs three segments of 2,000 (9 + 9 and 4 + 9; two would take 13 + 9).
+    // Either way at least two dispatches per row instead of one for all rows.
+    assert_eq!(softmax::fused_loops(6000, 256), 59);
+    assert_eq!(softmax::segment_loops(6000, 1, 256), 34);
+    assert_eq!(softmax::segment_loops(3000, 2, 256), 22);
+    assert_eq!(softmax::segment_loops(2000, 3, 256), 18);
+    for limit in [50, 20] {
+        let gpu = gpu_with_loop_limit(limit);
+        let dispatches = check(&gpu, 2, 6000, SoftmaxOptions::default(), 8);
+        assert!(dispatches >= 4, "limit {limit}: {dispatches} dispatches");
+        check(
+            &gpu,
+            3,
+            2500,
+            SoftmaxOptions {
+                scale: 0.5,
+                causal: true,
+            },
+            9,
+        );
+        // Short rows still run fused.
+        assert_eq!(check(&gpu, 300, 33, SoftmaxOptions::default(), 10), 1);
+    }
+}
+
+#[test]
+fn a_row_that_no_segmentation_fits_is_refused_before_anything_runs() {
+    // Under a limit of 9, a row of 5,000 values fits no segmentation: the statistics of even
+    // the shortest segment loop 1 + 1 times over it and 8 + 1 in the tree.
+    let gpu = gpu_with_loop_limit(9);
+    let x = Tensor::zeros(&gpu, &[2, 5000]).unwrap();
+    let y = Tensor::zeros(&gpu, &[2, 5000]).unwrap();
+    let e = softmax::plan(&gpu, &x, &y, &SoftmaxOptions::default()).unwrap_err();
+    match &e {
+        Error::LoopLimit {
+            iterations, limit, ..
+        } => {
+            assert_eq!(*limit, 9);
+            assert!(*iterations > 9, "{e}");
+            let message = e.to_string();
+            assert!(
+                message.contains(&iterations.to_string()) && message.contains("5000"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a loop-limit refusal, got {other}"),
+    }
+}
+
+#[test]
+fn a_row_past_lavapipes_loop_limit_is_correct() {
+    // With 256 threads a fused invocation over 9,000,000 columns loops 70,325 times; lavapipe
+    // ends an invocation's loops after 65,535, so unsplit the last columns were never
+    // written. Rounding: each thread sums ~35,000 exponentials in f32, so 1e-4 relative
+    // (against ~2⁻²⁴ · 35,000 = 2e-3 in the worst case, ~2⁻²⁴ · sqrt(35,000) typically);
+    // unwritten (NaN) columns fail any tolerance. Checked on the test adapter with its own
+    // limit, whatever it is.
+    check_tol(gpu(), 1, 9_000_000, SoftmaxOptions::default(), 11, 1e-4);
 }

@@ -1,15 +1,16 @@
 //! The structured projection against its f64 reference, and the exact norm identities that
-//! orthogonality gives (one whole block: ‖y‖ = ‖x‖; optical: mean y_i = ‖x‖²).
+//! orthogonality gives (one whole block: ‖y‖ = ‖x‖; optical: mean y_i = ‖x‖²); and the
+//! transpose's block sums kept within the adapter's loop limit.
 //!
 //! Tolerance: three fast Walsh–Hadamard transforms of length p add log2(p) rounding steps
 //! each, relative error ~ 3 log2(p) · 2⁻²⁴ per value: 1e-5 covers p up to 2²⁰.
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, random};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::srht::{fwht, srht as reference, srht_transpose};
 use speckle::ops::srht::{self, padded_len};
-use speckle::{Gpu, Tensor};
+use speckle::{Error, Gpu, GpuOptions, Tensor, Tuning};
 
 fn run(gpu: &Gpu, x_host: &[f32], batch: usize, d: usize, n_out: usize, optical: bool) -> Vec<f32> {
     let x = Tensor::from_slice(gpu, x_host, &[batch, d]).unwrap();
@@ -197,4 +198,101 @@ fn one_input_larger_than_a_binding_is_split_by_blocks() {
         &srht_transpose(&y, batch, d, n_out, 31),
         1e-5,
     );
+}
+
+/// The transpose's dispatches and result (into a poisoned output).
+fn transpose_plan(
+    gpu: &Gpu,
+    y_host: &[f32],
+    batch: usize,
+    d: usize,
+    n_out: usize,
+) -> (usize, Vec<f32>) {
+    let y = Tensor::from_slice(gpu, y_host, &[batch, n_out]).unwrap();
+    let x = Tensor::filled(gpu, &[batch, d], f32::NAN).unwrap();
+    let plan = srht::plan_transpose(gpu, &y, &x, n_out, 31).unwrap();
+    gpu.execute(&plan).unwrap();
+    (plan.len(), x.to_vec(gpu).unwrap())
+}
+
+#[test]
+fn the_transposes_block_sums_are_split_below_the_loop_limit() {
+    // A limit of 40 iterations lets one output invocation sum 3 blocks (12 iterations each:
+    // the block loop and a Philox block for the sign, and 2 besides). d = 7 (p = 8) to 80
+    // outputs is 10 blocks: 9 butterfly passes, then 4 output dispatches that accumulate.
+    assert_eq!(srht::transpose_output_loops(3), 38);
+    assert_eq!(srht::transpose_output_loops(4), 50);
+    let gpu = gpu_with_loop_limit(40);
+    let (batch, d, n_out) = (3, 7, 80);
+    let y = random(batch * n_out, 21);
+    let (dispatches, got) = transpose_plan(&gpu, &y, batch, d, n_out);
+    assert_eq!(dispatches, 9 + 4);
+    let want = srht_transpose(&y, batch, d, n_out, 31);
+    assert_rel_close("srht transpose, limit 40", &got, &want, 1e-5);
+    // With 4 KiB bindings as well, one input's blocks (d = 200, p = 256, 1500 outputs: 6
+    // blocks) come in groups, each group's output pass in ranges of 3 blocks.
+    let gpu = speckle::Gpu::with_options(&GpuOptions {
+        max_binding_bytes: Some(4096),
+        max_loop_iterations: Some(40),
+        tuning: Tuning::Off,
+        ..Default::default()
+    })
+    .unwrap();
+    let (batch, d, n_out) = (2, 200, 1500);
+    let y = random(batch * n_out, 22);
+    let (_, got) = transpose_plan(&gpu, &y, batch, d, n_out);
+    let want = srht_transpose(&y, batch, d, n_out, 31);
+    assert_rel_close("srht transpose, 4 KiB and limit 40", &got, &want, 1e-5);
+    // The forward path loops a constant 22 per invocation: unchanged.
+    let x = random(2 * 33, 23);
+    assert_rel_close(
+        "srht forward, limit 40",
+        &run(&gpu, &x, 2, 33, 150, true),
+        &reference(&x, 2, 33, 150, 31, true),
+        1e-5,
+    );
+}
+
+#[test]
+fn a_limit_below_one_butterfly_pass_is_refused_before_anything_runs() {
+    // A butterfly invocation may draw two signs (two Philox blocks of 11 iterations): 22.
+    let gpu = gpu_with_loop_limit(21);
+    let x = Tensor::zeros(&gpu, &[2, 7]).unwrap();
+    let y = Tensor::zeros(&gpu, &[2, 20]).unwrap();
+    for e in [
+        srht::plan(&gpu, &x, &y, 20, 1, false).unwrap_err(),
+        srht::plan_transpose(&gpu, &y, &x, 20, 1).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Error::LoopLimit {
+                    iterations: 22,
+                    limit: 21,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.contains("22") && message.contains("21"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_transpose_of_more_blocks_than_lavapipes_loop_limit_is_correct() {
+    // d = 2 (p = 2) to 140,000 outputs is 70,000 blocks; unsplit, lavapipe's output
+    // invocations stopped summing after 65,535 of them (and their results were off by tens of
+    // percent). Each output sums 70,000 terms in f32: 1e-5 + 1e-6 sqrt(blocks) bounds the
+    // rounding. Checked on the test adapter with its own limit, whatever it is.
+    let gpu = gpu();
+    let (d, n_out) = (2, 140_000);
+    let y = random(n_out, 24);
+    let (_, got) = transpose_plan(gpu, &y, 1, d, n_out);
+    let want = srht_transpose(&y, 1, d, n_out, 31);
+    let tol = 1e-5 + 1e-6 * (70_000f64).sqrt();
+    assert_rel_close("srht transpose of 70,000 blocks", &got, &want, tol);
 }

@@ -4,13 +4,23 @@
 //! `grad_scale · (softmax(z) − onehot(label))` and a per-row correct flag (argmax = label), in
 //! one pass with one workgroup per row. The mean loss and the number of correct predictions
 //! are then one [`crate::ops::reduce`] each ([`CrossEntropy::plan_totals`]). The f64
-//! reference is [`crate::cpu::cross_entropy`].
+//! reference is [`crate::cpu::cross_entropy`]. Rows whose invocations would loop more often
+//! than the adapter allows ([`loops`]; lavapipe ends an invocation's loops after 65,535
+//! iterations, silently: with 256 threads, past about 8.4 million classes) are refused.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::reduce::{self, Reduction};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
+
+/// Loop iterations of an invocation over rows of `cols` classes with `wg` threads per
+/// workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe counts the
+/// exiting test too): two strided passes over the row (ceil(cols / wg) each: a thread takes
+/// every wg-th value) and the tree reduction (log2(wg)).
+pub fn loops(cols: usize, wg: u32) -> u64 {
+    2 * (cols.div_ceil(wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
+}
 
 /// Uniform parameters of `shaders/cross_entropy.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -141,6 +151,19 @@ pub fn plan(
         ));
     }
     let wg = super::row_workgroup_size(gpu, cols);
+    if let Some(limit) = gpu.loop_limit()? {
+        // The most classes within the limit: loops(per_thread * wg, wg) <= limit.
+        let per_thread = limit.saturating_sub(loops(0, wg)) / 2;
+        gpu.check_loops(
+            "cross_entropy",
+            loops(cols, wg),
+            &format!(
+                "cross_entropy takes a row in one workgroup of {wg} threads, so rows of at most \
+                 {} classes fit (got {cols}); use fewer classes",
+                per_thread * u64::from(wg)
+            ),
+        )?;
+    }
     let pipeline = gpu.pipeline(&shaders::CROSS_ENTROPY, &[("WG", f64::from(wg))])?;
     let max_rows = (capacity / cols).min(gpu.max_grid());
     let mut dispatches = Vec::new();

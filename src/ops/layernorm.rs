@@ -14,8 +14,11 @@
 //!
 //! A row must fit one storage binding (`cols` ≤ about [`Gpu::binding_limit`] / 4): longer rows
 //! are an error, not split, since the normalization needs the whole row's statistics before
-//! writing (the softmax's segmented path would be the model, if it is ever needed). Any number
-//! of rows is split into dispatches that fit the bindings and the grid.
+//! writing (the softmax's segmented path would be the model, if it is ever needed). For the
+//! same reason rows whose invocations would loop more often than the adapter allows
+//! ([`loops`]; lavapipe ends an invocation's loops after 65,535 iterations, silently: with
+//! 256 threads, past about 5.6 million values) are refused, not split. Any number of rows is
+//! split into dispatches that fit the bindings and the grid.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
@@ -44,6 +47,14 @@ impl Default for LayerNormOptions<'_> {
             eps: DEFAULT_EPS,
         }
     }
+}
+
+/// Loop iterations of an invocation normalizing rows of `cols` values with `wg` threads per
+/// workgroup, an upper bound (both modes) counting a loop that runs n times as n + 1
+/// (lavapipe counts the exiting test too): three strided passes over the row (ceil(cols / wg)
+/// each: a thread takes every wg-th value) and two tree reductions (log2(wg) each).
+pub fn loops(cols: usize, wg: u32) -> u64 {
+    3 * (cols.div_ceil(wg as usize) as u64 + 1) + 2 * (u64::from(wg.trailing_zeros()) + 1)
 }
 
 /// Uniform parameters of `shaders/layernorm.wgsl`. Keep in sync with `Params` there.
@@ -150,6 +161,19 @@ fn plan_mode(
         ));
     }
     let wg = super::row_workgroup_size(gpu, cols);
+    if let Some(limit) = gpu.loop_limit()? {
+        // The longest row within the limit: loops(per_thread * wg, wg) <= limit.
+        let per_thread = limit.saturating_sub(loops(0, wg)) / 3;
+        gpu.check_loops(
+            "layernorm",
+            loops(cols, wg),
+            &format!(
+                "layernorm normalizes a row in one workgroup of {wg} threads, so rows of at most \
+                 {} values fit (got {cols}); normalize shorter rows",
+                per_thread * u64::from(wg)
+            ),
+        )?;
+    }
     let pipeline = gpu.pipeline(
         &shaders::LAYERNORM,
         &[("MODE", f64::from(mode)), ("WG", f64::from(wg))],

@@ -488,30 +488,44 @@ pub fn vec4_eligible(d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
     whole(d.n) && whole(if trans_a { d.m } else { d.k }) && (!trans_b || whole(d.k))
 }
 
-/// Loop iterations a matmul kernel's invocation runs besides its k loop (the stores and
-/// epilogues), an upper bound for the whole family: with at most one iteration per k (the
-/// scalar kernel's; the vec4 and texture kernels run one per 4, the tiled T + 1 per 8T, the
-/// tensor-core ones one per 16 and 3 per 32), no invocation loops more than k + this.
+/// Loop passes a matmul kernel's invocation makes besides its k loop (the stores and
+/// epilogues), an upper bound for the whole family. A loop of n iterations counts n + 1
+/// passes against the limit and every pass of an outer loop adds one per loop inside it
+/// (see [`crate::ops::loop_limit::looped`]), so per k the scalar kernel makes 1 pass, the vec4 and
+/// texture kernels 1/4, the tiled kernel (T + 2)/T (T + 1 for a slice of T values of k and one
+/// for the slice loop: 5/4 at T = 8, measured there: an all-ones product with k = 64,000 in
+/// one dispatch summed 52,429 terms), the tensor-core kernels at most 1/8. No invocation
+/// makes more than [`LOOP_PASSES_PER_K`] · k + this.
 pub(crate) const LOOP_OVERHEAD: u64 = 1024;
+
+/// The most loop passes per unit of k of any matmul kernel (the tiled kernel at T = 8), as a
+/// fraction: 5/4.
+const LOOP_PASSES_PER_K: (u64, u64) = (5, 4);
 
 /// Blocks along k shortened for the loop limit are multiples of this, which every kernel's
 /// k alignment divides (1, 4, 16, and the staged tensor-core kernel's slab of 32).
 const K_BLOCK_ALIGN: usize = 64;
 
+/// The most loop passes an invocation of any matmul kernel makes for a dispatch covering `k`.
+pub(crate) fn loop_passes(k: usize) -> u64 {
+    let (num, den) = LOOP_PASSES_PER_K;
+    (k as u64 * num).div_ceil(den) + LOOP_OVERHEAD
+}
+
 /// The longest k one dispatch may cover on `gpu`: `usize::MAX` without a loop limit, else
 /// the largest multiple of 64 that keeps every kernel's invocations within it
-/// ([`LOOP_OVERHEAD`]). An [`Error::LoopLimit`] where the limit leaves no room for 64.
+/// ([`loop_passes`]). An [`Error::LoopLimit`] where the limit leaves no room for 64.
 pub(crate) fn max_k_per_dispatch(gpu: &Gpu) -> Result<usize> {
     let Some(limit) = gpu.loop_limit()? else {
         return Ok(usize::MAX);
     };
-    let fixed = LOOP_OVERHEAD + K_BLOCK_ALIGN as u64;
     gpu.check_loops(
         "matmul",
-        fixed,
+        loop_passes(K_BLOCK_ALIGN),
         "no product can be planned within that limit",
     )?;
-    let k = (limit - LOOP_OVERHEAD) as usize;
+    let (num, den) = LOOP_PASSES_PER_K;
+    let k = ((limit - LOOP_OVERHEAD) * den / num) as usize;
     Ok(k / K_BLOCK_ALIGN * K_BLOCK_ALIGN)
 }
 

@@ -2,12 +2,16 @@
 //! imaginary part I x for complex kinds) with R regenerated from Philox inside the kernel,
 //! never stored; and, with [`plan_transpose`], the adjoint Rᵀ u (+ Iᵀ v), which iterative
 //! solvers need. The host splits the work into batch groups of at most 8 inputs, row blocks
-//! and column chunks so that every binding fits and every dispatch stays short.
+//! and column chunks so that every binding fits, every dispatch stays short, and no
+//! invocation loops more often than the adapter allows ([`forward_loops`],
+//! [`transpose_loops`]; lavapipe ends an invocation's loops after 65,535 iterations, silently:
+//! unsplit, a forward invocation over 300,000 columns summed part of its row and stored
+//! nothing for the second input of its batch group).
 
 use crate::cpu::philox;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::random_fill::Distribution;
+use crate::ops::random_fill::{Distribution, PHILOX_LOOPS};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
 use crate::tune::ShapeClass;
@@ -115,6 +119,68 @@ fn entries_per_dispatch(gpu: &Gpu) -> usize {
     } else {
         1 << 30
     }
+}
+
+/// How lavapipe counts loop passes against an invocation's budget (measured with the
+/// loop_limit probe, and as `ops::attention` documents): a loop of n passes counts n + 1 (the
+/// last pass, in which every lane has left, runs the body once more with all lanes masked
+/// off), plus one pass of each loop nested in it (reached in that masked pass); a loop behind
+/// a run-time branch counts as if the branch were taken (gallivm masks lanes rather than
+/// branching); loops the compiler may unroll count all the same. So these are upper bounds.
+///
+/// Loop iterations of a forward invocation (one output row) over a chunk of `cols` columns:
+/// the column loop runs once per 4 columns, each pass drawing a Philox block of R and, behind
+/// the run-time `complex` flag, one of I ([`PHILOX_LOOPS`] each; two nested loops); then
+/// `store` loops over the batch group (at most [`BATCH_GROUP`]) for re and, behind the flag,
+/// for im.
+pub fn forward_loops(cols: usize) -> u64 {
+    let quads = cols.div_ceil(4) as u64;
+    let store = BATCH_GROUP as u64 + 1;
+    quads * (1 + 2 * PHILOX_LOOPS) + 1 + 2 + 2 * store
+}
+
+/// Loop iterations of a transposed invocation (4 output columns) over a chunk of `rows` rows,
+/// counted as for [`forward_loops`]: the row loop runs once per row, each pass drawing a
+/// Philox block of R and, behind the `complex` flag, one of I; then `store_t` loops over the
+/// batch group (at most [`BATCH_GROUP`]) and, for each input, over at most 4 columns.
+pub fn transpose_loops(rows: usize) -> u64 {
+    let store = BATCH_GROUP as u64 * (1 + 4 + 1) + 1 + 1;
+    rows as u64 * (1 + 2 * PHILOX_LOOPS) + 1 + 2 + store
+}
+
+/// The longest column chunk (a multiple of 4) whose forward invocations stay within the
+/// adapter's loop limit: `usize::MAX` without one. An [`Error::LoopLimit`] where not even 4
+/// columns fit.
+fn max_forward_cols(gpu: &Gpu) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(usize::MAX);
+    };
+    gpu.check_loops(
+        "project_dense",
+        forward_loops(4),
+        "no forward chunk of 4 columns fits within that limit",
+    )?;
+    // forward_loops(4 q) <= limit.
+    let per_quad = forward_loops(4) - forward_loops(0);
+    let quads = (limit - forward_loops(0)) / per_quad;
+    Ok(usize::try_from(quads.saturating_mul(4)).unwrap_or(usize::MAX))
+}
+
+/// The longest row chunk whose transposed invocations stay within the adapter's loop limit:
+/// `usize::MAX` without one. An [`Error::LoopLimit`] where not even one row fits.
+fn max_transpose_rows(gpu: &Gpu) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(usize::MAX);
+    };
+    gpu.check_loops(
+        "project_dense (transpose)",
+        transpose_loops(1),
+        "no transposed chunk of one row fits within that limit",
+    )?;
+    // transpose_loops(rows) <= limit.
+    let per_row = transpose_loops(1) - transpose_loops(0);
+    let rows = (limit - transpose_loops(0)) / per_row;
+    Ok(usize::try_from(rows).unwrap_or(usize::MAX))
 }
 
 /// The kernel's distribution code and sparse probability.
@@ -252,6 +318,7 @@ fn plan_forward(
         key,
         group,
     } = Setup::new(gpu, spec, d, n_out, false, workgroup)?;
+    let max_cols = max_forward_cols(gpu)?;
     let mut dispatches = Vec::new();
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
@@ -260,9 +327,16 @@ fn plan_forward(
             .saturating_sub((bg - 1) * n_out)
             .min(gpu.max_grid() * wg as usize);
         let block_rows = n_out.min(rows_cap).min(budget / 4).max(1);
-        // Column chunks: multiples of 4 within the entry budget and the x window.
+        // Column chunks: multiples of 4 within the entry budget, the x window and the loop
+        // limit (max_cols, a multiple of 4 and at least 4).
         let x_cap = capacity.saturating_sub((bg - 1) * d);
-        let chunk = ((budget / block_rows).min(x_cap).min(d.next_multiple_of(4)) / 4 * 4).max(4);
+        let chunk = ((budget / block_rows)
+            .min(x_cap)
+            .min(max_cols)
+            .min(d.next_multiple_of(4))
+            / 4
+            * 4)
+        .max(4);
         for row0 in (0..n_out).step_by(block_rows) {
             let rows = block_rows.min(n_out - row0);
             let re_w = re.window(gpu, b0 * n_out + row0, (bg - 1) * n_out + rows);
@@ -390,6 +464,7 @@ fn plan_adjoint(
         key,
         group,
     } = Setup::new(gpu, spec, d, n_out, true, workgroup)?;
+    let max_rows = max_transpose_rows(gpu)?;
     let mut dispatches = Vec::new();
     for b0 in (0..batch).step_by(group) {
         let bg = group.min(batch - b0);
@@ -400,9 +475,12 @@ fn plan_adjoint(
         let block_cols = (d.min(cols_cap).min(budget) / 4 * 4)
             .max(4)
             .min(d.next_multiple_of(4));
-        // Row chunks within the entry budget and the input windows.
+        // Row chunks within the entry budget, the input windows and the loop limit.
         let u_cap = capacity.saturating_sub((bg - 1) * n_out).max(1);
-        let chunk = (budget / block_cols).min(u_cap).clamp(1, n_out);
+        let chunk = (budget / block_cols)
+            .min(u_cap)
+            .min(max_rows)
+            .clamp(1, n_out);
         for j0 in (0..d).step_by(block_cols) {
             let cols = block_cols.min(d - j0);
             let out_w = out.window(gpu, b0 * d + j0, (bg - 1) * d + cols);

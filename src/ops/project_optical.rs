@@ -20,12 +20,14 @@
 //! The product is never split along d (the modulus needs the whole sum): blocks of inputs and of
 //! outputs keep every window within one binding. d and n_out must be multiples of 4 (the tensor
 //! cores: batch and d multiples of 16, n_out of 8); [`eligible`] says when a projection can take
-//! this path.
+//! this path. Since one invocation loops over the whole of d, a d whose loops would pass the
+//! adapter's loop limit ([`loops`]; lavapipe ends an invocation's loops after 65,535
+//! iterations, silently) is refused: the unfused path, whose products split d, computes it.
 
 use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::matmul::{tiled_workgroup_bytes, MatmulParams, TILED_SIZES};
+use crate::ops::matmul::{tiled_workgroup_bytes, MatmulParams, LOOP_OVERHEAD, TILED_SIZES};
 use crate::ops::project_dense::DenseSpec;
 use crate::ops::random_fill::{self, RandomSpec};
 use crate::ops::{matmul_coop, matmul_coop_staged};
@@ -97,6 +99,41 @@ impl OpticalKernel {
         matches!(self, OpticalKernel::Coop | OpticalKernel::CoopStaged)
     }
 }
+
+/// Loop iterations of an invocation of `kernel` over the shared dimension `d`, an upper bound
+/// (the whole of d runs in one dispatch) counted as lavapipe counts them: a loop of n passes
+/// counts n + 1, plus one pass of each loop nested in it (see
+/// `ops::project_dense::forward_loops`):
+/// - `Tiled(T)`: ceil(d / T) slices of T values of d, each a pass of the slice loop and an
+///   inner loop of T passes (T + 1; `shaders/matmul_tiled.wgsl`; lavapipe does not unroll
+///   it: measured, tiled8 over d = 56,000 stopped after 52,429 values, 10 iterations per
+///   slice of 8), then the exit and the inner loop's pass in it; the paired store has no loop.
+/// - the tensor-core kernels: at most d + [`LOOP_OVERHEAD`], the bound of the matmul family
+///   (`Coop`: d / 16 + 1 passes over d and the modulus's 6 · 512 / SG + 1; `CoopStaged`: 4
+///   per 32 of d and the staged stores' 16 · (128 / SG + 1)).
+pub fn loops(kernel: OpticalKernel, d: usize) -> u64 {
+    match kernel {
+        OpticalKernel::Tiled(t) => d.div_ceil(t as usize) as u64 * (u64::from(t) + 2) + 2,
+        OpticalKernel::Coop | OpticalKernel::CoopStaged => d as u64 + LOOP_OVERHEAD,
+    }
+}
+
+/// The most [`loops`] of any kernel the fused path may take for `d`: what a projection checks
+/// before choosing it, when the kernel is not chosen yet.
+pub fn max_loops(d: usize) -> u64 {
+    TILED_SIZES
+        .iter()
+        .map(|&t| OpticalKernel::Tiled(t))
+        .chain([OpticalKernel::Coop, OpticalKernel::CoopStaged])
+        .map(|k| loops(k, d))
+        .max()
+        .unwrap_or(0)
+}
+
+/// What to do instead of a fused pass refused for the loop limit.
+pub(crate) const LOOP_REMEDY: &str = "the fused pass cannot split d (|.|² needs the whole sum); \
+     use the unfused projection (Fusion::Unfused or Fusion::Auto, --unfused), whose products \
+     split d";
 
 /// Why a projection of d values to `n_out` outputs cannot take the fused path, or `None` when
 /// it can.
@@ -395,6 +432,11 @@ fn plan_operands(
     if let Some(why) = ineligibility(gpu, d, n_out) {
         return Err(Error::invalid(why));
     }
+    gpu.check_loops(
+        &format!("project_optical ({})", kernel.name()),
+        loops(kernel, d),
+        LOOP_REMEDY,
+    )?;
     let pipeline = match kernel {
         OpticalKernel::Tiled(t) => {
             check_tiled(gpu, t)?;

@@ -8,6 +8,14 @@ use crate::gpu::{Dispatch, Gpu};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
 
+/// Loop iterations one Philox4x32-10 block may cost: `philox4x32_10` in
+/// `shaders/lib/philox.wgsl` loops over its 10 rounds, and lavapipe counts a loop that runs n
+/// times as n + 1 (its last, exiting test counts too; measured with the loop_limit probe). It
+/// unrolls this loop in practice (a matrix-free projection looping 60,000 times over blocks
+/// was right), but an adapter need not, so the kernels' loop bounds count it: every kernel
+/// that draws a block inside a loop multiplies this in.
+pub(crate) const PHILOX_LOOPS: u64 = 11;
+
 /// What each entry is drawn from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {

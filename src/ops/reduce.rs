@@ -1,6 +1,8 @@
 //! Row reductions along the last axis (`shaders/reduce.wgsl`): sum, sum of squares, Euclidean
-//! norm and max. Rows longer than one binding are reduced by segments into partial values,
-//! which a second pass of the same kernel reduces.
+//! norm and max. Rows longer than one binding, or than one invocation may loop over
+//! ([`loops`]; lavapipe ends an invocation's loops after 65,535 iterations, silently: with
+//! 256 threads, past about 16.7 million values), are reduced by segments into partial values,
+//! which further passes of the same kernel reduce.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
@@ -85,6 +87,36 @@ pub fn output_shape(shape: &[usize]) -> Vec<usize> {
     }
 }
 
+/// Loop iterations of an invocation reducing rows of `cols` values with `wg` threads per
+/// workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe counts the
+/// exiting test too): the strided loop runs ceil(cols / wg) times (a thread takes every wg-th
+/// value), the tree log2(wg) times.
+pub fn loops(cols: usize, wg: u32) -> u64 {
+    cols.div_ceil(wg as usize) as u64 + 1 + u64::from(wg.trailing_zeros()) + 1
+}
+
+/// The longest row one dispatch may reduce on `gpu`: one binding's worth, and, under a loop
+/// limit, what the widest workgroup reduces within it. An [`Error::LoopLimit`] where the limit
+/// leaves no room for two values per thread (so that segmenting would not shorten rows).
+fn max_segment(gpu: &Gpu) -> Result<usize> {
+    let capacity = window_capacity(gpu);
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(capacity);
+    };
+    // The workgroup of long rows; shorter rows get fewer threads, but then no more than
+    // next_power_of_two(cols) >= cols of them, one pass each (see row_workgroup_size).
+    let wg = super::row_workgroup_size(gpu, 1 << 16);
+    gpu.check_loops(
+        "reduce",
+        loops(2 * wg as usize, wg),
+        "no reduction can be planned within that limit",
+    )?;
+    // loops(per_thread * wg, wg) <= limit.
+    let per_thread = limit - loops(0, wg);
+    let longest = usize::try_from(per_thread.saturating_mul(u64::from(wg))).unwrap_or(usize::MAX);
+    Ok(capacity.min(longest))
+}
+
 /// Plans `out[r] = reduction(x[r, :])`; `out` has [`output_shape`] of `x`.
 pub fn plan(gpu: &Gpu, reduction: Reduction, x: &Tensor, out: &Tensor) -> Result<Vec<Dispatch>> {
     let cols = x.shape()[x.shape().len() - 1];
@@ -100,75 +132,82 @@ pub fn plan(gpu: &Gpu, reduction: Reduction, x: &Tensor, out: &Tensor) -> Result
             ),
         ));
     }
-    let capacity = window_capacity(gpu);
+    let longest = max_segment(gpu)?;
     let sqrt = u32::from(reduction == Reduction::Norm);
-    if cols <= capacity {
-        return plan_rows(gpu, reduction.kind(), sqrt, x, rows, cols, cols, out, 1);
-    }
-    // Rows longer than one binding: partial values per segment, then a reduction over them.
-    let segments = cols.div_ceil(capacity);
-    let seg_len = cols.div_ceil(segments);
-    let partial = Tensor::empty(gpu, &[rows, segments])?;
     let mut dispatches = Vec::new();
-    for segment in 0..segments {
-        let start = segment * seg_len;
-        let len = seg_len.min(cols - start);
-        for row in 0..rows {
-            let xw = x.window(gpu, row * cols + start, len);
-            let ow = partial.window(gpu, row * segments + segment, 1);
-            dispatches.push(dispatch(
-                gpu,
-                reduction.kind(),
-                ReduceParams {
-                    rows: 1,
-                    cols: len as u32,
-                    row_stride: len as u32,
-                    x_first: xw.first,
-                    out_first: ow.first,
-                    out_stride: 1,
-                    sqrt: 0,
-                    _pad: 0,
-                },
-                xw.resource(),
-                ow.resource(),
-                segments,
-            )?);
+    let mut kind = reduction.kind();
+    // The partial values of the last round, once there is one.
+    let mut partial: Option<Tensor> = None;
+    let mut cols = cols;
+    // Rows too long for one dispatch: partial values per segment (a [rows, segments] tensor),
+    // reduced again until they fit. Each round shortens the rows at least by half (segments
+    // hold at least two values per thread), so few rounds are needed.
+    while cols > longest {
+        let segments = cols.div_ceil(longest);
+        let seg_len = cols.div_ceil(segments);
+        let segments = cols.div_ceil(seg_len);
+        let next = Tensor::empty(gpu, &[rows, segments])?;
+        let src = partial.as_ref().unwrap_or(x);
+        for segment in 0..segments {
+            let start = segment * seg_len;
+            let len = seg_len.min(cols - start);
+            let rows_to = Rows {
+                cols: len,
+                x_offset: start,
+                row_stride: cols,
+                out_offset: segment,
+                out_stride: segments,
+            };
+            dispatches.extend(plan_rows(gpu, kind, 0, src, rows, &rows_to, &next)?);
         }
+        // The bind groups keep each round's tensor alive until the dispatches are dropped.
+        partial = Some(next);
+        cols = segments;
+        kind = reduction.combine_kind();
     }
-    dispatches.extend(plan_rows(
-        gpu,
-        reduction.combine_kind(),
-        sqrt,
-        &partial,
-        rows,
-        segments,
-        segments,
-        out,
-        1,
-    )?);
-    // The bind groups keep `partial` alive until the dispatches are dropped.
+    let rows_to = Rows {
+        cols,
+        x_offset: 0,
+        row_stride: cols,
+        out_offset: 0,
+        out_stride: 1,
+    };
+    let src = partial.as_ref().unwrap_or(x);
+    dispatches.extend(plan_rows(gpu, kind, sqrt, src, rows, &rows_to, out)?);
     Ok(dispatches)
 }
 
-/// Reduces `rows` rows of `cols` values (rows `row_stride` apart) into `out`, `out_stride` apart,
-/// in row blocks that fit one binding.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per reduction stage, all named"
-)]
+/// Where [`plan_rows`] reads and writes: row r's `cols` values start at
+/// `x_offset + r * row_stride` of x, its result goes to `out_offset + r * out_stride` of out.
+struct Rows {
+    cols: usize,
+    x_offset: usize,
+    row_stride: usize,
+    out_offset: usize,
+    out_stride: usize,
+}
+
+/// Reduces `rows` rows placed as `at` says into `out`, in row blocks whose windows fit one
+/// binding (`at.cols` must fit one; rows `row_stride` apart then go one per dispatch when
+/// two do not).
 fn plan_rows(
     gpu: &Gpu,
     kind: u32,
     sqrt: u32,
     x: &Tensor,
     rows: usize,
-    cols: usize,
-    row_stride: usize,
+    at: &Rows,
     out: &Tensor,
-    out_stride: usize,
 ) -> Result<Vec<Dispatch>> {
+    let Rows {
+        cols,
+        x_offset,
+        row_stride,
+        out_offset,
+        out_stride,
+    } = *at;
     let capacity = window_capacity(gpu);
-    let max_rows = (capacity / row_stride)
+    let max_rows = ((capacity - cols) / row_stride + 1)
         .min(capacity / out_stride)
         .min(gpu.max_grid())
         .max(1);
@@ -176,8 +215,8 @@ fn plan_rows(
     let mut r0 = 0;
     while r0 < rows {
         let n = max_rows.min(rows - r0);
-        let xw = x.window(gpu, r0 * row_stride, (n - 1) * row_stride + cols);
-        let ow = out.window(gpu, r0 * out_stride, (n - 1) * out_stride + 1);
+        let xw = x.window(gpu, x_offset + r0 * row_stride, (n - 1) * row_stride + cols);
+        let ow = out.window(gpu, out_offset + r0 * out_stride, (n - 1) * out_stride + 1);
         dispatches.push(dispatch(
             gpu,
             kind,

@@ -1,6 +1,12 @@
 //! The measured roofline (`shaders/roofline.wgsl`): the adapter's peak FMA throughput (MODE 0,
 //! independent vec4 FMA chains) and its copy bandwidth (MODE 1, `dst = src` over vec4s), timed
 //! with [`time_dispatches`] and reported as medians.
+//!
+//! Loops: an FMA invocation runs `iters` rounds in one loop, which cannot be split (a chain
+//! continues from its last value): rounds past the adapter's loop limit are refused (lavapipe
+//! ends an invocation's loops after 65,535 iterations, silently; the chains converge, so the
+//! values would still look right, but the flops counted would not have run). The copy's
+//! grid-stride loop is kept within the limit by splitting the copy ([`copy_loops`]).
 
 use crate::bench::{time_dispatches, Timing};
 use crate::error::{Error, Result};
@@ -66,10 +72,24 @@ fn dispatch(
     ))
 }
 
+/// Loop iterations of an FMA invocation (MODE 0) running `iters` rounds: one pass per round,
+/// and one more for the loop's exiting test (lavapipe counts it too).
+pub fn fma_loops(iters: u32) -> u64 {
+    u64::from(iters) + 1
+}
+
+/// Loop iterations of a copy invocation (MODE 1) over `vec4s` vec4s with a grid stride of
+/// `stride` invocations, an upper bound: one pass of the grid-stride loop per stride, and one
+/// more for its exiting test.
+pub fn copy_loops(vec4s: usize, stride: usize) -> u64 {
+    vec4s.div_ceil(stride.max(1)) as u64 + 1
+}
+
 /// Plans the FMA mode: `invocations` invocations run `iters` rounds of [`ACCUMULATORS`] vec4
 /// FMA chains (`a = fma(a, MUL, ADD)`) each and write their sum, a vec4, to `out`
 /// (`4 · invocations` values; invocation g writes `out[4g .. 4g + 4]`). The work is
-/// [`FLOPS_PER_ROUND`] · `iters` · `invocations` flops.
+/// [`FLOPS_PER_ROUND`] · `iters` · `invocations` flops. Each invocation loops over the rounds
+/// ([`fma_loops`]): an [`Error::LoopLimit`] where that passes the adapter's loop limit.
 pub fn plan_fma(gpu: &Gpu, invocations: usize, iters: u32, out: &Tensor) -> Result<Vec<Dispatch>> {
     if out.len() != 4 * invocations {
         return Err(Error::shape(
@@ -87,6 +107,14 @@ pub fn plan_fma(gpu: &Gpu, invocations: usize, iters: u32, out: &Tensor) -> Resu
             "roofline: {invocations} invocations; at most {} (seeds are u32 indices)",
             u32::MAX
         )));
+    }
+    if let Some(limit) = gpu.loop_limit()? {
+        let most = limit.saturating_sub(fma_loops(0));
+        gpu.check_loops(
+            "roofline",
+            fma_loops(iters),
+            &format!("run at most {most} FMA rounds per invocation (--fma-iters {most})"),
+        )?;
     }
     let wg = workgroup_size(gpu) as usize;
     let chunk = (window_capacity(gpu) / 4)
@@ -136,8 +164,24 @@ pub fn plan_copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Vec<Dispatch>>
     }
     let wg = workgroup_size(gpu) as usize;
     // Chunks start on a multiple of the binding alignment, so windows start on whole vec4s.
+    // Under a loop limit they also hold at most `limit - 1` strides of the widest grid, so
+    // that no invocation loops more than the limit allows (copy_loops).
     let align = (gpu.binding_alignment().max(16) / 4) as usize;
-    let chunk = ((window_capacity(gpu) / align) * align).max(align);
+    let loop_cap = match gpu.loop_limit()? {
+        Some(limit) => {
+            gpu.check_loops(
+                "roofline",
+                copy_loops(1, 1),
+                "no copy fits within that limit",
+            )?;
+            let strides = usize::try_from(limit - copy_loops(0, 1)).unwrap_or(usize::MAX);
+            strides
+                .saturating_mul(COPY_WORKGROUPS * wg)
+                .saturating_mul(4)
+        }
+        None => usize::MAX,
+    };
+    let chunk = ((window_capacity(gpu).min(loop_cap) / align) * align).max(align);
     let mut dispatches = Vec::new();
     let mut start = 0;
     while start < len {

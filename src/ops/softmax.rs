@@ -1,6 +1,9 @@
 //! Row softmax along the last axis (`shaders/softmax.wgsl`), with an optional scale and causal
 //! mask. Rows of any length: rows that fit one binding run fused (one workgroup per row);
-//! longer rows are split into segments (per-segment statistics, then normalization).
+//! longer rows are split into segments (per-segment statistics, then normalization), and so
+//! are rows whose fused pass would loop more often per invocation than the adapter allows
+//! ([`fused_loops`], [`segment_loops`]; lavapipe ends an invocation's loops after 65,535
+//! iterations, silently: with 256 threads, past about 8.4 million columns).
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
@@ -48,6 +51,59 @@ const MODE_FUSED: u32 = 0;
 const MODE_STATS: u32 = 1;
 const MODE_NORMALIZE: u32 = 2;
 
+/// Loop iterations of a fused invocation (MODE 0) over rows of `cols` values with `wg`
+/// threads per workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe
+/// counts the exiting test too): the statistics loop and the output loop each run
+/// ceil(cols / wg) times (a thread takes every wg-th column), and the workgroup's tree
+/// reduction log2(wg) times.
+pub fn fused_loops(cols: usize, wg: u32) -> u64 {
+    2 * (cols.div_ceil(wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
+}
+
+/// Loop iterations of a segmented invocation over a segment of `seg_len` values of a row cut
+/// into `segments`, an upper bound over both passes counted as in [`fused_loops`]: the
+/// statistics pass (MODE 1) loops ceil(seg_len / wg) times over the segment and log2(wg) in
+/// the tree, the normalization (MODE 2) `segments` times (combining the row's segment
+/// statistics), then ceil(seg_len / wg) in its output loop.
+pub fn segment_loops(seg_len: usize, segments: usize, wg: u32) -> u64 {
+    let per_thread = seg_len.div_ceil(wg as usize) as u64 + 1;
+    let tree = u64::from(wg.trailing_zeros()) + 1;
+    (per_thread + tree).max(segments as u64 + 1 + per_thread)
+}
+
+/// The segments a row of `cols` values is cut into: the fewest, at least `at_least`, whose
+/// passes loop at most `limit` times per invocation (any number without a limit). An
+/// [`Error::LoopLimit`] where no number of segments is within the limit.
+fn segments_for(gpu: &Gpu, cols: usize, at_least: usize, wg: u32) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(at_least);
+    };
+    // Loops as a function of the segments s fall while s is small (shorter segments) and
+    // grow again past about sqrt(cols / wg) (the normalization combines s statistics);
+    // s > limit cannot fit, so the search ends there.
+    let cost = |s: usize| segment_loops(cols.div_ceil(s), s, wg);
+    let last = cols.min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut best = (cost(at_least), at_least);
+    for s in at_least..=last.max(at_least) {
+        let c = cost(s);
+        if c <= limit {
+            return Ok(s);
+        }
+        best = best.min((c, s));
+    }
+    // best.0 exceeds the limit: this refuses.
+    gpu.check_loops(
+        "softmax",
+        best.0,
+        &format!(
+            "rows of {cols} values loop that often even cut into {} segments (the fewest \
+             loops); use shorter rows",
+            best.1
+        ),
+    )?;
+    Ok(best.1)
+}
+
 /// Plans `y = softmax(x)` along the last axis; `x` and `y` have the same shape.
 pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Result<Vec<Dispatch>> {
     if x.shape() != y.shape() {
@@ -93,7 +149,10 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         _pad: 0,
     };
     let mut dispatches = Vec::new();
-    if cols <= capacity {
+    let fused_fits = gpu
+        .loop_limit()?
+        .is_none_or(|limit| fused_loops(cols, wg) <= limit);
+    if cols <= capacity && fused_fits {
         let pipeline = pipeline(gpu, MODE_FUSED, wg)?;
         let max_rows = (capacity / cols).min(gpu.max_grid());
         let mut r0 = 0;
@@ -127,9 +186,12 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         }
         return Ok(dispatches);
     }
-    // Rows longer than one binding: per-segment (max, sum) into `stats`, then normalization.
-    let segments = cols.div_ceil(capacity);
+    // Rows longer than one binding, or than one invocation may loop over: per-segment (max,
+    // sum) into `stats`, then normalization.
+    let segments = segments_for(gpu, cols, cols.div_ceil(capacity), wg)?;
     let seg_len = cols.div_ceil(segments);
+    // Segments of seg_len may cover the row in fewer (never more loops: see segment_loops).
+    let segments = cols.div_ceil(seg_len);
     let stats = gpu.create_buffer(
         "speckle.softmax.stats",
         (rows * segments * 2 * 4) as u64,

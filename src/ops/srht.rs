@@ -3,11 +3,15 @@
 //! input (p = the input length rounded up to a power of two) instead of O(n_out · d), and its
 //! transpose. Work rows (one per input, block and part, p values each) are processed in groups
 //! of whole inputs that fit one binding, or, when one input's rows do not fit, in groups of
-//! its blocks.
+//! its blocks. The transpose's output pass loops over an input's blocks, so it is split into
+//! dispatches over ranges of blocks that stay within the adapter's loop limit
+//! ([`transpose_output_loops`]; lavapipe ends an invocation's loops after 65,535 iterations,
+//! silently).
 
 use crate::cpu::philox;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::random_fill::PHILOX_LOOPS;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
 
@@ -46,6 +50,35 @@ const FLAG_FROM_INPUT: u32 = 1;
 const FLAG_SIGNS: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
 const WG: u32 = 256;
+
+/// Loop iterations of an invocation of a butterfly pass (MODE 0), an upper bound: its two
+/// loads may each draw a sign from a Philox block ([`PHILOX_LOOPS`] each).
+pub const STAGE_LOOPS: u64 = 2 * PHILOX_LOOPS;
+
+/// Loop iterations of an invocation of the transpose's output pass (MODE 2) over `blocks`
+/// blocks, an upper bound counted as lavapipe counts them (a loop of n passes counts n + 1,
+/// plus one pass of each loop nested in it; see `ops::project_dense::forward_loops`): one
+/// pass of the block loop per block, each drawing a sign from a Philox block (a nested loop).
+/// The forward output pass (MODE 1) has no loop.
+pub fn transpose_output_loops(blocks: usize) -> u64 {
+    blocks as u64 * (1 + PHILOX_LOOPS) + 1 + 1
+}
+
+/// The most blocks one dispatch of the transpose's output pass may sum on `gpu`:
+/// `usize::MAX` without a loop limit. An [`Error::LoopLimit`] where the limit leaves no room
+/// for a butterfly pass or one block.
+fn max_output_blocks(gpu: &Gpu) -> Result<usize> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(usize::MAX);
+    };
+    gpu.check_loops(
+        "srht",
+        STAGE_LOOPS.max(transpose_output_loops(1)),
+        "no butterfly pass fits within that limit",
+    )?;
+    let per_block = transpose_output_loops(1) - transpose_output_loops(0);
+    Ok(usize::try_from((limit - transpose_output_loops(0)) / per_block).unwrap_or(usize::MAX))
+}
 
 /// The transform length for inputs of length `d`: the next power of two, at least 2.
 pub fn padded_len(d: usize) -> usize {
@@ -239,6 +272,9 @@ impl Passes {
         } else {
             (self.d, self.n_out)
         };
+        // Checked before anything is created: a butterfly pass's constant loops, and the
+        // output pass's blocks per dispatch (transpose).
+        let max_blocks = max_output_blocks(gpu)?;
         let largest = self
             .groups
             .iter()
@@ -338,14 +374,31 @@ impl Passes {
                     h *= 2;
                 }
             }
-            let accumulate = self.transpose && g.k_lo > 0;
-            let params = SrhtParams {
-                len: (e_end - e0) as u32,
-                e0: e0 as u32,
-                flags: if accumulate { FLAG_ACCUMULATE } else { 0 },
-                ..base
-            };
-            push(&finish, params, e_end - e0);
+            if !self.transpose {
+                let params = SrhtParams {
+                    len: (e_end - e0) as u32,
+                    e0: e0 as u32,
+                    ..base
+                };
+                push(&finish, params, e_end - e0);
+                continue;
+            }
+            // The transpose sums the group's blocks in ranges of at most max_blocks, each
+            // dispatch adding to what the earlier ones (and earlier groups) wrote.
+            let mut k_lo = g.k_lo;
+            while k_lo < g.k_hi {
+                let k_hi = g.k_hi.min(k_lo.saturating_add(max_blocks));
+                let params = SrhtParams {
+                    len: (e_end - e0) as u32,
+                    e0: e0 as u32,
+                    flags: if k_lo > 0 { FLAG_ACCUMULATE } else { 0 },
+                    k_lo: k_lo as u32,
+                    k_hi: k_hi as u32,
+                    ..base
+                };
+                push(&finish, params, e_end - e0);
+                k_lo = k_hi;
+            }
         }
         Ok(dispatches)
     }

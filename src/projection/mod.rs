@@ -229,9 +229,13 @@ pub enum Fusion {
     /// kernel the unfused products run: on one 2-core machine the fused pass (tiled, storage
     /// buffers) took 110 ms against 140 ms unfused, on another 800 ms against 167 ms, as
     /// lavapipe's storage-buffer loads vary far more between machines than its texel fetches.
+    /// Unfused also where the fused pass, which loops over the whole of d in one invocation,
+    /// would pass the adapter's loop limit ([`project_optical::max_loops`]).
     #[default]
     Auto,
-    /// Fused wherever the shapes allow.
+    /// Fused wherever the shapes allow; an [`Error::LoopLimit`] (from
+    /// [`Projection::prepare`] and what calls it) where the fused pass would pass the
+    /// adapter's loop limit.
     Fused,
     /// Never fused.
     Unfused,
@@ -544,26 +548,48 @@ impl Projection {
 
     /// True when [`Projection::plan`] runs the fused optical kernel ([`project_optical`]):
     /// the materialized optical kind with shapes it takes, and [`Projection::fused`]
-    /// [`Fusion::Fused`], or [`Fusion::Auto`] on a GPU.
+    /// [`Fusion::Fused`], or [`Fusion::Auto`] on a GPU where the fused pass stays within the
+    /// adapter's loop limit. False also where [`Fusion::Fused`] is refused for that limit
+    /// ([`Projection::prepare`] returns the error).
     pub fn uses_fused(&self, gpu: &Gpu) -> bool {
+        self.fusion(gpu).unwrap_or(false)
+    }
+
+    /// [`Projection::uses_fused`], with [`Fusion::Fused`]'s refusal: an [`Error::LoopLimit`]
+    /// where its one pass over d would loop more often per invocation than the adapter allows
+    /// ([`project_optical::max_loops`], the most of any kernel it may take), where
+    /// [`Fusion::Auto`] falls back to the unfused path.
+    fn fusion(&self, gpu: &Gpu) -> Result<bool> {
         let wanted = match self.fused {
             Fusion::Auto => !gpu.is_cpu(),
             Fusion::Fused => true,
             Fusion::Unfused => false,
         };
-        wanted
-            && self.kind == Kind::Optical
-            && self.mode == Mode::Materialized
-            && self
-                .d
-                .is_some_and(|d| project_optical::eligible(gpu, d, self.n_out))
+        let Some(d) = self.d.filter(|&d| {
+            wanted
+                && self.kind == Kind::Optical
+                && self.mode == Mode::Materialized
+                && project_optical::eligible(gpu, d, self.n_out)
+        }) else {
+            return Ok(false);
+        };
+        let loops = project_optical::max_loops(d);
+        if self.fused == Fusion::Fused {
+            gpu.check_loops(
+                "project_optical (fused projection)",
+                loops,
+                project_optical::LOOP_REMEDY,
+            )?;
+            return Ok(true);
+        }
+        Ok(gpu.loop_limit()?.is_none_or(|limit| loops <= limit))
     }
 
     /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
     /// the later ones (a materialized projection is generated once and reused): the paired
     /// matrix where [`Projection::uses_fused`], else [`Projection::matrix`].
     fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Stored>> {
-        let fused = self.uses_fused(gpu);
+        let fused = self.fusion(gpu)?;
         let key = (self.spec()?, self.n_out, self.precision, fused);
         let mut cache = self
             .cache
@@ -732,7 +758,7 @@ impl Projection {
         }
         let shape = [batch, self.n_out];
         let finish = spec.finish.map(|(f, _)| f);
-        let fused = self.uses_fused(gpu);
+        let fused = self.fusion(gpu)?;
         Ok(Workspace {
             y: Tensor::empty(gpu, &shape)?,
             im: if spec.dense.complex && !fused {
