@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One measured round on a CUDA machine, in one call so that every ratio comes from one run on
 # one card:
-#   1. the test binaries of the GPU paths (from scripts/gpu_prepare.sh) run on the card, so a
-#      figure is only trusted for kernels that are correct there;
+#   1. the test binaries of the GPU paths (from scripts/gpu_prepare.sh, unpacked from
+#      .gpu/tests.tar.gz) run on the card, so a figure is only trusted for kernels that are
+#      correct there;
 #   2. speckle tune, one op at a time so that a stopped op keeps what the others wrote (the
 #      cache in $OUT/cache/tune.json, the reports one after another in $OUT/tune.json);
 #   3. speckle bench all with that cache ($OUT/bench_all.json);
@@ -14,7 +15,7 @@
 # is reported and the next one still runs; the exit status is non-zero if any step failed.
 # Each step has a time limit (seconds; ROUND_TEST_S, ROUND_TUNE_S (for each op),
 # ROUND_BENCH_S, ROUND_TORCH_S override them), so that one slow step cannot use up a device
-# call that is itself limited to 600 s: with seven test binaries the defaults add up to 560 s
+# call that is itself limited to 600 s: with eight test binaries the defaults add up to 580 s
 # at most.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,10 @@ step() {
 }
 
 step info 30 "$OUT/info.json" "$bin" info --json
+if [ "$skip_tests" = 0 ] && [ -f .gpu/tests.tar.gz ]; then
+  python3 -c 'import tarfile; tarfile.open(".gpu/tests.tar.gz").extractall(".gpu")' \
+    || echo "== unpacking the test binaries FAILED" | tee -a "$log"
+fi
 if [ "$skip_tests" = 0 ] && [ -d .gpu/tests ]; then
   for t in .gpu/tests/*; do
     # The CLI tests look for the binary where it was built; the library tests run here.
