@@ -314,9 +314,15 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         r.unfused_max_rel_err,
     ) {
         (Some(u), Some(tf), Some(x), Some(err)) => format!(
-            "unfused {:.3} ms {tf:.4} TFLOP/s, fused {x:.2}x faster; max rel err fused {:.1e}, \
+            "unfused {:.3} ms {tf:.4} TFLOP/s, fused {}; max rel err fused {:.1e}, \
              unfused {err:.1e}",
-            u.median_ms, r.fused_max_rel_err
+            u.median_ms,
+            if x >= 1.0 {
+                format!("{x:.2}x faster")
+            } else {
+                format!("{:.2}x slower", 1.0 / x)
+            },
+            r.fused_max_rel_err
         ),
         _ => format!(
             "unfused skipped ({}); max rel err fused {:.1e}",
