@@ -122,11 +122,12 @@ fn entries_per_dispatch(gpu: &Gpu) -> usize {
 }
 
 /// How lavapipe counts loop passes against an invocation's budget (measured with the
-/// loop_limit probe, and as `ops::attention` documents): a loop of n passes counts n + 1 (the
-/// last pass, in which every lane has left, runs the body once more with all lanes masked
-/// off), plus one pass of each loop nested in it (reached in that masked pass); a loop behind
-/// a run-time branch counts as if the branch were taken (gallivm masks lanes rather than
-/// branching); loops the compiler may unroll count all the same. So these are upper bounds.
+/// loop_limit probe, and as `ops::loop_limit::looped` documents): a loop of n passes counts
+/// n + 1 (the last pass, in which every lane has left, runs the body once more with all lanes
+/// masked off), plus one pass of each loop nested in it (reached in that masked pass); a loop
+/// behind a run-time branch counts as if the branch were taken (gallivm masks lanes rather
+/// than branching); loops the compiler may unroll count all the same. So these are upper
+/// bounds.
 ///
 /// Loop iterations of a forward invocation (one output row) over a chunk of `cols` columns:
 /// the column loop runs once per 4 columns, each pass drawing a Philox block of R and, behind
