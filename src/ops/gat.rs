@@ -45,7 +45,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::loop_limit::{largest_within, looped};
+use crate::ops::loop_limit::{looped, most_within};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
@@ -360,22 +360,15 @@ pub fn aggregate_loop_iterations(heads: usize, workgroup: u32, edges: usize) -> 
 /// allows fewer ([`aggregate_loop_iterations`]); larger targets go in segments. An
 /// [`Error::LoopLimit`] where not even one edge per thread fits.
 fn segment_edges(gpu: &Gpu, heads: usize, wg: u32, capacity: usize) -> Result<usize> {
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(capacity);
-    };
-    let bound = |edges: u64| aggregate_loop_iterations(heads, wg, edges as usize);
-    let most = largest_within(limit, capacity as u64, bound).unwrap_or(0);
-    if most == 0 {
-        // bound(1) > limit: this errs.
-        gpu.check_loops(
-            "gat (aggregation)",
-            bound(1),
-            &format!(
-                "{heads} heads leave no room for one edge per thread; use fewer heads per layer"
-            ),
-        )?;
-    }
-    Ok((most as usize).max(1))
+    let most = most_within(
+        gpu,
+        "gat (aggregation)",
+        1,
+        capacity as u64,
+        |edges| aggregate_loop_iterations(heads, wg, edges as usize),
+        &format!("{heads} heads leave no room for one edge per thread; use fewer heads per layer"),
+    )?;
+    Ok(most.map_or(capacity, |m| m as usize))
 }
 
 /// A u32 storage buffer uploaded from the host (offsets or sources of the CSR). It holds at

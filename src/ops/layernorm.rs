@@ -22,6 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::loop_limit::largest_within;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
 
@@ -162,15 +163,14 @@ fn plan_mode(
     }
     let wg = super::row_workgroup_size(gpu, cols);
     if let Some(limit) = gpu.loop_limit()? {
-        // The longest row within the limit: loops(per_thread * wg, wg) <= limit.
-        let per_thread = limit.saturating_sub(loops(0, wg)) / 3;
+        let longest = largest_within(limit, u64::from(u32::MAX), |c| loops(c as usize, wg));
         gpu.check_loops(
             "layernorm",
             loops(cols, wg),
             &format!(
                 "layernorm normalizes a row in one workgroup of {wg} threads, so rows of at most \
                  {} values fit (got {cols}); normalize shorter rows",
-                per_thread * u64::from(wg)
+                longest.unwrap_or(0)
             ),
         )?;
     }

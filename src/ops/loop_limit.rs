@@ -61,8 +61,8 @@ pub fn probe(gpu: &Gpu) -> Result<Option<u64>> {
     Ok((ran < u64::from(PROBE_ITERATIONS)).then_some(ran))
 }
 
-/// Loop passes, as lavapipe counts them against an invocation's budget ([`crate::Gpu::loop_limit`]),
-/// of a loop that runs `passes` times around a body whose own loops take `body` passes per
+/// Loop passes, as lavapipe counts them against an invocation's budget
+/// ([`crate::Gpu::loop_limit`]), of a loop that runs `passes` times around a body whose own loops take `body` passes per
 /// pass and are `nested` loops in all (at any depth). Every pass through the end of a loop
 /// counts, the last one too: in it every lane has left, and the body runs once more with all
 /// lanes masked off, each loop inside it taking one pass. So a loop of n passes with no loop
@@ -103,4 +103,24 @@ pub(crate) fn largest_within(limit: u64, cap: u64, bound: impl Fn(u64) -> u64) -
         }
     }
     Some(lo)
+}
+
+/// Under `gpu`'s loop limit, the largest n in `least..=cap` whose loop passes `bound(n)` (a
+/// bound that grows with n) stay within it: how long a chunk of work one dispatch may take.
+/// `None` where the adapter has no limit. An [`crate::Error::LoopLimit`] for `kernel`, with
+/// `remedy`, where not even `least` fits.
+pub(crate) fn most_within(
+    gpu: &Gpu,
+    kernel: &str,
+    least: u64,
+    cap: u64,
+    bound: impl Fn(u64) -> u64,
+    remedy: &str,
+) -> Result<Option<u64>> {
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(None);
+    };
+    gpu.check_loops(kernel, bound(least), remedy)?;
+    // bound(least) <= limit, so bound(0) is too and the largest n is at least `least`.
+    Ok(Some(largest_within(limit, cap, bound).unwrap_or(least)))
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
+use crate::ops::loop_limit::most_within;
 use crate::ops::matmul_texture;
 use crate::shaders;
 use crate::tensor::{window_capacity, Operand, Tensor, Window};
@@ -516,17 +517,15 @@ pub(crate) fn loop_passes(k: usize) -> u64 {
 /// the largest multiple of 64 that keeps every kernel's invocations within it
 /// ([`loop_passes`]). An [`Error::LoopLimit`] where the limit leaves no room for 64.
 pub(crate) fn max_k_per_dispatch(gpu: &Gpu) -> Result<usize> {
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(usize::MAX);
-    };
-    gpu.check_loops(
+    let k = most_within(
+        gpu,
         "matmul",
-        loop_passes(K_BLOCK_ALIGN),
+        K_BLOCK_ALIGN as u64,
+        u64::from(u32::MAX),
+        |k| loop_passes(k as usize),
         "no product can be planned within that limit",
     )?;
-    let (num, den) = LOOP_PASSES_PER_K;
-    let k = ((limit - LOOP_OVERHEAD) * den / num) as usize;
-    Ok(k / K_BLOCK_ALIGN * K_BLOCK_ALIGN)
+    Ok(k.map_or(usize::MAX, |k| k as usize / K_BLOCK_ALIGN * K_BLOCK_ALIGN))
 }
 
 /// Largest blocks whose windows fit `capacity` elements and whose grid fits the dispatch

@@ -11,6 +11,7 @@
 use crate::cpu::philox;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::loop_limit::most_within;
 use crate::ops::random_fill::{Distribution, PHILOX_LOOPS};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
@@ -153,35 +154,30 @@ pub fn transpose_loops(rows: usize) -> u64 {
 /// adapter's loop limit: `usize::MAX` without one. An [`Error::LoopLimit`] where not even 4
 /// columns fit.
 fn max_forward_cols(gpu: &Gpu) -> Result<usize> {
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(usize::MAX);
-    };
-    gpu.check_loops(
+    // forward_loops grows by whole quads of columns, so the largest count is a multiple of 4.
+    let cols = most_within(
+        gpu,
         "project_dense",
-        forward_loops(4),
+        4,
+        u64::from(u32::MAX),
+        |cols| forward_loops(cols as usize),
         "no forward chunk of 4 columns fits within that limit",
     )?;
-    // forward_loops(4 q) <= limit.
-    let per_quad = forward_loops(4) - forward_loops(0);
-    let quads = (limit - forward_loops(0)) / per_quad;
-    Ok(usize::try_from(quads.saturating_mul(4)).unwrap_or(usize::MAX))
+    Ok(cols.map_or(usize::MAX, |c| c as usize))
 }
 
 /// The longest row chunk whose transposed invocations stay within the adapter's loop limit:
 /// `usize::MAX` without one. An [`Error::LoopLimit`] where not even one row fits.
 fn max_transpose_rows(gpu: &Gpu) -> Result<usize> {
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(usize::MAX);
-    };
-    gpu.check_loops(
+    let rows = most_within(
+        gpu,
         "project_dense (transpose)",
-        transpose_loops(1),
+        1,
+        u64::from(u32::MAX),
+        |rows| transpose_loops(rows as usize),
         "no transposed chunk of one row fits within that limit",
     )?;
-    // transpose_loops(rows) <= limit.
-    let per_row = transpose_loops(1) - transpose_loops(0);
-    let rows = (limit - transpose_loops(0)) / per_row;
-    Ok(usize::try_from(rows).unwrap_or(usize::MAX))
+    Ok(rows.map_or(usize::MAX, |r| r as usize))
 }
 
 /// The kernel's distribution code and sparse probability.

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::loop_limit::most_within;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
 
@@ -100,21 +101,18 @@ pub fn loops(cols: usize, wg: u32) -> u64 {
 /// leaves no room for two values per thread (so that segmenting would not shorten rows).
 fn max_segment(gpu: &Gpu) -> Result<usize> {
     let capacity = window_capacity(gpu);
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(capacity);
-    };
     // The workgroup of long rows; shorter rows get fewer threads, but then no more than
     // next_power_of_two(cols) >= cols of them, one pass each (see row_workgroup_size).
     let wg = super::row_workgroup_size(gpu, 1 << 16);
-    gpu.check_loops(
+    let longest = most_within(
+        gpu,
         "reduce",
-        loops(2 * wg as usize, wg),
+        2 * u64::from(wg),
+        capacity as u64,
+        |cols| loops(cols as usize, wg),
         "no reduction can be planned within that limit",
     )?;
-    // loops(per_thread * wg, wg) <= limit.
-    let per_thread = limit - loops(0, wg);
-    let longest = usize::try_from(per_thread.saturating_mul(u64::from(wg))).unwrap_or(usize::MAX);
-    Ok(capacity.min(longest))
+    Ok(longest.map_or(capacity, |c| c as usize))
 }
 
 /// Plans `out[r] = reduction(x[r, :])`; `out` has [`output_shape`] of `x`.

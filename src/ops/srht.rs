@@ -11,6 +11,7 @@
 use crate::cpu::philox;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
+use crate::ops::loop_limit::largest_within;
 use crate::ops::random_fill::PHILOX_LOOPS;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
@@ -76,8 +77,11 @@ fn max_output_blocks(gpu: &Gpu) -> Result<usize> {
         STAGE_LOOPS.max(transpose_output_loops(1)),
         "no butterfly pass fits within that limit",
     )?;
-    let per_block = transpose_output_loops(1) - transpose_output_loops(0);
-    Ok(usize::try_from((limit - transpose_output_loops(0)) / per_block).unwrap_or(usize::MAX))
+    let blocks = largest_within(limit, u64::from(u32::MAX), |b| {
+        transpose_output_loops(b as usize)
+    });
+    // The check above leaves room for one block at least.
+    Ok(blocks.map_or(1, |b| b as usize))
 }
 
 /// The transform length for inputs of length `d`: the next power of two, at least 2.
