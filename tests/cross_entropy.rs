@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_loop_limit, poisoned, random_scaled};
+use common::{assert_rel_close, gpu, gpu_with_loop_limit, loop_refusal, poisoned, random_scaled};
 use speckle::cpu::cross_entropy::cross_entropy as reference;
 use speckle::ops::cross_entropy::{self, CrossEntropy};
-use speckle::{Error, Gpu, Tensor};
+use speckle::{Gpu, Tensor};
 
 fn labels_for(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
     common::random(rows, seed)
@@ -158,19 +158,18 @@ fn assert_refused(gpu: &Gpu, cols: usize, iterations: u64, limit: u64, longest: 
     let z = Tensor::zeros(gpu, &[2, cols]).unwrap();
     let labels = Tensor::zeros(gpu, &[2]).unwrap();
     let out = CrossEntropy::new(gpu, 2, cols).unwrap();
-    let e = out.plan(gpu, &z, &labels, 0.5).unwrap_err();
-    match &e {
-        Error::LoopLimit {
-            iterations: i,
-            limit: l,
-            ..
-        } => assert_eq!((*i, *l), (iterations, limit), "{e}"),
-        other => panic!("expected a loop-limit refusal, got {other}"),
-    }
-    let message = e.to_string();
-    for number in [iterations, limit, longest] {
-        assert!(message.contains(&number.to_string()), "{message}");
-    }
+    let r = loop_refusal(out.plan(gpu, &z, &labels, 0.5).unwrap_err());
+    assert_eq!(
+        (r.iterations, r.limit),
+        (iterations, limit),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.message.contains(&longest.to_string()),
+        "{longest} not in: {}",
+        r.message
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_loop_limit, poisoned, random, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_loop_limit, loop_refusal, poisoned, random, random_scaled,
+    LoopRefusal,
+};
 use speckle::cpu::attention::attention as exact_attention;
 use speckle::cpu::performer as reference;
 use speckle::cpu::relative_error;
@@ -567,16 +570,13 @@ fn widths_past_the_loop_limit_are_refused_with_the_numbers() {
         |m: usize| performer::plan(&lowered, &q, &k, &k, &out, 2, &options(m, 1, false, true));
     assert!(plan(399).is_ok());
     let e = plan(400).map(|p| p.len()).expect_err("m = 400");
-    let message = e.to_string();
-    let Error::LoopLimit {
+    let LoopRefusal {
         kernel,
         iterations,
         limit,
+        message,
         ..
-    } = e
-    else {
-        panic!("expected a loop-limit error, got {message}");
-    };
+    } = loop_refusal(e);
     assert_eq!(
         (kernel.as_str(), iterations, limit),
         ("performer (features)", 1203, 1200)

@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, random,
+};
 use speckle::cpu::project_dense::project_dense as reference;
 use speckle::ops::project_dense::{self, DenseSpec};
 use speckle::ops::random_fill::Distribution;
@@ -256,20 +258,9 @@ fn a_limit_too_low_for_one_chunk_is_refused_before_anything_runs() {
     let gpu = gpu_with_loop_limit(43);
     let x = Tensor::zeros(&gpu, &[2, 8]).unwrap();
     let re = Tensor::zeros(&gpu, &[2, 4]).unwrap();
-    let refused = |e: Error, iterations: u64| match e {
-        Error::LoopLimit {
-            iterations: i,
-            limit,
-            ..
-        } => {
-            assert_eq!((i, limit), (iterations, 43));
-            let message = e.to_string();
-            assert!(
-                message.contains(&iterations.to_string()) && message.contains("43"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a loop-limit refusal, got {other}"),
+    let refused = |e: Error, iterations: u64| {
+        let r = loop_refusal(e);
+        assert_eq!((r.iterations, r.limit), (iterations, 43), "{}", r.message);
     };
     let real = spec(Distribution::Gaussian, false);
     refused(

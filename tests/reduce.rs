@@ -7,10 +7,12 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, random,
+};
 use speckle::cpu::reduce::reduce as reference;
 use speckle::ops::reduce;
-use speckle::{Error, Reduction, Tensor};
+use speckle::{Reduction, Tensor};
 
 /// Checks every reduction with a tolerance of 1e-6; returns the number of dispatches of the
 /// sum.
@@ -104,20 +106,9 @@ fn a_limit_too_low_to_segment_is_refused_before_anything_runs() {
     let gpu = gpu_with_loop_limit(11);
     let x = Tensor::zeros(&gpu, &[2, 5]).unwrap();
     let out = Tensor::zeros(&gpu, &[2]).unwrap();
-    let e = reduce::plan(&gpu, Reduction::Sum, &x, &out).unwrap_err();
-    match &e {
-        Error::LoopLimit {
-            iterations, limit, ..
-        } => {
-            assert_eq!(*limit, 11);
-            let message = e.to_string();
-            assert!(
-                message.contains(&iterations.to_string()) && message.contains("after 11"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a loop-limit refusal, got {other}"),
-    }
+    let r = loop_refusal(reduce::plan(&gpu, Reduction::Sum, &x, &out).unwrap_err());
+    assert_eq!(r.limit, 11);
+    assert!(r.message.contains("after 11"), "{}", r.message);
 }
 
 #[test]

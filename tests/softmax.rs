@@ -8,10 +8,12 @@
 
 mod common;
 
-use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random_scaled};
+use common::{
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, random_scaled,
+};
 use speckle::cpu::softmax::softmax as reference;
 use speckle::ops::softmax;
-use speckle::{Error, SoftmaxOptions, Tensor};
+use speckle::{SoftmaxOptions, Tensor};
 
 /// Checks against the reference with a tolerance of 1e-5 (see the top); returns the number of
 /// dispatches.
@@ -225,21 +227,10 @@ fn a_row_that_no_segmentation_fits_is_refused_before_anything_runs() {
     let gpu = gpu_with_loop_limit(9);
     let x = Tensor::zeros(&gpu, &[2, 5000]).unwrap();
     let y = Tensor::zeros(&gpu, &[2, 5000]).unwrap();
-    let e = softmax::plan(&gpu, &x, &y, &SoftmaxOptions::default()).unwrap_err();
-    match &e {
-        Error::LoopLimit {
-            iterations, limit, ..
-        } => {
-            assert_eq!(*limit, 9);
-            assert!(*iterations > 9, "{e}");
-            let message = e.to_string();
-            assert!(
-                message.contains(&iterations.to_string()) && message.contains("5000"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a loop-limit refusal, got {other}"),
-    }
+    let r = loop_refusal(softmax::plan(&gpu, &x, &y, &SoftmaxOptions::default()).unwrap_err());
+    assert_eq!(r.limit, 9);
+    assert!(r.iterations > 9, "{}", r.message);
+    assert!(r.message.contains("5000"), "{}", r.message);
 }
 
 #[test]

@@ -99,3 +99,38 @@ pub fn gpu_with_loop_limit(iterations: u64) -> Gpu {
     })
     .unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
 }
+
+/// An `Error::LoopLimit` taken apart, after [`loop_refusal`] checked it.
+pub struct LoopRefusal {
+    pub kernel: String,
+    pub iterations: u64,
+    pub limit: u64,
+    pub remedy: String,
+    pub message: String,
+}
+
+/// Checks that `e` is an `Error::LoopLimit` whose message names its iterations and limit, and
+/// returns its parts.
+pub fn loop_refusal(e: speckle::Error) -> LoopRefusal {
+    let message = e.to_string();
+    let speckle::Error::LoopLimit {
+        kernel,
+        iterations,
+        limit,
+        remedy,
+        ..
+    } = e
+    else {
+        panic!("expected a loop-limit refusal, got {message}");
+    };
+    for n in [iterations, limit] {
+        assert!(message.contains(&n.to_string()), "{n} not in: {message}");
+    }
+    LoopRefusal {
+        kernel,
+        iterations,
+        limit,
+        remedy,
+        message,
+    }
+}
