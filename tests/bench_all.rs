@@ -41,11 +41,14 @@ fn every_case_runs_and_reports_consistent_figures() {
             row.label,
             row.ms
         );
-        // f16 rounding (2^-11 relative at most, ~3e-4 rms) dominates the f16 rows' error: the
-        // projection's of each matrix entry (measured against the f32 matrix), the attention's
-        // of each softmax weight before the product with V (measured against the attention of
-        // the rounded inputs; random V keeps the row error near that rms, 3.6e-4 seen).
-        let tolerance = if row.label.contains("f16") {
+        // f16 rounding (2^-11 relative at most, ~3e-4 rms) dominates the error of the f16
+        // projection (each matrix entry, measured against the f32 matrix) and of the f16
+        // attention (each softmax weight before the product with V, measured against the
+        // attention of the rounded inputs; random V keeps the row error near that rms, 3.6e-4
+        // seen). The f16 matmul is measured against the product of its rounded operands, which
+        // it computes in f32: the f32 tolerance holds.
+        let rounds_in_f16 = row.kernel == "project" || row.kernel == "attention";
+        let tolerance = if rounds_in_f16 && row.label.contains("f16") {
             2e-3
         } else {
             TOLERANCE

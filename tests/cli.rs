@@ -638,6 +638,32 @@ fn bench_attention_reports_fused_and_unfused() {
     assert!(stderr(&out).contains("B,H,N,D"), "{}", stderr(&out));
 }
 
+/// Seeded Q, K and V of `shape` (uniform in [-1, 1), seeds `seed`, `seed + 1`, `seed + 2`)
+/// written to q.npy, k.npy and v.npy in `dir`; with the paths of those files followed by
+/// those of `more` (`<name>.npy` in `dir`).
+fn attention_files(
+    dir: &Path,
+    shape: [usize; 3],
+    seed: u64,
+    more: &[&str],
+) -> ([Vec<f32>; 3], Vec<PathBuf>) {
+    let len = shape.iter().product();
+    let data = [
+        random(len, seed),
+        random(len, seed + 1),
+        random(len, seed + 2),
+    ];
+    let paths: Vec<PathBuf> = ["q", "k", "v"]
+        .iter()
+        .chain(more)
+        .map(|name| dir.join(format!("{name}.npy")))
+        .collect();
+    for (path, x) in paths.iter().zip(&data) {
+        npy::write_f32(path, x, &shape).unwrap();
+    }
+    (data, paths)
+}
+
 #[test]
 fn attention_in_f16_runs_from_the_command_line() {
     use speckle::ops::attention::AttentionDims;
@@ -645,18 +671,7 @@ fn attention_in_f16_runs_from_the_command_line() {
     // B = 1, N = 40, H = 2, D = 16, causal, a custom scale.
     let (b, n, h, d) = (1, 40, 2, 16);
     let row = h * d;
-    let (q, k, v) = (
-        random(b * n * row, 80),
-        random(b * n * row, 81),
-        random(b * n * row, 82),
-    );
-    let paths: Vec<PathBuf> = ["q", "k", "v", "o", "m"]
-        .iter()
-        .map(|name| dir.join(format!("{name}.npy")))
-        .collect();
-    for (path, data) in paths.iter().zip([&q, &k, &v]) {
-        npy::write_f32(path, data, &[b, n, row]).unwrap();
-    }
+    let ([q, k, v], paths) = attention_files(&dir, [b, n, row], 80, &["o", "m"]);
     let (qs, ks, vs, os) = (s(&paths[0]), s(&paths[1]), s(&paths[2]), s(&paths[3]));
     let out = speckle(&[
         "op",
@@ -917,18 +932,7 @@ fn op_attention_performer_approximates_exact_attention() {
     // B = 1, N = 24, H = 2, D = 8; Q and K uniform in [-1, 1), V in [-1, 1).
     let (b, n, h, d) = (1, 24, 2, 8);
     let row = h * d;
-    let (q, k, v) = (
-        random(b * n * row, 70),
-        random(b * n * row, 71),
-        random(b * n * row, 72),
-    );
-    let paths: Vec<PathBuf> = ["q", "k", "v", "m", "o", "o2"]
-        .iter()
-        .map(|name| dir.join(format!("{name}.npy")))
-        .collect();
-    for (path, data) in paths.iter().zip([&q, &k, &v]) {
-        npy::write_f32(path, data, &[b, n, row]).unwrap();
-    }
+    let ([q, k, v], paths) = attention_files(&dir, [b, n, row], 70, &["m", "o", "o2"]);
     npy::write_f32(&paths[3], &vec![1.0; b * n], &[b, n]).unwrap();
     let base = [s(&paths[0]), s(&paths[1]), s(&paths[2]), "--heads", "2"];
     let run = |extra: &[&str], output: &Path| {

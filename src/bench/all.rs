@@ -420,36 +420,27 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             ));
         }
     }
-    for &shape in sizes.attention {
-        for causal in [false, true] {
-            let [b, h, n, d] = shape;
-            let label = format!(
-                "attention f32 {b},{h},{n},{d}{}",
-                if causal { " causal" } else { "" }
-            );
-            out.push((
-                label,
-                Box::new(move || {
-                    let auto = AttentionVariant::Auto;
-                    attention_case(need()?, shape, causal, auto, Precision::F32, &o)
-                }),
-            ));
-        }
-    }
-    for &shape in sizes.attention.iter().filter(|_| sizes.attention_f16) {
-        for causal in [false, true] {
-            let [b, h, n, d] = shape;
-            let label = format!(
-                "attention f16 in, f32 acc {b},{h},{n},{d}{}",
-                if causal { " causal" } else { "" }
-            );
-            out.push((
-                label,
-                Box::new(move || {
-                    let auto = AttentionVariant::Auto;
-                    attention_case(need()?, shape, causal, auto, Precision::F16, &o)
-                }),
-            ));
+    // The f32 rows, then the f16 ones where the preset has them.
+    let precisions = [(Precision::F32, "f32"), (Precision::F16, "f16 in, f32 acc")];
+    for (precision, tag) in precisions
+        .into_iter()
+        .filter(|&(p, _)| p == Precision::F32 || sizes.attention_f16)
+    {
+        for &shape in sizes.attention {
+            for causal in [false, true] {
+                let [b, h, n, d] = shape;
+                let label = format!(
+                    "attention {tag} {b},{h},{n},{d}{}",
+                    if causal { " causal" } else { "" }
+                );
+                out.push((
+                    label,
+                    Box::new(move || {
+                        let auto = AttentionVariant::Auto;
+                        attention_case(need()?, shape, causal, auto, precision, &o)
+                    }),
+                ));
+            }
         }
     }
     if let (true, Some(&shape)) = (sizes.alternatives, sizes.attention.first()) {
