@@ -13,4 +13,5 @@ cargo test --doc --locked
 if command -v python3 >/dev/null 2>&1; then
   python3 -m unittest -q scripts/test_bench_compare.py
   python3 scripts/gen_matmul_texture.py --check
+  python3 scripts/gen_attention_texture.py --check
 fi

@@ -21,14 +21,16 @@
 //! * Problems larger than one storage binding are split along batches and query rows; one
 //!   batch's K or V must fit one binding (an error says so otherwise). The texture variant
 //!   needs every operand in one binding and otherwise leaves the problem to the others.
-//! * Every invocation walks all the keys of its rows (the online softmax cannot be split
-//!   without a combine step), so on adapters that end an invocation's loops after a number
-//!   of iterations ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) the keys are bounded:
-//!   each variant's bound ([`AttentionChoice::loop_iterations`], counted by [`looped`]) is
-//!   checked before anything is planned; [`AttentionVariant::Auto`] passes over a variant
-//!   that would loop too often for one that fits, and what fits nowhere (or a forced
-//!   variant that does not fit) is an [`Error::LoopLimit`] that names the numbers and what
-//!   takes the problem instead.
+//! * Keys and the loop limit. The tiled and register-blocked kernels walk all the keys of
+//!   their rows in every invocation; the texture variant takes the keys in ranges that fit a
+//!   texture and the loop limit, one dispatch each, merged through each row's log-sum-exp
+//!   ([`attention_texture::key_ranges`]), so it takes any number of keys. On adapters that end
+//!   an invocation's loops after a number of iterations ([`Gpu::loop_limit`]: 65,535 on
+//!   lavapipe, silently) each variant's bound ([`AttentionChoice::loop_iterations`], counted
+//!   by [`looped`]) is checked before anything is planned; [`AttentionVariant::Auto`] passes
+//!   over a variant that would loop too often for one that fits, and what fits nowhere (or a
+//!   forced variant that does not fit) is an [`Error::LoopLimit`] that names the numbers and
+//!   what takes the problem instead.
 //!
 //! [`unfused`] computes the same thing from the Core kernels (matmul, softmax, matmul) with the
 //! full score matrix: the baseline of the benchmarks.
@@ -612,11 +614,24 @@ impl AttentionChoice {
     }
 
     /// An upper bound of the loop passes of the busiest invocation of this choice's kernel on
-    /// a problem of `dims` ([`looped`]): every invocation walks all Nk keys (the causal mask
-    /// stops earlier, never later).
-    pub fn loop_iterations(&self, dims: &AttentionDims) -> u64 {
+    /// a problem of `dims` on `gpu` ([`looped`]): the tiled and blocked kernels walk all Nk
+    /// keys in every invocation (the causal mask stops earlier, never later); the texture
+    /// variant walks the keys of one dispatch
+    /// ([`attention_texture::keys_per_dispatch`]).
+    pub fn loop_iterations(&self, gpu: &Gpu, dims: &AttentionDims) -> Result<u64> {
+        let texture_keys = match self {
+            AttentionChoice::Texture => attention_texture::keys_per_dispatch(gpu, dims.head_dim)?,
+            _ => dims.nk,
+        };
+        Ok(self.passes(texture_keys, dims))
+    }
+
+    /// [`AttentionChoice::loop_iterations`] with the texture variant's keys per dispatch given.
+    fn passes(&self, texture_keys: usize, dims: &AttentionDims) -> u64 {
         match self {
-            AttentionChoice::Texture => attention_texture::loop_iterations(dims.head_dim, dims.nk),
+            AttentionChoice::Texture => {
+                attention_texture::loop_iterations(dims.head_dim, dims.nk.min(texture_keys))
+            }
             AttentionChoice::Tiled(c) => c.loop_iterations(dims.nk),
             AttentionChoice::Blocked(c) => c.loop_iterations(dims.nk),
         }
@@ -969,17 +984,16 @@ fn check_loop_limit(
     let Some(limit) = gpu.loop_limit()? else {
         return Ok(());
     };
-    let iterations = choice.loop_iterations(dims);
+    let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
+    let passes = |c: &AttentionChoice, dims: &AttentionDims| c.passes(texture_keys, dims);
+    let iterations = passes(choice, dims);
     if iterations <= limit {
         return Ok(());
     }
-    let keys = |c: &AttentionChoice| {
-        most_keys(limit, |nk| {
-            c.loop_iterations(&AttentionDims { nk, ..*dims })
-        })
-    };
+    let keys =
+        |c: &AttentionChoice| most_keys(limit, |nk| passes(c, &AttentionDims { nk, ..*dims }));
     let others = auto_candidates(gpu, dims, tensors);
-    let remedy = match others.iter().find(|c| c.loop_iterations(dims) <= limit) {
+    let remedy = match others.iter().find(|c| passes(c, dims) <= limit) {
         Some(other) => format!(
             "{} takes at most {} keys here, the {} variant takes these Nk = {} \
              (AttentionVariant::Auto picks it)",
@@ -1127,7 +1141,8 @@ pub fn choose(
             .and_then(|s| AttentionChoice::parse(gpu, dims.head_dim, &s).ok());
         // A tuned choice that would pass the loop limit on this Nk gives way to the built-in one.
         let limit = gpu.loop_limit()?;
-        let fits = |c: &AttentionChoice| limit.is_none_or(|l| c.loop_iterations(dims) <= l);
+        let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
+        let fits = |c: &AttentionChoice| limit.is_none_or(|l| c.passes(texture_keys, dims) <= l);
         match tuned {
             Some(AttentionChoice::Texture)
                 if attention_texture::eligible(gpu, dims, tensors)
@@ -1197,9 +1212,10 @@ pub fn builtin_choice(
         let Some(limit) = gpu.loop_limit()? else {
             return Ok(preferred);
         };
+        let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
         return Ok(candidates
             .into_iter()
-            .find(|c| c.loop_iterations(dims) <= limit)
+            .find(|c| c.passes(texture_keys, dims) <= limit)
             .unwrap_or(preferred));
     }
     Ok(match requested {

@@ -5,11 +5,19 @@
 //! lane at a time but fetches texels as vector gathers. Same contract as
 //! [`attention::plan`](super::attention::plan); the CPU reference is
 //! [`crate::cpu::attention`].
+//!
+//! Any number of keys: a dispatch takes at most what one texture holds and the adapter's loop
+//! limit allows ([`keys_per_dispatch`]: 16,380 keys on lavapipe); longer problems run one
+//! dispatch per range of keys ([`key_ranges`]), each merging its rows into the output of the
+//! ranges before through their log-sum-exp, which a buffer of B·H·Nq values carries from one
+//! dispatch to the next. Measured on lavapipe (`speckle op attention`, Q `[1, 256, 256]`, K and
+//! V `[1, 40000, 256]`, 4 heads): 0.9 s wall in three ranges, against 3.8 s for the subgroup
+//! variant that took such keys before.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::AttentionDims;
-use crate::ops::loop_limit::looped;
+use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul_texture::{off_power_of_two, pack, PackLayout};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
@@ -29,7 +37,11 @@ pub struct AttentionTextureParams {
     mask_first: u32,
     flags: u32,
     scale: f32,
-    _pad: u32,
+    k_row0: u32,
+    mask_stride: u32,
+    lse_first: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// Invocations per workgroup: one subgroup, one query row each.
@@ -38,6 +50,8 @@ const SUBGROUP: u32 = 8;
 // Keep in sync with the FLAG_ constants of shaders/attention_texture.wgsl.
 const FLAG_CAUSAL: u32 = 1;
 const FLAG_MASK: u32 = 2;
+const FLAG_LSE: u32 = 4;
+const FLAG_MERGE: u32 = 8;
 
 /// Whether the texture variant can run this problem here: subgroups of exactly 8, textures and
 /// the dispatch grid within the adapter's limits, and every operand in one binding.
@@ -48,7 +62,8 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
         && info.subgroup_min_size == SUBGROUP
         && info.subgroup_max_size == SUBGROUP;
     let max_dim = l.max_texture_dimension_2d as usize;
-    let textures_fit = off_power_of_two(dims.nk.next_multiple_of(4)) <= max_dim
+    // Keys go to the textures in ranges of at most `texture_keys` (at least 4).
+    let textures_fit = texture_keys(gpu) >= 4
         && off_power_of_two(dims.head_dim.div_ceil(4)) <= max_dim
         && dims.batch * dims.heads <= l.max_texture_array_layers as usize;
     let groups = l.max_compute_workgroups_per_dimension as usize;
@@ -60,19 +75,64 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
     subgroups && textures_fit && grid_fits && bindings_fit
 }
 
-/// An upper bound of the loop passes of the busiest invocation over `nk` keys with head
-/// dimension `head_dim`, counted as [`looped`] says (`Loops:` in
+/// An upper bound of the loop passes of the busiest invocation of one dispatch over `nk` keys
+/// with head dimension `head_dim`, counted as [`looped`] says (`Loops:` in
 /// `shaders/attention_texture.wgsl`): the query row's load and the output's store, 8 texels
 /// per chunk of 32 values (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass
-/// per 4 keys. Far within lavapipe's limit wherever the variant is eligible (its K and V
-/// textures hold at most 16,384 keys there).
+/// per 4 keys.
 pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
     let chunks = head_dim.div_ceil(32) as u64;
     2 * chunks * 8 * looped(4, 0, 0) + looped((nk as u64).div_ceil(4), 0, 0)
 }
 
+/// The most key rows one texture holds: a multiple of 4 (keys are read 4 at a time) whose
+/// height stays off powers of two ([`off_power_of_two`]) within the adapter's
+/// `max_texture_dimension_2d`. 16,380 on lavapipe.
+pub fn texture_keys(gpu: &Gpu) -> usize {
+    let max = gpu.limits().max_texture_dimension_2d as usize;
+    let rows = max / 4 * 4;
+    if off_power_of_two(rows) > max {
+        rows.saturating_sub(4)
+    } else {
+        rows
+    }
+}
+
+/// The most keys one dispatch takes on `gpu` with head dimension `head_dim`: what a texture
+/// holds ([`texture_keys`]), fewer where the adapter's loop limit ([`Gpu::loop_limit`]) allows
+/// fewer passes ([`loop_iterations`]); 4 (which the loop-limit check then refuses) where not
+/// even 4 keys fit. Longer problems run as several dispatches over ranges of keys, merged by
+/// their log-sum-exp.
+pub fn keys_per_dispatch(gpu: &Gpu, head_dim: usize) -> Result<usize> {
+    let rows = texture_keys(gpu);
+    let Some(limit) = gpu.loop_limit()? else {
+        return Ok(rows.max(4));
+    };
+    let fit = largest_within(limit, rows as u64, |n| {
+        loop_iterations(head_dim, n as usize)
+    })
+    .unwrap_or(0) as usize;
+    Ok((fit / 4 * 4).max(4))
+}
+
+/// The ranges of keys `(k0, n)` the dispatches take: as few as [`keys_per_dispatch`] allows,
+/// of equal length (a multiple of 4, the last shorter); with the causal mask, none that starts
+/// at or past Nq (no query sees those keys: top-left alignment).
+pub fn key_ranges(gpu: &Gpu, dims: &AttentionDims, causal: bool) -> Result<Vec<(usize, usize)>> {
+    let most = keys_per_dispatch(gpu, dims.head_dim)?;
+    let count = dims.nk.div_ceil(most);
+    let len = dims.nk.div_ceil(count).next_multiple_of(4).min(most);
+    Ok((0..dims.nk)
+        .step_by(len)
+        .filter(|&k0| !causal || k0 == 0 || k0 < dims.nq)
+        .map(|k0| (k0, len.min(dims.nk - k0)))
+        .collect())
+}
+
 /// Plans `out = attention(q, k, v)`; shapes already checked into `dims` by the caller, `scale`
-/// resolved. Errors where the adapter cannot run this variant ([`eligible`]).
+/// resolved. Errors where the adapter cannot run this variant ([`eligible`]). Keys beyond one
+/// dispatch's ([`keys_per_dispatch`]) run as several dispatches over [`key_ranges`], each
+/// merging into the output of those before (see `shaders/attention_texture.wgsl`).
 #[expect(
     clippy::too_many_arguments,
     reason = "the operands and options of one attention, all named"
@@ -93,77 +153,99 @@ pub fn plan(
     if !eligible(gpu, dims, &tensors) {
         return Err(Error::invalid(format!(
             "the texture variant of attention needs subgroups of exactly 8 invocations, \
-             textures of {} rows and {} layers, and every operand in one binding; this adapter \
-             or problem ({dims:?}) does not allow it (use the subgroup or workgroup variant)",
-            dims.nk,
+             textures of {} layers, and every operand in one binding; this adapter or problem \
+             ({dims:?}) does not allow it (use the subgroup or workgroup variant)",
             dims.batch * dims.heads
         )));
     }
     let (d, row) = (dims.head_dim, dims.row_len());
-    let layout = PackLayout {
-        rows: dims.nk,
-        cols: d,
-        // Keys are read 4 at a time: rows up to the next multiple of 4 exist (zeros).
-        height: dims.nk.next_multiple_of(4),
-        row_stride: row,
-        col_stride: 1,
-        batch_stride: dims.nk * row,
-        heads: dims.heads,
-        head_stride: d,
-        layers: dims.batch * dims.heads,
-    };
-    let (k_view, pack_k) = pack(gpu, k, &layout)?;
-    let (v_view, pack_v) = pack(gpu, v, &layout)?;
     let texels = d.div_ceil(4);
     let chunks = d.div_ceil(32);
     let pipeline = gpu.pipeline(&shaders::ATTENTION_TEXTURE, &[("CHUNKS", chunks as f64)])?;
+    let ranges = key_ranges(gpu, dims, causal)?;
+    // The log-sum-exp of every query row, [B, H, Nq], where ranges merge; else a stand-in
+    // (the kernel writes it only under FLAG_LSE or FLAG_MERGE).
+    let lse_len = if ranges.len() > 1 {
+        dims.batch * dims.heads * dims.nq
+    } else {
+        1
+    };
+    let lse = Tensor::empty(gpu, &[lse_len])?;
     let qw = q.window(gpu, 0, q.len());
     let ow = out.window(gpu, 0, out.len());
+    let lw = lse.window(gpu, 0, lse.len());
     let mw = key_mask.map(|m| m.window(gpu, 0, m.len()));
-    let mut flags = 0;
-    if causal {
-        flags |= FLAG_CAUSAL;
+    let mut dispatches = Vec::new();
+    for (index, &(k0, nk)) in ranges.iter().enumerate() {
+        let layout = PackLayout {
+            first: k0 * row,
+            rows: nk,
+            cols: d,
+            // Keys are read 4 at a time: rows up to the next multiple of 4 exist (zeros).
+            height: nk.next_multiple_of(4),
+            row_stride: row,
+            col_stride: 1,
+            batch_stride: dims.nk * row,
+            heads: dims.heads,
+            head_stride: d,
+            layers: dims.batch * dims.heads,
+        };
+        let (k_view, pack_k) = pack(gpu, k, &layout)?;
+        let (v_view, pack_v) = pack(gpu, v, &layout)?;
+        let mut flags = 0;
+        if causal {
+            flags |= FLAG_CAUSAL;
+        }
+        if mw.is_some() {
+            flags |= FLAG_MASK;
+        }
+        if index > 0 {
+            flags |= FLAG_MERGE;
+        } else if ranges.len() > 1 {
+            flags |= FLAG_LSE;
+        }
+        let params = AttentionTextureParams {
+            nq: dims.nq as u32,
+            nk: nk as u32,
+            heads: dims.heads as u32,
+            d: d as u32,
+            row: row as u32,
+            texels: texels as u32,
+            q_first: qw.first,
+            o_first: ow.first,
+            mask_first: mw.as_ref().map_or(0, |w| w.first + k0 as u32),
+            flags,
+            scale,
+            k_row0: k0 as u32,
+            mask_stride: dims.nk as u32,
+            lse_first: lw.first,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let uniform = gpu.uniform("speckle.attention_texture.params", &params);
+        let bind_group = gpu.bind_group(
+            &pipeline,
+            &[
+                uniform.as_entire_binding(),
+                qw.resource(),
+                wgpu::BindingResource::TextureView(&k_view),
+                wgpu::BindingResource::TextureView(&v_view),
+                Window::or_placeholder(mw.as_ref(), gpu),
+                ow.resource(),
+                lw.resource(),
+            ],
+        );
+        dispatches.extend(pack_k);
+        dispatches.extend(pack_v);
+        dispatches.push(Dispatch::kernel(
+            pipeline.clone(),
+            bind_group,
+            [
+                dims.nq.div_ceil(SUBGROUP as usize) as u32,
+                dims.heads as u32,
+                dims.batch as u32,
+            ],
+        ));
     }
-    if mw.is_some() {
-        flags |= FLAG_MASK;
-    }
-    let params = AttentionTextureParams {
-        nq: dims.nq as u32,
-        nk: dims.nk as u32,
-        heads: dims.heads as u32,
-        d: d as u32,
-        row: row as u32,
-        texels: texels as u32,
-        q_first: qw.first,
-        o_first: ow.first,
-        mask_first: mw.as_ref().map_or(0, |w| w.first),
-        flags,
-        scale,
-        _pad: 0,
-    };
-    let uniform = gpu.uniform("speckle.attention_texture.params", &params);
-    let bind_group = gpu.bind_group(
-        &pipeline,
-        &[
-            uniform.as_entire_binding(),
-            qw.resource(),
-            wgpu::BindingResource::TextureView(&k_view),
-            wgpu::BindingResource::TextureView(&v_view),
-            Window::or_placeholder(mw.as_ref(), gpu),
-            ow.resource(),
-        ],
-    );
-    let attend = Dispatch::kernel(
-        pipeline,
-        bind_group,
-        [
-            dims.nq.div_ceil(SUBGROUP as usize) as u32,
-            dims.heads as u32,
-            dims.batch as u32,
-        ],
-    );
-    let mut dispatches = pack_k;
-    dispatches.extend(pack_v);
-    dispatches.push(attend);
     Ok(dispatches)
 }

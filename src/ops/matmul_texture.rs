@@ -124,11 +124,12 @@ fn operand_texture(
 }
 
 /// Plans the pack of op(X) (`rows` × `cols` per layer, strides in elements) into a texture.
-/// Where an operand's values are: op(X)[l][r, c] = x[(l / heads) · batch_stride +
+/// Where an operand's values are: op(X)[l][r, c] = x[first + (l / heads) · batch_stride +
 /// (l % heads) · head_stride + r · row_stride + c · col_stride] for `layers` layers of `rows`
 /// × `cols` values, packed into textures of at least `height` rows.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PackLayout {
+    pub first: usize,
     pub rows: usize,
     pub cols: usize,
     pub height: usize,
@@ -181,7 +182,7 @@ pub(crate) fn pack(
         cols: layout.cols as u32,
         texels_x: texels_x as u32,
         height: height as u32,
-        x_first: window.first,
+        x_first: window.first + layout.first as u32,
         row_stride: layout.row_stride as u32,
         col_stride: layout.col_stride as u32,
         batch_stride: layout.batch_stride as u32,
@@ -224,7 +225,11 @@ pub(crate) fn copy_offsets(layout: &PackLayout) -> Option<Vec<u64>> {
     }
     let heads = layout.heads.max(1);
     let offsets: Vec<u64> = (0..layout.layers)
-        .map(|l| ((l / heads) * layout.batch_stride + (l % heads) * layout.head_stride) as u64 * 4)
+        .map(|l| {
+            (layout.first + (l / heads) * layout.batch_stride + (l % heads) * layout.head_stride)
+                as u64
+                * 4
+        })
         .collect();
     offsets
         .iter()
@@ -253,6 +258,7 @@ pub fn plan(
         gpu,
         a,
         &PackLayout {
+            first: 0,
             rows: d.m,
             cols: d.k,
             height: d.m,
@@ -268,6 +274,7 @@ pub fn plan(
         gpu,
         b,
         &PackLayout {
+            first: 0,
             rows: d.k,
             cols: d.n,
             height: d.k.next_multiple_of(4),
