@@ -85,6 +85,9 @@ const FLAG_MERGE: u32 = 8u; // merge into the output and lse of the ranges befor
 const LOWEST: f32 = -3.4028234663852886e38;
 
 override CHUNKS: u32 = 2u;
+// Whether this pipeline serves several key ranges (FLAG_LSE, FLAG_MERGE); false compiles the
+// single-range kernel without the merge's loads and branches.
+override RANGES: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q_in: array<f32>;
@@ -167,7 +170,7 @@ fn store_texel(base: u32, t: u32, v: vec4<f32>, old: f32) {
     for (var e = 0u; e < 4u; e++) {
         if (4u * t + e < p.d) {
             var x = v[e];
-            if (old > 0.0) {
+            if (RANGES && old > 0.0) {
                 x = fma(old, o[base + 4u * t + e], x);
             }
             o[base + 4u * t + e] = x;
@@ -201,12 +204,10 @@ for c in range(1, N):
     w(f"    if (CHUNKS > {c}u) {{ a{c} = chunk_scale(a{c}, f); }}")
 w("""}
 
-// Whether query i may see this range's key j (key k_row0 + j of batch b).
-fn visible(i: u32, j: u32, b: u32) -> bool {
-    var ok = j < p.nk;
-    if ((p.flags & FLAG_CAUSAL) != 0u) {
-        ok = ok && p.k_row0 + j <= i;
-    }
+// Whether this range's key j (key k_row0 + j of batch b) may be seen by a query that sees the
+// range's keys before `keys` (nk, or fewer with the causal mask).
+fn visible(keys: u32, j: u32, b: u32) -> bool {
+    var ok = j < keys;
     if ((p.flags & FLAG_MASK) != 0u) {
         ok = ok && mask[p.mask_first + b * p.mask_stride + min(j, p.nk - 1u)] != 0.0;
     }
@@ -231,14 +232,17 @@ for c in range(N):
     w(f"    {cond}{{ q{c} = query_chunk(q_base, {c}u); a{c} = zero; }}")
 w("""    var m = LOWEST;
     var s = 0.0;
-    // With the causal mask, no query of the block sees keys past its last query.
+    // With the causal mask, query i sees the range's keys before i + 1 - k_row0, and no query
+    // of the block sees keys past its last query.
     var end = p.nk;
+    var keys = p.nk;
     if ((p.flags & FLAG_CAUSAL) != 0u) {
         let last = min(i0 + 8u, p.nq);
         end = select(0u, min(end, last - p.k_row0), last > p.k_row0);
+        keys = select(0u, min(keys, i + 1u - p.k_row0), i + 1u > p.k_row0);
     }
     for (var j = 0u; j < end; j += 4u) {
-        let seen = vec4<bool>(visible(i, j, b), visible(i, j + 1u, b), visible(i, j + 2u, b), visible(i, j + 3u, b));
+        let seen = vec4<bool>(visible(keys, j, b), visible(keys, j + 1u, b), visible(keys, j + 2u, b), visible(keys, j + 3u, b));
         let raw = vec4<f32>(score(layer, j, lane), score(layer, j + 1u, lane), score(layer, j + 2u, lane), score(layer, j + 3u, lane));
         let x = select(vec4<f32>(LOWEST), raw, seen);
         let m_new = max(m, max(max(x.x, x.y), max(x.z, x.w)));
@@ -260,7 +264,7 @@ w("""    var m = LOWEST;
     var f_old = 0.0;
     let lse_at = p.lse_first + (b * p.heads + h) * p.nq + i;
     let lse_new = select(LOWEST, m + log(s), s > 0.0);
-    if ((p.flags & FLAG_MERGE) != 0u) {
+    if (RANGES && (p.flags & FLAG_MERGE) != 0u) {
         let lse_old = lse[lse_at];
         let top = max(lse_old, lse_new);
         let w_old = select(0.0, exp(lse_old - top), lse_old > LOWEST);
@@ -270,7 +274,7 @@ w("""    var m = LOWEST;
         f_old = select(0.0, w_old / total, seen);
         f_new = select(0.0, exp(m - top) / total, seen && s > 0.0);
         lse[lse_at] = select(LOWEST, top + log(total), seen);
-    } else if ((p.flags & FLAG_LSE) != 0u) {
+    } else if (RANGES && (p.flags & FLAG_LSE) != 0u) {
         lse[lse_at] = lse_new;
     }
     let o_base = p.o_first + (b * p.nq + i) * p.row + h * p.d;""")

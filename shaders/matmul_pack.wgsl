@@ -5,7 +5,8 @@
 // op(X)[l][r, c] = x[x_first + (l / heads) * batch_stride + (l % heads) * head_stride
 // + r * row_stride + c * col_stride]: a transposed operand is a swap of the two strides; the
 // layers of attention's heads (layer b * H + h of a [B, N, H * D] tensor) use heads = H and
-// head_stride = D, a matmul operand heads = 1.
+// head_stride = D, a matmul operand heads = 1; x_first includes the layout's first value (a
+// range of attention's keys starts at its first key's row, batch_stride still a batch's).
 //
 // Bindings (group 0): 0 uniform Params; 1 x (storage, read); 2 out (write-only storage texture
 // array, rgba32float).
@@ -16,8 +17,9 @@
 // the operand's size.
 // Trusted (compiled without runtime checks, see Kernel::trusted): texels are written only
 // below texels_x and height, which the host sets to the texture's own size; values are read
-// only for r < rows and c < cols inside the operand's whole binding; the divisor heads is at
-// least 1 (the host clamps it).
+// only for r < rows and c < cols inside the operand's whole binding (the host's layouts,
+// a key range's first row included, address values of the operand only); the divisor heads
+// is at least 1 (the host clamps it).
 
 // Keep in sync with PackParams in src/ops/matmul_texture.rs.
 struct Params {

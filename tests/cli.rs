@@ -636,6 +636,48 @@ fn bench_attention_reports_fused_and_unfused() {
     let out = speckle(&["bench", "attention", "--shape", "1,2,3"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("B,H,N,D"), "{}", stderr(&out));
+
+    // Fewer queries than keys: 3 query rows over 40 keys, both kernels checked.
+    let out = speckle(&[
+        "bench",
+        "attention",
+        "--shape",
+        "2,2,40,16",
+        "--queries",
+        "3",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["queries"], 3);
+    assert_eq!(r["checked_rows"], 3);
+    // 4·B·H·Nq·N·D.
+    assert_eq!(
+        r["flops"].as_f64().unwrap(),
+        4.0 * 2.0 * 2.0 * 3.0 * 40.0 * 16.0
+    );
+    for key in ["fused_max_rel_err", "unfused_max_rel_err"] {
+        assert!(r[key].as_f64().unwrap() < 1e-5, "{key}: {r}");
+    }
+    for (extra, needle) in [
+        ("--causal", "top-left"),
+        ("--approx=performer", "--queries"),
+    ] {
+        let out = speckle(&[
+            "bench",
+            "attention",
+            "--shape",
+            "1,2,40,16",
+            "--queries",
+            "3",
+            extra,
+        ]);
+        assert!(!out.status.success(), "{extra}");
+        assert!(stderr(&out).contains(needle), "{extra}: {}", stderr(&out));
+    }
 }
 
 /// Seeded Q, K and V of `shape` (uniform in [-1, 1), seeds `seed`, `seed + 1`, `seed + 2`)

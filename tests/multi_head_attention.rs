@@ -10,7 +10,7 @@ use common::{assert_rel_close, gpu, poisoned, random, random_scaled};
 use speckle::cpu::multi_head_attention::{multi_head_attention as reference, Weights};
 use speckle::init::{self, Init};
 use speckle::layers::multi_head_attention::{self, MultiHeadAttention, STREAMS};
-use speckle::ops::attention::{AttentionDims, AttentionOptions};
+use speckle::ops::attention::{AttentionDims, AttentionOptions, AttentionVariant};
 use speckle::{npy, Error, Tensor};
 
 /// f32 unit roundoff 2⁻²⁴.
@@ -606,10 +606,10 @@ fn init_errors_and_names() {
 #[test]
 fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
     // A limit of 1,200 passes per invocation: the projections' matmuls fit (they need 1,088),
-    // but no attention variant walks 5,000 keys within it (on lavapipe the texture variant,
-    // which loops least, 4 keys per pass, needs 1,331 passes). The layer returns attention's
-    // Error::LoopLimit, and its output is untouched: the five kernels run in one submission,
-    // after all are planned.
+    // but the workgroup variant of attention (forced: it runs on every adapter) does not walk
+    // 5,000 keys within it (Auto would take them on lavapipe with the texture variant, in
+    // ranges of keys). The layer returns attention's Error::LoopLimit, and its output is
+    // untouched: the five kernels run in one submission, after all are planned.
     let gpu = common::gpu_with_loop_limit(1200);
     let (e, heads, nq, nk) = (8, 2, 3, 5000);
     let layer = MultiHeadAttention::xavier(&gpu, e, heads, 5).unwrap();
@@ -624,7 +624,10 @@ fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
         &value,
         None,
         &out,
-        &AttentionOptions::default(),
+        &AttentionOptions {
+            variant: AttentionVariant::Workgroup,
+            ..Default::default()
+        },
     );
     match result {
         Err(Error::LoopLimit {

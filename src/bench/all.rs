@@ -613,8 +613,8 @@ fn attention_case(
     precision: Precision,
     o: &AllOptions,
 ) -> Result<Measured> {
-    let run = FusedRun::measure(gpu, shape, causal, variant, precision, o.warmup, o.runs)?;
     let [b, h, n, d] = shape;
+    let run = FusedRun::measure(gpu, shape, n, causal, variant, precision, o.warmup, o.runs)?;
     let baseline = match precision {
         Precision::F32 => "sdpa_fp32_efficient",
         Precision::F16 => "sdpa_f16_flash",

@@ -18,8 +18,10 @@ use crate::tensor::{HalfTensor, Tensor};
 pub struct AttentionBenchResult {
     /// `attention`.
     pub op: String,
-    /// [B, H, N, D]: batch, heads, sequence length (queries = keys), head dimension.
+    /// [B, H, N, D]: batch, heads, sequence length (keys), head dimension.
     pub shape: Vec<usize>,
+    /// Query rows per batch: N, or fewer for a decoding-like problem (`--queries`).
+    pub queries: usize,
     /// Top-left causal mask.
     pub causal: bool,
     /// The fused kernel's operands: `f32`, or `f16` (inputs rounded to f16, f32 accumulation;
@@ -28,7 +30,7 @@ pub struct AttentionBenchResult {
     /// What the fused kernel ran: `texture`, or the tiled variant and its configuration
     /// (e.g. `subgroup-t4-wg128-bk32`).
     pub variant: String,
-    /// Floating-point operations counted: 4·B·H·N²·D, halved when causal.
+    /// Floating-point operations counted: 4·B·H·Nq·N·D, halved when causal.
     pub flops: f64,
     /// The fused kernel.
     pub fused: Timing,
@@ -69,13 +71,20 @@ pub(crate) struct FusedRun {
 }
 
 impl FusedRun {
-    /// Times the fused kernel on attention of shape `[batch, heads, n, head_dim]`: with
-    /// `precision` f32 [`attention`] in `variant`; with f16 the inputs rounded to f16 (the
-    /// host copies too, so that the check compares with the attention of what the GPU holds)
-    /// and [`attention_f16`] in the build the adapter gets (`variant` is then ignored).
+    /// Times the fused kernel on attention of shape `[batch, heads, n, head_dim]` with
+    /// `queries` query rows per batch (n for self-attention): with `precision` f32
+    /// [`attention`] in `variant`; with f16 the inputs rounded to f16 (the host copies too, so
+    /// that the check compares with the attention of what the GPU holds) and
+    /// [`attention_f16`] in the build the adapter gets (`variant` is then ignored). The causal
+    /// mask needs `queries` = n (aligned top-left, fewer queries would not be a decoding step).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the problem, its mask, the kernel and the timing options"
+    )]
     pub(crate) fn measure(
         gpu: &Gpu,
         shape: [usize; 4],
+        queries: usize,
         causal: bool,
         variant: AttentionVariant,
         precision: Precision,
@@ -83,27 +92,34 @@ impl FusedRun {
         runs: usize,
     ) -> Result<FusedRun> {
         let [batch, heads, n, d] = shape;
-        if shape.contains(&0) {
+        if shape.contains(&0) || queries == 0 {
             return Err(Error::invalid(format!(
-                "attention shape B,H,N,D = {shape:?} has a zero"
+                "attention shape B,H,N,D = {shape:?} with {queries} queries has a zero"
+            )));
+        }
+        if causal && queries != n {
+            return Err(Error::invalid(format!(
+                "the causal mask is aligned top-left (query i sees keys j <= i), so with {queries} \
+                 queries for {n} keys it would not be a decoding step; measure --queries without \
+                 --causal"
             )));
         }
         let row = heads * d;
-        let inputs = |seed| {
-            let x = random_vec(batch * n * row, seed);
+        let inputs = |rows, seed| {
+            let x = random_vec(batch * rows * row, seed);
             match precision {
                 Precision::F32 => x,
                 Precision::F16 => to_f16_slice(&x),
             }
         };
-        let (q_host, k_host, v_host) = (inputs(11), inputs(12), inputs(13));
-        let shape3 = [batch, n, row];
-        let out = Tensor::filled(gpu, &shape3, f32::NAN)?;
+        let (q_host, k_host, v_host) = (inputs(queries, 11), inputs(n, 12), inputs(n, 13));
+        let (q_shape, kv_shape) = ([batch, queries, row], [batch, n, row]);
+        let out = Tensor::filled(gpu, &q_shape, f32::NAN)?;
         let (plan, choice, dims) = match precision {
             Precision::F32 => {
-                let q = Tensor::from_slice(gpu, &q_host, &shape3)?;
-                let k = Tensor::from_slice(gpu, &k_host, &shape3)?;
-                let v = Tensor::from_slice(gpu, &v_host, &shape3)?;
+                let q = Tensor::from_slice(gpu, &q_host, &q_shape)?;
+                let k = Tensor::from_slice(gpu, &k_host, &kv_shape)?;
+                let v = Tensor::from_slice(gpu, &v_host, &kv_shape)?;
                 let dims = AttentionDims::new(q.shape(), k.shape(), v.shape(), heads)?;
                 let options = AttentionOptions {
                     scale: None,
@@ -115,9 +131,9 @@ impl FusedRun {
                 (plan, choice, dims)
             }
             Precision::F16 => {
-                let q = HalfTensor::from_f32(gpu, &q_host, &shape3)?;
-                let k = HalfTensor::from_f32(gpu, &k_host, &shape3)?;
-                let v = HalfTensor::from_f32(gpu, &v_host, &shape3)?;
+                let q = HalfTensor::from_f32(gpu, &q_host, &q_shape)?;
+                let k = HalfTensor::from_f32(gpu, &k_host, &kv_shape)?;
+                let v = HalfTensor::from_f32(gpu, &v_host, &kv_shape)?;
                 let dims = attention_f16::dims(q.shape(), k.shape(), v.shape(), heads)?;
                 let options = AttentionF16Options {
                     causal,
@@ -147,7 +163,8 @@ impl FusedRun {
             q: &self.q_host,
             k: &self.k_host,
             v: &self.v_host,
-            n: self.dims.nq,
+            nq: self.dims.nq,
+            nk: self.dims.nk,
             heads: self.dims.heads,
             d: self.dims.head_dim,
             scale: f64::from(self.dims.default_scale()),
@@ -155,44 +172,52 @@ impl FusedRun {
         }
     }
 
-    /// Flops counted: 4·B·H·N²·D, halved when causal.
+    /// Flops counted: 4·B·H·Nq·Nk·D, halved when causal.
     pub(crate) fn flops(&self) -> f64 {
         self.dims.flops() * if self.causal { 0.5 } else { 1.0 }
     }
 }
 
-/// Benchmarks attention of shape `[batch, heads, n, head_dim]` on seeded inputs in [−1, 1)
+/// Benchmarks attention of shape `[batch, heads, n, head_dim]` with `queries` query rows per
+/// batch (n for self-attention; the causal mask needs n) on seeded inputs in [−1, 1)
 /// (rounded to f16 with `precision` f16, which runs [`attention_f16`]; see
 /// [`AttentionBenchResult::precision`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the problem, its mask, the kernel and the timing options"
+)]
 pub fn bench_attention(
     gpu: &Gpu,
     shape: [usize; 4],
+    queries: usize,
     causal: bool,
     variant: AttentionVariant,
     precision: Precision,
     warmup: usize,
     runs: usize,
 ) -> Result<AttentionBenchResult> {
-    let fused = FusedRun::measure(gpu, shape, causal, variant, precision, warmup, runs)?;
+    let fused = FusedRun::measure(
+        gpu, shape, queries, causal, variant, precision, warmup, runs,
+    )?;
     let [batch, heads, n, d] = shape;
     let dims = fused.dims;
     let unfused_run = || -> Result<(Timing, Vec<f32>)> {
         let bh = batch * heads;
-        let head_major = |data: &[f32]| {
+        let head_major = |data: &[f32], rows| {
             Tensor::from_slice(
                 gpu,
-                &attention::to_head_major(data, batch, n, heads, d),
-                &[bh, n, d],
+                &attention::to_head_major(data, batch, rows, heads, d),
+                &[bh, rows, d],
             )
         };
         let (qh, kh, vh) = (
-            head_major(&fused.q_host)?,
-            head_major(&fused.k_host)?,
-            head_major(&fused.v_host)?,
+            head_major(&fused.q_host, queries)?,
+            head_major(&fused.k_host, n)?,
+            head_major(&fused.v_host, n)?,
         );
-        let scores = Tensor::empty(gpu, &[bh, n, n])?;
-        let probs = Tensor::empty(gpu, &[bh, n, n])?;
-        let oh = Tensor::filled(gpu, &[bh, n, d], f32::NAN)?;
+        let scores = Tensor::empty(gpu, &[bh, queries, n])?;
+        let probs = Tensor::empty(gpu, &[bh, queries, n])?;
+        let oh = Tensor::filled(gpu, &[bh, queries, d], f32::NAN)?;
         let plan = attention::unfused_plan(
             gpu,
             &qh,
@@ -205,10 +230,10 @@ pub fn bench_attention(
             causal,
         )?;
         let timing = time_dispatches(gpu, &plan, warmup, runs, false)?;
-        let out = attention::from_head_major(&oh.to_vec(gpu)?, batch, n, heads, d);
+        let out = attention::from_head_major(&oh.to_vec(gpu)?, batch, queries, heads, d);
         Ok((timing, out))
     };
-    // The unfused pipeline stores B·H·N² scores twice: where that does not fit the adapter,
+    // The unfused pipeline stores B·H·Nq·N scores twice: where that does not fit the adapter,
     // the fused kernel is still measured and the baseline reported as skipped.
     let (unfused, unfused_out, unfused_skipped) = match unfused_run() {
         Ok((timing, out)) => (Some(timing), Some(out), None),
@@ -223,6 +248,7 @@ pub fn bench_attention(
     Ok(AttentionBenchResult {
         op: "attention".into(),
         shape: shape.to_vec(),
+        queries,
         causal,
         precision: precision.name().into(),
         variant: fused.choice.clone(),
@@ -241,13 +267,14 @@ pub fn bench_attention(
     })
 }
 
-/// Seeded attention inputs of one batch `[N, H·D]` (the first of the problem), to check an
-/// output against the f64 reference on sampled rows.
+/// Seeded attention inputs of one batch (the first of the problem: Q `[Nq, H·D]`, K and V
+/// `[Nk, H·D]`), to check an output against the f64 reference on sampled rows.
 pub(crate) struct AttentionSample<'a> {
     pub(crate) q: &'a [f32],
     pub(crate) k: &'a [f32],
     pub(crate) v: &'a [f32],
-    pub(crate) n: usize,
+    pub(crate) nq: usize,
+    pub(crate) nk: usize,
     pub(crate) heads: usize,
     pub(crate) d: usize,
     pub(crate) scale: f64,
@@ -273,16 +300,20 @@ impl AttentionSample<'_> {
         worst
     }
 
-    /// The sampled query rows: up to 32, spread over the sequence.
+    /// The sampled query rows: up to 32, spread over the queries.
     pub(crate) fn rows(&self) -> impl Iterator<Item = usize> + '_ {
-        let rows = 32.min(self.n);
-        (0..rows).map(move |t| t * self.n / rows)
+        let rows = 32.min(self.nq);
+        (0..rows).map(move |t| t * self.nq / rows)
     }
 
     /// Output row `i` of head `h`, in f64.
     pub(crate) fn reference_row(&self, h: usize, i: usize) -> Vec<f64> {
         let (d, row) = (self.d, self.heads * self.d);
-        let keys = if self.causal { i + 1 } else { self.n };
+        let keys = if self.causal {
+            (i + 1).min(self.nk)
+        } else {
+            self.nk
+        };
         let qi = &self.q[i * row + h * d..i * row + h * d + d];
         let scores: Vec<f64> = (0..keys)
             .map(|j| {
@@ -443,7 +474,8 @@ pub fn bench_performer(gpu: &Gpu, b: &PerformerBench) -> Result<PerformerBenchRe
         q: &q_host,
         k: &k_host,
         v: &v_host,
-        n,
+        nq: n,
+        nk: n,
         heads,
         d,
         scale: f64::from(scale),

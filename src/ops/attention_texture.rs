@@ -161,8 +161,14 @@ pub fn plan(
     let (d, row) = (dims.head_dim, dims.row_len());
     let texels = d.div_ceil(4);
     let chunks = d.div_ceil(32);
-    let pipeline = gpu.pipeline(&shaders::ATTENTION_TEXTURE, &[("CHUNKS", chunks as f64)])?;
     let ranges = key_ranges(gpu, dims, causal)?;
+    let pipeline = gpu.pipeline(
+        &shaders::ATTENTION_TEXTURE,
+        &[
+            ("CHUNKS", chunks as f64),
+            ("RANGES", f64::from(u8::from(ranges.len() > 1))),
+        ],
+    )?;
     // The log-sum-exp of every query row, [B, H, Nq], where ranges merge; else a stand-in
     // (the kernel writes it only under FLAG_LSE or FLAG_MERGE).
     let lse_len = if ranges.len() > 1 {

@@ -148,6 +148,10 @@ pub struct BenchAttentionArgs {
     /// B,H,N,D: batch, heads, sequence length, head dimension.
     #[arg(long, value_delimiter = ',', default_value = "1,4,1024,64")]
     shape: Vec<usize>,
+    /// Query rows per batch, for problems with fewer queries than keys (decoding: 1 to a few
+    /// per step; long contexts); default N. Not with --causal (aligned top-left) or --approx.
+    #[arg(long, value_name = "NQ")]
+    queries: Option<usize>,
     /// Causal mask (half the work counted).
     #[arg(long)]
     causal: bool,
@@ -275,6 +279,12 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         )));
     }
     if let Some(options) = args.approx.performer(args.causal, None)? {
+        if args.queries.is_some() {
+            return Err(Error::invalid(
+                "--queries sets the query rows of exact attention; --approx performer measures \
+                 self-attention of N rows",
+            ));
+        }
         if precision == Precision::F16 {
             return Err(Error::invalid(
                 "--precision f16 measures exact attention; drop it with --approx performer",
@@ -288,13 +298,22 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
              are uniform in [-1, 1)",
         ));
     }
+    let nq = args.queries.unwrap_or(n);
+    let queries = if nq == n {
+        String::new()
+    } else {
+        format!(" Nq={nq}")
+    };
     let gpu = Gpu::new()?;
     if !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!("benchmarking attention B={b} H={h} N={n} D={d} (fused and unfused) ...");
+        eprintln!(
+            "benchmarking attention B={b} H={h} N={n}{queries} D={d} (fused and unfused) ..."
+        );
     }
     let r = bench_attention(
         &gpu,
         [b, h, n, d],
+        nq,
         args.causal,
         variant,
         precision,
@@ -331,7 +350,7 @@ pub fn bench(args: &BenchAttentionArgs, quiet: bool) -> Result<()> {
         ),
     };
     println!(
-        "attention B={b} H={h} N={n} D={d}{} {}: fused ({}) {:.3} ms {:.4} TFLOP/s, {unfused} ({:?})",
+        "attention B={b} H={h} N={n}{queries} D={d}{} {}: fused ({}) {:.3} ms {:.4} TFLOP/s, {unfused} ({:?})",
         if args.causal { " causal" } else { "" },
         r.precision,
         r.variant,
