@@ -248,6 +248,16 @@ pub const ATTENTION: Kernel = Kernel {
     zero_workgroup_memory: true,
 };
 
+/// Merges the partial outputs of attention over disjoint ranges of keys (split-KV) by their
+/// log-sum-exps.
+pub const ATTENTION_COMBINE: Kernel = Kernel {
+    name: "attention_combine",
+    body: include_str!("../shaders/attention_combine.wgsl"),
+    libs: &[LIB_GRID],
+    trusted: false,
+    zero_workgroup_memory: true,
+};
+
 /// Fused attention with 8 × 8 register blocks per thread for both products (FlashAttention-2
 /// style), for head dimensions 32 and 64 without a key mask.
 pub const ATTENTION_BLOCKED: Kernel = Kernel {
@@ -344,6 +354,7 @@ pub const ALL: &[Kernel] = &[
     ENCODE,
     ATTENTION,
     ATTENTION_BLOCKED,
+    ATTENTION_COMBINE,
     ATTENTION_TEXTURE,
     ATTENTION_F16,
     PERFORMER,

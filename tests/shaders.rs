@@ -2,8 +2,9 @@
 //! is registered, and its `Params` struct has the size of the host struct that fills it.
 
 use speckle::ops::{
-    activation, adam, attention_texture, axpy, cross_entropy, encode, gat, layernorm, matmul,
-    matmul_texture, project_dense, project_finish, random_fill, reduce, roofline, softmax, srht,
+    activation, adam, attention_combine, attention_texture, axpy, cross_entropy, encode, gat,
+    layernorm, matmul, matmul_texture, project_dense, project_finish, random_fill, reduce,
+    roofline, softmax, srht,
 };
 use speckle::shaders::{self, Kernel};
 
@@ -75,8 +76,12 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 25] = [
+    let cases: [(&Kernel, usize); 26] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
+        (
+            &shaders::ATTENTION_COMBINE,
+            size_of::<attention_combine::AttentionCombineParams>(),
+        ),
         (
             &shaders::PERFORMER,
             size_of::<speckle::ops::performer::PerformerParams>(),

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod adam;
 pub mod attention;
+pub mod attention_combine;
 pub mod attention_f16;
 pub mod axpy;
 pub mod cross_entropy;

@@ -7,6 +7,7 @@ pub mod activation;
 pub mod adam;
 pub mod attention;
 pub mod attention_blocked;
+pub mod attention_combine;
 pub mod attention_f16;
 pub mod attention_texture;
 pub mod axpy;
