@@ -330,16 +330,19 @@ class BaselineArguments(unittest.TestCase):
         args, shapes = torch_baselines.parse_args(["--device", "cpu"])
         self.assertEqual(args.preset, "cpu")
         self.assertEqual(shapes["sdpa"], [(1, 4, 1024, 64)])
+        self.assertEqual(shapes["sdpa_decode"], [(1, 4, 8, 40000, 64)])
 
     def test_overrides(self):
         args, shapes = torch_baselines.parse_args([
             "--preset", "quick", "--matmul-sizes", "128,256", "--sdpa-shapes", "8,16,2048,64;4,16,4096,64",
             "--opu-shapes", "1024,4096,16384", "--rows-cols", "2,3", "--copy-bytes", "1024", "copy", "matmul",
+            "--sdpa-decode-shapes", "1,16,1,16384,64;8,16,1,4096,64",
         ])
         self.assertEqual(args.groups, ["matmul", "copy"])
         self.assertEqual(shapes["matmul"], [128, 256])
         self.assertEqual(shapes["matmul16"], [128, 256])
         self.assertEqual(shapes["sdpa"], [(8, 16, 2048, 64), (4, 16, 4096, 64)])
+        self.assertEqual(shapes["sdpa_decode"], [(1, 16, 1, 16384, 64), (8, 16, 1, 4096, 64)])
         self.assertEqual(shapes["opu"], [(1024, 4096, 16384)])
         self.assertEqual(shapes["rows_cols"], [(2, 3)])
         self.assertEqual(shapes["elements"], [4096])
@@ -347,6 +350,7 @@ class BaselineArguments(unittest.TestCase):
 
     def test_bad_arguments_exit_2(self):
         for argv in (["nosuchgroup"], ["--sdpa-shapes", "1,2,3"], ["--copy-bytes", "10"],
+                     ["--sdpa-decode-shapes", "1,2,3,4"],
                      ["--matmul-sizes", "0"], ["--runs", "x"], ["--device", "tpu"]):
             proc = subprocess.run([sys.executable, BASELINES] + argv, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
@@ -384,9 +388,15 @@ class BaselinesOnCpu(unittest.TestCase):
         self.assertEqual(header["preset"], "quick")
 
     def test_every_contract_op_once(self):
-        ops = [line["op"] for line in self.lines[1:]]
-        self.assertEqual(sorted(ops), sorted(self.CONTRACT))
-        shapes = {line["op"]: line["shape"] for line in self.lines[1:]}
+        # The decoding shapes ([B, H, NQ, NK, D]) repeat the three non-causal SDPA ops.
+        square = [line for line in self.lines[1:] if len(line["shape"]) != 5]
+        decode = [line for line in self.lines[1:] if len(line["shape"]) == 5]
+        self.assertEqual(sorted(line["op"] for line in square), sorted(self.CONTRACT))
+        self.assertEqual(sorted(line["op"] for line in decode),
+                         ["sdpa_f16_flash", "sdpa_fp32_efficient", "sdpa_fp32_math"])
+        for line in decode:
+            self.assertEqual(line["shape"], [1, 2, 1, 300, 16])
+        shapes = {line["op"]: line["shape"] for line in square}
         self.assertEqual(shapes["matmul_fp32"], [64, 64, 64])
         self.assertEqual(shapes["sdpa_fp32_math_causal"], [1, 2, 64, 16])
         self.assertEqual(shapes["opu_fp32"], [4, 32, 64])

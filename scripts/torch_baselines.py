@@ -14,6 +14,7 @@ shapes can be replaced:
     --matmul-sizes 4096,8192           n for matmul (and matmul16, unless --matmul16-sizes)
     --matmul16-sizes 4096,8192         n for matmul16 only
     --sdpa-shapes 8,16,2048,64;4,16,4096,64   B,H,N,D shapes, separated by ';'
+    --sdpa-decode-shapes 1,16,1,16384,64      B,H,NQ,NK,D shapes (fewer queries than keys)
     --opu-shapes 1024,4096,16384       batch,d,n_out shapes, separated by ';'
     --elements 67108864                element counts for relu / gelu_tanh (comma list)
     --rows-cols 16384,4096             R,C shapes for softmax / layernorm / sum_rows (';' list)
@@ -61,6 +62,9 @@ sdpa_fp32_math, sdpa_fp32_efficient, sdpa_f16_flash   [B, H, N, D]
                               FLASH_ATTENTION); q, k, v are [B, H, N, D] (speckle's [B, N, H*D]
                               is the same work). flops 4*B*H*N^2*D. Causal runs append
                               "_causal" to the op name and count half the flops.
+                  [B, H, NQ, NK, D]
+                              the same ops with NQ query rows over NK keys (a decoding step:
+                              NQ = 1), without a mask. flops 4*B*H*NQ*NK*D.
 opu_fp32          [batch, d, n_out]
                               y = (x @ Rr)^2 + (x @ Ri)^2 with a stored complex matrix
                               R = Rr + i*Ri ([d, n_out] each) and binary x [batch, d]
@@ -93,6 +97,7 @@ PRESETS = {
         "matmul": [4096, 8192],
         "matmul16": [4096, 8192],
         "sdpa": [(8, 16, 2048, 64), (4, 16, 4096, 64)],
+        "sdpa_decode": [(1, 16, 1, 16384, 64), (8, 16, 1, 4096, 64)],
         "opu": [(1024, 4096, 16384)],
         "elements": [1 << 26],
         "rows_cols": [(16384, 4096)],
@@ -102,6 +107,7 @@ PRESETS = {
         "matmul": [1024],
         "matmul16": [1024],
         "sdpa": [(1, 4, 1024, 64)],
+        "sdpa_decode": [(1, 4, 8, 40000, 64)],
         "opu": [(64, 1024, 4096)],
         "elements": [1 << 22],
         "rows_cols": [(1024, 4096)],
@@ -111,6 +117,7 @@ PRESETS = {
         "matmul": [64],
         "matmul16": [64],
         "sdpa": [(1, 2, 64, 16)],
+        "sdpa_decode": [(1, 2, 1, 300, 16)],
         "opu": [(4, 32, 64)],
         "elements": [4096],
         "rows_cols": [(8, 256)],
@@ -132,6 +139,7 @@ SHAPE_OPTIONS = (
     ("--matmul-sizes", "matmul", "ints", "n for matmul and matmul16, e.g. 4096,8192"),
     ("--matmul16-sizes", "matmul16", "ints", "n for matmul16 only (default: --matmul-sizes)"),
     ("--sdpa-shapes", "sdpa", "shapes4", "B,H,N,D shapes separated by ';'"),
+    ("--sdpa-decode-shapes", "sdpa_decode", "shapes5", "B,H,NQ,NK,D shapes separated by ';'"),
     ("--opu-shapes", "opu", "shapes3", "batch,d,n_out shapes separated by ';'"),
     ("--elements", "elements", "ints", "element counts for relu and gelu_tanh"),
     ("--rows-cols", "rows_cols", "shapes2", "R,C shapes (softmax, layernorm, sum_rows), ';'"),
@@ -191,6 +199,7 @@ _PARSERS = {
     "shapes2": _shape_list(2, "R,C"),
     "shapes3": _shape_list(3, "batch,d,n_out"),
     "shapes4": _shape_list(4, "B,H,N,D"),
+    "shapes5": _shape_list(5, "B,H,NQ,NK,D"),
     "bytes4": _byte_list,
 }
 
@@ -458,7 +467,7 @@ def matmul16_cases(torch, device, sizes):
         yield Case("matmul_f16", [n, n, n], make, flops=2 * n ** 3, extra={"dtype": "float16"})
 
 
-def sdpa_cases(torch, device, shapes):
+def sdpa_cases(torch, device, shapes, decode_shapes=()):
     try:
         from torch.nn.attention import SDPBackend, sdpa_kernel
     except ImportError:
@@ -490,6 +499,24 @@ def sdpa_cases(torch, device, shapes):
                     extra={"dtype": str(dtype).replace("torch.", ""), "causal": causal,
                            "backend": backend.lower()},
                 )
+    for (B, H, NQ, NK, D) in decode_shapes:
+        for name, dtype, backend in variants:
+            if sdpa_kernel is None:
+                yield Case(name, [B, H, NQ, NK, D], None,
+                           skip="torch.nn.attention.sdpa_kernel needs torch >= 2.3")
+                continue
+
+            def make(B=B, H=H, NQ=NQ, NK=NK, D=D, dtype=dtype):
+                q = _randn(torch, device, B, H, NQ, D, dtype=dtype)
+                k, v = (_randn(torch, device, B, H, NK, D, dtype=dtype) for _ in range(2))
+                return lambda: F.scaled_dot_product_attention(q, k, v)
+
+            yield Case(
+                name, [B, H, NQ, NK, D], make, flops=4 * B * H * NQ * NK * D, slow=True,
+                mode=lambda backend=backend: sdpa_kernel(getattr(SDPBackend, backend)),
+                extra={"dtype": str(dtype).replace("torch.", ""), "causal": False,
+                       "backend": backend.lower()},
+            )
 
 
 def opu_cases(torch, device, shapes):
@@ -569,7 +596,7 @@ def cases_for(group, torch, device, shapes):
     if group == "matmul16":
         return matmul16_cases(torch, device, shapes["matmul16"])
     if group == "sdpa":
-        return sdpa_cases(torch, device, shapes["sdpa"])
+        return sdpa_cases(torch, device, shapes["sdpa"], shapes["sdpa_decode"])
     if group == "opu":
         return opu_cases(torch, device, shapes["opu"])
     if group == "elementwise":

@@ -40,8 +40,9 @@
 // get weight 0 through select, never through exp of a huge negative number.
 //
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently, and
-// every invocation walks all the keys its block needs (up to Nk), so the host refuses more
-// keys than fit (AttentionConfig::loop_iterations in src/ops/attention.rs, counted as
+// every invocation walks all the keys its block needs in its range (up to split_keys), so the
+// host cuts the keys into ranges that fit, or refuses what it cannot cut
+// (AttentionConfig::loop_iterations in src/ops/attention.rs, counted as
 // `looped` in src/ops/loop_limit.rs says). Per tile of BK keys the busiest invocation passes
 // once through the tile loop and loops over the K and V loads (KV_LEN / WG passes), the key
 // flags (BK / WG), the partial scores (workgroup path, T > 1: BK / 4) and the BK / 4 chunks,
@@ -49,12 +50,23 @@
 // lavapipe: the subgroup variant with D = 64 (T = 4, BK = 32) is right up to 49,920 keys and
 // wrong from 49,952 on, as that count says.
 //
+// Key ranges (split-KV): with p.splits > 1 the keys are cut into ranges of p.split_keys (a
+// multiple of BK) and each query block gets one workgroup per range, which walks only its
+// range and writes its normalized partial output (zeros where its rows saw no key) and each
+// row's log-sum-exp lse = m + log(l) of the scaled scores (NEG where none was seen) into
+// buffers that shaders/attention_combine.wgsl merges into O. More workgroups for problems
+// with few query blocks (decoding), and fewer loop passes per invocation. p.splits = 1 is
+// the whole key sequence in one pass, written to O directly.
+//
 // Bindings (group 0): 0 uniform Params; 1 q (read); 2 k (read); 3 v (read); 4 mask (read; a
-// placeholder when there is no key mask); 5 o (read_write). The host binds windows of the
-// tensors: *_first is the element of a binding where the dispatch's first row starts.
-// Dispatch: batches * heads * q_blocks workgroups, q_blocks = ceil(q_rows / BQ), split over x
-// and y by `Gpu::grid`; workgroup w serves query block w % q_blocks of head
-// (w / q_blocks) % heads of batch w / (q_blocks * heads).
+// placeholder when there is no key mask); 5 o (read_write; the partial outputs [S, ...] with
+// key ranges); 6 lse (read_write, [S, rows, heads]; a one-value buffer, never written, with
+// one range). The host binds windows of the tensors: *_first is the element of a binding
+// where the dispatch's first row starts.
+// Dispatch: batches * heads * q_blocks * splits workgroups, q_blocks = ceil(q_rows / BQ),
+// split over x and y by `Gpu::grid`; workgroup w serves key range w % splits, and with
+// w' = w / splits query block w' % q_blocks of head (w' / q_blocks) % heads of batch
+// w' / (q_blocks * heads).
 // Overrides: D (head dimension, 1..=256); T (threads per query, a power of two); DV (vec4s
 // per thread, ceil(ceil(D / 4) / T) <= 8); BK (keys per tile, a multiple of 4); WG (threads per
 // workgroup, a multiple of T); KV_LEN = BK * DV * T (vec4s of a K or V tile); PART_LEN
@@ -88,6 +100,7 @@ override BQ: u32 = WG / T;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> kt: array<vec4<f32>, KV_LEN>;  // key j of the tile, vec4 column c at j * D4P + c
 var<workgroup> vt: array<vec4<f32>, KV_LEN>;
@@ -229,7 +242,9 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let w = linear_workgroup(wid, nwg);
+    let wk = linear_workgroup(wid, nwg);
+    let split = wk % p.splits;
+    let w = wk / p.splits;
     let qb = w % p.q_blocks;
     let h = (w / p.q_blocks) % p.heads;
     let b = w / (p.q_blocks * p.heads);
@@ -255,8 +270,9 @@ fn main(
     let head = h * D;
     let qs = load_query(p.q_first + b * p.q_batch + min(row, p.q_rows - 1u) * p.row_stride + head, t);
 
-    // Keys the block needs: with the causal mask, none past its last query.
-    var kend = p.nk;
+    // Keys the block needs of its range: with the causal mask, none past its last query.
+    let kstart = split * p.split_keys;
+    var kend = min(p.nk, kstart + p.split_keys);
     if ((p.flags & FLAG_CAUSAL) != 0u) {
         kend = min(kend, p.q_row0 + min(qb * BQ + BQ, p.q_rows));
     }
@@ -273,7 +289,7 @@ fn main(
     var a5 = vec4<f32>(0.0);
     var a6 = vec4<f32>(0.0);
     var a7 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < kend; k0 += BK) {
+    for (var k0 = kstart; k0 < kend; k0 += BK) {
         workgroupBarrier(); // every thread is done with the previous tile
         for (var e = lid; e < KV_LEN; e += WG) {
             let key = k0 + e / D4P;
@@ -350,6 +366,11 @@ fn main(
     if (live) {
         // No key seen: l == 0 and acc == 0, and the row is zeros.
         let inv = select(0.0, 1.0 / l, l > 0.0);
-        store_row(p.o_first + b * p.q_batch + row * p.row_stride + head, t, Slice(a0, a1, a2, a3, a4, a5, a6, a7), inv);
+        let at = p.o_first + split * p.o_split + b * p.q_batch + row * p.row_stride + head;
+        store_row(at, t, Slice(a0, a1, a2, a3, a4, a5, a6, a7), inv);
+        if (p.splits > 1u && t == 0u) {
+            let r = b * p.q_rows + row;
+            lse[p.lse_first + split * p.lse_split + r * p.heads + h] = select(NEG, m + log(l), l > 0.0);
+        }
     }
 }

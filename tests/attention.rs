@@ -708,8 +708,11 @@ fn auto_passes_over_a_variant_past_the_loop_limit_for_one_that_fits() {
 
 #[test]
 fn keys_no_variant_takes_are_refused_with_the_numbers() {
-    // 20 passes per invocation: not even one tile of 200 keys fits any variant.
-    let gpu = gpu_with_loop_limit(20);
+    // 4 passes per invocation: not even one tile of keys fits any variant (one pass of a key
+    // loop around a body with loops of its own counts at least 5), so neither key ranges nor
+    // another variant take the problem.
+    const LIMIT: u64 = 4;
+    let gpu = gpu_with_loop_limit(LIMIT);
     let c = Case::new(1, 5, 200, 2, 16);
     let dims = c.dims();
     let operands = zero_operands(&gpu, c);
@@ -720,7 +723,7 @@ fn keys_no_variant_takes_are_refused_with_the_numbers() {
         c,
         with(AttentionVariant::Auto, false),
         auto.loop_iterations(&gpu, &dims).unwrap(),
-        20,
+        LIMIT,
     );
     for needle in ["Nk = 200", "D = 16", "attention::unfused"] {
         assert!(remedy.contains(needle), "{needle:?} not in: {remedy}");
@@ -733,7 +736,7 @@ fn keys_no_variant_takes_are_refused_with_the_numbers() {
             c,
             with(variant, true),
             choice.loop_iterations(&gpu, &dims).unwrap(),
-            20,
+            LIMIT,
         );
     }
 }
@@ -854,56 +857,173 @@ fn keys_past_lavapipes_loop_limit_are_right_or_refused() {
     // lavapipe ends an invocation's loops after 65,535 passes. Unchecked, the subgroup variant
     // at D = 64 was wrong from 49,952 keys on and the register-blocked kernel from 21,312
     // (measured); the workgroup variant loops more per key than the subgroup one by the
-    // bound's count. 40,000 and 50,000 keys: Auto takes them with a variant that fits (on
-    // lavapipe the texture variant, in ranges of keys that fit its textures), and the tiled
-    // and blocked variants, which walk every key in each invocation, are refused at 50,000
-    // before anything runs, with a remedy that names what takes the problem. On adapters
-    // without a limit all of it runs. Tolerance: the 1e-5 of short rows plus the f32 sums
-    // over 50,000 keys, u · sqrt(Nk) ≈ 1.3e-5 each for the numerator and the normalizer.
+    // bound's count. At 50,000 keys Auto takes them with a variant that fits (on lavapipe the
+    // texture variant, in ranges of keys that fit its textures), the tiled variants forced cut
+    // them into key ranges merged by attention_combine, and the register-blocked kernel, which
+    // walks every key in each invocation, is refused before anything runs, with a remedy that
+    // names what takes the problem. On adapters without a limit all of it runs. Tolerance: the
+    // 1e-5 of short rows plus the f32 sums over 50,000 keys, u · sqrt(Nk) ≈ 1.3e-5 each for
+    // the numerator and the normalizer.
     let gpu = gpu();
     let tol = 1e-5 + 2.0 * 5.96e-8 * (50_000f64).sqrt();
-    for (nk, seed) in [(40_000, 130), (50_000, 131)] {
-        let c = Case::new(1, 3, nk, 1, 64);
-        for causal in [false, true] {
-            check(
-                gpu,
-                c,
-                &inputs(c, seed, 1.0),
-                None,
-                with(AttentionVariant::Auto, causal),
-                tol,
-            );
-        }
+    let c = Case::new(1, 3, 50_000, 1, 64);
+    let data = inputs(c, 131, 1.0);
+    let mut forced = variants(gpu);
+    forced.push(AttentionVariant::Auto);
+    for variant in forced {
+        check(
+            gpu,
+            c,
+            &data,
+            None,
+            with(variant, variant == AttentionVariant::Workgroup),
+            tol,
+        );
     }
     let Some(limit) = gpu.loop_limit().unwrap() else {
         return;
     };
-    let c = Case::new(1, 3, 50_000, 1, 64);
     let dims = c.dims();
     let operands = zero_operands(gpu, c);
     let tensors: Vec<&Tensor> = operands.iter().collect();
-    let auto = attention::builtin_choice(gpu, &dims, &tensors, AttentionVariant::Auto).unwrap();
-    let mut forced: Vec<AttentionVariant> = variants(gpu)
-        .into_iter()
-        .filter(|&v| v != AttentionVariant::Texture)
-        .collect();
-    forced.push(AttentionVariant::Blocked);
-    for variant in forced {
-        let choice = attention::builtin_choice(gpu, &dims, &tensors, variant).unwrap();
-        let bound = choice.loop_iterations(gpu, &dims).unwrap();
-        assert!(
-            bound > limit,
-            "{}: {bound} passes fit {limit}",
-            choice.name()
-        );
-        let remedy = refusal(gpu, c, with(variant, false), bound, limit);
-        let names = if auto.loop_iterations(gpu, &dims).unwrap() <= limit {
-            vec![auto.name(), "Auto".to_string()]
-        } else {
-            vec!["attention::unfused".to_string()]
+    for variant in [AttentionVariant::Subgroup, AttentionVariant::Workgroup] {
+        let Ok(config) = AttentionConfig::for_gpu(gpu, c.d, variant) else {
+            continue;
         };
-        for name in names {
-            assert!(remedy.contains(&name), "{name:?} not in: {remedy}");
-        }
+        // Whole, the keys would not fit; in ranges, each does.
+        assert!(config.loop_iterations(c.nk) > limit, "{config}");
+        let split = attention::key_split(gpu, &dims, &config).unwrap();
+        assert!(split.splits > 1, "{config}: {split:?}");
+        assert!(
+            config.loop_iterations(split.keys) <= limit,
+            "{config}: {split:?}"
+        );
     }
+    let auto = attention::builtin_choice(gpu, &dims, &tensors, AttentionVariant::Auto).unwrap();
+    let blocked =
+        attention::builtin_choice(gpu, &dims, &tensors, AttentionVariant::Blocked).unwrap();
+    let bound = blocked.loop_iterations(gpu, &dims).unwrap();
+    assert!(bound > limit, "blocked: {bound} passes fit {limit}");
+    let remedy = refusal(gpu, c, with(AttentionVariant::Blocked, false), bound, limit);
+    for name in [auto.name(), "Auto".to_string()] {
+        assert!(remedy.contains(&name), "{name:?} not in: {remedy}");
+    }
+}
+
+#[test]
+fn the_tiled_kernel_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
+    // A loop limit lowered to what two key tiles take cuts 300 keys into ranges of 2 tiles,
+    // each range a workgroup per query block writing its partial output and log-sum-exp, and
+    // attention_combine merging them. Every merge case is small: ranges whose rows see no key
+    // (causal queries before the range, a batch masked throughout, a batch whose only keys lie
+    // in one middle range), Nq != Nk, heads of awkward D, large scores.
+    let real = gpu();
+    for variant in variants(real) {
+        if variant == AttentionVariant::Texture {
+            continue;
+        }
+        let d = 40;
+        let config = AttentionConfig::for_gpu(real, d, variant).unwrap();
+        let bk = config.keys_per_tile as usize;
+        let gpu = gpu_with_loop_limit(config.loop_iterations(2 * bk));
+        let c = Case::new(3, 45, 300, 2, d);
+        let split = attention::key_split(&gpu, &c.dims(), &config).unwrap();
+        assert_eq!(split.keys, 2 * bk, "{config}: {split:?}");
+        assert_eq!(
+            split.splits,
+            300usize.div_ceil(2 * bk),
+            "{config}: {split:?}"
+        );
+        let options = |causal| with(variant, causal);
+        let row = c.h * c.d;
+        let data = inputs(c, 160, 1.0);
+        // Batch 0: a random half of the keys; batch 1: none; batch 2: keys 70 .. 89 only.
+        let flags = random_scaled(c.nk, 161, 1.0);
+        let mut mask = vec![0.0f32; c.b * c.nk];
+        for j in 0..c.nk {
+            mask[j] = f32::from(flags[j] > 0.0);
+        }
+        for j in 70..90 {
+            mask[2 * c.nk + j] = 1.0;
+        }
+        for causal in [false, true] {
+            let got = check(&gpu, c, &data, Some(&mask), options(causal), TOL);
+            let batch = |b: usize| &got[b * c.nq * row..(b + 1) * c.nq * row];
+            assert!(
+                batch(1).iter().all(|&x| x == 0.0),
+                "{config} causal {causal}"
+            );
+            let unseen = if causal { c.nq } else { 0 };
+            assert!(batch(2)[..unseen * row].iter().all(|&x| x == 0.0));
+            check(&gpu, c, &data, None, options(causal), TOL);
+        }
+        let c = Case::new(1, 20, 300, 2, d);
+        let data = inputs(c, 162, 30.0);
+        let tol = large_input_tolerance(c, &data, f64::from(c.dims().default_scale()));
+        check(&gpu, c, &data, None, options(false), tol);
+    }
+}
+
+#[test]
+fn key_ranges_follow_the_loop_limit_parallelism_and_bindings() {
+    let real = gpu();
+    let config = AttentionConfig::for_gpu(real, 64, AttentionVariant::Auto).unwrap();
+    let bk = config.keys_per_tile as usize;
+    // Within the limit and with many query blocks: one range, the whole sequence.
+    let many = Case::new(8, 4096, 300, 16, 64);
+    let whole = attention::key_split(real, &many.dims(), &config).unwrap();
+    assert_eq!((whole.splits, whole.keys), (1, 300));
+    // A decoding step over 100,000 keys: on GPUs ranges of at least MIN_KEYS_PER_SPLIT keys for
+    // about SPLIT_TARGET_WORKGROUPS workgroups; on CPU adapters only what the loop limit needs.
+    let decode = Case::new(1, 1, 100_000, 4, 64);
+    let split = attention::key_split(real, &decode.dims(), &config).unwrap();
+    assert_eq!(split.keys % bk, 0, "{split:?}");
+    assert!(split.splits * split.keys >= decode.nk, "{split:?}");
+    assert!((split.splits - 1) * split.keys < decode.nk, "{split:?}");
+    let limit = real.loop_limit().unwrap();
+    if let Some(limit) = limit {
+        assert!(config.loop_iterations(split.keys) <= limit, "{split:?}");
+    }
+    if real.is_cpu() {
+        let needed = limit.map_or(1, |l| {
+            let mut s = 1;
+            while config.loop_iterations(decode.nk.div_ceil(s).next_multiple_of(bk)) > l {
+                s += 1;
+            }
+            s
+        });
+        assert_eq!(split.splits, needed, "{split:?}");
+    } else {
+        assert!(split.splits > 1, "{split:?}");
+        assert!(split.keys >= attention::MIN_KEYS_PER_SPLIT, "{split:?}");
+        // 4 query blocks (one query row of 4 heads), so about SPLIT_TARGET_WORKGROUPS / 4 ranges.
+        assert!(
+            split.splits * 4 <= 2 * attention::SPLIT_TARGET_WORKGROUPS,
+            "{split:?}"
+        );
+    }
+    // Partial outputs that would not fit one binding keep the keys whole: under a lowered loop
+    // limit the problem is then refused, not cut. 64 KiB bindings hold K ([1000, 16]) and O
+    // ([200, 16]) but not 16 partial outputs of O.
+    let config = AttentionConfig::for_gpu(real, 16, AttentionVariant::Auto).unwrap();
+    let bk = config.keys_per_tile as usize;
+    let limit = config.loop_iterations(2 * bk);
+    let tight = Gpu::with_options(&speckle::GpuOptions {
+        max_binding_bytes: Some(64 * 1024),
+        max_loop_iterations: Some(limit),
+        tuning: speckle::Tuning::Off,
+        ..Default::default()
+    })
+    .unwrap();
+    let wide = Case::new(1, 200, 1000, 1, 16);
+    assert!(1000usize.div_ceil(2 * bk) * 200 * 16 > 16 * 1024);
+    let whole = attention::key_split(&tight, &wide.dims(), &config).unwrap();
+    assert_eq!(whole.splits, 1, "{whole:?}");
+    refusal(
+        &tight,
+        wide,
+        with(config.variant, false),
+        config.loop_iterations(wide.nk),
+        limit,
+    );
 }

@@ -605,13 +605,13 @@ fn init_errors_and_names() {
 
 #[test]
 fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
-    // A limit of 1,200 passes per invocation: the projections' matmuls fit (they need 1,088),
-    // but the workgroup variant of attention (forced: it runs on every adapter) does not walk
-    // 5,000 keys within it (Auto would take them on lavapipe with the texture variant, in
-    // ranges of keys). The layer returns attention's Error::LoopLimit, and its output is
-    // untouched: the five kernels run in one submission, after all are planned.
+    // A limit of 1,200 passes per invocation: the projections' matmuls fit (they need 1,104
+    // for k = 64), but the register-blocked attention kernel (forced; the others would cut
+    // the keys into ranges that fit) does not walk 5,000 keys within it. The layer returns
+    // attention's Error::LoopLimit, and its output is untouched: the five kernels run in one
+    // submission, after all are planned.
     let gpu = common::gpu_with_loop_limit(1200);
-    let (e, heads, nq, nk) = (8, 2, 3, 5000);
+    let (e, heads, nq, nk) = (64, 2, 3, 5000);
     let layer = MultiHeadAttention::xavier(&gpu, e, heads, 5).unwrap();
     let tensor =
         |n: usize, seed: u64| Tensor::from_slice(&gpu, &random(n * e, seed), &[1, n, e]).unwrap();
@@ -625,7 +625,7 @@ fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
         None,
         &out,
         &AttentionOptions {
-            variant: AttentionVariant::Workgroup,
+            variant: AttentionVariant::Blocked,
             ..Default::default()
         },
     );

@@ -17,7 +17,15 @@ struct Params {
     o_first: u32,
     flags: u32,       // FLAG_CAUSAL | FLAG_MASK
     scale: f32,
-    _pad: u32,
+    // Key ranges (shaders/attention.wgsl only; 1 and nk elsewhere): the keys split into
+    // `splits` ranges of `split_keys`, one per workgroup of a query block; with more than one,
+    // range s writes its normalized partial output at o_first + s * o_split (same layout as
+    // o) and each row's log-sum-exp at lse_first + s * lse_split + row * heads + h.
+    splits: u32,
+    split_keys: u32,
+    o_split: u32,
+    lse_first: u32,
+    lse_split: u32,
 }
 
 // Keep in sync with the FLAG_ constants in src/ops/attention.rs.

@@ -77,6 +77,7 @@ impl Preset {
             Preset::Gpu => Sizes {
                 matmul: &[4096, 8192],
                 attention: &[[8, 16, 2048, 64], [4, 16, 4096, 64]],
+                decode: &[[1, 16, 1, 16384, 64], [8, 16, 1, 4096, 64]],
                 optical: [1024, 4096, 16384],
                 matrix_free: [8, 20_000, 40_000],
                 srht: [8, 1_000_000, 2_000_000],
@@ -90,6 +91,7 @@ impl Preset {
             Preset::Cpu => Sizes {
                 matmul: &[1024],
                 attention: &[[1, 4, 1024, 64]],
+                decode: &[[1, 4, 8, 40000, 64]],
                 optical: [64, 1024, 4096],
                 matrix_free: [1, 2048, 4096],
                 srht: [1, 1 << 16, 1 << 17],
@@ -102,6 +104,7 @@ impl Preset {
             Preset::Quick => Sizes {
                 matmul: &[64],
                 attention: &[[1, 2, 64, 16]],
+                decode: &[[1, 2, 1, 300, 16]],
                 optical: [4, 32, 64],
                 matrix_free: [2, 40, 64],
                 srht: [1, 100, 256],
@@ -119,6 +122,8 @@ impl Preset {
 struct Sizes {
     matmul: &'static [usize],
     attention: &'static [[usize; 4]],
+    /// Attention with fewer queries than keys, [B, H, Nq, Nk, D] (decoding steps).
+    decode: &'static [[usize; 5]],
     optical: [usize; 3],
     matrix_free: [usize; 3],
     srht: [usize; 3],
@@ -437,10 +442,30 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
                     label,
                     Box::new(move || {
                         let auto = AttentionVariant::Auto;
-                        attention_case(need()?, shape, causal, auto, precision, &o)
+                        attention_case(need()?, shape, n, causal, auto, precision, &o)
                     }),
                 ));
             }
+        }
+    }
+    // Decoding steps, and on GPUs the register-blocked kernel that Auto passes over for them.
+    for &[b, h, nq, nk, d] in sizes.decode {
+        let mut variants = vec![AttentionVariant::Auto];
+        if sizes.alternatives {
+            variants.push(AttentionVariant::Blocked);
+        }
+        for variant in variants {
+            let name = match variant {
+                AttentionVariant::Auto => String::new(),
+                other => format!(" {}", other.name()),
+            };
+            out.push((
+                format!("attention f32 decode {b},{h},{nq},{nk},{d}{name}"),
+                Box::new(move || {
+                    let shape = [b, h, nk, d];
+                    attention_case(need()?, shape, nq, false, variant, Precision::F32, &o)
+                }),
+            ));
         }
     }
     if let (true, Some(&shape)) = (sizes.alternatives, sizes.attention.first()) {
@@ -449,7 +474,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         let variant = AttentionVariant::Subgroup;
         out.push((
             format!("attention f32 {b},{h},{n},{d} {}", variant.name()),
-            Box::new(move || attention_case(need()?, shape, false, variant, Precision::F32, &o)),
+            Box::new(move || attention_case(need()?, shape, n, false, variant, Precision::F32, &o)),
         ));
     }
     let [b, d, n] = sizes.optical;
@@ -603,40 +628,52 @@ fn matmul_f16_case(
     })
 }
 
-/// The fused attention in `precision`: f32 against PyTorch's fp32 memory-efficient SDPA (the
-/// target's yardstick), f16 inputs against its f16 FlashAttention (like for like; no target).
+/// The fused attention in `precision` with `queries` query rows over the N keys of `shape`:
+/// f32 against PyTorch's fp32 memory-efficient SDPA (the target's yardstick), f16 inputs
+/// against its f16 FlashAttention (like for like; no target). Rows with fewer queries than
+/// keys carry the shape [B, H, Nq, Nk, D] (PyTorch's decoding rows) and no target.
 fn attention_case(
     gpu: &Gpu,
     shape: [usize; 4],
+    queries: usize,
     causal: bool,
     variant: AttentionVariant,
     precision: Precision,
     o: &AllOptions,
 ) -> Result<Measured> {
     let [b, h, n, d] = shape;
-    let run = FusedRun::measure(gpu, shape, n, causal, variant, precision, o.warmup, o.runs)?;
+    let run = FusedRun::measure(
+        gpu, shape, queries, causal, variant, precision, o.warmup, o.runs,
+    )?;
     let baseline = match precision {
         Precision::F32 => "sdpa_fp32_efficient",
         Precision::F16 => "sdpa_f16_flash",
     };
     let op = format!("{baseline}{}", if causal { "_causal" } else { "" });
     // Q, K and V read and O (f32) written once.
-    let input_bytes = match precision {
-        Precision::F32 => 12.0,
-        Precision::F16 => 6.0,
+    let value_bytes = match precision {
+        Precision::F32 => 4.0,
+        Precision::F16 => 2.0,
+    };
+    let head_values = (b * h * d) as f64;
+    let bytes = head_values * ((value_bytes + 4.0) * queries as f64 + 2.0 * value_bytes * n as f64);
+    let shape = if queries == n {
+        shape.to_vec()
+    } else {
+        vec![b, h, queries, n, d]
     };
     Ok(Measured {
         kernel: "attention",
         variant: run.choice.clone(),
-        shape: shape.to_vec(),
         flops: Some(run.flops()),
-        bytes: (input_bytes + 4.0) * (b * n * h * d) as f64,
+        bytes,
         cpu: None,
         error: Some(run.sample().error(&run.out)),
         error_kind: "max relative error of sampled rows",
         timing: run.timing,
         torch: torch(&op, &shape),
-        target: (precision == Precision::F32 && !causal).then_some(0.7),
+        target: (precision == Precision::F32 && !causal && queries == n).then_some(0.7),
+        shape,
     })
 }
 

@@ -21,16 +21,20 @@
 //! * Problems larger than one storage binding are split along batches and query rows; one
 //!   batch's K or V must fit one binding (an error says so otherwise). The texture variant
 //!   needs every operand in one binding and otherwise leaves the problem to the others.
-//! * Keys and the loop limit. The tiled and register-blocked kernels walk all the keys of
-//!   their rows in every invocation; the texture variant takes the keys in ranges that fit a
-//!   texture and the loop limit, one dispatch each, merged through each row's log-sum-exp
-//!   ([`attention_texture::key_ranges`]), so it takes any number of keys. On adapters that end
-//!   an invocation's loops after a number of iterations ([`Gpu::loop_limit`]: 65,535 on
-//!   lavapipe, silently) each variant's bound ([`AttentionChoice::loop_iterations`], counted
-//!   by [`looped`]) is checked before anything is planned; [`AttentionVariant::Auto`] passes
-//!   over a variant that would loop too often for one that fits, and what fits nowhere (or a
-//!   forced variant that does not fit) is an [`Error::LoopLimit`] that names the numbers and
-//!   what takes the problem instead.
+//! * Key ranges (split-KV). The tiled kernels cut the keys into ranges ([`key_split`]), one
+//!   workgroup per query block and range, each writing a partial output and its rows'
+//!   log-sum-exp, merged by [`attention_combine`]: on GPUs for problems with few query blocks
+//!   (a decoding step has one query row), which would otherwise leave most of the GPU idle,
+//!   and wherever the keys would pass the loop limit. The texture variant takes the keys in
+//!   ranges that fit a texture and the loop limit, one dispatch each, merging into the output
+//!   of those before ([`attention_texture::key_ranges`]). The register-blocked kernel walks
+//!   all the keys of its rows in every invocation.
+//! * The loop limit. On adapters that end an invocation's loops after a number of iterations
+//!   ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) each variant's bound
+//!   ([`AttentionChoice::loop_iterations`], counted by [`looped`]) is checked before anything
+//!   is planned; [`AttentionVariant::Auto`] passes over a variant that would loop too often for
+//!   one that fits, and what fits nowhere (or a forced variant that does not fit) is an
+//!   [`Error::LoopLimit`] that names the numbers and what takes the problem instead.
 //!
 //! [`unfused`] computes the same thing from the Core kernels (matmul, softmax, matmul) with the
 //! full score matrix: the baseline of the benchmarks.
@@ -44,6 +48,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention_blocked::BlockedConfig;
+use crate::ops::attention_combine;
 use crate::ops::attention_texture;
 use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul::{self, MatmulOptions};
@@ -614,25 +619,22 @@ impl AttentionChoice {
     }
 
     /// An upper bound of the loop passes of the busiest invocation of this choice's kernel on
-    /// a problem of `dims` on `gpu` ([`looped`]): the tiled and blocked kernels walk all Nk
-    /// keys in every invocation (the causal mask stops earlier, never later); the texture
-    /// variant walks the keys of one dispatch
+    /// a problem of `dims` on `gpu` ([`looped`]): the register-blocked kernel walks all Nk keys
+    /// in every invocation (the causal mask stops earlier, never later); the tiled kernels the
+    /// keys of one range ([`key_split`]), the texture variant those of one dispatch
     /// ([`attention_texture::keys_per_dispatch`]).
     pub fn loop_iterations(&self, gpu: &Gpu, dims: &AttentionDims) -> Result<u64> {
-        let texture_keys = match self {
-            AttentionChoice::Texture => attention_texture::keys_per_dispatch(gpu, dims.head_dim)?,
-            _ => dims.nk,
-        };
-        Ok(self.passes(texture_keys, dims))
+        Ok(self.passes(gpu, gpu.loop_limit()?, dims))
     }
 
-    /// [`AttentionChoice::loop_iterations`] with the texture variant's keys per dispatch given.
-    fn passes(&self, texture_keys: usize, dims: &AttentionDims) -> u64 {
+    /// [`AttentionChoice::loop_iterations`] where the adapter's loop limit is `limit`.
+    fn passes(&self, gpu: &Gpu, limit: Option<u64>, dims: &AttentionDims) -> u64 {
         match self {
             AttentionChoice::Texture => {
-                attention_texture::loop_iterations(dims.head_dim, dims.nk.min(texture_keys))
+                let keys = attention_texture::keys_within(gpu, limit, dims.head_dim);
+                attention_texture::loop_iterations(dims.head_dim, dims.nk.min(keys))
             }
-            AttentionChoice::Tiled(c) => c.loop_iterations(dims.nk),
+            AttentionChoice::Tiled(c) => c.loop_iterations(split_within(gpu, limit, dims, c).keys),
             AttentionChoice::Blocked(c) => c.loop_iterations(dims.nk),
         }
     }
@@ -744,7 +746,11 @@ pub struct AttentionParams {
     o_first: u32,
     flags: u32,
     scale: f32,
-    _pad: u32,
+    splits: u32,
+    split_keys: u32,
+    o_split: u32,
+    lse_first: u32,
+    lse_split: u32,
 }
 
 /// The scale `options` ask for on a problem of head dimension D, checked finite.
@@ -950,6 +956,20 @@ pub fn plan_with(
         queries: config.queries_per_workgroup() as usize,
         mask_slot: true,
     };
+    let split = key_split(gpu, &dims, &config)?;
+    if split.splits > 1 {
+        return plan_split(
+            gpu,
+            &dims,
+            [q, k, v],
+            out,
+            key_mask,
+            &kernel,
+            options.causal,
+            scale,
+            split,
+        );
+    }
     plan_chunks(
         gpu,
         &dims,
@@ -962,8 +982,98 @@ pub fn plan_with(
     )
 }
 
+/// Query blocks the tiled kernel needs fewer of to get key ranges for parallelism on GPUs
+/// ([`key_split`]): about 4 workgroups for each of an H100's 132 multiprocessors.
+pub const SPLIT_TARGET_WORKGROUPS: usize = 512;
+/// The fewest keys a range takes where it is cut for parallelism: enough that the range's
+/// walk outweighs writing its partial row and merging it.
+pub const MIN_KEYS_PER_SPLIT: usize = 256;
+
+/// How the tiled kernels take the keys: `splits` ranges of `keys` each (the last shorter), one
+/// workgroup per query block and range, merged by [`crate::ops::attention_combine`]; one
+/// range is the whole sequence written to the output directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySplit {
+    /// Ranges S.
+    pub splits: usize,
+    /// Keys per range (a multiple of the configuration's keys per tile, or Nk for one range).
+    pub keys: usize,
+}
+
+/// The key ranges of `config` on a problem of `dims` on `gpu`: cut so that each invocation's
+/// loop passes fit the adapter's loop limit ([`Gpu::loop_limit`]), and on GPUs (not CPU
+/// adapters, whose few cores are busy with few workgroups) so that a problem of fewer than
+/// [`SPLIT_TARGET_WORKGROUPS`] query blocks gets about that many workgroups, with at least
+/// [`MIN_KEYS_PER_SPLIT`] keys per range. Ranges need the problem in one dispatch (one chunk,
+/// see the module docs) with S partial outputs in one binding and S times the workgroups in
+/// one grid; where that is not so the keys stay whole (and a loop-limit check refuses what
+/// does not fit).
+pub fn key_split(gpu: &Gpu, dims: &AttentionDims, config: &AttentionConfig) -> Result<KeySplit> {
+    Ok(split_within(gpu, gpu.loop_limit()?, dims, config))
+}
+
+/// [`key_split`] where the adapter's loop limit is `limit`.
+fn split_within(
+    gpu: &Gpu,
+    limit: Option<u64>,
+    dims: &AttentionDims,
+    config: &AttentionConfig,
+) -> KeySplit {
+    let (nk, bk) = (dims.nk, config.keys_per_tile as usize);
+    let whole = KeySplit {
+        splits: 1,
+        keys: nk,
+    };
+    if nk == 0 {
+        return whole;
+    }
+    let bq = config.queries_per_workgroup() as usize;
+    let blocks = dims.batch * dims.heads * dims.nq.div_ceil(bq);
+    // Ranges for parallelism (GPUs only).
+    let wanted = if gpu.is_cpu() || blocks >= SPLIT_TARGET_WORKGROUPS {
+        1
+    } else {
+        SPLIT_TARGET_WORKGROUPS
+            .div_ceil(blocks)
+            .min(nk / MIN_KEYS_PER_SPLIT)
+            .max(1)
+    };
+    let mut keys = nk.div_ceil(wanted).next_multiple_of(bk);
+    // Ranges for the loop limit: whole tiles that fit it.
+    if let Some(limit) = limit {
+        if config.loop_iterations(nk) > limit {
+            let fit = largest_within(limit, nk as u64, |n| config.loop_iterations(n as usize))
+                .unwrap_or(0) as usize
+                / bk
+                * bk;
+            if fit == 0 {
+                return whole;
+            }
+            keys = keys.min(fit);
+        }
+    }
+    let splits = nk.div_ceil(keys);
+    if splits <= 1 {
+        return whole;
+    }
+    let out_len = dims.batch * dims.nq * dims.row_len();
+    let one_chunk = chunks(gpu, dims, bq).is_ok_and(|c| c.len() == 1);
+    let fits = splits * out_len <= window_capacity(gpu)
+        && blocks * splits <= gpu.max_grid()
+        && u32::try_from(splits * out_len).is_ok();
+    if !one_chunk || !fits {
+        return whole;
+    }
+    // As many ranges, as even as whole tiles allow.
+    KeySplit {
+        splits,
+        keys: nk.div_ceil(splits).next_multiple_of(bk),
+    }
+}
+
 /// A compiled kernel with the bindings of `shaders/attention.wgsl`: the query rows of one
-/// workgroup, and whether binding 4 is the key mask (the output then at 5) or the output.
+/// workgroup, and whether binding 4 is the key mask (the output then at 5 and the key
+/// ranges' log-sum-exps at 6: the tiled kernel) or the output.
 pub(crate) struct ChunkKernel {
     pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
     pub(crate) queries: usize,
@@ -984,8 +1094,7 @@ fn check_loop_limit(
     let Some(limit) = gpu.loop_limit()? else {
         return Ok(());
     };
-    let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
-    let passes = |c: &AttentionChoice, dims: &AttentionDims| c.passes(texture_keys, dims);
+    let passes = |c: &AttentionChoice, dims: &AttentionDims| c.passes(gpu, Some(limit), dims);
     let iterations = passes(choice, dims);
     if iterations <= limit {
         return Ok(());
@@ -1035,6 +1144,14 @@ fn check_head_dim(name: &str, head_dim: u32, dims: &AttentionDims) -> Result<()>
     Ok(())
 }
 
+/// Where the key ranges of [`plan_split`] write: S partial outputs `[S, B·Nq, H·D]` and their
+/// log-sum-exps `[S, B·Nq, H]`.
+struct RangeOutputs<'a> {
+    split: KeySplit,
+    partials: &'a Tensor,
+    lse: &'a Tensor,
+}
+
 /// The dispatches of `kernel` over the chunks of the problem (`key_mask` only for a kernel
 /// with a mask slot). Q, K and V may be f32 or f16 tensors (windows count their own elements);
 /// the output is f32.
@@ -1045,12 +1162,75 @@ fn check_head_dim(name: &str, head_dim: u32, dims: &AttentionDims) -> Result<()>
 pub(crate) fn plan_chunks(
     gpu: &Gpu,
     dims: &AttentionDims,
+    qkv: [&dyn Operand; 3],
+    out: &Tensor,
+    key_mask: Option<&Tensor>,
+    kernel: &ChunkKernel,
+    causal: bool,
+    scale: f32,
+) -> Result<Vec<Dispatch>> {
+    plan_ranges(gpu, dims, qkv, out, key_mask, kernel, causal, scale, None)
+}
+
+/// [`plan_chunks`] for the tiled kernel with the keys in `split.splits` ranges, each written
+/// to a partial output, then merged into `out` by [`attention_combine`]. The caller has
+/// checked, through [`key_split`], that the problem is one chunk whose S partial outputs fit
+/// one binding.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operands of attention, its mask and output, the kernel, its options and the key ranges"
+)]
+fn plan_split(
+    gpu: &Gpu,
+    dims: &AttentionDims,
+    qkv: [&dyn Operand; 3],
+    out: &Tensor,
+    key_mask: Option<&Tensor>,
+    kernel: &ChunkKernel,
+    causal: bool,
+    scale: f32,
+    split: KeySplit,
+) -> Result<Vec<Dispatch>> {
+    let rows = dims.batch * dims.nq;
+    let partials = Tensor::empty(gpu, &[split.splits, rows, dims.row_len()])?;
+    let lse = Tensor::empty(gpu, &[split.splits, rows, dims.heads])?;
+    let ranges = RangeOutputs {
+        split,
+        partials: &partials,
+        lse: &lse,
+    };
+    let mut dispatches = plan_ranges(
+        gpu,
+        dims,
+        qkv,
+        out,
+        key_mask,
+        kernel,
+        causal,
+        scale,
+        Some(ranges),
+    )?;
+    let merged = out.view(&[rows, dims.row_len()])?;
+    dispatches.extend(attention_combine::plan(gpu, &partials, &lse, &merged)?);
+    Ok(dispatches)
+}
+
+/// The dispatches of [`plan_chunks`], writing to `out`, or with `ranges` (one chunk) the key
+/// ranges' partial outputs and log-sum-exps.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operands of attention, its mask and output, the kernel, its options and the key ranges"
+)]
+fn plan_ranges(
+    gpu: &Gpu,
+    dims: &AttentionDims,
     [q, k, v]: [&dyn Operand; 3],
     out: &Tensor,
     key_mask: Option<&Tensor>,
     kernel: &ChunkKernel,
     causal: bool,
     scale: f32,
+    ranges: Option<RangeOutputs<'_>>,
 ) -> Result<Vec<Dispatch>> {
     let dims = *dims;
     let bq = kernel.queries;
@@ -1063,8 +1243,34 @@ pub(crate) fn plan_chunks(
     if key_mask.is_some() {
         flags |= FLAG_MASK;
     }
+    let split = ranges.as_ref().map_or(
+        KeySplit {
+            splits: 1,
+            keys: dims.nk,
+        },
+        |r| r.split,
+    );
+    // The tiled kernel's log-sum-exp binding: a stand-in of one value with a single range
+    // (not the shared placeholder, which may be bound read-only as the mask).
+    let stand_in;
+    let lse = match &ranges {
+        Some(r) => Some(r.lse),
+        None if kernel.mask_slot => {
+            stand_in = Tensor::empty(gpu, &[1])?;
+            Some(&stand_in)
+        }
+        None => None,
+    };
+    let lw = lse.map(|t| t.window(gpu, 0, t.len()));
+    let chunks = chunks(gpu, &dims, bq)?;
+    if ranges.is_some() && chunks.len() != 1 {
+        return Err(Error::invalid(format!(
+            "attention: key ranges need the problem in one dispatch, but {dims:?} takes {}",
+            chunks.len()
+        )));
+    }
     let mut dispatches = Vec::new();
-    for c in chunks(gpu, &dims, bq)? {
+    for c in chunks {
         let q_start = (c.b0 * dims.nq + c.r0) * row;
         let q_len = if c.batches == 1 {
             c.rows * row
@@ -1074,7 +1280,10 @@ pub(crate) fn plan_chunks(
         let kv_start = c.b0 * dims.nk * row;
         let kv_len = c.batches * dims.nk * row;
         let qw = q.window_of(gpu, q_start, q_len);
-        let ow = out.window(gpu, q_start, q_len);
+        let ow = match &ranges {
+            Some(r) => r.partials.window(gpu, 0, r.partials.len()),
+            None => out.window(gpu, q_start, q_len),
+        };
         let kw = k.window_of(gpu, kv_start, kv_len);
         let vw = v.window_of(gpu, kv_start, kv_len);
         let mw = key_mask.map(|m| m.window(gpu, c.b0 * dims.nk, c.batches * dims.nk));
@@ -1100,7 +1309,11 @@ pub(crate) fn plan_chunks(
             o_first: ow.first,
             flags,
             scale,
-            _pad: 0,
+            splits: split.splits as u32,
+            split_keys: split.keys as u32,
+            o_split: q_len as u32,
+            lse_first: lw.as_ref().map_or(0, |w| w.first),
+            lse_split: (dims.batch * dims.nq * dims.heads) as u32,
         };
         let uniform = gpu.uniform("speckle.attention.params", &params);
         let mut resources = vec![
@@ -1114,11 +1327,12 @@ pub(crate) fn plan_chunks(
             resources.push(Window::or_placeholder(mw.as_ref(), gpu));
         }
         resources.push(ow.resource());
+        resources.extend(lw.as_ref().map(Window::resource));
         let bind_group = gpu.bind_group(pipeline, &resources);
         dispatches.push(Dispatch::kernel(
             pipeline.clone(),
             bind_group,
-            gpu.grid((c.batches * dims.heads * q_blocks) as u32),
+            gpu.grid((c.batches * dims.heads * q_blocks * split.splits) as u32),
         ));
     }
     Ok(dispatches)
@@ -1141,8 +1355,7 @@ pub fn choose(
             .and_then(|s| AttentionChoice::parse(gpu, dims.head_dim, &s).ok());
         // A tuned choice that would pass the loop limit on this Nk gives way to the built-in one.
         let limit = gpu.loop_limit()?;
-        let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
-        let fits = |c: &AttentionChoice| limit.is_none_or(|l| c.passes(texture_keys, dims) <= l);
+        let fits = |c: &AttentionChoice| limit.is_none_or(|l| c.passes(gpu, limit, dims) <= l);
         match tuned {
             Some(AttentionChoice::Texture)
                 if attention_texture::eligible(gpu, dims, tensors)
@@ -1162,10 +1375,12 @@ pub fn choose(
 
 /// What [`AttentionVariant::Auto`] may run on this adapter and problem (`tensors` as for
 /// [`choose`]), preferred first: on CPU adapters the texture variant where it is eligible, on
-/// others the register-blocked kernel where it applies; then the subgroup and workgroup
-/// configurations the adapter allows; last the one of texture and blocked not preferred on
-/// this kind of adapter, for problems whose keys the others cannot take within the loop
-/// limit.
+/// others the register-blocked kernel where it applies (but after the tiled ones where the
+/// problem has fewer than [`SPLIT_TARGET_WORKGROUPS`] of its query blocks and the tiled
+/// kernel cuts the keys into ranges for parallelism, as for decoding steps); then the
+/// subgroup and workgroup configurations the adapter allows; last the one of texture and
+/// blocked not preferred on this kind of adapter, for problems whose keys the others cannot
+/// take within the loop limit.
 fn auto_candidates(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> Vec<AttentionChoice> {
     let masked = tensors.len() > 4;
     let texture =
@@ -1174,18 +1389,32 @@ fn auto_candidates(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> Vec<
         .then(|| BlockedConfig::for_gpu(gpu, dims.head_dim).ok())
         .flatten()
         .map(AttentionChoice::Blocked);
-    let (first, last) = if gpu.is_cpu() {
-        (texture, blocked)
-    } else {
-        (blocked, texture)
-    };
-    let tiled = [
+    let tiled: Vec<AttentionChoice> = [
         AttentionConfig::subgroup(gpu, dims.head_dim),
         AttentionConfig::workgroup(gpu, dims.head_dim),
     ]
     .into_iter()
-    .filter_map(|c| c.ok().map(AttentionChoice::Tiled));
-    first.into_iter().chain(tiled).chain(last).collect()
+    .filter_map(|c| c.ok().map(AttentionChoice::Tiled))
+    .collect();
+    if gpu.is_cpu() {
+        return texture.into_iter().chain(tiled).chain(blocked).collect();
+    }
+    // Few query blocks (decoding steps): the tiled kernel with its keys in ranges for
+    // parallelism before the register-blocked kernel, which has no ranges.
+    let few_blocks = |c: &BlockedConfig| {
+        let bq = c.queries_per_workgroup() as usize;
+        dims.batch * dims.heads * dims.nq.div_ceil(bq) < SPLIT_TARGET_WORKGROUPS
+    };
+    let ranged = tiled.first().is_some_and(|c| match c {
+        AttentionChoice::Tiled(config) => split_within(gpu, None, dims, config).splits > 1,
+        _ => false,
+    });
+    match blocked {
+        Some(AttentionChoice::Blocked(c)) if ranged && few_blocks(&c) => {
+            tiled.into_iter().chain(blocked).chain(texture).collect()
+        }
+        _ => blocked.into_iter().chain(tiled).chain(texture).collect(),
+    }
 }
 
 /// What [`choose`] picks for `requested` without any tuned configuration (`tensors` as for
@@ -1212,10 +1441,9 @@ pub fn builtin_choice(
         let Some(limit) = gpu.loop_limit()? else {
             return Ok(preferred);
         };
-        let texture_keys = attention_texture::keys_per_dispatch(gpu, dims.head_dim)?;
         return Ok(candidates
             .into_iter()
-            .find(|c| c.passes(texture_keys, dims) <= limit)
+            .find(|c| c.passes(gpu, Some(limit), dims) <= limit)
             .unwrap_or(preferred));
     }
     Ok(match requested {

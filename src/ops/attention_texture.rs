@@ -104,15 +104,20 @@ pub fn texture_keys(gpu: &Gpu) -> usize {
 /// even 4 keys fit. Longer problems run as several dispatches over ranges of keys, merged by
 /// their log-sum-exp.
 pub fn keys_per_dispatch(gpu: &Gpu, head_dim: usize) -> Result<usize> {
+    Ok(keys_within(gpu, gpu.loop_limit()?, head_dim))
+}
+
+/// [`keys_per_dispatch`] under the loop limit `limit` (`None`: no limit).
+pub(crate) fn keys_within(gpu: &Gpu, limit: Option<u64>, head_dim: usize) -> usize {
     let rows = texture_keys(gpu);
-    let Some(limit) = gpu.loop_limit()? else {
-        return Ok(rows.max(4));
+    let Some(limit) = limit else {
+        return rows.max(4);
     };
     let fit = largest_within(limit, rows as u64, |n| {
         loop_iterations(head_dim, n as usize)
     })
     .unwrap_or(0) as usize;
-    Ok((fit / 4 * 4).max(4))
+    (fit / 4 * 4).max(4)
 }
 
 /// The ranges of keys `(k0, n)` the dispatches take: as few as [`keys_per_dispatch`] allows,
