@@ -741,6 +741,21 @@ fn keys_no_variant_takes_are_refused_with_the_numbers() {
     }
 }
 
+/// A key mask `[3, Nk]` for the key-range tests: batch 0 sees a random half of the keys,
+/// batch 1 none, batch 2 only the keys of `only` (which lie inside one range).
+fn range_mask(c: Case, seed: u64, only: std::ops::Range<usize>) -> Vec<f32> {
+    assert_eq!(c.b, 3, "{c:?}");
+    let flags = random_scaled(c.nk, seed, 1.0);
+    let mut mask = vec![0.0f32; c.b * c.nk];
+    for j in 0..c.nk {
+        mask[j] = f32::from(flags[j] > 0.0);
+    }
+    for j in only {
+        mask[2 * c.nk + j] = 1.0;
+    }
+    mask
+}
+
 /// Whether the texture variant runs here; prints a note where it does not.
 fn texture_variant_runs(gpu: &Gpu) -> bool {
     let runs = variants(gpu).contains(&AttentionVariant::Texture);
@@ -783,15 +798,7 @@ fn the_texture_variant_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
 
     let row = c.h * c.d;
     let data = inputs(c, 140, 1.0);
-    // Batch 0: a random half of the keys; batch 1: none; batch 2: keys 190 .. 209 only.
-    let flags = random_scaled(c.nk, 141, 1.0);
-    let mut mask = vec![0.0f32; c.b * c.nk];
-    for j in 0..c.nk {
-        mask[j] = f32::from(flags[j] > 0.0);
-    }
-    for j in 190..210 {
-        mask[2 * c.nk + j] = 1.0;
-    }
+    let mask = range_mask(c, 141, 190..210);
     for causal in [false, true] {
         let got = check(&gpu, c, &data, Some(&mask), texture(causal), TOL);
         let batch = |b: usize| &got[b * c.nq * row..(b + 1) * c.nq * row];
@@ -937,15 +944,7 @@ fn the_tiled_kernel_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
         let options = |causal| with(variant, causal);
         let row = c.h * c.d;
         let data = inputs(c, 160, 1.0);
-        // Batch 0: a random half of the keys; batch 1: none; batch 2: keys 70 .. 89 only.
-        let flags = random_scaled(c.nk, 161, 1.0);
-        let mut mask = vec![0.0f32; c.b * c.nk];
-        for j in 0..c.nk {
-            mask[j] = f32::from(flags[j] > 0.0);
-        }
-        for j in 70..90 {
-            mask[2 * c.nk + j] = 1.0;
-        }
+        let mask = range_mask(c, 161, 70..90);
         for causal in [false, true] {
             let got = check(&gpu, c, &data, Some(&mask), options(causal), TOL);
             let batch = |b: usize| &got[b * c.nq * row..(b + 1) * c.nq * row];
