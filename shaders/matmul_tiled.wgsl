@@ -10,11 +10,13 @@
 //   two vec4s), Bs holds op(B)'s BK x BN slice (Bs[k][n]). A thread's rows are 4ty .. 4ty+3
 //   and 4ty+4T .. 4ty+4T+3, its columns 4tx .. 4tx+3 and 4tx+4T .. 4tx+4T+3: in a step of k
 //   the threads of a row read neighbouring vec4s of Bs and the same vec4 of As (a broadcast),
-//   so reads are free of bank conflicts. An A in N layout is transposed on its way in, one
-//   value at a time, and the 32 threads of a subgroup would store into 8 banks (k rows 4j
-//   apart fall on the same banks); so k row r of As keeps its vec4 column c at
-//   c ^ swizzle_a(r), swizzle_a(r) = (r / 4) * (32 / T) (0 in T layout), which spreads those
-//   stores over 32 banks and leaves the reads of a step consecutive.
+//   so reads are free of bank conflicts. An operand that runs along k (A in N layout, B in T
+//   layout) is transposed on its way in, one value at a time, and the 32 threads of a
+//   subgroup would store into 8 banks, or 4 for the paired B (k rows 4j apart fall on the
+//   same banks, and so do the two halves of a paired tile); so such a tile keeps the vec4
+//   column c of its k row r at swizzled(r, c) = c ^ (r / 4) * (32 / T) ^ (c / T) * (16 / T),
+//   which spreads those stores over all 32 banks and leaves the reads of a step a permutation
+//   of consecutive vec4s.
 // - Double buffering: two copies of each tile; the next slice is loaded from global memory
 //   into registers (2 vec4s of A and 2 of B per thread, since the tiles hold 2T^2 vec4s each)
 //   before the current one is multiplied, and stored into the other copy after it, so one
@@ -50,7 +52,7 @@
 // Trusted (compiled without runtime checks, see Kernel::trusted): global rows and columns are
 // clamped as above and k indices compared with p.k before use; workgroup indices are below
 // 2 * TILE_VEC4S by construction (v < 2 T^2, kk < T, ty, tx < T; paired_column maps
-// [0, 8T) onto itself; the swizzle keeps a column within its k row); stores are guarded by m and n (n / 2 for PAIRED); the host binds windows spanning each operand's block for the m, n, k and batch it writes
+// [0, 8T) onto itself; swizzled permutes the columns of a k row); stores are guarded by m and n (n / 2 for PAIRED); the host binds windows spanning each operand's block for the m, n, k and batch it writes
 // into Params; the divisors are the overrides T / 4 and 2T (the host allows T = 8 or 16).
 
 // Params and the FLAG_ constants: shaders/lib/matmul_params.wgsl. Tile, step:
@@ -110,11 +112,11 @@ fn load_b_vec4(base: u32, n0: u32, k0: u32, v: u32) -> vec4<f32> {
     return select(x, vec4<f32>(0.0), kk >= p.k);
 }
 
-// The vec4-column swizzle of k row `r` of As (see the header): below 8, so for T = 8 or 16
-// (2T a power of two of at least 16) c ^ swizzle_a(r) stays within the row's 2T columns, and
-// (c + T) ^ swizzle_a(r) = (c ^ swizzle_a(r)) + T for c < T.
-fn swizzle_a(r: u32) -> u32 {
-    return select((r / 4u) * (32u / T), 0u, TRANS_A);
+// Where vec4 column c of k row r of a tile lies, for a tile stored transposed (`on`; see the
+// header). The mask is below T (T = 8 or 16: at most 6 ^ 2 and 6 ^ 1) and depends on c only
+// through c / T, which it leaves alone: a permutation of the row's 2T columns.
+fn swizzled(r: u32, c: u32, on: bool) -> u32 {
+    return select(c, c ^ ((r / 4u) * (32u / T)) ^ ((c / T) * (16u / T)), on);
 }
 
 // Stores staged vec4 number v into copy `copy` of As: directly (T layout: it runs along m) or
@@ -127,7 +129,7 @@ fn store_a(copy: u32, v: u32, x: vec4<f32>) {
     }
     let row = v / (T / 4u);
     let kk = 4u * (v % (T / 4u));
-    let at = base + kk * (2u * T) + ((row / 4u) ^ swizzle_a(kk));
+    let at = base + kk * (2u * T) + swizzled(kk, row / 4u, true);
     let lane = row % 4u;
     As[at][lane] = x.x;
     As[at + 2u * T][lane] = x.y;
@@ -151,7 +153,7 @@ fn store_b(copy: u32, v: u32, x: vec4<f32>) {
     }
     let col = paired_column(v / (T / 4u));
     let kk = 4u * (v % (T / 4u));
-    let at = base + kk * (2u * T) + col / 4u;
+    let at = base + kk * (2u * T) + swizzled(kk, col / 4u, true);
     let lane = col % 4u;
     Bs[at][lane] = x.x;
     Bs[at + 2u * T][lane] = x.y;
@@ -201,8 +203,11 @@ fn main(
         let base = copy * TILE_VEC4S;
         for (var kk = 0u; kk < T; kk++) {
             let at = base + kk * (2u * T);
-            let a = at + (ty ^ swizzle_a(kk));
-            t = step(t, As[a], As[a + T], Bs[at + tx], Bs[at + tx + T]);
+            let a0 = As[at + swizzled(kk, ty, !TRANS_A)];
+            let a1 = As[at + swizzled(kk, ty + T, !TRANS_A)];
+            let b0 = Bs[at + swizzled(kk, tx, TRANS_B)];
+            let b1 = Bs[at + swizzled(kk, tx + T, TRANS_B)];
+            t = step(t, a0, a1, b0, b1);
         }
         if (next) {
             store_a(1u - copy, l, s.a0);
