@@ -23,8 +23,10 @@
 // conflicts.
 //
 // Workgroup memory: Qs (the scaled query tile, Qs[d][row], BQ * D values), KVs (the key tile
-// transposed, Ks[d][key], then the value tile, Vs[key][col]: BK * D values) and Ps (the
-// probabilities, Ps[key][row], BK * BQ values, which also holds the partial maxima and sums);
+// transposed, Ks[d][key] with each row's vec4 columns swizzled (key_column), then the value
+// tile, Vs[key][col]: BK * D values) and Ps (the
+// probabilities, Ps[key][row] with each row's vec4 columns swizzled (prob_at), BK * BQ values,
+// which also holds the partial maxima and sums);
 // 4 * (BQ * D + D * D + D * BQ) bytes: 48 KiB for D = 64, TY = 8; 32 KiB for D = 64, TY = 4.
 // Every value is written before it is read (Qs before the first barrier; each KVs and Ps use
 // is preceded by its writes and a barrier), so the host creates the pipeline without
@@ -54,7 +56,7 @@
 // below q_rows and Nk, whose rows the host's windows hold (q_rows per batch at q_batch
 // apart, Nk per batch of K and V), and stores are guarded by q_rows; workgroup indices are
 // below their arrays by construction (c4 < D4 and key, row < D, BQ give 4 c4 + 3 < D rows of
-// D4 or BQ4 vec4s; tx < TX, ty < TY, so 4tx + 4TX + 3 < D and ty + TY < BQ4); the divisors
+// D4 or BQ4 vec4s; key_column permutes a row's D4 columns; tx < TX, ty < TY, so 4tx + 4TX + 3 < D and ty + TY < BQ4); the divisors
 // are the overrides D4, BQ4 and 4, and q_blocks and heads, which the host keeps >= 1; every
 // loop is bounded by overrides or by Params.
 
@@ -130,6 +132,16 @@ fn reduce_rows(part: Rows, tx: u32, ty: u32, take_max: bool) -> Rows {
     return r;
 }
 
+// Where row d of the transposed key tile keeps its vec4 column c (keys 4c .. 4c + 3): at
+// c ^ ((d / 4) % 8), a permutation of the row's D4 columns (D4 = 8 or 16, a power of two of
+// at least 8). Rows lie 32 or 64 words apart, a multiple of the 32 banks, so without it the
+// 32 transposing stores of a subgroup (4 keys of one column, 8 vec4s of d: rows 4 apart)
+// would hit the same 4 banks; with it they hit all 32. (With 16 threads per key, as before,
+// they hit 2.) A step's reads stay a permutation of consecutive vec4s.
+fn key_column(d: u32, c: u32) -> u32 {
+    return c ^ ((d / 4u) % 8u);
+}
+
 // Multiplies each row of the block by its factor.
 fn scale_rows(t: Tile, f: Rows) -> Tile {
     var o: Tile;
@@ -144,26 +156,35 @@ fn scale_rows(t: Tile, f: Rows) -> Tile {
     return o;
 }
 
-// Stores the thread's 8 probability rows for its 8 keys into Ps[key][row / 4].
+// Where row `key` of the probability tile keeps its vec4 column c (query rows 4c .. 4c + 3):
+// at c ^ ((key / 4) % min(8, BQ4)), a permutation of the row's BQ4 columns (a power of two).
+// The 8 threads of a row of the workgroup store keys 4 apart, whose rows lie a multiple of the
+// 32 banks apart: unswizzled their vec4 stores would all hit the same 4 banks.
+fn prob_at(key: u32, c: u32) -> u32 {
+    return key * BQ4 + (c ^ ((key / 4u) & (min(8u, BQ4) - 1u)));
+}
+
+// Stores the thread's 8 probability rows for its 8 keys into Ps[key][row / 4] (columns
+// swizzled by prob_at).
 fn store_weights(w: Tile, tx: u32, ty: u32) {
-    let lo = 4u * tx * BQ4 + ty;
-    let hi = (4u * tx + 4u * TX) * BQ4 + ty;
-    Ps[lo + 0u * BQ4] = vec4<f32>(w.r0l.x, w.r1l.x, w.r2l.x, w.r3l.x);
-    Ps[lo + 0u * BQ4 + TY] = vec4<f32>(w.r4l.x, w.r5l.x, w.r6l.x, w.r7l.x);
-    Ps[hi + 0u * BQ4] = vec4<f32>(w.r0h.x, w.r1h.x, w.r2h.x, w.r3h.x);
-    Ps[hi + 0u * BQ4 + TY] = vec4<f32>(w.r4h.x, w.r5h.x, w.r6h.x, w.r7h.x);
-    Ps[lo + 1u * BQ4] = vec4<f32>(w.r0l.y, w.r1l.y, w.r2l.y, w.r3l.y);
-    Ps[lo + 1u * BQ4 + TY] = vec4<f32>(w.r4l.y, w.r5l.y, w.r6l.y, w.r7l.y);
-    Ps[hi + 1u * BQ4] = vec4<f32>(w.r0h.y, w.r1h.y, w.r2h.y, w.r3h.y);
-    Ps[hi + 1u * BQ4 + TY] = vec4<f32>(w.r4h.y, w.r5h.y, w.r6h.y, w.r7h.y);
-    Ps[lo + 2u * BQ4] = vec4<f32>(w.r0l.z, w.r1l.z, w.r2l.z, w.r3l.z);
-    Ps[lo + 2u * BQ4 + TY] = vec4<f32>(w.r4l.z, w.r5l.z, w.r6l.z, w.r7l.z);
-    Ps[hi + 2u * BQ4] = vec4<f32>(w.r0h.z, w.r1h.z, w.r2h.z, w.r3h.z);
-    Ps[hi + 2u * BQ4 + TY] = vec4<f32>(w.r4h.z, w.r5h.z, w.r6h.z, w.r7h.z);
-    Ps[lo + 3u * BQ4] = vec4<f32>(w.r0l.w, w.r1l.w, w.r2l.w, w.r3l.w);
-    Ps[lo + 3u * BQ4 + TY] = vec4<f32>(w.r4l.w, w.r5l.w, w.r6l.w, w.r7l.w);
-    Ps[hi + 3u * BQ4] = vec4<f32>(w.r0h.w, w.r1h.w, w.r2h.w, w.r3h.w);
-    Ps[hi + 3u * BQ4 + TY] = vec4<f32>(w.r4h.w, w.r5h.w, w.r6h.w, w.r7h.w);
+    let lo = 4u * tx;
+    let hi = 4u * tx + 4u * TX;
+    Ps[prob_at(lo + 0u, ty)] = vec4<f32>(w.r0l.x, w.r1l.x, w.r2l.x, w.r3l.x);
+    Ps[prob_at(lo + 0u, ty + TY)] = vec4<f32>(w.r4l.x, w.r5l.x, w.r6l.x, w.r7l.x);
+    Ps[prob_at(hi + 0u, ty)] = vec4<f32>(w.r0h.x, w.r1h.x, w.r2h.x, w.r3h.x);
+    Ps[prob_at(hi + 0u, ty + TY)] = vec4<f32>(w.r4h.x, w.r5h.x, w.r6h.x, w.r7h.x);
+    Ps[prob_at(lo + 1u, ty)] = vec4<f32>(w.r0l.y, w.r1l.y, w.r2l.y, w.r3l.y);
+    Ps[prob_at(lo + 1u, ty + TY)] = vec4<f32>(w.r4l.y, w.r5l.y, w.r6l.y, w.r7l.y);
+    Ps[prob_at(hi + 1u, ty)] = vec4<f32>(w.r0h.y, w.r1h.y, w.r2h.y, w.r3h.y);
+    Ps[prob_at(hi + 1u, ty + TY)] = vec4<f32>(w.r4h.y, w.r5h.y, w.r6h.y, w.r7h.y);
+    Ps[prob_at(lo + 2u, ty)] = vec4<f32>(w.r0l.z, w.r1l.z, w.r2l.z, w.r3l.z);
+    Ps[prob_at(lo + 2u, ty + TY)] = vec4<f32>(w.r4l.z, w.r5l.z, w.r6l.z, w.r7l.z);
+    Ps[prob_at(hi + 2u, ty)] = vec4<f32>(w.r0h.z, w.r1h.z, w.r2h.z, w.r3h.z);
+    Ps[prob_at(hi + 2u, ty + TY)] = vec4<f32>(w.r4h.z, w.r5h.z, w.r6h.z, w.r7h.z);
+    Ps[prob_at(lo + 3u, ty)] = vec4<f32>(w.r0l.w, w.r1l.w, w.r2l.w, w.r3l.w);
+    Ps[prob_at(lo + 3u, ty + TY)] = vec4<f32>(w.r4l.w, w.r5l.w, w.r6l.w, w.r7l.w);
+    Ps[prob_at(hi + 3u, ty)] = vec4<f32>(w.r0h.w, w.r1h.w, w.r2h.w, w.r3h.w);
+    Ps[prob_at(hi + 3u, ty + TY)] = vec4<f32>(w.r4h.w, w.r5h.w, w.r6h.w, w.r7h.w);
 }
 
 // Stores row `row` (within the dispatch's query rows) of the output if it exists.
@@ -227,12 +248,16 @@ fn main(
     var acc: Tile;
     for (var k0 = 0u; k0 < keys_end; k0 += D) {
         workgroupBarrier(); // the previous tile's reads of KVs (and Qs' writes) are done
+        // Keys go fastest within groups of 4, so that 32 consecutive threads hold 4 keys of
+        // one vec4 column and 8 vec4s of d: with the swizzle, their stores hit 32 banks.
         for (var e = l; e < D * D4; e += threads) {
-            let key = e / D4;
-            let c4 = e % D4;
+            let group = e / (4u * D4);
+            let within = e % (4u * D4);
+            let key = 4u * group + within % 4u;
+            let c4 = within / 4u;
             let r = min(k0 + key, p.nk - 1u);
             let x = k[(k_base + r * p.row_stride) / 4u + c4];
-            let at = 4u * c4 * D4 + key / 4u;
+            let at = 4u * c4 * D4 + key_column(4u * c4, group);
             let lane = key % 4u;
             KVs[at][lane] = x.x;
             KVs[at + D4][lane] = x.y;
@@ -244,7 +269,9 @@ fn main(
         for (var d = 0u; d < D; d++) {
             let qa = d * BQ4;
             let ka = d * D4;
-            s = step(s, Qs[qa + ty], Qs[qa + ty + TY], KVs[ka + tx], KVs[ka + tx + TX]);
+            let k_lo = KVs[ka + key_column(d, tx)];
+            let k_hi = KVs[ka + key_column(d, tx + TX)];
+            s = step(s, Qs[qa + ty], Qs[qa + ty + TY], k_lo, k_hi);
         }
         let keys_lo = vec4<u32>(k0 + 4u * tx) + vec4<u32>(0u, 1u, 2u, 3u);
         let keys_hi = keys_lo + vec4<u32>(4u * TX);
@@ -297,9 +324,10 @@ fn main(
         }
         workgroupBarrier();
         for (var key = 0u; key < D; key++) {
-            let pa = key * BQ4;
             let va = key * D4;
-            acc = step(acc, Ps[pa + ty], Ps[pa + ty + TY], KVs[va + tx], KVs[va + tx + TX]);
+            let p_lo = Ps[prob_at(key, ty)];
+            let p_hi = Ps[prob_at(key, ty + TY)];
+            acc = step(acc, p_lo, p_hi, KVs[va + tx], KVs[va + tx + TX]);
         }
     }
 
