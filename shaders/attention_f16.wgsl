@@ -45,20 +45,29 @@
 //
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently; the
 // host bounds them (loop_iterations in src/ops/attention_f16.rs, counted as `looped` in
-// src/ops/loop_limit.rs says) and refuses more keys than fit. The busiest invocation runs: the
-// query tile (BQ * D / SG passes), the row state (BQ / SG), per block of BK keys the scores
-// (coop: BK / 16 tiles of D / 16 steps; portable: BQ * BK / SG scores, one pass each), the
-// softmax (BQ / SG rows of BK / 4, BK / 4 and D / 4 passes), the accumulation (coop: D / 16
-// column tiles of BK / 16 steps; portable: BQ * D / SG outputs, one pass each), and the
-// stores (BQ * D / SG): 123 passes per block at D = 64, BK = 64, SG = 64 in the portable
-// build, so lavapipe takes up to about 34,000 keys.
+// src/ops/loop_limit.rs says) and cuts the keys into ranges that fit, or refuses what it
+// cannot cut. The busiest invocation runs: the query tile (BQ * D / SG passes), the row state
+// (BQ / SG), per block of BK keys the scores (coop: BK / 16 tiles of D / 16 steps; portable:
+// BQ * BK / SG scores, one pass each), the softmax (BQ / SG rows of BK / 4, BK / 4 and D / 4
+// passes), the accumulation (coop: D / 16 column tiles of BK / 16 steps; portable: BQ * D / SG
+// outputs, one pass each), the stores (BQ * D / SG) and the log-sum-exps (BQ / SG): 123 passes
+// per block at D = 64, BK = 64, SG = 64 in the portable build, so one range takes up to about
+// 34,000 keys on lavapipe.
+//
+// Key ranges (split-KV), as in shaders/attention.wgsl: with p.splits > 1 each query block
+// gets one workgroup per range of p.split_keys keys (whole blocks of BK, so that no block
+// straddles two ranges), which writes its normalized partial output at o_first + s * o_split
+// and each row's log-sum-exp into lse, for shaders/attention_combine.wgsl to merge.
 //
 // Bindings (group 0): 0 uniform Params (shaders/lib/attention_params.wgsl; mask_first unused,
-// FLAG_MASK never set); 1 q, 2 k, 3 v (read, f16); 4 o (read_write, f32). *_first are element
-// offsets of the windows, multiples of 16 (as the row stride H * D is).
-// Dispatch: batches * heads * q_blocks workgroups (q_blocks = ceil(q_rows / BQ)), split over x
-// and y by `Gpu::grid`; workgroup w serves query block w % q_blocks of head
-// (w / q_blocks) % heads of batch w / (q_blocks * heads).
+// FLAG_MASK never set); 1 q, 2 k, 3 v (read, f16); 4 o (read_write, f32; the partial outputs
+// with key ranges); 5 lse (read_write, [S, rows, heads]; a one-value buffer, never written,
+// with one range). *_first are element offsets of the windows, multiples of 16 (as the row
+// stride H * D is).
+// Dispatch: batches * heads * q_blocks * splits workgroups (q_blocks = ceil(q_rows / BQ)),
+// split over x and y by `Gpu::grid`; workgroup w serves key range w % splits, and with
+// w' = w / splits query block w' % q_blocks of head (w' / q_blocks) % heads of batch
+// w' / (q_blocks * heads).
 // Overrides: SG (invocations per workgroup: the subgroup size for the coop build); D; BK.
 // Requires SHADER_F16; the coop build also EXPERIMENTAL_COOPERATIVE_MATRIX with a
 // 16 x 16 x 16 f16 -> f32 configuration.
@@ -90,6 +99,7 @@ override OS_LEN: u32 = BQ * OLD;
 @group(0) @binding(2) var<storage, read> k: array<f16>;
 @group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> o: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> Qs: array<f16, QS_LEN>;
 var<workgroup> Ss: array<f32, SS_LEN>;
@@ -170,16 +180,18 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let w = linear_workgroup(wid, nwg);
-    if (w >= p.batches * p.heads * p.q_blocks) {
+    let wk = linear_workgroup(wid, nwg);
+    if (wk >= p.batches * p.heads * p.q_blocks * p.splits) {
         return; // the whole workgroup: barriers and cooperative operations stay uniform
     }
+    let split = wk % p.splits;
+    let w = wk / p.splits;
     let qb = w % p.q_blocks;
     let head = (w / p.q_blocks) % p.heads;
     let batch = w / (p.q_blocks * p.heads);
     let row0 = qb * BQ;
     let q_base = p.q_first + batch * p.q_batch + head * D;
-    let o_base = p.o_first + batch * p.q_batch + head * D;
+    let o_base = p.o_first + split * p.o_split + batch * p.q_batch + head * D;
     let k_base = p.k_first + batch * p.nk * p.row_stride + head * D;
     let v_base = p.v_first + batch * p.nk * p.row_stride + head * D;
     let causal = (p.flags & FLAG_CAUSAL) != 0u;
@@ -200,14 +212,16 @@ fn main(
         ms[r] = NEG;
         ls[r] = 0.0;
     }
-    // The keys the workgroup needs: all, or with the causal mask those up to its last row.
-    var keys_end = p.nk;
+    // The keys the workgroup needs of its range: all, or with the causal mask those up to its
+    // last row.
+    let keys_start = split * p.split_keys;
+    var keys_end = min(p.nk, keys_start + p.split_keys);
     if (causal) {
         keys_end = min(p.nk, p.q_row0 + min(row0 + BQ, p.q_rows));
     }
     workgroupBarrier();
 
-    for (var j0 = 0u; j0 < keys_end; j0 += BK) {
+    for (var j0 = keys_start; j0 < keys_end; j0 += BK) {
         scores(k_base, j0, lane);
         workgroupBarrier();
         for (var r = lane; r < BQ; r += SG) {
@@ -224,6 +238,17 @@ fn main(
         if (row0 + r < p.q_rows) {
             let l = ls[r];
             o[o_base + (row0 + r) * p.row_stride + d] = select(0.0, Os[r * OLD + d] / l, l > 0.0);
+        }
+    }
+    // With key ranges, each row's log-sum-exp of the scaled scores in natural units (ms is in
+    // base 2): (ms + log2 ls) / log2(e), NEG where the row saw no key.
+    if (p.splits > 1u) {
+        for (var r = lane; r < BQ; r += SG) {
+            if (row0 + r < p.q_rows) {
+                let l = ls[r];
+                let at = p.lse_first + split * p.lse_split + (batch * p.q_rows + row0 + r) * p.heads + head;
+                lse[at] = select(NEG, (ms[r] + log2(l)) / LOG2E, l > 0.0);
+            }
         }
     }
 }

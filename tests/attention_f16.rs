@@ -308,52 +308,60 @@ fn refusal(gpu: &Gpu, kernel: AttentionF16Kernel, c: Case, limit: u64) -> String
 }
 
 #[test]
-fn keys_within_the_loop_limit_run_and_one_block_more_is_refused() {
+fn keys_past_the_loop_limit_run_in_ranges_and_below_one_block_are_refused() {
     // The limit lowered to each build's bound for 100 keys (two blocks of 64, or more blocks
-    // of fewer keys where workgroup memory is short): 100 keys run and match the reference,
-    // the keys of one more block are refused before anything runs.
+    // of fewer keys where workgroup memory is short): 100 keys run in one range; 300 keys run
+    // in ranges of those blocks, merged by attention_combine (causal, Nq != Nk, several heads
+    // and batches; causal query blocks that see nothing of a range); a limit below one block
+    // is refused before anything runs, with the numbers.
     let real = gpu();
     for kernel in builds(real) {
         let c = case(1, 37, 100, 2, 32, true);
         let limit = attention_f16::loop_iterations(real, &dims_of(c), kernel).unwrap();
         let keys = attention_f16::keys_per_block(real, 32).unwrap() as usize;
         let lowered = gpu_with_loop_limit(limit);
+        let one = attention_f16::key_split(&lowered, &dims_of(c), kernel).unwrap();
+        assert_eq!(one.splits, 1, "{}: {one:?}", kernel.name());
         check(&lowered, kernel, c);
         check(&lowered, kernel, case(1, 5, 100, 2, 32, false));
-        let more = Case {
-            nk: 100usize.next_multiple_of(keys) + 1,
-            ..c
-        };
-        let remedy = refusal(&lowered, kernel, more, limit);
-        assert!(
-            remedy.contains(&format!("at most {} keys", 100usize.next_multiple_of(keys))),
-            "{remedy}"
-        );
+        for more in [case(2, 37, 300, 2, 32, true), case(1, 5, 300, 3, 32, false)] {
+            let split = attention_f16::key_split(&lowered, &dims_of(more), kernel).unwrap();
+            let per_range = 100usize.next_multiple_of(keys);
+            assert_eq!(
+                (split.splits, split.keys % keys),
+                (300usize.div_ceil(per_range), 0),
+                "{}: {split:?}",
+                kernel.name()
+            );
+            assert!(split.keys <= per_range, "{}: {split:?}", kernel.name());
+            check(&lowered, kernel, more);
+        }
+        // Below one block nothing can be cut: refused.
+        let tiny = case(1, 37, 1, 2, 32, true);
+        let below = attention_f16::loop_iterations(real, &dims_of(tiny), kernel).unwrap() - 1;
+        let refused = gpu_with_loop_limit(below);
+        let remedy = refusal(&refused, kernel, c, below);
+        assert!(remedy.contains("at most 0 keys"), "{remedy}");
     }
 }
 
 #[test]
-fn keys_past_lavapipes_loop_limit_are_right_or_refused() {
+fn keys_past_lavapipes_loop_limit_run_in_ranges() {
     // lavapipe's own limit, 65,535 passes: the portable build at D = 64 was right with 896
-    // keys and wrong from 960 on before it spelled out its sums and counted its loops; now
-    // 1,024 keys run (its bound allows about 34,000), and 40,000 are refused (measured: they
-    // would be wrong from 39,936 on). Adapters without a limit run 40,000 keys too.
+    // keys and wrong from 960 on before it spelled out its sums and counted its loops; its
+    // bound now allows about 34,000 keys in one range, and 40,000 run in two ranges (in one,
+    // they would be wrong from 39,936 on: measured). Adapters without a limit run them in one
+    // range, or in ranges for parallelism on GPUs.
     let gpu = gpu();
     for nk in [896, 1024] {
         check(gpu, AttentionF16Kernel::Auto, case(1, 5, nk, 1, 64, false));
     }
     let far = case(1, 5, 40_000, 1, 64, false);
-    match gpu.loop_limit().unwrap() {
-        Some(limit) => {
-            let bound =
-                attention_f16::loop_iterations(gpu, &dims_of(far), AttentionF16Kernel::Auto)
-                    .unwrap();
-            if bound > limit {
-                refusal(gpu, AttentionF16Kernel::Auto, far, limit);
-            } else {
-                check(gpu, AttentionF16Kernel::Auto, far);
-            }
-        }
-        None => check(gpu, AttentionF16Kernel::Auto, far),
+    if let Some(limit) = gpu.loop_limit().unwrap() {
+        let split = attention_f16::key_split(gpu, &dims_of(far), AttentionF16Kernel::Auto).unwrap();
+        let bound =
+            attention_f16::loop_iterations(gpu, &dims_of(far), AttentionF16Kernel::Auto).unwrap();
+        assert!(bound <= limit, "{split:?}: {bound} passes past {limit}");
     }
+    check(gpu, AttentionF16Kernel::Auto, far);
 }

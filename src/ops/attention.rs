@@ -937,6 +937,7 @@ pub fn plan_with(
                 pipeline: config.pipeline(gpu)?,
                 queries: config.queries_per_workgroup() as usize,
                 mask_slot: false,
+                lse_slot: false,
             };
             return plan_chunks(
                 gpu,
@@ -955,6 +956,7 @@ pub fn plan_with(
         pipeline: config.pipeline(gpu)?,
         queries: config.queries_per_workgroup() as usize,
         mask_slot: true,
+        lse_slot: true,
     };
     let split = key_split(gpu, &dims, &config)?;
     if split.splits > 1 {
@@ -1019,7 +1021,28 @@ fn split_within(
     dims: &AttentionDims,
     config: &AttentionConfig,
 ) -> KeySplit {
-    let (nk, bk) = (dims.nk, config.keys_per_tile as usize);
+    split_keys(
+        gpu,
+        limit,
+        dims,
+        config.queries_per_workgroup() as usize,
+        config.keys_per_tile as usize,
+        |n| config.loop_iterations(n),
+    )
+}
+
+/// The key ranges of a kernel that takes `bq` query rows per workgroup and keys in blocks of
+/// `bk`, whose busiest invocation loops `bound(n)` passes over n keys (see [`key_split`]):
+/// ranges are whole blocks, so that no block straddles two ranges.
+pub(crate) fn split_keys(
+    gpu: &Gpu,
+    limit: Option<u64>,
+    dims: &AttentionDims,
+    bq: usize,
+    bk: usize,
+    bound: impl Fn(usize) -> u64,
+) -> KeySplit {
+    let nk = dims.nk;
     let whole = KeySplit {
         splits: 1,
         keys: nk,
@@ -1027,7 +1050,6 @@ fn split_within(
     if nk == 0 {
         return whole;
     }
-    let bq = config.queries_per_workgroup() as usize;
     let blocks = dims.batch * dims.heads * dims.nq.div_ceil(bq);
     // Ranges for parallelism (GPUs only).
     let wanted = if gpu.is_cpu() || blocks >= SPLIT_TARGET_WORKGROUPS {
@@ -1039,11 +1061,10 @@ fn split_within(
             .max(1)
     };
     let mut keys = nk.div_ceil(wanted).next_multiple_of(bk);
-    // Ranges for the loop limit: whole tiles that fit it.
+    // Ranges for the loop limit: whole blocks that fit it.
     if let Some(limit) = limit {
-        if config.loop_iterations(nk) > limit {
-            let fit = largest_within(limit, nk as u64, |n| config.loop_iterations(n as usize))
-                .unwrap_or(0) as usize
+        if bound(nk) > limit {
+            let fit = largest_within(limit, nk as u64, |n| bound(n as usize)).unwrap_or(0) as usize
                 / bk
                 * bk;
             if fit == 0 {
@@ -1064,7 +1085,7 @@ fn split_within(
     if !one_chunk || !fits {
         return whole;
     }
-    // As many ranges, as even as whole tiles allow.
+    // As many ranges, as even as whole blocks allow.
     KeySplit {
         splits,
         keys: nk.div_ceil(splits).next_multiple_of(bk),
@@ -1072,12 +1093,13 @@ fn split_within(
 }
 
 /// A compiled kernel with the bindings of `shaders/attention.wgsl`: the query rows of one
-/// workgroup, and whether binding 4 is the key mask (the output then at 5 and the key
-/// ranges' log-sum-exps at 6: the tiled kernel) or the output.
+/// workgroup, whether binding 4 is the key mask (the output then at 5) or the output, and
+/// whether the binding after the output takes the key ranges' log-sum-exps.
 pub(crate) struct ChunkKernel {
     pub(crate) pipeline: Arc<wgpu::ComputePipeline>,
     pub(crate) queries: usize,
     pub(crate) mask_slot: bool,
+    pub(crate) lse_slot: bool,
 }
 
 /// [`Error::LoopLimit`] where `choice` would loop more often in one invocation than the
@@ -1172,15 +1194,15 @@ pub(crate) fn plan_chunks(
     plan_ranges(gpu, dims, qkv, out, key_mask, kernel, causal, scale, None)
 }
 
-/// [`plan_chunks`] for the tiled kernel with the keys in `split.splits` ranges, each written
-/// to a partial output, then merged into `out` by [`attention_combine`]. The caller has
-/// checked, through [`key_split`], that the problem is one chunk whose S partial outputs fit
-/// one binding.
+/// [`plan_chunks`] for a kernel with a log-sum-exp binding, with the keys in `split.splits`
+/// ranges, each written to a partial output, then merged into `out` by [`attention_combine`].
+/// The caller has checked, through [`split_keys`], that the problem is one chunk whose S
+/// partial outputs fit one binding.
 #[expect(
     clippy::too_many_arguments,
     reason = "the operands of attention, its mask and output, the kernel, its options and the key ranges"
 )]
-fn plan_split(
+pub(crate) fn plan_split(
     gpu: &Gpu,
     dims: &AttentionDims,
     qkv: [&dyn Operand; 3],
@@ -1255,7 +1277,7 @@ fn plan_ranges(
     let stand_in;
     let lse = match &ranges {
         Some(r) => Some(r.lse),
-        None if kernel.mask_slot => {
+        None if kernel.lse_slot => {
             stand_in = Tensor::empty(gpu, &[1])?;
             Some(&stand_in)
         }

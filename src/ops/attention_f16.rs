@@ -15,17 +15,24 @@
 //!   ([`crate::cpu::attention_f16`]).
 //! * The workgroup is one subgroup and owns 32 query rows; keys go in blocks of
 //!   [`KEYS_PER_BLOCK`] (fewer where workgroup memory is short, [`keys_per_block`]).
-//! * Loops: every invocation walks all the keys (one online softmax per row), so on adapters
-//!   that end an invocation's loops after a number of passes ([`Gpu::loop_limit`]: 65,535 on
-//!   lavapipe, silently) the keys are bounded: [`plan`] refuses, before anything runs, a
-//!   problem whose bound ([`loop_iterations`]) exceeds the limit, with an
-//!   [`Error::LoopLimit`] that names the most keys that fit (about 34,000 at D = 64 for the
-//!   portable build on lavapipe) and what takes the problem instead.
+//! * Key ranges (split-KV), as in [`crate::ops::attention`] ([`key_split`]): one workgroup per
+//!   query block and range of keys, each writing a partial output and its rows' log-sum-exp,
+//!   merged by [`crate::ops::attention_combine`]; on GPUs for problems with few query blocks
+//!   (decoding steps), everywhere for the loop limit.
+//! * Loops: an invocation walks the keys of its range (one online softmax per row), so on
+//!   adapters that end an invocation's loops after a number of passes ([`Gpu::loop_limit`]:
+//!   65,535 on lavapipe, silently) the keys are cut into ranges that fit (about 34,000 keys at
+//!   D = 64 for the portable build on lavapipe); a problem that cannot be cut (its partial
+//!   outputs would not fit one binding, or not even one block fits) and whose bound
+//!   ([`loop_iterations`]) exceeds the limit is refused before anything runs, with an
+//!   [`Error::LoopLimit`] that names the most keys that fit and what takes the problem
+//!   instead.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::{
-    plan_chunks, AttentionConfig, AttentionDims, AttentionVariant, ChunkKernel,
+    self, plan_chunks, plan_split, split_keys, AttentionConfig, AttentionDims, AttentionVariant,
+    ChunkKernel, KeySplit,
 };
 use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul_coop;
@@ -198,6 +205,7 @@ fn bound(build: AttentionF16Kernel, threads: u32, d: u32, keys: u32, nk: usize) 
     };
     let row = 2 * looped(bk / 4, 0, 0) + looped(d / 4, 0, 0);
     let softmax = looped(bq.div_ceil(sg), row, 3);
+    let rows = looped(bq.div_ceil(sg), 0, 0);
     let block = scores + softmax + accumulate;
     // Loops in a block: the scores' and the accumulation's (two each in the coop build) and
     // the softmax's four.
@@ -206,19 +214,53 @@ fn bound(build: AttentionF16Kernel, threads: u32, d: u32, keys: u32, nk: usize) 
     } else {
         6
     };
+    // The query tile and the stores; the row state and the log-sum-exps.
     2 * looped((bq * d).div_ceil(sg), 0, 0)
-        + looped(bq.div_ceil(sg), 0, 0)
+        + 2 * rows
         + looped((nk as u64).div_ceil(bk), block, nested)
 }
 
+/// The key ranges of `build` (resolved) with SG = `threads`, head dimension `d` and `keys` per
+/// block on `dims` under the loop limit `limit` ([`split_keys`]).
+fn split_within(
+    gpu: &Gpu,
+    limit: Option<u64>,
+    dims: &AttentionDims,
+    (build, threads, d, keys): (AttentionF16Kernel, u32, u32, u32),
+) -> KeySplit {
+    split_keys(
+        gpu,
+        limit,
+        dims,
+        QUERIES_PER_WORKGROUP as usize,
+        keys as usize,
+        |n| bound(build, threads, d, keys, n),
+    )
+}
+
+/// How [`plan`] takes the keys of `dims` with `build` on `gpu`: in one range, or in several
+/// merged by [`crate::ops::attention_combine`] (see the module docs).
+pub fn key_split(gpu: &Gpu, dims: &AttentionDims, build: AttentionF16Kernel) -> Result<KeySplit> {
+    let d = dims.head_dim as u32;
+    let keys = keys_per_block(gpu, d)?;
+    let (build, _, threads) = kernel(gpu, build)?;
+    Ok(split_within(
+        gpu,
+        gpu.loop_limit()?,
+        dims,
+        (build, threads, d, keys),
+    ))
+}
+
 /// An upper bound of the loop passes of the busiest invocation of `build` (as it resolves on
-/// `gpu`, with the block size [`plan`] uses) on a problem of `dims`: what [`plan`] checks
-/// against [`Gpu::loop_limit`].
+/// `gpu`, with the block size and key ranges [`plan`] uses) on a problem of `dims`: what
+/// [`plan`] checks against [`Gpu::loop_limit`].
 pub fn loop_iterations(gpu: &Gpu, dims: &AttentionDims, build: AttentionF16Kernel) -> Result<u64> {
     let d = dims.head_dim as u32;
     let keys = keys_per_block(gpu, d)?;
     let (build, _, threads) = kernel(gpu, build)?;
-    Ok(bound(build, threads, d, keys, dims.nk))
+    let split = split_within(gpu, gpu.loop_limit()?, dims, (build, threads, d, keys));
+    Ok(bound(build, threads, d, keys, split.keys))
 }
 
 /// [`Error::LoopLimit`] where `build` would loop past the adapter's limit on `dims`, naming
@@ -236,7 +278,8 @@ fn check_loop_limit(
         return Ok(());
     };
     let d = dims.head_dim as u32;
-    let iterations = bound(build, threads, d, keys, dims.nk);
+    let split = split_within(gpu, Some(limit), dims, (build, threads, d, keys));
+    let iterations = bound(build, threads, d, keys, split.keys);
     if iterations <= limit {
         return Ok(());
     }
@@ -244,28 +287,27 @@ fn check_loop_limit(
         bound(build, threads, d, keys, n as usize)
     })
     .unwrap_or(0);
-    let f32_most = AttentionConfig::for_gpu(gpu, dims.head_dim, AttentionVariant::Auto)
+    // Whether f32 attention's tiled kernel, in its own key ranges, fits.
+    let f32_fits = AttentionConfig::for_gpu(gpu, dims.head_dim, AttentionVariant::Auto)
         .ok()
         .and_then(|c| {
-            largest_within(limit, u64::from(u32::MAX), |n| {
-                c.loop_iterations(n as usize)
-            })
+            attention::key_split(gpu, dims, &c)
+                .ok()
+                .map(|split| c.loop_iterations(split.keys) <= limit)
         })
-        .unwrap_or(0);
-    let f32_note = if f32_most >= dims.nk as u64 {
+        .unwrap_or(false);
+    let f32_note = if f32_fits {
         format!("takes Nk = {}", dims.nk)
     } else {
-        format!(
-            "takes up to {f32_most} keys of D = {d} here, attention::unfused (matmul, softmax, \
-             matmul) any number"
-        )
+        "does not take it here either; attention::unfused (matmul, softmax, matmul) does".into()
     };
     gpu.check_loops(
         &format!("attention_f16 ({} build)", build.name()),
         iterations,
         &format!(
-            "it takes at most {most} keys of D = {d} here (Nk = {}); f32 attention \
-             (ops::attention, --precision f32) {f32_note}",
+            "it takes at most {most} keys of D = {d} in one range here (Nk = {}; ranges need \
+             the problem in one dispatch and their partial outputs in one binding); f32 \
+             attention (ops::attention, --precision f32) {f32_note}",
             dims.nk
         ),
     )
@@ -316,7 +358,22 @@ pub fn plan(
         pipeline,
         queries: QUERIES_PER_WORKGROUP as usize,
         mask_slot: false,
+        lse_slot: true,
     };
+    let split = split_within(gpu, gpu.loop_limit()?, &dims, (build, threads, d, keys));
+    if split.splits > 1 {
+        return plan_split(
+            gpu,
+            &dims,
+            [q, k, v],
+            out,
+            None,
+            &chunk_kernel,
+            options.causal,
+            scale,
+            split,
+        );
+    }
     plan_chunks(
         gpu,
         &dims,
