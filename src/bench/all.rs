@@ -448,22 +448,26 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             }
         }
     }
-    // Decoding steps, and on GPUs the register-blocked kernel that Auto passes over for them.
+    // Decoding steps: f32 by Auto and, on GPUs, by the register-blocked kernel that Auto passes
+    // over for them; f16 inputs where the preset has the f16 rows.
     for &[b, h, nq, nk, d] in sizes.decode {
-        let mut variants = vec![AttentionVariant::Auto];
+        let mut runs = vec![(Precision::F32, "f32", AttentionVariant::Auto)];
         if sizes.alternatives {
-            variants.push(AttentionVariant::Blocked);
+            runs.push((Precision::F32, "f32", AttentionVariant::Blocked));
         }
-        for variant in variants {
+        if sizes.attention_f16 {
+            runs.push((Precision::F16, "f16 in, f32 acc", AttentionVariant::Auto));
+        }
+        for (precision, tag, variant) in runs {
             let name = match variant {
                 AttentionVariant::Auto => String::new(),
                 other => format!(" {}", other.name()),
             };
             out.push((
-                format!("attention f32 decode {b},{h},{nq},{nk},{d}{name}"),
+                format!("attention {tag} decode {b},{h},{nq},{nk},{d}{name}"),
                 Box::new(move || {
                     let shape = [b, h, nk, d];
-                    attention_case(need()?, shape, nq, false, variant, Precision::F32, &o)
+                    attention_case(need()?, shape, nq, false, variant, precision, &o)
                 }),
             ));
         }
