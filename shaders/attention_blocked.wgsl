@@ -37,28 +37,38 @@
 // rescale factor exp(-FLT_MAX - m') is 0 and multiplies an l and O that are still 0.
 //
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently, and
-// every invocation walks all the keys its block needs (up to Nk), so the host refuses more
-// keys than fit (BlockedConfig::loop_iterations in src/ops/attention_blocked.rs, counted as
-// `looped` in src/ops/loop_limit.rs says): the query tile's load (BQ * D4 / (TX * TY) passes),
-// then per tile of D keys one pass of the tile loop around the key and value loads
-// (D * D4 / (TX * TY) each), both products' D steps and the maxima's reduction (TX - 1), and
-// at the end the sums' reduction (TX - 1): 205 passes per tile at D = 64, TY = 4, about 20,400
-// keys on lavapipe (measured: right up to 21,248 keys, wrong from 21,312).
+// every invocation walks all the keys its block needs in its range, so the host cuts the keys
+// into ranges that fit, or refuses what it cannot cut (BlockedConfig::loop_iterations in
+// src/ops/attention_blocked.rs, counted as `looped` in src/ops/loop_limit.rs says): the query
+// tile's load (BQ * D4 / (TX * TY) passes), then per tile of D keys one pass of the tile loop
+// around the key and value loads (D * D4 / (TX * TY) each), both products' D steps and the
+// maxima's reduction (TX - 1), and at the end the sums' reduction (TX - 1) and the two stores
+// of 4 log-sum-exps: 205 passes per tile at D = 64, TY = 4, about 20,400 keys per range on
+// lavapipe (measured before ranges: right up to 21,248 keys, wrong from 21,312).
+//
+// Key ranges (split-KV), as in shaders/attention.wgsl: with p.splits > 1 each query block
+// gets one workgroup per range of p.split_keys keys (whole tiles of D), which writes its
+// normalized partial output at o_first + s * o_split and each row's log-sum-exp m + log(l)
+// into lse (by the row's first thread), for shaders/attention_combine.wgsl to merge.
 //
 // Bindings (group 0): 0 uniform Params (shaders/lib/attention_params.wgsl; mask_first unused,
-// FLAG_MASK never set); 1 q, 2 k, 3 v (read, vec4); 4 o (read_write, vec4). *_first are
-// element offsets of the windows (multiples of 4, as the row stride H * D is).
-// Dispatch: batches * heads * q_blocks workgroups (q_blocks = ceil(q_rows / BQ)), split over x
-// and y by `Gpu::grid`; workgroup w serves query block w % q_blocks of head
-// (w / q_blocks) % heads of batch w / (q_blocks * heads).
+// FLAG_MASK never set); 1 q, 2 k, 3 v (read, vec4); 4 o (read_write, vec4; the partial outputs
+// with key ranges); 5 lse (read_write, [S, rows, heads]; a one-value buffer, never written,
+// with one range). *_first are element offsets of the windows (multiples of 4, as the row
+// stride H * D is).
+// Dispatch: batches * heads * q_blocks * splits workgroups (q_blocks = ceil(q_rows / BQ)),
+// split over x and y by `Gpu::grid`; workgroup w serves key range w % splits, and with
+// w' = w / splits query block w' % q_blocks of head (w' / q_blocks) % heads of batch
+// w' / (q_blocks * heads).
 // Overrides: TX (4 or 8: D = BK = 8 TX); TY (threads along the queries: BQ = 8 TY).
 // Trusted (compiled without runtime checks, see Kernel::trusted): global rows are clamped
 // below q_rows and Nk, whose rows the host's windows hold (q_rows per batch at q_batch
 // apart, Nk per batch of K and V), and stores are guarded by q_rows; workgroup indices are
 // below their arrays by construction (c4 < D4 and key, row < D, BQ give 4 c4 + 3 < D rows of
 // D4 or BQ4 vec4s; key_column permutes a row's D4 columns; tx < TX, ty < TY, so 4tx + 4TX + 3 < D and ty + TY < BQ4); the divisors
-// are the overrides D4, BQ4 and 4, and q_blocks and heads, which the host keeps >= 1; every
-// loop is bounded by overrides or by Params.
+// are the overrides D4, BQ4 and 4, and q_blocks, heads and splits, which the host keeps >= 1;
+// log-sum-exps are written only with splits > 1, below q_rows, into the host's [S, rows,
+// heads] buffer; every loop is bounded by overrides or by Params.
 
 // Params and the FLAG_ constants: shaders/lib/attention_params.wgsl. Tile, step:
 // shaders/lib/tile8.wgsl. linear_workgroup: shaders/lib/grid.wgsl.
@@ -79,6 +89,7 @@ override BQ4: u32 = 2u * TY;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> o: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> Qs: array<vec4<f32>, D * BQ4>;  // Qs[d][row / 4]
 var<workgroup> KVs: array<vec4<f32>, D * D4>;  // Ks[d][key / 4], then Vs[key][col / 4]
@@ -187,6 +198,16 @@ fn store_weights(w: Tile, tx: u32, ty: u32) {
     Ps[prob_at(hi + 3u, ty + TY)] = vec4<f32>(w.r4h.w, w.r5h.w, w.r6h.w, w.r7h.w);
 }
 
+// Stores the log-sum-exps of rows row .. row + 3 (within the dispatch's query rows) that exist,
+// at [split][batch * q_rows + row][head].
+fn store_lse(split: u32, batch: u32, head: u32, row: u32, values: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        if (row + i < p.q_rows) {
+            lse[p.lse_first + split * p.lse_split + (batch * p.q_rows + row + i) * p.heads + head] = values[i];
+        }
+    }
+}
+
 // Stores row `row` (within the dispatch's query rows) of the output if it exists.
 fn store_row(o_base: u32, row: u32, tx: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.q_rows) {
@@ -203,10 +224,12 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let w = linear_workgroup(wid, nwg);
-    if (w >= p.batches * p.heads * p.q_blocks) {
+    let wk = linear_workgroup(wid, nwg);
+    if (wk >= p.batches * p.heads * p.q_blocks * p.splits) {
         return; // the whole workgroup: barriers below stay uniform
     }
+    let split = wk % p.splits;
+    let w = wk / p.splits;
     let tx = lid.x;
     let ty = lid.y;
     let l = ty * TX + tx;
@@ -216,7 +239,7 @@ fn main(
     let batch = w / (p.q_blocks * p.heads);
     let row0 = qb * BQ;
     let q_base = p.q_first + batch * p.q_batch + head * D;
-    let o_base = p.o_first + batch * p.q_batch + head * D;
+    let o_base = p.o_first + split * p.o_split + batch * p.q_batch + head * D;
     let k_base = p.k_first + batch * p.nk * p.row_stride + head * D;
     let v_base = p.v_first + batch * p.nk * p.row_stride + head * D;
 
@@ -235,10 +258,12 @@ fn main(
     }
 
     // The thread's query rows within their batch (for the causal mask), and the keys the
-    // workgroup needs: all, or with the causal mask those up to its last query row.
+    // workgroup needs of its range: all, or with the causal mask those up to its last query
+    // row.
     let rows_lo = vec4<u32>(p.q_row0 + row0 + 4u * ty) + vec4<u32>(0u, 1u, 2u, 3u);
     let rows_hi = rows_lo + vec4<u32>(4u * TY);
-    var keys_end = p.nk;
+    let keys_start = split * p.split_keys;
+    var keys_end = min(p.nk, keys_start + p.split_keys);
     if ((p.flags & FLAG_CAUSAL) != 0u) {
         keys_end = min(p.nk, p.q_row0 + min(row0 + BQ, p.q_rows));
     }
@@ -246,7 +271,7 @@ fn main(
     var m = Rows(vec4<f32>(NEG), vec4<f32>(NEG));
     var sums = Rows(vec4<f32>(0.0), vec4<f32>(0.0));
     var acc: Tile;
-    for (var k0 = 0u; k0 < keys_end; k0 += D) {
+    for (var k0 = keys_start; k0 < keys_end; k0 += D) {
         workgroupBarrier(); // the previous tile's reads of KVs (and Qs' writes) are done
         // Keys go fastest within groups of 4, so that 32 consecutive threads hold 4 keys of
         // one vec4 column and 8 vec4s of d: with the swizzle, their stores hit 32 banks.
@@ -337,6 +362,14 @@ fn main(
         select(vec4<f32>(0.0), 1.0 / total.hi, total.hi > vec4<f32>(0.0)),
     );
     let out = scale_rows(acc, inv);
+    // With key ranges, each row's log-sum-exp of the scaled scores (NEG where it saw no key),
+    // written by the row's first thread.
+    if (p.splits > 1u && tx == 0u) {
+        let lse_lo = select(vec4<f32>(NEG), m.lo + log(total.lo), total.lo > vec4<f32>(0.0));
+        let lse_hi = select(vec4<f32>(NEG), m.hi + log(total.hi), total.hi > vec4<f32>(0.0));
+        store_lse(split, batch, head, row0 + 4u * ty, lse_lo);
+        store_lse(split, batch, head, row0 + 4u * ty + 4u * TY, lse_hi);
+    }
     store_row(o_base, row0 + 4u * ty + 0u, tx, out.r0l, out.r0h);
     store_row(o_base, row0 + 4u * ty + 1u, tx, out.r1l, out.r1h);
     store_row(o_base, row0 + 4u * ty + 2u, tx, out.r2l, out.r2h);

@@ -220,11 +220,12 @@ fn the_kernel_is_chosen_where_it_applies_and_refuses_what_it_cannot_do() {
 }
 
 #[test]
-fn keys_within_the_loop_limit_run_and_one_tile_more_is_refused() {
-    // A limit of exactly the bound for 100 keys (two tiles of D = 32): 100 keys run and match
-    // the reference, 128 (still two tiles) too, 129 (three) are refused before anything runs,
-    // with the numbers. Then lavapipe's own limit: the kernel, unchecked, was wrong from 21,312
-    // keys on at D = 64 (measured).
+fn keys_past_the_loop_limit_run_in_ranges_and_below_one_tile_are_refused() {
+    // A limit of exactly the bound for 100 keys (two tiles of D = 32): 100 and 128 keys run
+    // in one range, 300 in ranges of two tiles merged by attention_combine (causal, Nq != Nk,
+    // two batches), each within the limit; a limit below one tile is refused before anything
+    // runs, with the numbers. Then lavapipe's own limit: unchecked, the kernel was wrong from
+    // 21,312 keys on at D = 64 (measured); they now run in ranges.
     let real = gpu();
     let config = BlockedConfig::for_gpu(real, 32).unwrap();
     let limit = config.loop_iterations(100);
@@ -233,35 +234,47 @@ fn keys_within_the_loop_limit_run_and_one_tile_more_is_refused() {
     let lowered = gpu_with_loop_limit(limit);
     check(&lowered, config, 1, 37, 100, 2, false, 1.0);
     check(&lowered, config, 1, 150, 128, 2, true, 1.0);
-    let refuse = |gpu: &Gpu, config: BlockedConfig, nk: usize, limit: u64| {
-        let d = config.head_dim as usize;
-        let q = Tensor::zeros(gpu, &[1, 5, 2 * d]).unwrap();
-        let k = Tensor::zeros(gpu, &[1, nk, 2 * d]).unwrap();
-        let out = poisoned(gpu, &[1, 5, 2 * d]);
-        let e = attention::plan_with(
-            gpu,
-            &q,
-            &k,
-            &k,
-            None,
-            &out,
-            2,
-            &AttentionOptions::default(),
-            AttentionChoice::Blocked(config),
-        )
-        .map(|plan| plan.len())
-        .expect_err("past the loop limit");
-        let r = loop_refusal(e);
-        assert_eq!((r.iterations, r.limit), (config.loop_iterations(nk), limit));
-        r.remedy
+    let dims = |b, nq, nk, h| AttentionDims {
+        batch: b,
+        nq,
+        nk,
+        heads: h,
+        head_dim: 32,
     };
-    let remedy = refuse(&lowered, config, 129, limit);
-    assert!(remedy.contains("at most 128 keys"), "{remedy}");
-    if let Some(limit) = real.loop_limit().unwrap() {
+    let blocked = AttentionChoice::Blocked(config);
+    for causal in [false, true] {
+        assert!(
+            blocked
+                .loop_iterations(&lowered, &dims(2, 45, 300, 2))
+                .unwrap()
+                <= limit
+        );
+        check(&lowered, config, 2, 45, 300, 2, causal, 1.0);
+    }
+    let tiny = config.loop_iterations(1) - 1;
+    let refused = gpu_with_loop_limit(tiny);
+    let d = config.head_dim as usize;
+    let q = Tensor::zeros(&refused, &[1, 5, 2 * d]).unwrap();
+    let k = Tensor::zeros(&refused, &[1, 129, 2 * d]).unwrap();
+    let out = poisoned(&refused, &[1, 5, 2 * d]);
+    let e = attention::plan_with(
+        &refused,
+        &q,
+        &k,
+        &k,
+        None,
+        &out,
+        2,
+        &AttentionOptions::default(),
+        blocked,
+    )
+    .map(|plan| plan.len())
+    .expect_err("below one tile");
+    let r = loop_refusal(e);
+    assert_eq!((r.iterations, r.limit), (config.loop_iterations(129), tiny));
+    assert!(r.remedy.contains("at most 0 keys"), "{}", r.remedy);
+    if real.loop_limit().unwrap().is_some() {
         let config = BlockedConfig::for_gpu(real, 64).unwrap();
-        let nk = 21_312;
-        if config.loop_iterations(nk) > limit {
-            refuse(real, config, nk, limit);
-        }
+        check(real, config, 1, 5, 21_312, 2, false, 1.0);
     }
 }

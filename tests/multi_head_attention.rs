@@ -606,12 +606,19 @@ fn init_errors_and_names() {
 #[test]
 fn keys_past_the_loop_limit_are_refused_before_anything_runs() {
     // A limit of 1,200 passes per invocation: the projections' matmuls fit (they need 1,104
-    // for k = 64), but the register-blocked attention kernel (forced; the others would cut
-    // the keys into ranges that fit) does not walk 5,000 keys within it. The layer returns
-    // attention's Error::LoopLimit, and its output is untouched: the five kernels run in one
-    // submission, after all are planned.
-    let gpu = common::gpu_with_loop_limit(1200);
-    let (e, heads, nq, nk) = (64, 2, 3, 5000);
+    // for k = 64), but the register-blocked attention kernel (forced) walks about 320 keys
+    // within it, so 5,000 keys need 16 ranges, whose partial outputs (16 times O's 1.2 MiB)
+    // do not fit the 1.5 MiB bindings: the keys cannot be cut. The layer returns attention's
+    // Error::LoopLimit, and its output is untouched: the five kernels run in one submission,
+    // after all are planned.
+    let gpu = speckle::Gpu::with_options(&speckle::GpuOptions {
+        max_binding_bytes: Some(3 << 19),
+        max_loop_iterations: Some(1200),
+        tuning: speckle::Tuning::Off,
+        ..Default::default()
+    })
+    .unwrap();
+    let (e, heads, nq, nk) = (64, 2, 5000, 5000);
     let layer = MultiHeadAttention::xavier(&gpu, e, heads, 5).unwrap();
     let tensor =
         |n: usize, seed: u64| Tensor::from_slice(&gpu, &random(n * e, seed), &[1, n, e]).unwrap();

@@ -21,17 +21,17 @@
 //! * Problems larger than one storage binding are split along batches and query rows; one
 //!   batch's K or V must fit one binding (an error says so otherwise). The texture variant
 //!   needs every operand in one binding and otherwise leaves the problem to the others.
-//! * Key ranges (split-KV). The tiled kernels cut the keys into ranges ([`key_split`]), one
-//!   workgroup per query block and range, each writing a partial output and its rows'
-//!   log-sum-exp, merged by [`attention_combine`]: on GPUs for problems with few query blocks
-//!   (a decoding step has one query row), which would otherwise leave most of the GPU idle,
-//!   and wherever the keys would pass the loop limit. The texture variant takes the keys in
-//!   ranges that fit a texture and the loop limit, one dispatch each, merging into the output
-//!   of those before ([`attention_texture::key_ranges`]). The register-blocked kernel walks
-//!   all the keys of its rows in every invocation.
+//! * Key ranges (split-KV). The tiled and register-blocked kernels cut the keys into ranges
+//!   ([`key_split`]), one workgroup per query block and range, each writing a
+//!   partial output and its rows' log-sum-exp, merged by [`attention_combine`]: on GPUs for
+//!   problems with few query blocks (a decoding step has one query row), which would
+//!   otherwise leave most of the GPU idle, and wherever the keys would pass the loop limit.
+//!   The texture variant takes the keys in ranges that fit a texture and the loop limit, one
+//!   dispatch each, merging into the output of those before
+//!   ([`attention_texture::key_ranges`]).
 //! * The loop limit. On adapters that end an invocation's loops after a number of iterations
 //!   ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) each variant's bound
-//!   ([`AttentionChoice::loop_iterations`], counted by [`looped`]) is checked before anything
+//!   ([`AttentionChoice::loop_iterations`], counted as `ops::loop_limit` says) is checked before anything
 //!   is planned; [`AttentionVariant::Auto`] passes over a variant that would loop too often for
 //!   one that fits, and what fits nowhere (or a forced variant that does not fit) is an
 //!   [`Error::LoopLimit`] that names the numbers and what takes the problem instead.
@@ -100,7 +100,7 @@ pub enum AttentionVariant {
     /// ([`attention_texture`]): for CPU adapters with 8-wide
     /// subgroups (lavapipe), where `Auto` picks it. An error elsewhere.
     Texture,
-    /// Both products as 8 × 8 register blocks per thread ([`attention_blocked`]): head
+    /// Both products as 8 × 8 register blocks per thread ([`crate::ops::attention_blocked`]): head
     /// dimensions 32 and 64 without a key mask, where `Auto` picks it on GPUs. An error for
     /// other problems.
     Blocked,
@@ -522,7 +522,7 @@ impl AttentionConfig {
     }
 
     /// An upper bound of the loop passes of this configuration's busiest invocation over `nk`
-    /// keys, counted as [`looped`] says (`Loops:` in `shaders/attention.wgsl`): one pass of
+    /// keys, counted as `ops::loop_limit` says (`Loops:` in `shaders/attention.wgsl`): one pass of
     /// the key-tile loop per BK keys, whose body loops over the K and V tile loads
     /// (KV_LEN / WG passes), the key flags (BK / WG), the partial scores (workgroup variant
     /// with T > 1: BK / 4) and the BK / 4 chunks of 4 keys, each around its score reduction
@@ -595,7 +595,7 @@ pub enum AttentionChoice {
     Texture,
     /// The subgroup or workgroup variant of `shaders/attention.wgsl`.
     Tiled(AttentionConfig),
-    /// `shaders/attention_blocked.wgsl` ([`attention_blocked`]).
+    /// `shaders/attention_blocked.wgsl` ([`crate::ops::attention_blocked`]).
     Blocked(BlockedConfig),
 }
 
@@ -619,10 +619,10 @@ impl AttentionChoice {
     }
 
     /// An upper bound of the loop passes of the busiest invocation of this choice's kernel on
-    /// a problem of `dims` on `gpu` ([`looped`]): the register-blocked kernel walks all Nk keys
-    /// in every invocation (the causal mask stops earlier, never later); the tiled kernels the
-    /// keys of one range ([`key_split`]), the texture variant those of one dispatch
-    /// ([`attention_texture::keys_per_dispatch`]).
+    /// a problem of `dims` on `gpu` (counted as `ops::loop_limit` says): an invocation of the tiled and
+    /// register-blocked kernels walks the keys of one range (see [`key_split`]; all Nk where the
+    /// keys cannot be cut; the causal mask stops earlier, never later), the texture variant
+    /// those of one dispatch ([`attention_texture::keys_per_dispatch`]).
     pub fn loop_iterations(&self, gpu: &Gpu, dims: &AttentionDims) -> Result<u64> {
         Ok(self.passes(gpu, gpu.loop_limit()?, dims))
     }
@@ -635,7 +635,9 @@ impl AttentionChoice {
                 attention_texture::loop_iterations(dims.head_dim, dims.nk.min(keys))
             }
             AttentionChoice::Tiled(c) => c.loop_iterations(split_within(gpu, limit, dims, c).keys),
-            AttentionChoice::Blocked(c) => c.loop_iterations(dims.nk),
+            AttentionChoice::Blocked(c) => {
+                c.loop_iterations(blocked_split(gpu, limit, dims, c).keys)
+            }
         }
     }
 
@@ -937,8 +939,22 @@ pub fn plan_with(
                 pipeline: config.pipeline(gpu)?,
                 queries: config.queries_per_workgroup() as usize,
                 mask_slot: false,
-                lse_slot: false,
+                lse_slot: true,
             };
+            let split = blocked_split(gpu, gpu.loop_limit()?, &dims, &config);
+            if split.splits > 1 {
+                return plan_split(
+                    gpu,
+                    &dims,
+                    [q, k, v],
+                    out,
+                    None,
+                    &kernel,
+                    options.causal,
+                    scale,
+                    split,
+                );
+            }
             return plan_chunks(
                 gpu,
                 &dims,
@@ -1027,6 +1043,24 @@ fn split_within(
         dims,
         config.queries_per_workgroup() as usize,
         config.keys_per_tile as usize,
+        |n| config.loop_iterations(n),
+    )
+}
+
+/// The key ranges of the register-blocked kernel `config` ([`split_keys`]; its key tiles are
+/// D keys).
+fn blocked_split(
+    gpu: &Gpu,
+    limit: Option<u64>,
+    dims: &AttentionDims,
+    config: &BlockedConfig,
+) -> KeySplit {
+    split_keys(
+        gpu,
+        limit,
+        dims,
+        config.queries_per_workgroup() as usize,
+        config.head_dim as usize,
         |n| config.loop_iterations(n),
     )
 }
@@ -1399,7 +1433,8 @@ pub fn choose(
 /// [`choose`]), preferred first: on CPU adapters the texture variant where it is eligible, on
 /// others the register-blocked kernel where it applies (but after the tiled ones where the
 /// problem has fewer than [`SPLIT_TARGET_WORKGROUPS`] of its query blocks and the tiled
-/// kernel cuts the keys into ranges for parallelism, as for decoding steps); then the
+/// kernel cuts the keys into ranges for parallelism, as for decoding steps, where its shorter
+/// query blocks waste less); then the
 /// subgroup and workgroup configurations the adapter allows; last the one of texture and
 /// blocked not preferred on this kind of adapter, for problems whose keys the others cannot
 /// take within the loop limit.
@@ -1422,7 +1457,8 @@ fn auto_candidates(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> Vec<
         return texture.into_iter().chain(tiled).chain(blocked).collect();
     }
     // Few query blocks (decoding steps): the tiled kernel with its keys in ranges for
-    // parallelism before the register-blocked kernel, which has no ranges.
+    // parallelism before the register-blocked kernel, whose query blocks are twice as tall
+    // (64 rows at TY = 8 against 32), all but one computed for nothing in a decoding step.
     let few_blocks = |c: &BlockedConfig| {
         let bq = c.queries_per_workgroup() as usize;
         dims.batch * dims.heads * dims.nq.div_ceil(bq) < SPLIT_TARGET_WORKGROUPS

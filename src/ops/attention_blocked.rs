@@ -52,7 +52,8 @@ impl BlockedConfig {
     /// [`looped`] says (`Loops:` in `shaders/attention_blocked.wgsl`): the query tile's load
     /// (BQ · D/4 vec4s over TX · TY threads), then per tile of BK = D keys the key and value
     /// tile loads (D · D/4 vec4s each), both products' D steps and the reduction of the row
-    /// maxima (TX − 1 partial rows), and at the end the reduction of the row sums.
+    /// maxima (TX − 1 partial rows), and at the end the reduction of the row sums and the two
+    /// stores of 4 log-sum-exps (behind a branch on the key ranges, counted all the same).
     pub fn loop_iterations(&self, nk: usize) -> u64 {
         let (tx, ty) = (u64::from(self.threads_x()), u64::from(self.threads_y));
         let d = u64::from(self.head_dim);
@@ -65,6 +66,7 @@ impl BlockedConfig {
         looped((bq * d4).div_ceil(threads), 0, 0)
             + looped((nk as u64).div_ceil(d), tile, 5)
             + reduce
+            + 2 * looped(4, 0, 0)
     }
 
     /// Checks the configuration against the kernel's rules and the adapter's limits; errors
