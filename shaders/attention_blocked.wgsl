@@ -121,18 +121,26 @@ fn weights(s: vec4<f32>, m: f32, seen: vec4<bool>) -> vec4<f32> {
     return select(vec4<f32>(0.0), exp(s - vec4<f32>(m)), seen);
 }
 
+// Where thread column t keeps its partial values of query rows 4c .. 4c + 3 in Ps during a
+// reduction: row t of Ps at column c ^ (t % min(8, BQ4)), so that the 8 threads of a
+// workgroup row, which store the same c for t = 0 .. 7, hit different banks; a permutation of
+// the row's BQ4 columns.
+fn part_at(t: u32, c: u32) -> u32 {
+    return t * BQ4 + (c ^ (t & (min(8u, BQ4) - 1u)));
+}
+
 // Adds the thread's partial row values to the workgroup's: all TX threads of each row write
 // theirs into Ps, and every thread reads back the reduction (max or sum) for its rows.
 // Starts and ends with a barrier, so Ps may be in use before and after.
 fn reduce_rows(part: Rows, tx: u32, ty: u32, take_max: bool) -> Rows {
     workgroupBarrier();
-    Ps[tx * BQ4 + ty] = part.lo;
-    Ps[tx * BQ4 + ty + TY] = part.hi;
+    Ps[part_at(tx, ty)] = part.lo;
+    Ps[part_at(tx, ty + TY)] = part.hi;
     workgroupBarrier();
-    var r = Rows(Ps[ty], Ps[ty + TY]);
+    var r = Rows(Ps[part_at(0u, ty)], Ps[part_at(0u, ty + TY)]);
     for (var t = 1u; t < TX; t++) {
-        let lo = Ps[t * BQ4 + ty];
-        let hi = Ps[t * BQ4 + ty + TY];
+        let lo = Ps[part_at(t, ty)];
+        let hi = Ps[part_at(t, ty + TY)];
         if (take_max) {
             r = Rows(max(r.lo, lo), max(r.hi, hi));
         } else {
