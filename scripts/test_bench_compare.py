@@ -359,6 +359,43 @@ class BaselineArguments(unittest.TestCase):
             self.assertEqual(proc.stdout, b"", argv)
 
 
+class DecodeCases(unittest.TestCase):
+    """The SDPA cases of the decoding shapes, built without torch: stand-in modules give the
+    case generator the names it imports, and no case is run."""
+
+    def test_decode_shapes_yield_the_three_backends_with_their_flops(self):
+        import types
+        names = ["torch", "torch.nn", "torch.nn.functional", "torch.nn.attention"]
+        saved = {name: sys.modules.get(name) for name in names}
+        stand_ins = {name: types.ModuleType(name) for name in names}
+        stand_ins["torch"].float32 = "torch.float32"
+        stand_ins["torch"].float16 = "torch.float16"
+        stand_ins["torch"].nn = stand_ins["torch.nn"]
+        stand_ins["torch.nn"].functional = stand_ins["torch.nn.functional"]
+        stand_ins["torch.nn"].attention = stand_ins["torch.nn.attention"]
+        stand_ins["torch.nn.attention"].SDPBackend = object()
+        stand_ins["torch.nn.attention"].sdpa_kernel = lambda backend: None
+        try:
+            sys.modules.update(stand_ins)
+            cases = list(torch_baselines.sdpa_cases(
+                stand_ins["torch"], "cpu", [], [(1, 16, 1, 16384, 64), (8, 16, 2, 4096, 64)]))
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+        self.assertEqual([c.op for c in cases], ["sdpa_fp32_math", "sdpa_fp32_efficient",
+                                                 "sdpa_f16_flash"] * 2)
+        self.assertEqual([c.shape for c in cases],
+                         [[1, 16, 1, 16384, 64]] * 3 + [[8, 16, 2, 4096, 64]] * 3)
+        self.assertEqual([c.flops for c in cases],
+                         [4 * 16 * 16384 * 64] * 3 + [4 * 8 * 16 * 2 * 4096 * 64] * 3)
+        for c in cases:
+            self.assertIsNone(c.skip)
+            self.assertFalse(c.extra["causal"])
+
+
 @unittest.skipUnless(HAVE_TORCH, "torch is not importable here")
 class BaselinesOnCpu(unittest.TestCase):
     """Runs torch_baselines.py --device cpu --preset quick and feeds its output to bench_compare."""
