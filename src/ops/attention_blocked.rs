@@ -49,7 +49,7 @@ impl BlockedConfig {
     }
 
     /// An upper bound of the loop passes of the busiest invocation over `nk` keys, counted as
-    /// [`looped`] says (`Loops:` in `shaders/attention_blocked.wgsl`): the query tile's load
+    /// `ops::loop_limit` says (`Loops:` in `shaders/attention_blocked.wgsl`): the query tile's load
     /// (BQ · D/4 vec4s over TX · TY threads), then per tile of BK = D keys the key and value
     /// tile loads (D · D/4 vec4s each), both products' D steps and the reduction of the row
     /// maxima (TX − 1 partial rows), and at the end the reduction of the row sums and the two

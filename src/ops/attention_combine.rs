@@ -57,7 +57,7 @@ const WG: u32 = 256;
 const NAME: &str = "attention_combine";
 
 /// Loop passes of the busiest invocation of a dispatch over `splits` ranges: two loops over
-/// them (the top, then the weighted sums), each counted as [`looped`] says.
+/// them (the top, then the weighted sums), each counted as `ops::loop_limit` says.
 pub fn loop_iterations(splits: usize) -> u64 {
     2 * looped(splits as u64, 0, 0)
 }

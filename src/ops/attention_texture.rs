@@ -76,7 +76,7 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
 }
 
 /// An upper bound of the loop passes of the busiest invocation of one dispatch over `nk` keys
-/// with head dimension `head_dim`, counted as [`looped`] says (`Loops:` in
+/// with head dimension `head_dim`, counted as `ops::loop_limit` says (`Loops:` in
 /// `shaders/attention_texture.wgsl`): the query row's load and the output's store, 8 texels
 /// per chunk of 32 values (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass
 /// per 4 keys.
@@ -86,7 +86,7 @@ pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
 }
 
 /// The most key rows one texture holds: a multiple of 4 (keys are read 4 at a time) whose
-/// height stays off powers of two ([`off_power_of_two`]) within the adapter's
+/// height stays off powers of two (`matmul_texture::off_power_of_two`) within the adapter's
 /// `max_texture_dimension_2d`. 16,380 on lavapipe.
 pub fn texture_keys(gpu: &Gpu) -> usize {
     let max = gpu.limits().max_texture_dimension_2d as usize;
