@@ -44,7 +44,7 @@ w("""// attention_texture: the fused attention variant for CPU adapters with 8-w
 // (texture_2d_array<f32>, B*H layers of at least nk rounded up to 4 rows (zeros past nk) of
 // ceil(D/4) texels); 4 mask (read, [B, mask_stride], from key k_row0 at mask_first; a
 // placeholder without FLAG_MASK); 5 o (read_write, [B, Nq, H*D]); 6 lse (read_write,
-// [B, H, Nq]; written with FLAG_LSE or FLAG_MERGE only, a one-value buffer otherwise).
+// [B, H, Nq]; written with FLAG_LSE or FLAG_MERGE only, an unused stand-in otherwise).
 // Dispatch: (ceil(Nq / 8), H, B). Requires subgroups of exactly 8 invocations.
 // Overrides: CHUNKS = ceil(D / 32), 1 to 8.
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently. An

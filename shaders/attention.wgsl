@@ -60,7 +60,7 @@
 //
 // Bindings (group 0): 0 uniform Params; 1 q (read); 2 k (read); 3 v (read); 4 mask (read; a
 // placeholder when there is no key mask); 5 o (read_write; the partial outputs [S, ...] with
-// key ranges); 6 lse (read_write, [S, rows, heads]; a one-value buffer, never written, with
+// key ranges); 6 lse (read_write, [S, rows, heads]; an unused stand-in, never written, with
 // one range). The host binds windows of the tensors: *_first is the element of a binding
 // where the dispatch's first row starts.
 // Dispatch: batches * heads * q_blocks * splits workgroups, q_blocks = ceil(q_rows / BQ),

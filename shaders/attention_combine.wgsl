@@ -28,7 +28,7 @@
 //
 // Bindings (group 0): 0 uniform Params; 1 partials (read); 2 lse (read); 3 out (read_write:
 // the running weighted sum between blocks of ranges); 4 top, 5 sum (read_write, [R, H*D]
-// scratch laid out like out; placeholders when one dispatch takes all the ranges).
+// scratch laid out like out; an unused stand-in when one dispatch takes all the ranges).
 // Dispatch: ceil(rows * cols / WG) workgroups, split over x and y by `Gpu::grid`; invocations
 // past rows * cols return at once.
 // Overrides: WG (threads per workgroup).

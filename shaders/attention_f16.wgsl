@@ -61,7 +61,7 @@
 //
 // Bindings (group 0): 0 uniform Params (shaders/lib/attention_params.wgsl; mask_first unused,
 // FLAG_MASK never set); 1 q, 2 k, 3 v (read, f16); 4 o (read_write, f32; the partial outputs
-// with key ranges); 5 lse (read_write, [S, rows, heads]; a one-value buffer, never written,
+// with key ranges); 5 lse (read_write, [S, rows, heads]; an unused stand-in, never written,
 // with one range). *_first are element offsets of the windows, multiples of 16 (as the row
 // stride H * D is).
 // Dispatch: batches * heads * q_blocks * splits workgroups (q_blocks = ceil(q_rows / BQ)),

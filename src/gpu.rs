@@ -208,6 +208,8 @@ pub struct Gpu {
     timestamps_unreliable: std::sync::atomic::AtomicBool,
     /// A small buffer bound where a kernel's optional input is absent.
     placeholder: wgpu::Buffer,
+    /// A small buffer bound where a kernel's optional read-write output is unused.
+    unused_output: wgpu::Buffer,
     /// The cooperative-matrix configurations the adapter reports (empty without the feature).
     cooperative: Vec<wgpu::CooperativeMatrixProperties>,
     /// Unique within the process (see [`Gpu::id`]).
@@ -377,12 +379,16 @@ impl Gpu {
             .max(4 * u64::from(limits.min_storage_buffer_offset_alignment).max(64))
             / 4
             * 4;
-        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("speckle.placeholder"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let small = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let placeholder = small("speckle.placeholder");
+        let unused_output = small("speckle.unused_output");
         let tuned =
             crate::tune::load_table(&options.tuning, &crate::tune::AdapterKey::from_info(&info));
         log::info!(
@@ -405,6 +411,7 @@ impl Gpu {
             tuned: Mutex::new(tuned),
             timestamps_unreliable: std::sync::atomic::AtomicBool::new(false),
             placeholder,
+            unused_output,
             cooperative: Vec::new(),
             id: NEXT_GPU_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_loop_iterations: options.max_loop_iterations,
@@ -569,6 +576,13 @@ impl Gpu {
 
     pub(crate) fn placeholder(&self) -> &wgpu::Buffer {
         &self.placeholder
+    }
+
+    /// The buffer bound where a kernel's optional read-write output is unused (never written
+    /// then). Not the placeholder, which the same dispatch may bind read-only: wgpu refuses
+    /// one buffer bound both ways in a dispatch.
+    pub(crate) fn unused_output(&self) -> &wgpu::Buffer {
+        &self.unused_output
     }
 
     /// The compute pipeline for `kernel` specialised by the override `constants`, compiled once

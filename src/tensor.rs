@@ -41,6 +41,18 @@ impl<'a> Window<'a> {
             None => gpu.placeholder().as_entire_binding(),
         }
     }
+
+    /// The window's binding, or the context's unused-output buffer for an optional read-write
+    /// output the dispatch does not write.
+    pub(crate) fn or_unused_output(
+        window: Option<&Window<'a>>,
+        gpu: &'a Gpu,
+    ) -> wgpu::BindingResource<'a> {
+        match window {
+            Some(w) => w.resource(),
+            None => gpu.unused_output().as_entire_binding(),
+        }
+    }
 }
 
 /// The number of elements of `shape`, checking that no dimension is zero.

@@ -605,21 +605,19 @@ fn attention_and_gat_run_on_npy_files() {
     );
 }
 
+/// The result of `speckle bench attention --runs 2 --json` with `args`, checked to succeed.
+fn bench_attention_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["bench", "attention", "--runs", "2", "--json"];
+    all.extend(args);
+    let out = speckle(&all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["results"][0].clone()
+}
+
 #[test]
 fn bench_attention_reports_fused_and_unfused() {
-    let out = speckle(&[
-        "bench",
-        "attention",
-        "--shape",
-        "2,2,40,16",
-        "--causal",
-        "--runs",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = &v["results"][0];
+    let r = &bench_attention_json(&["--shape", "2,2,40,16", "--causal"]);
     assert_eq!(r["shape"], serde_json::json!([2, 2, 40, 16]));
     assert_eq!(r["causal"], true);
     // 4·B·H·N²·D, halved for the causal mask.
@@ -638,20 +636,7 @@ fn bench_attention_reports_fused_and_unfused() {
     assert!(stderr(&out).contains("B,H,N,D"), "{}", stderr(&out));
 
     // Fewer queries than keys: 3 query rows over 40 keys, both kernels checked.
-    let out = speckle(&[
-        "bench",
-        "attention",
-        "--shape",
-        "2,2,40,16",
-        "--queries",
-        "3",
-        "--runs",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = &v["results"][0];
+    let r = &bench_attention_json(&["--shape", "2,2,40,16", "--queries", "3"]);
     assert_eq!(r["queries"], 3);
     assert_eq!(r["checked_rows"], 3);
     // 4·B·H·Nq·N·D.
@@ -768,20 +753,7 @@ fn attention_in_f16_runs_from_the_command_line() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("f64"), "{}", stderr(&out));
 
-    let out = speckle(&[
-        "bench",
-        "attention",
-        "--shape",
-        "1,2,40,16",
-        "--precision",
-        "f16",
-        "--runs",
-        "2",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = &v["results"][0];
+    let r = &bench_attention_json(&["--shape", "1,2,40,16", "--precision", "f16"]);
     assert_eq!(r["precision"], "f16");
     assert!(r["variant"].as_str().unwrap().starts_with("f16-"), "{r}");
     // The sampled check compares with the attention of the f16 values (P rounded: ~1e-3).

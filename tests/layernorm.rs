@@ -17,7 +17,7 @@
 mod common;
 
 use common::{
-    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, poisoned,
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal_of, poisoned,
     random, random_scaled,
 };
 use speckle::cpu::layernorm::{layernorm, layernorm_f64, layernorm_jvp, layernorm_jvp_f64};
@@ -334,18 +334,7 @@ fn assert_refused(gpu: &Gpu, cols: usize, iterations: u64, limit: u64, longest: 
         layernorm::plan(gpu, &x, &y, &options).unwrap_err(),
         layernorm::plan_jvp(gpu, &x, &x, &y, &options).unwrap_err(),
     ] {
-        let r = loop_refusal(e);
-        assert_eq!(
-            (r.iterations, r.limit),
-            (iterations, limit),
-            "{}",
-            r.message
-        );
-        assert!(
-            r.message.contains(&longest.to_string()),
-            "{longest} not in: {}",
-            r.message
-        );
+        loop_refusal_of(e, iterations, limit, &[&longest.to_string()]);
     }
 }
 

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{
-    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, random,
+    assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal_of, random,
 };
 use speckle::cpu::srht::{fwht, srht as reference, srht_transpose};
 use speckle::ops::srht::{self, padded_len};
@@ -265,8 +265,7 @@ fn a_limit_below_one_butterfly_pass_is_refused_before_anything_runs() {
         srht::plan(&gpu, &x, &y, 20, 1, false).unwrap_err(),
         srht::plan_transpose(&gpu, &y, &x, 20, 1).unwrap_err(),
     ] {
-        let r = loop_refusal(e);
-        assert_eq!((r.iterations, r.limit), (22, 21), "{}", r.message);
+        loop_refusal_of(e, 22, 21, &[]);
     }
 }
 

@@ -50,7 +50,7 @@ use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention_blocked::BlockedConfig;
 use crate::ops::attention_combine;
 use crate::ops::attention_texture;
-use crate::ops::loop_limit::{largest_within, looped};
+use crate::ops::loop_limit::{largest_within, looped, most_that_fit};
 use crate::ops::matmul::{self, MatmulOptions};
 use crate::ops::softmax::{self, SoftmaxOptions};
 use crate::shaders::{self, Kernel};
@@ -74,12 +74,6 @@ const KEYS_PER_TILE: [u32; 4] = [32, 16, 8, 4];
 // Keep in sync with the FLAG_ constants of shaders/attention.wgsl.
 const FLAG_CAUSAL: u32 = 1;
 const FLAG_MASK: u32 = 2;
-
-/// The most keys a kernel takes within `limit`, given its bound for n keys (keys are u32 in
-/// the shaders).
-fn most_keys(limit: u64, bound: impl Fn(usize) -> u64) -> u64 {
-    largest_within(limit, u64::from(u32::MAX), |n| bound(n as usize)).unwrap_or(0)
-}
 
 /// How the kernel reduces the partial dot products of a query row's threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -942,19 +936,6 @@ pub fn plan_with(
                 lse_slot: true,
             };
             let split = blocked_split(gpu, gpu.loop_limit()?, &dims, &config);
-            if split.splits > 1 {
-                return plan_split(
-                    gpu,
-                    &dims,
-                    [q, k, v],
-                    out,
-                    None,
-                    &kernel,
-                    options.causal,
-                    scale,
-                    split,
-                );
-            }
             return plan_chunks(
                 gpu,
                 &dims,
@@ -964,6 +945,7 @@ pub fn plan_with(
                 &kernel,
                 options.causal,
                 scale,
+                split,
             );
         }
     };
@@ -974,20 +956,6 @@ pub fn plan_with(
         mask_slot: true,
         lse_slot: true,
     };
-    let split = key_split(gpu, &dims, &config)?;
-    if split.splits > 1 {
-        return plan_split(
-            gpu,
-            &dims,
-            [q, k, v],
-            out,
-            key_mask,
-            &kernel,
-            options.causal,
-            scale,
-            split,
-        );
-    }
     plan_chunks(
         gpu,
         &dims,
@@ -997,6 +965,7 @@ pub fn plan_with(
         &kernel,
         options.causal,
         scale,
+        key_split(gpu, &dims, &config)?,
     )
 }
 
@@ -1016,6 +985,16 @@ pub struct KeySplit {
     pub splits: usize,
     /// Keys per range (a multiple of the configuration's keys per tile, or Nk for one range).
     pub keys: usize,
+}
+
+impl KeySplit {
+    /// All `nk` keys in one range.
+    pub fn whole(nk: usize) -> KeySplit {
+        KeySplit {
+            splits: 1,
+            keys: nk,
+        }
+    }
 }
 
 /// The key ranges of `config` on a problem of `dims` on `gpu`: cut so that each invocation's
@@ -1077,10 +1056,7 @@ pub(crate) fn split_keys(
     bound: impl Fn(usize) -> u64,
 ) -> KeySplit {
     let nk = dims.nk;
-    let whole = KeySplit {
-        splits: 1,
-        keys: nk,
-    };
+    let whole = KeySplit::whole(nk);
     if nk == 0 {
         return whole;
     }
@@ -1156,7 +1132,7 @@ fn check_loop_limit(
         return Ok(());
     }
     let keys =
-        |c: &AttentionChoice| most_keys(limit, |nk| passes(c, &AttentionDims { nk, ..*dims }));
+        |c: &AttentionChoice| most_that_fit(limit, |nk| passes(c, &AttentionDims { nk, ..*dims }));
     let others = auto_candidates(gpu, dims, tensors);
     let remedy = match others.iter().find(|c| passes(c, dims) <= limit) {
         Some(other) => format!(
@@ -1200,7 +1176,7 @@ fn check_head_dim(name: &str, head_dim: u32, dims: &AttentionDims) -> Result<()>
     Ok(())
 }
 
-/// Where the key ranges of [`plan_split`] write: S partial outputs `[S, B·Nq, H·D]` and their
+/// Where the key ranges of [`plan_chunks`] write: S partial outputs `[S, B·Nq, H·D]` and their
 /// log-sum-exps `[S, B·Nq, H]`.
 struct RangeOutputs<'a> {
     split: KeySplit,
@@ -1210,10 +1186,13 @@ struct RangeOutputs<'a> {
 
 /// The dispatches of `kernel` over the chunks of the problem (`key_mask` only for a kernel
 /// with a mask slot). Q, K and V may be f32 or f16 tensors (windows count their own elements);
-/// the output is f32.
+/// the output is f32. With `split` in several ranges (a kernel with a log-sum-exp binding;
+/// [`split_keys`] has checked that the problem is one chunk whose S partial outputs fit one
+/// binding), each range writes a partial output, and [`attention_combine`] merges them into
+/// `out`.
 #[expect(
     clippy::too_many_arguments,
-    reason = "the operands of attention, its mask and output, the kernel and its options"
+    reason = "the operands of attention, its mask and output, the kernel, its options and the key ranges"
 )]
 pub(crate) fn plan_chunks(
     gpu: &Gpu,
@@ -1224,29 +1203,11 @@ pub(crate) fn plan_chunks(
     kernel: &ChunkKernel,
     causal: bool,
     scale: f32,
-) -> Result<Vec<Dispatch>> {
-    plan_ranges(gpu, dims, qkv, out, key_mask, kernel, causal, scale, None)
-}
-
-/// [`plan_chunks`] for a kernel with a log-sum-exp binding, with the keys in `split.splits`
-/// ranges, each written to a partial output, then merged into `out` by [`attention_combine`].
-/// The caller has checked, through [`split_keys`], that the problem is one chunk whose S
-/// partial outputs fit one binding.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the operands of attention, its mask and output, the kernel, its options and the key ranges"
-)]
-pub(crate) fn plan_split(
-    gpu: &Gpu,
-    dims: &AttentionDims,
-    qkv: [&dyn Operand; 3],
-    out: &Tensor,
-    key_mask: Option<&Tensor>,
-    kernel: &ChunkKernel,
-    causal: bool,
-    scale: f32,
     split: KeySplit,
 ) -> Result<Vec<Dispatch>> {
+    if split.splits <= 1 {
+        return plan_ranges(gpu, dims, qkv, out, key_mask, kernel, causal, scale, None);
+    }
     let rows = dims.batch * dims.nq;
     let partials = Tensor::empty(gpu, &[split.splits, rows, dims.row_len()])?;
     let lse = Tensor::empty(gpu, &[split.splits, rows, dims.heads])?;
@@ -1299,25 +1260,11 @@ fn plan_ranges(
     if key_mask.is_some() {
         flags |= FLAG_MASK;
     }
-    let split = ranges.as_ref().map_or(
-        KeySplit {
-            splits: 1,
-            keys: dims.nk,
-        },
-        |r| r.split,
-    );
-    // The tiled kernel's log-sum-exp binding: a stand-in of one value with a single range
-    // (not the shared placeholder, which may be bound read-only as the mask).
-    let stand_in;
-    let lse = match &ranges {
-        Some(r) => Some(r.lse),
-        None if kernel.lse_slot => {
-            stand_in = Tensor::empty(gpu, &[1])?;
-            Some(&stand_in)
-        }
-        None => None,
-    };
-    let lw = lse.map(|t| t.window(gpu, 0, t.len()));
+    let split = ranges
+        .as_ref()
+        .map_or(KeySplit::whole(dims.nk), |r| r.split);
+    // With a single range the log-sum-exp binding (where the kernel has one) is never written.
+    let lw = ranges.as_ref().map(|r| r.lse.window(gpu, 0, r.lse.len()));
     let chunks = chunks(gpu, &dims, bq)?;
     if ranges.is_some() && chunks.len() != 1 {
         return Err(Error::invalid(format!(
@@ -1383,7 +1330,9 @@ fn plan_ranges(
             resources.push(Window::or_placeholder(mw.as_ref(), gpu));
         }
         resources.push(ow.resource());
-        resources.extend(lw.as_ref().map(Window::resource));
+        if kernel.lse_slot {
+            resources.push(Window::or_unused_output(lw.as_ref(), gpu));
+        }
         let bind_group = gpu.bind_group(pipeline, &resources);
         dispatches.push(Dispatch::kernel(
             pipeline.clone(),

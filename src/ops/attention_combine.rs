@@ -261,8 +261,8 @@ pub fn plan(gpu: &Gpu, partials: &Tensor, lse: &Tensor, out: &Tensor) -> Result<
                         pw.resource(),
                         lw.resource(),
                         ow.resource(),
-                        Window::or_placeholder(sw.as_ref().map(|[t, _]| t), gpu),
-                        Window::or_placeholder(sw.as_ref().map(|[_, s]| s), gpu),
+                        Window::or_unused_output(sw.as_ref().map(|[t, _]| t), gpu),
+                        Window::or_unused_output(sw.as_ref().map(|[_, s]| s), gpu),
                     ],
                 );
                 dispatches.push(Dispatch::kernel(

@@ -31,10 +31,10 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::{
-    self, plan_chunks, plan_split, split_keys, AttentionConfig, AttentionDims, AttentionVariant,
-    ChunkKernel, KeySplit,
+    self, plan_chunks, split_keys, AttentionConfig, AttentionDims, AttentionVariant, ChunkKernel,
+    KeySplit,
 };
-use crate::ops::loop_limit::{largest_within, looped};
+use crate::ops::loop_limit::{looped, most_that_fit};
 use crate::ops::matmul_coop;
 use crate::shaders::{self, Kernel};
 use crate::tensor::{HalfTensor, Tensor};
@@ -283,10 +283,7 @@ fn check_loop_limit(
     if iterations <= limit {
         return Ok(());
     }
-    let most = largest_within(limit, u64::from(u32::MAX), |n| {
-        bound(build, threads, d, keys, n as usize)
-    })
-    .unwrap_or(0);
+    let most = most_that_fit(limit, |n| bound(build, threads, d, keys, n));
     // Whether f32 attention's tiled kernel, in its own key ranges, fits.
     let f32_fits = AttentionConfig::for_gpu(gpu, dims.head_dim, AttentionVariant::Auto)
         .ok()
@@ -361,19 +358,6 @@ pub fn plan(
         lse_slot: true,
     };
     let split = split_within(gpu, gpu.loop_limit()?, &dims, (build, threads, d, keys));
-    if split.splits > 1 {
-        return plan_split(
-            gpu,
-            &dims,
-            [q, k, v],
-            out,
-            None,
-            &chunk_kernel,
-            options.causal,
-            scale,
-            split,
-        );
-    }
     plan_chunks(
         gpu,
         &dims,
@@ -383,6 +367,7 @@ pub fn plan(
         &chunk_kernel,
         options.causal,
         scale,
+        split,
     )
 }
 

@@ -174,17 +174,16 @@ pub fn plan(
             ("RANGES", f64::from(u8::from(ranges.len() > 1))),
         ],
     )?;
-    // The log-sum-exp of every query row, [B, H, Nq], where ranges merge; else a stand-in
-    // (the kernel writes it only under FLAG_LSE or FLAG_MERGE).
-    let lse_len = if ranges.len() > 1 {
-        dims.batch * dims.heads * dims.nq
+    // The log-sum-exp of every query row, [B, H, Nq], where ranges merge (the kernel writes it
+    // only under FLAG_LSE or FLAG_MERGE).
+    let lse = if ranges.len() > 1 {
+        Some(Tensor::empty(gpu, &[dims.batch * dims.heads * dims.nq])?)
     } else {
-        1
+        None
     };
-    let lse = Tensor::empty(gpu, &[lse_len])?;
     let qw = q.window(gpu, 0, q.len());
     let ow = out.window(gpu, 0, out.len());
-    let lw = lse.window(gpu, 0, lse.len());
+    let lw = lse.as_ref().map(|t| t.window(gpu, 0, t.len()));
     let mw = key_mask.map(|m| m.window(gpu, 0, m.len()));
     let mut dispatches = Vec::new();
     for (index, &(k0, nk)) in ranges.iter().enumerate() {
@@ -229,7 +228,7 @@ pub fn plan(
             scale,
             k_row0: k0 as u32,
             mask_stride: dims.nk as u32,
-            lse_first: lw.first,
+            lse_first: lw.as_ref().map_or(0, |w| w.first),
             _pad0: 0,
             _pad1: 0,
         };
@@ -243,7 +242,7 @@ pub fn plan(
                 wgpu::BindingResource::TextureView(&v_view),
                 Window::or_placeholder(mw.as_ref(), gpu),
                 ow.resource(),
-                lw.resource(),
+                Window::or_unused_output(lw.as_ref(), gpu),
             ],
         );
         dispatches.extend(pack_k);

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::loop_limit::largest_within;
+use crate::ops::loop_limit::most_that_fit;
 use crate::ops::reduce::{self, Reduction};
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
@@ -153,14 +153,14 @@ pub fn plan(
     }
     let wg = super::row_workgroup_size(gpu, cols);
     if let Some(limit) = gpu.loop_limit()? {
-        let most = largest_within(limit, u64::from(u32::MAX), |c| loops(c as usize, wg));
+        let most = most_that_fit(limit, |c| loops(c, wg));
         gpu.check_loops(
             "cross_entropy",
             loops(cols, wg),
             &format!(
                 "cross_entropy takes a row in one workgroup of {wg} threads, so rows of at most \
                  {} classes fit (got {cols}); use fewer classes",
-                most.unwrap_or(0)
+                most
             ),
         )?;
     }

@@ -22,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::loop_limit::largest_within;
+use crate::ops::loop_limit::most_that_fit;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
 
@@ -163,14 +163,14 @@ fn plan_mode(
     }
     let wg = super::row_workgroup_size(gpu, cols);
     if let Some(limit) = gpu.loop_limit()? {
-        let longest = largest_within(limit, u64::from(u32::MAX), |c| loops(c as usize, wg));
+        let longest = most_that_fit(limit, |c| loops(c, wg));
         gpu.check_loops(
             "layernorm",
             loops(cols, wg),
             &format!(
                 "layernorm normalizes a row in one workgroup of {wg} threads, so rows of at most \
                  {} values fit (got {cols}); normalize shorter rows",
-                longest.unwrap_or(0)
+                longest
             ),
         )?;
     }

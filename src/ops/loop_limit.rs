@@ -105,6 +105,13 @@ pub(crate) fn largest_within(limit: u64, cap: u64, bound: impl Fn(u64) -> u64) -
     Some(lo)
 }
 
+/// The most units of work (keys, values, classes: u32 counts in the shaders) that fit `limit`
+/// for a `bound` that grows with them, 0 where not even none does: what a loop-limit refusal
+/// quotes as the most that fit.
+pub(crate) fn most_that_fit(limit: u64, bound: impl Fn(usize) -> u64) -> u64 {
+    largest_within(limit, u64::from(u32::MAX), |n| bound(n as usize)).unwrap_or(0)
+}
+
 /// Under `gpu`'s loop limit, the largest n in `least..=cap` whose loop passes `bound(n)` (a
 /// bound that grows with n) stay within it: how long a chunk of work one dispatch may take.
 /// `None` where the adapter has no limit. An [`crate::Error::LoopLimit`] for `kernel`, with

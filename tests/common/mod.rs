@@ -134,3 +134,28 @@ pub fn loop_refusal(e: speckle::Error) -> LoopRefusal {
         message,
     }
 }
+
+/// [`loop_refusal`] that also checks the iterations and the limit against `iterations` and
+/// `limit`, and that the message contains each of `needles`.
+pub fn loop_refusal_of(
+    e: speckle::Error,
+    iterations: u64,
+    limit: u64,
+    needles: &[&str],
+) -> LoopRefusal {
+    let r = loop_refusal(e);
+    assert_eq!(
+        (r.iterations, r.limit),
+        (iterations, limit),
+        "{}",
+        r.message
+    );
+    for needle in needles {
+        assert!(
+            r.message.contains(needle),
+            "{needle:?} not in: {}",
+            r.message
+        );
+    }
+    r
+}
