@@ -32,19 +32,16 @@ w("""// attention_texture: the fused attention variant for CPU adapters with 8-w
 // Key ranges: one dispatch sees the nk keys k_row0 .. k_row0 + nk - 1 of each batch (its
 // textures hold those rows; the causal mask and the key mask use the key's index in the
 // batch). When a texture cannot hold all the keys, the host runs one dispatch per range of
-// keys, in order, and they combine through the log-sum-exp of each query row's scaled scores,
-// lse = m + log(s) (LOWEST where no key was seen): the first range writes its output and lse
-// (FLAG_LSE), each later one (FLAG_MERGE) reads both, weighs the earlier ranges' output by
-// exp(lse_old - top) and its own by exp(lse_new - top) (top the larger lse), divides by their
-// sum and writes the merged output and lse. Each invocation reads and writes only its own
-// row's values and lse, so no two invocations touch the same word. Exact up to rounding:
-// the softmax over the union of the ranges' keys. A range whose row saw no key weighs 0.
+// keys; each (FLAG_LSE) writes its normalized partial output and each query row's log-sum-exp
+// of its scaled scores, lse = m + log(s) (LOWEST where no key was seen), and
+// shaders/attention_combine.wgsl merges the ranges, as for the other attention kernels.
 //
 // Bindings (group 0): 0 uniform Params; 1 q (read, [B, Nq, H*D]); 2 k_tex, 3 v_tex
 // (texture_2d_array<f32>, B*H layers of at least nk rounded up to 4 rows (zeros past nk) of
 // ceil(D/4) texels); 4 mask (read, [B, mask_stride], from key k_row0 at mask_first; a
-// placeholder without FLAG_MASK); 5 o (read_write, [B, Nq, H*D]); 6 lse (read_write,
-// [B, H, Nq]; written with FLAG_LSE or FLAG_MERGE only, an unused stand-in otherwise).
+// placeholder without FLAG_MASK); 5 o (read_write, [B, Nq, H*D]: the output, or the range's
+// partial output); 6 lse (read_write, [B * Nq, H]: the range's log-sum-exps, written with
+// FLAG_LSE only; an unused stand-in otherwise).
 // Dispatch: (ceil(Nq / 8), H, B). Requires subgroups of exactly 8 invocations.
 // Overrides: CHUNKS = ceil(D / 32), 1 to 8.
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently. An
@@ -80,14 +77,10 @@ struct Params {
 
 const FLAG_CAUSAL: u32 = 1u;
 const FLAG_MASK: u32 = 2u;
-const FLAG_LSE: u32 = 4u;   // write this range's lse (the first of several ranges)
-const FLAG_MERGE: u32 = 8u; // merge into the output and lse of the ranges before
+const FLAG_LSE: u32 = 4u; // one of several key ranges: write each row's lse
 const LOWEST: f32 = -3.4028234663852886e38;
 
 override CHUNKS: u32 = 2u;
-// Whether this pipeline serves several key ranges (FLAG_LSE, FLAG_MERGE); false compiles the
-// single-range kernel without the merge's loads and branches.
-override RANGES: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q_in: array<f32>;
@@ -163,24 +156,18 @@ for t in range(8):
 w("""    return r;
 }
 
-// Writes values 4t .. 4t + 3 (those below D) of the output row at `base`, plus `old` times
-// the values there where `old` > 0 (a merge; never read otherwise, so a poisoned output is
-// overwritten, not propagated).
-fn store_texel(base: u32, t: u32, v: vec4<f32>, old: f32) {
+// Writes values 4t .. 4t + 3 (those below D) of the output row at `base`.
+fn store_texel(base: u32, t: u32, v: vec4<f32>) {
     for (var e = 0u; e < 4u; e++) {
         if (4u * t + e < p.d) {
-            var x = v[e];
-            if (RANGES && old > 0.0) {
-                x = fma(old, o[base + 4u * t + e], x);
-            }
-            o[base + 4u * t + e] = x;
+            o[base + 4u * t + e] = v[e];
         }
     }
 }
 
-fn store_chunk(base: u32, c: u32, a: Chunk, f: f32, old: f32) {""")
+fn store_chunk(base: u32, c: u32, a: Chunk, f: f32) {""")
 for t in range(8):
-    w(f"    store_texel(base, 8u * c + {t}u, a.t{t} * f, old);")
+    w(f"    store_texel(base, 8u * c + {t}u, a.t{t} * f);")
 w("""}
 
 // q . k_j for this invocation's query.
@@ -259,28 +246,14 @@ w("""    var m = LOWEST;
     if (i >= p.nq) {
         return;
     }
-    // The weights of this range's accumulator and of the output already there (see above).
-    var f_new = select(0.0, 1.0 / s, s > 0.0);
-    var f_old = 0.0;
-    let lse_at = p.lse_first + (b * p.heads + h) * p.nq + i;
-    let lse_new = select(LOWEST, m + log(s), s > 0.0);
-    if (RANGES && (p.flags & FLAG_MERGE) != 0u) {
-        let lse_old = lse[lse_at];
-        let top = max(lse_old, lse_new);
-        let w_old = select(0.0, exp(lse_old - top), lse_old > LOWEST);
-        let w_new = select(0.0, exp(lse_new - top), s > 0.0);
-        let total = w_old + w_new;
-        let seen = total > 0.0;
-        f_old = select(0.0, w_old / total, seen);
-        f_new = select(0.0, exp(m - top) / total, seen && s > 0.0);
-        lse[lse_at] = select(LOWEST, top + log(total), seen);
-    } else if (RANGES && (p.flags & FLAG_LSE) != 0u) {
-        lse[lse_at] = lse_new;
+    let inv = select(0.0, 1.0 / s, s > 0.0);
+    if ((p.flags & FLAG_LSE) != 0u) {
+        lse[p.lse_first + (b * p.nq + i) * p.heads + h] = select(LOWEST, m + log(s), s > 0.0);
     }
     let o_base = p.o_first + (b * p.nq + i) * p.row + h * p.d;""")
 for c in range(N):
     cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
-    w(f"    {cond}{{ store_chunk(o_base, {c}u, a{c}, f_new, f_old); }}")
+    w(f"    {cond}{{ store_chunk(o_base, {c}u, a{c}, inv); }}")
 w("}")
 root = pathlib.Path(__file__).resolve().parent.parent
 target = root / "shaders" / "attention_texture.wgsl"

@@ -27,8 +27,7 @@
 //!   problems with few query blocks (a decoding step has one query row), which would
 //!   otherwise leave most of the GPU idle, and wherever the keys would pass the loop limit.
 //!   The texture variant takes the keys in ranges that fit a texture and the loop limit, one
-//!   dispatch each, merging into the output of those before
-//!   ([`attention_texture::key_ranges`]).
+//!   dispatch each, merged the same way ([`attention_texture::key_ranges`]).
 //! * The loop limit. On adapters that end an invocation's loops after a number of iterations
 //!   ([`Gpu::loop_limit`]: 65,535 on lavapipe, silently) each variant's bound
 //!   ([`AttentionChoice::loop_iterations`], counted as `ops::loop_limit` says) is checked before anything

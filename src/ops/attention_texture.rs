@@ -8,15 +8,16 @@
 //!
 //! Any number of keys: a dispatch takes at most what one texture holds and the adapter's loop
 //! limit allows ([`keys_per_dispatch`]: 16,380 keys on lavapipe); longer problems run one
-//! dispatch per range of keys ([`key_ranges`]), each merging its rows into the output of the
-//! ranges before through their log-sum-exp, which a buffer of B·H·Nq values carries from one
-//! dispatch to the next. Measured on lavapipe (`speckle bench attention --shape 1,4,40000,64
+//! dispatch per range of keys ([`key_ranges`]), each writing its partial output and its rows'
+//! log-sum-exps, which [`attention_combine`] merges as for the other attention kernels.
+//! Measured on lavapipe (`speckle bench attention --shape 1,4,40000,64
 //! --queries 256`): 389 ms in three ranges, against 3,535 ms for the subgroup variant that took
 //! such keys before (BENCHMARKS.md).
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::attention::AttentionDims;
+use crate::ops::attention_combine;
 use crate::ops::loop_limit::{largest_within, looped};
 use crate::ops::matmul_texture::{off_power_of_two, pack, PackLayout};
 use crate::shaders;
@@ -51,7 +52,6 @@ const SUBGROUP: u32 = 8;
 const FLAG_CAUSAL: u32 = 1;
 const FLAG_MASK: u32 = 2;
 const FLAG_LSE: u32 = 4;
-const FLAG_MERGE: u32 = 8;
 
 /// Whether the texture variant can run this problem here: subgroups of exactly 8, textures and
 /// the dispatch grid within the adapter's limits, and every operand in one binding.
@@ -136,8 +136,8 @@ pub fn key_ranges(gpu: &Gpu, dims: &AttentionDims, causal: bool) -> Result<Vec<(
 
 /// Plans `out = attention(q, k, v)`; shapes already checked into `dims` by the caller, `scale`
 /// resolved. Errors where the adapter cannot run this variant ([`eligible`]). Keys beyond one
-/// dispatch's ([`keys_per_dispatch`]) run as several dispatches over [`key_ranges`], each
-/// merging into the output of those before (see `shaders/attention_texture.wgsl`).
+/// dispatch's ([`keys_per_dispatch`]) run as several dispatches over [`key_ranges`], merged by
+/// [`attention_combine`] (see `shaders/attention_texture.wgsl`).
 #[expect(
     clippy::too_many_arguments,
     reason = "the operands and options of one attention, all named"
@@ -167,23 +167,19 @@ pub fn plan(
     let texels = d.div_ceil(4);
     let chunks = d.div_ceil(32);
     let ranges = key_ranges(gpu, dims, causal)?;
-    let pipeline = gpu.pipeline(
-        &shaders::ATTENTION_TEXTURE,
-        &[
-            ("CHUNKS", chunks as f64),
-            ("RANGES", f64::from(u8::from(ranges.len() > 1))),
-        ],
-    )?;
-    // The log-sum-exp of every query row, [B, H, Nq], where ranges merge (the kernel writes it
-    // only under FLAG_LSE or FLAG_MERGE).
-    let lse = if ranges.len() > 1 {
-        Some(Tensor::empty(gpu, &[dims.batch * dims.heads * dims.nq])?)
+    let pipeline = gpu.pipeline(&shaders::ATTENTION_TEXTURE, &[("CHUNKS", chunks as f64)])?;
+    // With several ranges, each writes its partial output and its rows' log-sum-exps into its
+    // slice of these, and attention_combine merges them into `out`.
+    let rows = dims.batch * dims.nq;
+    let partials = if ranges.len() > 1 {
+        Some((
+            Tensor::empty(gpu, &[ranges.len(), rows, row])?,
+            Tensor::empty(gpu, &[ranges.len(), rows, dims.heads])?,
+        ))
     } else {
         None
     };
     let qw = q.window(gpu, 0, q.len());
-    let ow = out.window(gpu, 0, out.len());
-    let lw = lse.as_ref().map(|t| t.window(gpu, 0, t.len()));
     let mw = key_mask.map(|m| m.window(gpu, 0, m.len()));
     let mut dispatches = Vec::new();
     for (index, &(k0, nk)) in ranges.iter().enumerate() {
@@ -209,11 +205,17 @@ pub fn plan(
         if mw.is_some() {
             flags |= FLAG_MASK;
         }
-        if index > 0 {
-            flags |= FLAG_MERGE;
-        } else if ranges.len() > 1 {
-            flags |= FLAG_LSE;
-        }
+        let (ow, lw) = match &partials {
+            Some((o, l)) => {
+                flags |= FLAG_LSE;
+                let (plane, lse_plane) = (rows * row, rows * dims.heads);
+                (
+                    o.window(gpu, index * plane, plane),
+                    Some(l.window(gpu, index * lse_plane, lse_plane)),
+                )
+            }
+            None => (out.window(gpu, 0, out.len()), None),
+        };
         let params = AttentionTextureParams {
             nq: dims.nq as u32,
             nk: nk as u32,
@@ -256,6 +258,10 @@ pub fn plan(
                 dims.batch as u32,
             ],
         ));
+    }
+    if let Some((o, l)) = &partials {
+        let merged = out.view(&[rows, row])?;
+        dispatches.extend(attention_combine::plan(gpu, o, l, &merged)?);
     }
     Ok(dispatches)
 }
