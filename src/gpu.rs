@@ -585,16 +585,27 @@ impl Gpu {
         &self.unused_output
     }
 
-    /// The compute pipeline for `kernel` specialised by the override `constants`, compiled once
-    /// and cached by (kernel, entry point, constants).
+    /// The compute pipeline for `kernel`'s entry point `main` specialised by the override
+    /// `constants`, compiled once and cached by (kernel, entry point, constants).
     pub fn pipeline(
         &self,
         kernel: &Kernel,
         constants: &[(&'static str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.pipeline_entry(kernel, "main", constants)
+    }
+
+    /// [`Gpu::pipeline`] for the entry point `entry`: for a kernel whose file holds more than
+    /// one (say a vec4 form beside the scalar one), each with its own bindings.
+    pub fn pipeline_entry(
+        &self,
+        kernel: &Kernel,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key: PipelineKey = (
             kernel.name,
-            "main",
+            entry,
             constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
         );
         if let Some(p) = lock(&self.pipelines).get(&key) {
@@ -605,10 +616,10 @@ impl Gpu {
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("speckle.{}", kernel.name)),
+                label: Some(&format!("speckle.{}.{entry}", kernel.name)),
                 layout: None,
                 module: &module,
-                entry_point: Some("main"),
+                entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
                     zero_initialize_workgroup_memory: kernel.zero_workgroup_memory,
@@ -618,7 +629,9 @@ impl Gpu {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Shader {
                 name: kernel.name.into(),
-                message: format!("creating the pipeline with overrides {constants:?}: {e}"),
+                message: format!(
+                    "creating the pipeline of entry point {entry} with overrides {constants:?}: {e}"
+                ),
             });
         }
         let pipeline = Arc::new(pipeline);

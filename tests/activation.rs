@@ -33,7 +33,9 @@ fn every_activation_matches_the_reference() {
         let x_host = random_scaled(len, 100 + i as u64, 6.0);
         let x = Tensor::from_slice(gpu, &x_host, &[len]).unwrap();
         for act in ALL {
-            let y = activation::run(gpu, act, &x).unwrap();
+            let y = Tensor::filled(gpu, &[len], f32::NAN).unwrap();
+            gpu.execute(&activation::plan(gpu, act, &x, &y).unwrap())
+                .unwrap();
             assert_rel_close(
                 &format!("{} on {len}", act.name()),
                 &y.to_vec(gpu).unwrap(),
@@ -98,6 +100,47 @@ fn tensors_larger_than_one_binding_are_chunked() {
         &reference(Activation::Selu, &x_host),
         1e-5,
     );
+}
+
+#[test]
+fn whole_vec4s_and_a_scalar_tail() {
+    // The body of a tensor runs four elements per invocation, a tail of 1 to 3 elements one
+    // per invocation, in a second dispatch; both must cover their elements exactly (the
+    // output is poisoned).
+    let gpu = gpu();
+    for (len, dispatches) in [
+        (3usize, 1usize),
+        (4, 1),
+        (8, 1),
+        (4097, 2),
+        (4099, 2),
+        (4100, 1),
+    ] {
+        let x_host = random_scaled(len, 40 + len as u64, 4.0);
+        let t_host = random(len, 41 + len as u64);
+        let x = Tensor::from_slice(gpu, &x_host, &[len]).unwrap();
+        let t = Tensor::from_slice(gpu, &t_host, &[len]).unwrap();
+        let y = Tensor::filled(gpu, &[len], f32::NAN).unwrap();
+        let plan = activation::plan(gpu, Activation::Gelu, &x, &y).unwrap();
+        assert_eq!(plan.len(), dispatches, "dispatches for {len} elements");
+        gpu.execute(&plan).unwrap();
+        assert_rel_close(
+            &format!("gelu on {len}"),
+            &y.to_vec(gpu).unwrap(),
+            &reference(Activation::Gelu, &x_host),
+            1e-5,
+        );
+        let out = Tensor::filled(gpu, &[len], f32::NAN).unwrap();
+        let plan = activation::plan_jvp(gpu, Activation::Selu, &x, &t, &out).unwrap();
+        assert_eq!(plan.len(), dispatches, "JVP dispatches for {len} elements");
+        gpu.execute(&plan).unwrap();
+        assert_rel_close(
+            &format!("selu' on {len}"),
+            &out.to_vec(gpu).unwrap(),
+            &activation_jvp(Activation::Selu, &x_host, &t_host),
+            1e-5,
+        );
+    }
 }
 
 #[test]

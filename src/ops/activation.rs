@@ -128,15 +128,12 @@ pub struct ActivationParams {
     len: u32,
     x_first: u32,
     y_first: u32,
-    code: u32,
-    param: f32,
     t_first: u32,
-    mode: u32,
-    _pad: u32,
+    param: f32,
+    _pad: [u32; 3],
 }
 
 const WG: u32 = 256;
-const PER_THREAD: u32 = 4;
 
 const MODE_VALUE: u32 = 0;
 const MODE_JVP: u32 = 1;
@@ -181,6 +178,21 @@ pub fn plan_jvp(
     plan_mode(gpu, act, MODE_JVP, z, Some(t), out)
 }
 
+/// The elements one dispatch takes: what one binding holds (and one grid, at one element per
+/// invocation), cut at a multiple of the binding alignment (or at least of 4, where a test's
+/// lowered limit holds less), so that every chunk starts on a whole vec4 of each tensor
+/// (its windows' first elements are then multiples of 4: see [`Tensor::window`]) and only the
+/// last one may have a scalar tail. [`Gpu`] keeps bindings large enough for 4 elements past
+/// the alignment slack.
+fn chunk_len(gpu: &Gpu) -> usize {
+    let capacity = window_capacity(gpu).min(gpu.max_grid());
+    let align = (gpu.binding_alignment().max(16) / 4) as usize;
+    match capacity / align * align {
+        0 => (capacity / 4 * 4).max(4),
+        aligned => aligned,
+    }
+}
+
 fn plan_mode(
     gpu: &Gpu,
     act: Activation,
@@ -189,44 +201,79 @@ fn plan_mode(
     t: Option<&Tensor>,
     y: &Tensor,
 ) -> Result<Vec<Dispatch>> {
-    let pipeline = gpu.pipeline(&shaders::ACTIVATION, &[("WG", f64::from(WG))])?;
-    // One dispatch covers at most as many elements as its grid has workgroups × threads.
-    let chunk = window_capacity(gpu).min(gpu.max_grid());
+    let constants = [
+        ("WG", f64::from(WG)),
+        ("ACT", f64::from(act.code())),
+        ("MODE", f64::from(mode)),
+    ];
+    let chunk = chunk_len(gpu);
     let mut dispatches = Vec::new();
     let mut start = 0;
     while start < x.len() {
         let len = chunk.min(x.len() - start);
-        let xw = x.window(gpu, start, len);
-        let yw = y.window(gpu, start, len);
-        let tw = t.map(|t| t.window(gpu, start, len));
-        let params = ActivationParams {
-            len: len as u32,
-            x_first: xw.first,
-            y_first: yw.first,
-            code: act.code(),
-            param: act.param(),
-            t_first: tw.as_ref().map_or(0, |w| w.first),
-            mode,
-            _pad: 0,
+        // The vec4 form takes the whole vec4s, the scalar form the tail.
+        let body = len / 4 * 4;
+        let scalar_from = if body > 0 {
+            let pipeline = gpu.pipeline_entry(&shaders::ACTIVATION, "main_vec4", &constants)?;
+            dispatches.push(dispatch(gpu, &pipeline, act, x, t, y, start, body, 4));
+            start + body
+        } else {
+            start
         };
-        let uniform = gpu.uniform("speckle.activation.params", &params);
-        let bind_group = gpu.bind_group(
-            &pipeline,
-            &[
-                uniform.as_entire_binding(),
-                xw.resource(),
-                yw.resource(),
-                Window::or_placeholder(tw.as_ref(), gpu),
-            ],
-        );
-        dispatches.push(Dispatch::kernel(
-            pipeline.clone(),
-            bind_group,
-            gpu.grid((len as u32).div_ceil(WG * PER_THREAD)),
-        ));
+        if scalar_from < start + len {
+            let pipeline = gpu.pipeline_entry(&shaders::ACTIVATION, "main", &constants)?;
+            let rest = start + len - scalar_from;
+            dispatches.push(dispatch(gpu, &pipeline, act, x, t, y, scalar_from, rest, 1));
+        }
         start += len;
     }
     Ok(dispatches)
+}
+
+/// One dispatch over elements `start .. start + len` of each tensor, `width` (1 or 4) per
+/// invocation; with width 4, `len` and each window's first element are multiples of 4.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    gpu: &Gpu,
+    pipeline: &std::sync::Arc<wgpu::ComputePipeline>,
+    act: Activation,
+    x: &Tensor,
+    t: Option<&Tensor>,
+    y: &Tensor,
+    start: usize,
+    len: usize,
+    width: u32,
+) -> Dispatch {
+    let xw = x.window(gpu, start, len);
+    let yw = y.window(gpu, start, len);
+    let tw = t.map(|t| t.window(gpu, start, len));
+    debug_assert!(
+        [Some(&xw), Some(&yw), tw.as_ref()]
+            .into_iter()
+            .flatten()
+            .all(|w| w.first.is_multiple_of(width) && len.is_multiple_of(width as usize)),
+        "vec4 windows must start on whole vec4s"
+    );
+    let items = len as u32 / width;
+    let params = ActivationParams {
+        len: items,
+        x_first: xw.first / width,
+        y_first: yw.first / width,
+        t_first: tw.as_ref().map_or(0, |w| w.first / width),
+        param: act.param(),
+        _pad: [0; 3],
+    };
+    let uniform = gpu.uniform("speckle.activation.params", &params);
+    let bind_group = gpu.bind_group(
+        pipeline,
+        &[
+            uniform.as_entire_binding(),
+            xw.resource(),
+            yw.resource(),
+            Window::or_unused_output(tw.as_ref(), gpu),
+        ],
+    );
+    Dispatch::kernel(pipeline.clone(), bind_group, gpu.grid(items.div_ceil(WG)))
 }
 
 /// Returns `act(x)` as a new tensor.
