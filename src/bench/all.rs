@@ -356,7 +356,7 @@ pub fn bench_all(
     };
     let mut results = vec![Measured {
         kernel: "roofline",
-        variant: "vec4 grid-stride".into(),
+        variant: "vec4 per invocation".into(),
         shape: vec![r.copy_bytes as usize],
         flops: None,
         bytes: 2.0 * r.copy_bytes as f64,

@@ -5,8 +5,8 @@
 //! Loops: an FMA invocation runs `iters` rounds in one loop, which cannot be split (a chain
 //! continues from its last value): rounds past the adapter's loop limit are refused (lavapipe
 //! ends an invocation's loops after 65,535 iterations, silently; the chains converge, so the
-//! values would still look right, but the flops counted would not have run). The copy's
-//! grid-stride loop is kept within the limit by splitting the copy ([`copy_loops`]).
+//! values would still look right, but the flops counted would not have run). The copy has no
+//! loop: one vec4 per invocation.
 
 use crate::bench::{time_dispatches, Timing};
 use crate::error::{Error, Result};
@@ -26,8 +26,6 @@ pub const ADD: f32 = 0.25;
 
 const MODE_FMA: u32 = 0;
 const MODE_COPY: u32 = 1;
-/// Workgroups of the copy's grid-stride loop at most (a few waves on any GPU).
-const COPY_WORKGROUPS: usize = 8192;
 
 /// Uniform parameters of `shaders/roofline.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -35,7 +33,7 @@ const COPY_WORKGROUPS: usize = 8192;
 pub struct RooflineParams {
     n: u32,
     iters: u32,
-    stride: u32,
+    _pad: u32,
     base: u32,
     src_first: u32,
     dst_first: u32,
@@ -76,13 +74,6 @@ fn dispatch(
 /// and one more for the loop's exiting test (lavapipe counts it too).
 pub fn fma_loops(iters: u32) -> u64 {
     u64::from(iters) + 1
-}
-
-/// Loop iterations of a copy invocation (MODE 1) over `vec4s` vec4s with a grid stride of
-/// `stride` invocations, an upper bound: one pass of the grid-stride loop per stride, and one
-/// more for its exiting test.
-pub fn copy_loops(vec4s: usize, stride: usize) -> u64 {
-    vec4s.div_ceil(stride.max(1)) as u64 + 1
 }
 
 /// Plans the FMA mode: `invocations` invocations run `iters` rounds of [`ACCUMULATORS`] vec4
@@ -132,7 +123,7 @@ pub fn plan_fma(gpu: &Gpu, invocations: usize, iters: u32, out: &Tensor) -> Resu
             RooflineParams {
                 n: n as u32,
                 iters,
-                stride: 0,
+                _pad: 0,
                 base: g0 as u32,
                 src_first: 0,
                 dst_first: w.first / 4,
@@ -163,25 +154,11 @@ pub fn plan_copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Vec<Dispatch>>
         ));
     }
     let wg = workgroup_size(gpu) as usize;
-    // Chunks start on a multiple of the binding alignment, so windows start on whole vec4s.
-    // Under a loop limit they also hold at most `limit - 1` strides of the widest grid, so
-    // that no invocation loops more than the limit allows (copy_loops).
+    // Chunks start on a multiple of the binding alignment, so windows start on whole vec4s,
+    // and hold at most one vec4 per invocation of the largest grid.
     let align = (gpu.binding_alignment().max(16) / 4) as usize;
-    let loop_cap = match gpu.loop_limit()? {
-        Some(limit) => {
-            gpu.check_loops(
-                "roofline",
-                copy_loops(1, 1),
-                "no copy fits within that limit",
-            )?;
-            let strides = usize::try_from(limit - copy_loops(0, 1)).unwrap_or(usize::MAX);
-            strides
-                .saturating_mul(COPY_WORKGROUPS * wg)
-                .saturating_mul(4)
-        }
-        None => usize::MAX,
-    };
-    let chunk = ((window_capacity(gpu).min(loop_cap) / align) * align).max(align);
+    let capacity = window_capacity(gpu).min(gpu.max_grid().saturating_mul(wg * 4));
+    let chunk = ((capacity / align) * align).max(align);
     let mut dispatches = Vec::new();
     let mut start = 0;
     while start < len {
@@ -189,14 +166,14 @@ pub fn plan_copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Vec<Dispatch>>
         let sw = src.window(gpu, start, n);
         let dw = dst.window(gpu, start, n);
         let vec4s = n / 4;
-        let workgroups = vec4s.div_ceil(wg).clamp(1, COPY_WORKGROUPS);
+        let workgroups = vec4s.div_ceil(wg).max(1);
         dispatches.push(dispatch(
             gpu,
             MODE_COPY,
             RooflineParams {
                 n: vec4s as u32,
                 iters: 0,
-                stride: (workgroups * wg) as u32,
+                _pad: 0,
                 base: 0,
                 src_first: sw.first / 4,
                 dst_first: dw.first / 4,
