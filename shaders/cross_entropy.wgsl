@@ -13,8 +13,11 @@
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
 // Overrides: WG (threads per workgroup, a power of two).
 // Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
-// lavapipe does; `loops` in the host): 2 * (ceil(cols / WG) + 1) + log2(WG) + 1 (two strided
-// passes, the tree). The host refuses rows for which this passes the adapter's loop limit
+// lavapipe does; `loops` in the host): 2 * (ceil(cols / (4 WG)) + 1) + log2(WG) + 1 (two
+// passes over the row's blocks of 4 WG values, the tree).
+// In each pass a thread takes the values lid, lid + WG, lid + 2 WG and lid + 3 WG of a block
+// (coalesced across the workgroup) and folds the four into its running state at once; on
+// lavapipe one value per pass paid the loop's overhead for each. The host refuses rows for which this passes the adapter's loop limit
 // (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with CrossEntropyParams in src/ops/cross_entropy.rs.
@@ -59,6 +62,25 @@ fn combine(x: State, y: State) -> State {
     return State(m, x.s * exp(x.m - m) + y.s * exp(y.m - m), a);
 }
 
+// The columns j, j + WG, j + 2 WG and j + 3 WG of a row (j = lid + a multiple of 4 WG):
+// which are in the row, the columns, and the columns to read (the row's last for those
+// outside, whose values are unused).
+struct Block {
+    inside: vec4<bool>,
+    at: vec4<u32>,
+    i: vec4<u32>,
+}
+
+fn block_at(j: u32) -> Block {
+    let at = vec4(j, j + WG, j + 2u * WG, j + 3u * WG);
+    let last = vec4(p.cols - 1u);
+    return Block(at <= last, at, min(at, last));
+}
+
+fn load_z(o: u32, i: vec4<u32>) -> vec4<f32> {
+    return vec4(z[o + i.x], z[o + i.y], z[o + i.z], z[o + i.w]);
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -72,15 +94,26 @@ fn main(
     let g0 = p.grad_first + r * p.cols;
 
     var own = State(0.0, 0.0, 0u);
-    for (var j = lid; j < p.cols; j += WG) {
-        let v = z[z0 + j];
-        if (own.s == 0.0) {
-            own = State(v, 1.0, j);
-        } else if (v > own.m) {
-            own = State(v, own.s * exp(own.m - v) + 1.0, j);
-        } else {
-            own.s += exp(v - own.m);
+    for (var j = lid; j < p.cols; j += 4u * WG) {
+        let b = block_at(j);
+        let v = load_z(z0, b.i);
+        // The block's max over its columns in the row (those past the end count as its
+        // first value, which is in the row: they cannot raise the max), reached first at
+        // the lowest of its columns; columns grow with the component.
+        let w = select(vec4(v.x), v, b.inside);
+        let m4 = max(max(w.x, w.y), max(w.z, w.w));
+        let a4 = select(select(select(b.at.w, b.at.z, w.z == m4), b.at.y, w.y == m4), b.at.x, w.x == m4);
+        // A thread's blocks come in column order, so on a tie its earlier column stays.
+        var m = m4;
+        var a = a4;
+        if (own.s != 0.0 && own.m >= m4) {
+            m = own.m;
+            a = own.a;
         }
+        let e = select(vec4(0.0), exp(v - m), b.inside);
+        // Before the first value own.m is no max: exp(own.m - m) may overflow there.
+        let carried = select(0.0, own.s * exp(own.m - m), own.s != 0.0);
+        own = State(m, carried + ((e.x + e.y) + (e.z + e.w)), a);
     }
     wg_max[lid] = own.m;
     wg_sum[lid] = own.s;
@@ -111,10 +144,15 @@ fn main(
         correct[p.correct_first + r] = select(0.0, 1.0, valid && total.a == label);
     }
     let inv = 1.0 / total.s;
-    for (var j = lid; j < p.cols; j += WG) {
-        let prob = exp(z[z0 + j] - total.m) * inv;
-        var g = p.grad_scale * (prob - select(0.0, 1.0, j == label));
-        if (!valid) { g = nan; }
-        grad[g0 + j] = g;
+    for (var j = lid; j < p.cols; j += 4u * WG) {
+        let b = block_at(j);
+        let prob = exp(load_z(z0, b.i) - total.m) * inv;
+        var g = p.grad_scale * (prob - select(vec4(0.0), vec4(1.0), b.at == vec4(label)));
+        if (!valid) { g = vec4(nan); }
+        // Unrolled, not a loop: lavapipe counts every loop pass against its budget.
+        if (b.inside.x) { grad[g0 + b.at.x] = g.x; }
+        if (b.inside.y) { grad[g0 + b.at.y] = g.y; }
+        if (b.inside.z) { grad[g0 + b.at.z] = g.z; }
+        if (b.inside.w) { grad[g0 + b.at.w] = g.w; }
     }
 }

@@ -340,32 +340,34 @@ fn assert_refused(gpu: &Gpu, cols: usize, iterations: u64, limit: u64, longest: 
 
 #[test]
 fn rows_past_the_loop_limit_are_refused_before_anything_runs() {
-    // With 256 threads, an invocation over 5,000 values loops 3 · (20 + 1) + 2 · (8 + 1) = 81
-    // times (a loop of n passes counts n + 1): within a limit of 81 (checked against the
-    // reference), refused under 80 (whose longest rows are 19 · 256 = 4,864 values).
-    assert_eq!(layernorm::loops(5000, 256), 81);
-    let gpu81 = gpu_with_loop_limit(81);
+    // With 256 threads, an invocation over 5,000 values loops 3 · (5 + 1) + 2 · (8 + 1) = 36
+    // times (a loop of n passes counts n + 1; a pass takes a block of 4 · 256 values): within
+    // a limit of 36 (checked against the reference), refused under 35 (whose longest rows are
+    // 4 · 1,024 = 4,096 values). On a CPU adapter the rows get 256 threads too, the fewest
+    // whose loops fit.
+    assert_eq!(layernorm::loops(5000, 256), 36);
+    let gpu36 = gpu_with_loop_limit(36);
     let (r, c) = (3, 5000);
     let x_host = rows(r * c, 70, 0.5, 2.0);
-    let x = Tensor::from_slice(&gpu81, &x_host, &[r, c]).unwrap();
-    let y = poisoned(&gpu81, &[r, c]);
-    gpu81
-        .execute(&layernorm::plan(&gpu81, &x, &y, &Default::default()).unwrap())
+    let x = Tensor::from_slice(&gpu36, &x_host, &[r, c]).unwrap();
+    let y = poisoned(&gpu36, &[r, c]);
+    gpu36
+        .execute(&layernorm::plan(&gpu36, &x, &y, &Default::default()).unwrap())
         .unwrap();
     let want = layernorm(&x_host, c, None, None, f64::from(DEFAULT_EPS));
-    assert_rel_close("limit 81", &y.to_vec(&gpu81).unwrap(), &want, tol(c));
-    assert_refused(&gpu_with_loop_limit(80), 5000, 81, 80, 4864);
-    // On the test adapter: 6,000,000 values loop 3 · 23,439 + 18 = 70,335 times, past
-    // lavapipe's 65,535 (whose longest rows are 21,838 · 256 = 5,590,528 values).
+    assert_rel_close("limit 36", &y.to_vec(&gpu36).unwrap(), &want, tol(c));
+    assert_refused(&gpu_with_loop_limit(35), 5000, 36, 35, 4096);
+    // On the test adapter: 23,000,000 values loop 3 · 22,462 + 18 = 67,404 times, past
+    // lavapipe's 65,535 (whose longest rows are 21,838 · 1,024 = 22,362,112 values).
     let gpu = gpu();
     match gpu.loop_limit().unwrap() {
-        Some(65_535) => assert_refused(gpu, 6_000_000, 70_335, 65_535, 5_590_528),
+        Some(65_535) => assert_refused(gpu, 23_000_000, 67_404, 65_535, 22_362_112),
         Some(limit) => {
-            eprintln!("adapter loop limit {limit}: the 6,000,000-value row is not checked")
+            eprintln!("adapter loop limit {limit}: the 23,000,000-value row is not checked")
         }
         None => {
-            let x = Tensor::zeros(gpu, &[1, 6_000_000]).unwrap();
-            let y = Tensor::zeros(gpu, &[1, 6_000_000]).unwrap();
+            let x = Tensor::zeros(gpu, &[1, 23_000_000]).unwrap();
+            let y = Tensor::zeros(gpu, &[1, 23_000_000]).unwrap();
             assert!(layernorm::plan(gpu, &x, &y, &Default::default()).is_ok());
         }
     }

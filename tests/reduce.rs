@@ -84,25 +84,26 @@ fn output_shape_drops_the_last_axis() {
 
 #[test]
 fn rows_past_the_loop_limit_are_segmented() {
-    // With 256 threads, a limit of 20 lets one invocation reduce 10 values per thread besides
-    // the tree (a loop of n passes counts n + 1: 10 + 1 + 8 + 1): rows of at most 2,560
-    // values. 10,000 values take 4 segments and a second pass; under a limit of 12 (2 per
-    // thread, 512 values), 300,000 values take 586 segments, then 2, then the last pass.
-    // Short rows still take one dispatch.
-    assert_eq!(reduce::loops(2560, 256), 20);
-    assert_eq!(reduce::loops(2561, 256), 21);
+    // With 256 threads, a limit of 20 lets one invocation reduce 10 blocks of 4 values per
+    // thread besides the tree (a loop of n passes counts n + 1: 10 + 1 + 8 + 1): rows of at
+    // most 10,240 values. 40,000 values take 4 segments and a second pass; under a limit of
+    // 12 (2 blocks per thread, 2,048 values), 5,000,000 values take 2,442 segments, then 2,
+    // then the last pass. Short rows still take one dispatch. On a CPU adapter the rows get
+    // 256 threads too, the fewest whose loops fit.
+    assert_eq!(reduce::loops(10_240, 256), 20);
+    assert_eq!(reduce::loops(10_241, 256), 21);
     let gpu = gpu_with_loop_limit(20);
-    assert!(check(&gpu, 3, 10_000, 5) >= 2);
+    assert!(check(&gpu, 3, 40_000, 5) >= 2);
     assert_eq!(check(&gpu, 33, 33, 6), 1);
     let gpu = gpu_with_loop_limit(12);
-    assert!(check(&gpu, 2, 300_000, 7) >= 3);
+    assert!(check(&gpu, 1, 5_000_000, 7) >= 3);
     assert_eq!(check(&gpu, 5, 250, 8), 1);
 }
 
 #[test]
 fn a_limit_too_low_to_segment_is_refused_before_anything_runs() {
-    // Segmenting needs at least two values per thread besides the tree: 2 + 1 + 8 + 1 = 12
-    // with 256 threads, more than a limit of 11.
+    // Segmenting needs at least two blocks of values per thread besides the tree:
+    // 2 + 1 + 8 + 1 = 12 with 256 threads, more than a limit of 11.
     let gpu = gpu_with_loop_limit(11);
     let x = Tensor::zeros(&gpu, &[2, 5]).unwrap();
     let out = Tensor::zeros(&gpu, &[2]).unwrap();
@@ -113,11 +114,10 @@ fn a_limit_too_low_to_segment_is_refused_before_anything_runs() {
 
 #[test]
 fn a_row_past_lavapipes_loop_limit_is_correct() {
-    // With 256 threads, one invocation over a row of 20,000,000 values loops 78,135 times;
-    // lavapipe ends an invocation's loops after 65,535, and unsplit a sum of 20,000,000 ones
-    // came out as 131,070. Each thread sums ~40,000 values in f32: 2⁻²⁴ · sqrt(20,000,000)
-    // = 2.7e-4 bounds the rounding (measured: 2.6e-6 for the sum of squares), far below what
-    // a truncated sum is off by. Checked on the test adapter with its own limit, whatever it
-    // is.
+    // A row of 20,000,000 values in one workgroup: each thread sums about 20,000 values in
+    // each of its four sums in f32, which 2⁻²⁴ · sqrt(20,000,000) = 2.7e-4 bounds
+    // (measured: 2.6e-6 for the sum of squares when each thread took one sum of 78,000).
+    // Checked on the test adapter with its own loop limit, whatever it is (19,542 loops
+    // with 256 threads).
     check_tol(gpu(), 1, 20_000_000, 9, 2.7e-4);
 }

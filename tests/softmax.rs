@@ -192,16 +192,18 @@ fn bad_arguments_are_errors() {
 
 #[test]
 fn rows_past_the_loop_limit_are_segmented() {
-    // With 256 threads a fused invocation over 6,000 columns loops 2 · (24 + 1) + 8 + 1 = 59
-    // times (each loop of n passes counts n + 1). Under a limit of 50 the row takes the
-    // segmented path (one segment: 25 + 9 for the statistics, 2 + 25 for the normalization);
-    // under 20 it needs three segments of 2,000 (9 + 9 and 4 + 9; two would take 13 + 9).
-    // Either way at least two dispatches per row instead of one for all rows.
-    assert_eq!(softmax::fused_loops(6000, 256), 59);
-    assert_eq!(softmax::segment_loops(6000, 1, 256), 34);
-    assert_eq!(softmax::segment_loops(3000, 2, 256), 22);
-    assert_eq!(softmax::segment_loops(2000, 3, 256), 18);
-    for limit in [50, 20] {
+    // With 256 threads a fused invocation over 6,000 columns loops 2 · (6 + 1) + 8 + 1 = 23
+    // times (each loop of n passes counts n + 1; a pass takes a block of 4 · 256 columns).
+    // Under a limit of 20 the row takes the segmented path (one segment: 7 + 9 for the
+    // statistics, 2 + 7 for the normalization); under 12 it needs three segments of 2,000
+    // (3 + 9 and 4 + 3; two would take 4 + 9). Either way at least two dispatches per row
+    // instead of one for all rows. On a CPU adapter the rows get 256 threads too, the fewest
+    // whose loops would fit.
+    assert_eq!(softmax::fused_loops(6000, 256), 23);
+    assert_eq!(softmax::segment_loops(6000, 1, 256), 16);
+    assert_eq!(softmax::segment_loops(3000, 2, 256), 13);
+    assert_eq!(softmax::segment_loops(2000, 3, 256), 12);
+    for limit in [20, 12] {
         let gpu = gpu_with_loop_limit(limit);
         let dispatches = check(&gpu, 2, 6000, SoftmaxOptions::default(), 8);
         assert!(dispatches >= 4, "limit {limit}: {dispatches} dispatches");

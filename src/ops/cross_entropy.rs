@@ -17,10 +17,10 @@ use crate::tensor::{window_capacity, Tensor};
 
 /// Loop iterations of an invocation over rows of `cols` classes with `wg` threads per
 /// workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe counts the
-/// exiting test too): two strided passes over the row (ceil(cols / wg) each: a thread takes
-/// every wg-th value) and the tree reduction (log2(wg)).
+/// exiting test too): two passes over the row's blocks of 4·wg values (ceil(cols / (4 wg))
+/// each: a thread takes four values of each block) and the tree reduction (log2(wg)).
 pub fn loops(cols: usize, wg: u32) -> u64 {
-    2 * (cols.div_ceil(wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
+    2 * (cols.div_ceil(4 * wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
 }
 
 /// Uniform parameters of `shaders/cross_entropy.wgsl`. Keep in sync with `Params` there.
@@ -151,7 +151,7 @@ pub fn plan(
             format!("rows of {cols} classes exceed one storage binding ({capacity} values)"),
         ));
     }
-    let wg = super::row_workgroup_size(gpu, cols);
+    let wg = super::row_workgroup_size(gpu, cols, loops)?;
     if let Some(limit) = gpu.loop_limit()? {
         let most = most_that_fit(limit, |c| loops(c, wg));
         gpu.check_loops(

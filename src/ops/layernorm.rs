@@ -52,10 +52,11 @@ impl Default for LayerNormOptions<'_> {
 
 /// Loop iterations of an invocation normalizing rows of `cols` values with `wg` threads per
 /// workgroup, an upper bound (both modes) counting a loop that runs n times as n + 1
-/// (lavapipe counts the exiting test too): three strided passes over the row (ceil(cols / wg)
-/// each: a thread takes every wg-th value) and two tree reductions (log2(wg) each).
+/// (lavapipe counts the exiting test too): three passes over the row's blocks of 4·wg values
+/// (ceil(cols / (4 wg)) each: a thread takes four values of each block) and two tree
+/// reductions (log2(wg) each).
 pub fn loops(cols: usize, wg: u32) -> u64 {
-    3 * (cols.div_ceil(wg as usize) as u64 + 1) + 2 * (u64::from(wg.trailing_zeros()) + 1)
+    3 * (cols.div_ceil(4 * wg as usize) as u64 + 1) + 2 * (u64::from(wg.trailing_zeros()) + 1)
 }
 
 /// Uniform parameters of `shaders/layernorm.wgsl`. Keep in sync with `Params` there.
@@ -161,7 +162,7 @@ fn plan_mode(
             ),
         ));
     }
-    let wg = super::row_workgroup_size(gpu, cols);
+    let wg = super::row_workgroup_size(gpu, cols, loops)?;
     if let Some(limit) = gpu.loop_limit()? {
         let longest = most_that_fit(limit, |c| loops(c, wg));
         gpu.check_loops(

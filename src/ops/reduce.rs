@@ -90,24 +90,25 @@ pub fn output_shape(shape: &[usize]) -> Vec<usize> {
 
 /// Loop iterations of an invocation reducing rows of `cols` values with `wg` threads per
 /// workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe counts the
-/// exiting test too): the strided loop runs ceil(cols / wg) times (a thread takes every wg-th
-/// value), the tree log2(wg) times.
+/// exiting test too): the loop over blocks of 4·wg values runs ceil(cols / (4 wg)) times (a
+/// thread takes four values of each block), the tree log2(wg) times.
 pub fn loops(cols: usize, wg: u32) -> u64 {
-    cols.div_ceil(wg as usize) as u64 + 1 + u64::from(wg.trailing_zeros()) + 1
+    cols.div_ceil(4 * wg as usize) as u64 + 1 + u64::from(wg.trailing_zeros()) + 1
 }
 
 /// The longest row one dispatch may reduce on `gpu`: one binding's worth, and, under a loop
 /// limit, what the widest workgroup reduces within it. An [`Error::LoopLimit`] where the limit
-/// leaves no room for two values per thread (so that segmenting would not shorten rows).
+/// leaves no room for two blocks of values per thread (so that segmenting would not shorten
+/// rows).
 fn max_segment(gpu: &Gpu) -> Result<usize> {
     let capacity = window_capacity(gpu);
-    // The workgroup of long rows; shorter rows get fewer threads, but then no more than
-    // next_power_of_two(cols) >= cols of them, one pass each (see row_workgroup_size).
-    let wg = super::row_workgroup_size(gpu, 1 << 16);
+    // The workgroup of the longest rows; shorter rows get fewer threads, but only as many
+    // as keep their loops within the limit (see row_workgroup_size).
+    let wg = super::row_workgroup_size(gpu, 1 << 30, loops)?;
     let longest = most_within(
         gpu,
         "reduce",
-        2 * u64::from(wg),
+        2 * 4 * u64::from(wg),
         capacity as u64,
         |cols| loops(cols as usize, wg),
         "no reduction can be planned within that limit",
@@ -245,7 +246,7 @@ fn dispatch(
     out: wgpu::BindingResource<'_>,
     cols: usize,
 ) -> Result<Dispatch> {
-    let wg = super::row_workgroup_size(gpu, cols);
+    let wg = super::row_workgroup_size(gpu, cols, loops)?;
     let pipeline = gpu.pipeline(
         &shaders::REDUCE,
         &[("KIND", f64::from(kind)), ("WG", f64::from(wg))],

@@ -54,19 +54,19 @@ const MODE_NORMALIZE: u32 = 2;
 /// Loop iterations of a fused invocation (MODE 0) over rows of `cols` values with `wg`
 /// threads per workgroup, an upper bound counting a loop that runs n times as n + 1 (lavapipe
 /// counts the exiting test too): the statistics loop and the output loop each run
-/// ceil(cols / wg) times (a thread takes every wg-th column), and the workgroup's tree
-/// reduction log2(wg) times.
+/// ceil(cols / (4 wg)) times (a thread takes four columns of each block of 4·wg), and the
+/// workgroup's tree reduction log2(wg) times.
 pub fn fused_loops(cols: usize, wg: u32) -> u64 {
-    2 * (cols.div_ceil(wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
+    2 * (cols.div_ceil(4 * wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
 }
 
 /// Loop iterations of a segmented invocation over a segment of `seg_len` values of a row cut
 /// into `segments`, an upper bound over both passes counted as in [`fused_loops`]: the
-/// statistics pass (MODE 1) loops ceil(seg_len / wg) times over the segment and log2(wg) in
-/// the tree, the normalization (MODE 2) `segments` times (combining the row's segment
-/// statistics), then ceil(seg_len / wg) in its output loop.
+/// statistics pass (MODE 1) loops ceil(seg_len / (4 wg)) times over the segment and log2(wg)
+/// in the tree, the normalization (MODE 2) `segments` times (combining the row's segment
+/// statistics), then ceil(seg_len / (4 wg)) in its output loop.
 pub fn segment_loops(seg_len: usize, segments: usize, wg: u32) -> u64 {
-    let per_thread = seg_len.div_ceil(wg as usize) as u64 + 1;
+    let per_thread = seg_len.div_ceil(4 * wg as usize) as u64 + 1;
     let tree = u64::from(wg.trailing_zeros()) + 1;
     (per_thread + tree).max(segments as u64 + 1 + per_thread)
 }
@@ -132,7 +132,7 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
     } else {
         0
     };
-    let wg = super::row_workgroup_size(gpu, cols);
+    let wg = super::row_workgroup_size(gpu, cols, fused_loops)?;
     let capacity = window_capacity(gpu);
     let base = SoftmaxParams {
         rows: 0,
