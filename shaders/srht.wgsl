@@ -12,6 +12,16 @@
 //       input (FLAG_FROM_INPUT: the first stage; see `load`) or from the work row, and, on the
 //       first stage of each H (FLAG_SIGNS), multiplied by the sign diagonal D_s, s = p.diagonal:
 //       sign(j) = Rademacher entry j of row 0 of stream STREAM_DIAGONAL + 6k + 3t + s.
+//   MODE 3 local stages: the butterfly passes h = 1, 2, ..., TILE / 2 at once, one workgroup per
+//       tile of TILE consecutive values of a work row, in workgroup memory: loaded (as `load`
+//       does, FLAG_FROM_INPUT and FLAG_SIGNS included, four consecutive values per Philox
+//       block), transformed four passes at a time on 16 values per thread in registers (the
+//       0 to 3 passes left one at a time), with a barrier after each round, stored. The host
+//       runs the passes h >= TILE as MODE 4 while four are left, then as MODE 0. On lavapipe
+//       one dispatch per pass dominated: the b1 d65536 n131072 projection ran 51 passes over
+//       512 KiB in 53 ms.
+//   MODE 4 four passes at once: strides h, 2h, 4h and 8h over every work row (after MODE 3,
+//       never the first passes), each invocation on 16 values in registers.
 //   MODE 1 forward output: y[b, i] = scale * w(b, i / p, 0)[i % p] (linear), or
 //       scale^2 * (w(b, i / p, 0)[i % p]^2 + w(b, i / p, 1)[i % p]^2) (optical).
 //   MODE 2 transpose output: out[b, j] (+)= scale * sum over k in k_lo .. k_hi - 1 of
@@ -22,14 +32,18 @@
 //
 // Bindings (group 0): 0 uniform Params; 1 input (read: x forward, y transpose); 2 work
 // (read_write); 3 output (read_write: y forward, x transpose).
-// Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1 and 2: ceil(len / WG); all
-// split over x and y by `Gpu::grid`.
-// Overrides: MODE; WG (threads per workgroup).
+// Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1 and 2: ceil(len / WG); MODE 3:
+// rows * p / TILE; MODE 4: ceil(rows * p / 16 / WG); all split over x and y by `Gpu::grid`.
+// Overrides: MODE; WG (threads per workgroup); TILE (MODE 3: values per tile, a power of two,
+// at least 4 WG and at most p).
 // Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
 // counts n + 1 plus one pass of each loop nested in it; `STAGE_LOOPS` and
 // `transpose_output_loops` in the host): MODE 0 22 (each of the two loads may draw a sign,
 // one Philox block whose round loop takes 11); MODE 1 none; MODE 2 (k_hi - k_lo) * 12 + 2 (a
-// pass per block, each drawing a sign).
+// pass per block, each drawing a sign); MODE 3 L (1 + 11) + 1 to load (L = TILE / (4 WG)
+// passes, each drawing one Philox block), F (TILE / (16 WG) + 1) + F + 1 for the F =
+// log2(TILE) / 4 rounds of four passes, S (TILE / (2 WG) + 1) + S + 1 for the S = log2(TILE)
+// mod 4 passes left, 4 L + 1 to store (`local_loops` in the host); MODE 4 none.
 // The host splits MODE 2's blocks over dispatches (FLAG_ACCUMULATE) so that this stays within
 // the adapter's loop limit (lavapipe ends every loop of an invocation after 65,535
 // iterations, silently).
@@ -68,11 +82,14 @@ const FLAG_ACCUMULATE: u32 = 4u;
 
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
+override TILE: u32 = 1024u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> work: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> tile: array<f32, TILE>;
 
 fn sign(k: u32, t: u32, s: u32, j: u32) -> f32 {
     let stream = STREAM_DIAGONAL + 6u * k + 3u * t + s;
@@ -100,14 +117,168 @@ fn load(r: u32, j: u32) -> f32 {
     return v;
 }
 
+// The Walsh-Hadamard transform of 4 values (butterflies at strides 1 and 2).
+fn h4(a: vec4<f32>) -> vec4<f32> {
+    let b = vec4(a.x + a.y, a.x - a.y, a.z + a.w, a.z - a.w);
+    return vec4(b.x + b.z, b.y + b.w, b.x - b.z, b.y - b.w);
+}
+
+// The Walsh-Hadamard transform of 16 values, value 4q + r in a[q][r]: strides 1 and 2 within
+// each vec4, then 4 and 8 between them (the passes of H commute).
+fn h16(a: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
+    let b0 = h4(a[0]);
+    let b1 = h4(a[1]);
+    let b2 = h4(a[2]);
+    let b3 = h4(a[3]);
+    let c0 = b0 + b1;
+    let c1 = b0 - b1;
+    let c2 = b2 + b3;
+    let c3 = b2 - b3;
+    return array<vec4<f32>, 4>(c0 + c2, c1 + c3, c0 - c2, c1 - c3);
+}
+
+// The first of the 16 values at stride 2^level of group g, for four passes from stride
+// 2^level: groups enumerate the starts whose bits level .. level + 3 are clear.
+fn group_start(g: u32, level: u32) -> u32 {
+    let low = g & ((1u << level) - 1u);
+    return ((g >> level) << (level + 4u)) | low;
+}
+
+// Tile values o, o + h, o + 2h, o + 3h.
+fn tile4(o: u32, h: u32) -> vec4<f32> {
+    return vec4(tile[o], tile[o + h], tile[o + 2u * h], tile[o + 3u * h]);
+}
+
+fn set_tile4(o: u32, h: u32, v: vec4<f32>) {
+    tile[o] = v.x;
+    tile[o + h] = v.y;
+    tile[o + 2u * h] = v.z;
+    tile[o + 3u * h] = v.w;
+}
+
+// Work values o, o + h, o + 2h, o + 3h.
+fn work4(o: u32, h: u32) -> vec4<f32> {
+    return vec4(work[o], work[o + h], work[o + 2u * h], work[o + 3u * h]);
+}
+
+fn set_work4(o: u32, h: u32, v: vec4<f32>) {
+    work[o] = v.x;
+    work[o + h] = v.y;
+    work[o + 2u * h] = v.z;
+    work[o + 3u * h] = v.w;
+}
+
+// Values j .. j + 3 (j a multiple of 4) of global work row r, as four `load`s give them, with
+// the signs of one Philox block.
+fn load4(r: u32, j: u32) -> vec4<f32> {
+    let k = (r / p.parts) % p.blocks;
+    var v: vec4<f32>;
+    if ((p.flags & FLAG_FROM_INPUT) != 0u) {
+        let b = r / (p.blocks * p.parts);
+        let col = vec4(k * p.in_stride + j) + vec4(0u, 1u, 2u, 3u);
+        // The clamp keeps the (discarded) reads in bounds.
+        let at = vec4((b - p.b0) * p.in_len - p.in_col0) + min(col, vec4(p.in_len - 1u));
+        let raw = vec4(input[p.in_first + at.x], input[p.in_first + at.y], input[p.in_first + at.z], input[p.in_first + at.w]);
+        v = select(vec4(0.0), raw, col < vec4(p.in_len));
+    } else {
+        let o = p.work_first + (r - p.row0) * (1u << p.p_log2) + j;
+        v = vec4(work[o], work[o + 1u], work[o + 2u], work[o + 3u]);
+    }
+    if ((p.flags & FLAG_SIGNS) != 0u) {
+        let stream = STREAM_DIAGONAL + 6u * k + 3u * (r % p.parts) + p.diagonal;
+        v *= philox_signs(philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, 0u, j / 4u));
+    }
+    return v;
+}
+
+// MODE 3: the passes h < TILE over one tile in workgroup memory (see the header).
+fn local_stages(w: u32, lid: u32) {
+    let n = 1u << p.p_log2;
+    let tiles = n / TILE;
+    // Uniform per workgroup, so returning here keeps the barriers below in uniform control flow.
+    if (w >= p.rows * tiles) {
+        return;
+    }
+    let r = p.row0 + w / tiles;
+    let j0 = (w % tiles) * TILE;
+    for (var q = lid; q < TILE / 4u; q += WG) {
+        let v = load4(r, j0 + 4u * q);
+        tile[4u * q] = v.x;
+        tile[4u * q + 1u] = v.y;
+        tile[4u * q + 2u] = v.z;
+        tile[4u * q + 3u] = v.w;
+    }
+    workgroupBarrier();
+    // Four passes at a time (strides h, 2h, 4h, 8h) on 16 values per thread in registers,
+    // then the 0 to 3 passes left one at a time.
+    let levels = firstTrailingBit(TILE);
+    var level = 0u;
+    for (; level + 4u <= levels; level += 4u) {
+        for (var g = lid; g < TILE / 16u; g += WG) {
+            let i = group_start(g, level);
+            let h = 1u << level;
+            let a = h16(array<vec4<f32>, 4>(
+                tile4(i, h),
+                tile4(i + 4u * h, h),
+                tile4(i + 8u * h, h),
+                tile4(i + 12u * h, h),
+            ));
+            set_tile4(i, h, a[0]);
+            set_tile4(i + 4u * h, h, a[1]);
+            set_tile4(i + 8u * h, h, a[2]);
+            set_tile4(i + 12u * h, h, a[3]);
+        }
+        workgroupBarrier();
+    }
+    for (; level < levels; level++) {
+        let h = 1u << level;
+        for (var k = lid; k < TILE / 2u; k += WG) {
+            let i = ((k >> level) << (level + 1u)) | (k & (h - 1u));
+            let a = tile[i];
+            let b = tile[i + h];
+            tile[i] = a + b;
+            tile[i + h] = a - b;
+        }
+        workgroupBarrier();
+    }
+    let base = p.work_first + (r - p.row0) * n + j0;
+    for (var q = lid; q < TILE; q += WG) {
+        work[base + q] = tile[q];
+    }
+}
+
 @compute @workgroup_size(WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    if (MODE == 3u) {
+        local_stages(linear_workgroup(wid, nwg), lid);
+        return;
+    }
     let t = linear_workgroup(wid, nwg) * WG + lid;
     let n = 1u << p.p_log2;
+    if (MODE == 4u) {
+        let groups = n / 16u;
+        if (t >= p.rows * groups) {
+            return;
+        }
+        let base = p.work_first + (t / groups) * n;
+        let h = p.h;
+        let i = base + group_start(t % groups, firstTrailingBit(h));
+        let a = h16(array<vec4<f32>, 4>(
+            work4(i, h),
+            work4(i + 4u * h, h),
+            work4(i + 8u * h, h),
+            work4(i + 12u * h, h),
+        ));
+        set_work4(i, h, a[0]);
+        set_work4(i + 4u * h, h, a[1]);
+        set_work4(i + 8u * h, h, a[2]);
+        set_work4(i + 12u * h, h, a[3]);
+        return;
+    }
     if (MODE == 0u) {
         let half = n / 2u;
         if (t >= p.rows * half) {

@@ -226,7 +226,8 @@ pub const SRHT: Kernel = Kernel {
     body: include_str!("../shaders/srht.wgsl"),
     libs: &[LIB_PHILOX, LIB_GRID],
     trusted: false,
-    zero_workgroup_memory: true,
+    // The local stages write every value of their tile before any is read.
+    zero_workgroup_memory: false,
 };
 
 /// Input encoders (threshold, bit planes) and the bit-plane decoder.

@@ -65,6 +65,33 @@ fn matches_the_reference_on_awkward_shapes() {
 }
 
 #[test]
+fn transforms_longer_than_a_tile_end_with_one_dispatch_per_pass() {
+    // The passes of each H with strides below the local tile (at most 4,096 values) run in
+    // one workgroup-memory dispatch, the rest four per dispatch while four are left, then one
+    // each. With a tile of 4,096: p = 8,192 takes one single pass after the tile, 65,536 one
+    // four-pass dispatch, 131,072 one of each; forward (both kinds) and transposed.
+    let gpu = gpu();
+    for &(batch, d, n_out) in &[(2, 5000, 9000), (1, 40_000, 70_000), (1, 70_000, 70_000)] {
+        let x = random(batch * d, d as u64);
+        for optical in [false, true] {
+            assert_rel_close(
+                &format!("srht {batch}x{d} -> {n_out} optical={optical}"),
+                &run(gpu, &x, batch, d, n_out, optical),
+                &reference(&x, batch, d, n_out, 31, optical),
+                1e-5,
+            );
+        }
+        let y = random(batch * n_out, n_out as u64);
+        assert_rel_close(
+            &format!("srht transpose {batch}x{n_out} -> {d}"),
+            &run_transpose(gpu, &y, batch, d, n_out),
+            &srht_transpose(&y, batch, d, n_out, 31),
+            1e-5,
+        );
+    }
+}
+
+#[test]
 fn a_whole_block_is_orthogonal() {
     let gpu = gpu();
     let (batch, d) = (4, 100);
