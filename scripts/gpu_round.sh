@@ -15,8 +15,8 @@
 # is reported and the next one still runs; the exit status is non-zero if any step failed.
 # Each step has a time limit (seconds; ROUND_TEST_S, ROUND_TUNE_S (for each op),
 # ROUND_BENCH_S, ROUND_TORCH_S override them), so that one slow step cannot use up a device
-# call that is itself limited to 600 s: with ten test binaries the defaults add up to 570 s
-# at most.
+# call that is itself limited to 600 s: with eleven test binaries the defaults add up to
+# 585 s at most.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder for the results}"
