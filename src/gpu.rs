@@ -127,9 +127,10 @@ pub(crate) enum Work {
 }
 
 /// `size[1]` rows of `size[0]` texels from `buffer` (rows `bytes_per_row` bytes apart from
-/// byte `offset`) into layer `layer` of `texture`, at its origin. The planner has checked wgpu's
-/// copy rules: `offset` a multiple of the format's block size, `bytes_per_row` of 256, and
-/// the texture created with `COPY_DST`.
+/// byte `offset`) into `layers` layers of `texture` from layer `layer`, at their origin; the
+/// layers' rows follow each other in the buffer, `size[1]` rows apart. The planner has checked
+/// wgpu's copy rules: `offset` a multiple of the format's block size, `bytes_per_row` of 256,
+/// and the texture created with `COPY_DST`.
 #[derive(Debug)]
 pub(crate) struct TextureCopy {
     pub(crate) buffer: wgpu::Buffer,
@@ -137,6 +138,7 @@ pub(crate) struct TextureCopy {
     pub(crate) bytes_per_row: u32,
     pub(crate) texture: wgpu::Texture,
     pub(crate) layer: u32,
+    pub(crate) layers: u32,
     pub(crate) size: [u32; 2],
 }
 
@@ -782,7 +784,7 @@ impl Gpu {
                         layout: wgpu::TexelCopyBufferLayout {
                             offset: c.offset,
                             bytes_per_row: Some(c.bytes_per_row),
-                            rows_per_image: None,
+                            rows_per_image: Some(c.size[1]),
                         },
                     },
                     wgpu::TexelCopyTextureInfo {
@@ -798,7 +800,7 @@ impl Gpu {
                     wgpu::Extent3d {
                         width: c.size[0],
                         height: c.size[1],
-                        depth_or_array_layers: 1,
+                        depth_or_array_layers: c.layers,
                     },
                 );
             }

@@ -341,8 +341,9 @@ fn texture_kernel_runs_where_the_adapter_allows_it() {
 }
 
 /// The texture path fills an operand's texture by buffer-to-texture copies (one per layer)
-/// when its rows are contiguous whole texels 256 bytes apart, by the pack kernel otherwise;
-/// both give the reference's product, and a plan's copies read the operands anew each run.
+/// when its rows are contiguous whole texels 256 bytes apart; otherwise the pack kernel lays
+/// it out that way in a staging buffer, which one copy moves for all its layers. Both give
+/// the reference's product, and a plan's copies read the operands anew each run.
 #[test]
 fn texture_operands_are_copied_where_their_layout_allows() {
     let gpu = gpu();
@@ -355,16 +356,18 @@ fn texture_operands_are_copied_where_their_layout_allows() {
         ..texture
     };
     // (A shape, B shape, options, copies when the texture path runs): rows of 64 and 128
-    // values are 256 and 512 bytes; rows of 68 (272 bytes) and transposed operands are packed.
-    // B's rows past k = 66 (up to 68, a whole texel of A) stay as wgpu zeroed them.
-    let cases: [(&[usize], &[usize], &MatmulOptions<'_>, usize); 7] = [
+    // values are 256 and 512 bytes; rows of 68 (272 bytes) and transposed operands are packed
+    // (one copy each, from the staging buffer). B's rows past k = 66 (up to 68, a whole texel
+    // of A) stay as wgpu zeroed them.
+    let cases: [(&[usize], &[usize], &MatmulOptions<'_>, usize); 8] = [
         (&[33, 128], &[128, 64], &texture, 2),
         (&[2, 17, 64], &[2, 64, 128], &texture, 4),
         (&[3, 17, 64], &[64, 64], &texture, 4),
-        (&[33, 128], &[64, 128], &transposed_b, 1),
-        (&[5, 68], &[68, 64], &texture, 1),
-        (&[5, 66], &[66, 64], &texture, 1),
-        (&[5, 66], &[66, 30], &texture, 0),
+        (&[33, 128], &[64, 128], &transposed_b, 2),
+        (&[5, 68], &[68, 64], &texture, 2),
+        (&[5, 66], &[66, 64], &texture, 2),
+        (&[5, 66], &[66, 30], &texture, 2),
+        (&[3, 5, 66], &[3, 66, 30], &texture, 2),
     ];
     for (i, &(a_shape, b_shape, options, copies)) in cases.iter().enumerate() {
         check(gpu, a_shape, b_shape, options, 80 + i as u64);
@@ -393,6 +396,37 @@ fn texture_operands_are_copied_where_their_layout_allows() {
         gpu.execute(&plan).unwrap();
         let want = reference(&Problem::new(&a_host, &[m, k], &b_host, &[k, n])).unwrap();
         assert_rel_close("rerun plan", &c.to_vec(gpu).unwrap(), &want, tolerance(k));
+    }
+}
+
+#[test]
+fn packed_operands_are_staged_in_pieces_that_fit_one_binding() {
+    // 4 KiB bindings hold about 1,000 values, and a staged row of at most 64 texels' worth
+    // (256 bytes) is 64 values: 15 rows per dispatch. 100 rows of 5 values (500 values, one
+    // binding) are staged in ranges of rows; 6 layers of 4 rows in groups of 3 layers; the
+    // transposed operands the same way along their other axis.
+    let gpu = common::gpu_with_binding_limit(4096);
+    let texture = MatmulOptions {
+        config: Some(TEXTURE),
+        ..Default::default()
+    };
+    check(&gpu, &[100, 5], &[5, 9], &texture, 110);
+    check(&gpu, &[6, 4, 5], &[6, 5, 7], &texture, 111);
+    let transposed = MatmulOptions {
+        trans_a: true,
+        trans_b: true,
+        ..texture
+    };
+    check(&gpu, &[5, 100], &[9, 5], &transposed, 112);
+    check(&gpu, &[6, 5, 4], &[6, 7, 5], &transposed, 113);
+    let a = Tensor::zeros(&gpu, &[100, 5]).unwrap();
+    let b = Tensor::zeros(&gpu, &[5, 9]).unwrap();
+    let c = Tensor::zeros(&gpu, &[100, 9]).unwrap();
+    if matmul::kernel_for(&gpu, &a, &b, &c, &texture).unwrap() == MatmulKernel::Texture {
+        let plan = matmul::plan(&gpu, &a, &b, &c, &texture).unwrap();
+        let kernels = plan.iter().filter(|d| !d.is_copy()).count();
+        // A: ceil(100 / 15) = 7 pack dispatches; B: 1; the product: 1.
+        assert_eq!(kernels, 9, "dispatches of the staged packs and the product");
     }
 }
 

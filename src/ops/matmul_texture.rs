@@ -18,19 +18,23 @@ use crate::tensor::{window_capacity, Tensor, Window};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct PackParams {
-    rows: u32,
     cols: u32,
-    texels_x: u32,
-    height: u32,
+    texels: u32,
+    out_stride: u32,
     x_first: u32,
     row_stride: u32,
     col_stride: u32,
     batch_stride: u32,
     heads: u32,
     head_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
+    layer0: u32,
+    r0: u32,
+    count: u32,
 }
+
+/// Texels in 256 bytes: the pack kernel's rows start that far apart, as wgpu's
+/// buffer-to-texture copies ask.
+const TEXELS_PER_COPY_ALIGNMENT: usize = wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize / 16;
 
 /// Subgroup size the texture kernel is written for (its workgroup is one subgroup).
 const SUBGROUP: u32 = 8;
@@ -106,9 +110,7 @@ fn operand_texture(
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::STORAGE_BINDING
-            | wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::COPY_DST,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         view_formats: &[],
     });
     gpu.check_scopes(
@@ -145,11 +147,13 @@ pub(crate) struct PackLayout {
 /// (zero past `cols` and `rows`). Dimensions are kept off powers of two.
 ///
 /// Where every layer's rows are whole texels of consecutive values that wgpu can copy (see
-/// [`copy_offsets`]), the work is one buffer-to-texture copy per layer; otherwise it is one
-/// matmul_pack dispatch. The copies leave the texels past `cols` and the rows past `rows`
-/// unwritten: wgpu zero-initializes a texture before its first partial copy, and no later
-/// step writes there. On lavapipe the copies of both operands of n = 1024 take 0.3–0.4 ms,
-/// and the whole product about 10 % less time than with the pack kernel (BENCHMARKS.md).
+/// [`copy_offsets`]), the work is one buffer-to-texture copy per layer; otherwise the
+/// matmul_pack kernel first lays the rows out that way in a staging buffer (one dispatch per
+/// range of rows that fits one binding), then one copy per layer moves them. The copies
+/// leave the texels past `cols` and the rows past `rows` unwritten: wgpu zero-initializes a
+/// texture before its first partial copy, and no later step writes there. On lavapipe the
+/// copies of both operands of n = 1024 take 0.3–0.4 ms, and the whole product about 10 %
+/// less time than with the pack kernel (BENCHMARKS.md).
 pub(crate) fn pack(
     gpu: &Gpu,
     x: &Tensor,
@@ -158,58 +162,104 @@ pub(crate) fn pack(
     let texels_x = off_power_of_two(layout.cols.div_ceil(4));
     let height = off_power_of_two(layout.height);
     let (texture, view) = operand_texture(gpu, texels_x, height, layout.layers)?;
+    // `layers` layers from layer `layer`, their rows following each other in `buffer`.
+    let copy = |buffer: &wgpu::Buffer, offset: u64, bytes_per_row: usize, layer, layers| Dispatch {
+        work: Work::CopyToTexture(TextureCopy {
+            buffer: buffer.clone(),
+            offset,
+            bytes_per_row: bytes_per_row as u32,
+            texture: texture.clone(),
+            layer,
+            layers,
+            size: [layout.cols.div_ceil(4) as u32, layout.rows as u32],
+        }),
+    };
     if let Some(offsets) = copy_offsets(layout) {
         let copies = offsets
             .into_iter()
             .enumerate()
-            .map(|(layer, offset)| Dispatch {
-                work: Work::CopyToTexture(TextureCopy {
-                    buffer: x.buffer().clone(),
-                    offset,
-                    bytes_per_row: (layout.row_stride * 4) as u32,
-                    texture: texture.clone(),
-                    layer: layer as u32,
-                    size: [(layout.cols / 4) as u32, layout.rows as u32],
-                }),
-            })
+            .map(|(l, offset)| copy(x.buffer(), offset, layout.row_stride * 4, l as u32, 1))
             .collect();
         return Ok((view, copies));
     }
-    let pipeline = gpu.pipeline(&shaders::MATMUL_PACK, &[])?;
+    let texels = layout.cols.div_ceil(4);
+    let stride = texels.next_multiple_of(TEXELS_PER_COPY_ALIGNMENT);
+    let staging = Tensor::empty(gpu, &[(layout.layers * layout.rows).max(1) * stride * 4])?;
+    // An operand stored transposed reads consecutive values along its rows.
+    let rows_first = layout.row_stride == 1 && layout.col_stride != 1;
     let window = x.window(gpu, 0, x.len());
-    let params = PackParams {
-        rows: layout.rows as u32,
-        cols: layout.cols as u32,
-        texels_x: texels_x as u32,
-        height: height as u32,
-        x_first: window.first + layout.first as u32,
-        row_stride: layout.row_stride as u32,
-        col_stride: layout.col_stride as u32,
-        batch_stride: layout.batch_stride as u32,
-        heads: layout.heads.max(1) as u32, // a divisor in the (trusted) kernel
-        head_stride: layout.head_stride as u32,
-        _pad0: 0,
-        _pad1: 0,
-    };
-    let uniform = gpu.uniform("speckle.matmul_pack.params", &params);
-    let bind_group = gpu.bind_group(
-        &pipeline,
-        &[
-            uniform.as_entire_binding(),
-            window.resource(),
-            wgpu::BindingResource::TextureView(&view),
-        ],
-    );
-    let dispatch = Dispatch::kernel(
-        pipeline,
-        bind_group,
-        [
-            texels_x.div_ceil(8) as u32,
-            height.div_ceil(8) as u32,
-            layout.layers as u32,
-        ],
-    );
-    Ok((view, vec![dispatch]))
+    let pipeline = gpu.pipeline(
+        &shaders::MATMUL_PACK,
+        &[("ROWS_FIRST", f64::from(u8::from(rows_first)))],
+    )?;
+    // The dispatches: groups of whole layers where one layer's texels fit a binding and its
+    // rows a grid dimension (8 per workgroup), else ranges of one layer's rows.
+    let per_row = 4 * stride;
+    let grid = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let most_rows = (window_capacity(gpu) / per_row).min(8 * grid).max(1);
+    let mut pieces = Vec::new(); // (layer0, layers, r0, count)
+    if layout.rows <= most_rows {
+        let per_group = (window_capacity(gpu) / (per_row * layout.rows.max(1)))
+            .min(grid)
+            .max(1);
+        for l0 in (0..layout.layers).step_by(per_group) {
+            pieces.push((l0, per_group.min(layout.layers - l0), 0, layout.rows));
+        }
+    } else {
+        for l in 0..layout.layers {
+            for r0 in (0..layout.rows).step_by(most_rows) {
+                pieces.push((l, 1, r0, most_rows.min(layout.rows - r0)));
+            }
+        }
+    }
+    let mut dispatches = Vec::new();
+    for (layer0, layers, r0, count) in pieces {
+        let out = staging.window(
+            gpu,
+            (layer0 * layout.rows + r0) * per_row,
+            layers * count * per_row,
+        );
+        debug_assert_eq!(out.first, 0, "staging rows start 256 bytes apart");
+        let params = PackParams {
+            cols: layout.cols as u32,
+            texels: texels as u32,
+            out_stride: stride as u32,
+            x_first: window.first + layout.first as u32,
+            row_stride: layout.row_stride as u32,
+            col_stride: layout.col_stride as u32,
+            batch_stride: layout.batch_stride as u32,
+            heads: layout.heads.max(1) as u32, // a divisor in the (trusted) kernel
+            head_stride: layout.head_stride as u32,
+            layer0: layer0 as u32,
+            r0: r0 as u32,
+            count: count as u32,
+        };
+        let uniform = gpu.uniform("speckle.matmul_pack.params", &params);
+        let bind_group = gpu.bind_group(
+            &pipeline,
+            &[
+                uniform.as_entire_binding(),
+                window.resource(),
+                out.resource(),
+            ],
+        );
+        let (rows_groups, texel_groups) = (count.div_ceil(8) as u32, texels.div_ceil(8) as u32);
+        let grid = if rows_first {
+            [rows_groups, texel_groups, layers as u32]
+        } else {
+            [texel_groups, rows_groups, layers as u32]
+        };
+        dispatches.push(Dispatch::kernel(pipeline.clone(), bind_group, grid));
+    }
+    // One copy for every layer.
+    dispatches.push(copy(
+        staging.buffer(),
+        0,
+        stride * 16,
+        0,
+        layout.layers as u32,
+    ));
+    Ok((view, dispatches))
 }
 
 /// The byte offset of each layer's first value when `layout` can be filled by buffer-to-
