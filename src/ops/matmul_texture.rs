@@ -1,6 +1,7 @@
 //! The texture path of matmul for CPU adapters with 8-wide subgroups (lavapipe): op(A) and
-//! op(B) are copied into rgba32float texture arrays (by buffer-to-texture copies where their
-//! layout allows, by `shaders/matmul_pack.wgsl` otherwise), then
+//! op(B) are copied into rgba32float texture arrays (by buffer-to-texture copies, from the
+//! operand itself where its layout allows, else from a staging buffer that
+//! `shaders/matmul_pack.wgsl` fills), then
 //! `shaders/matmul_texture.wgsl` computes the product from them. lavapipe (Mesa 22.3) loads
 //! from storage buffers one SIMD lane at a time but fetches texels as vector gathers, which
 //! makes this path about ten times faster there (see the kernel's header for the figures).
