@@ -336,7 +336,7 @@ fn aggregate_workgroup_size(gpu: &Gpu, edges: usize, nodes: usize) -> u32 {
 }
 
 /// An upper bound of the loop passes of the busiest invocation of the scores pass (mode 0),
-/// counted as [`looped`] says (`Loops:` in `shaders/gat.wgsl`): one loop over the F' features
+/// counted as `looped` says (`Loops:` in `shaders/gat.wgsl`): one loop over the F' features
 /// of its (node, head) pair.
 pub fn scores_loop_iterations(head_features: usize) -> u64 {
     looped(head_features as u64, 0, 0)
@@ -344,7 +344,7 @@ pub fn scores_loop_iterations(head_features: usize) -> u64 {
 
 /// An upper bound of the loop passes of the busiest invocation of an aggregation workgroup of
 /// `workgroup` threads (a power of two) that takes at most `edges` edges of one target, with
-/// `heads` heads, counted as [`looped`] says (`Loops:` in `shaders/gat.wgsl`): per head the
+/// `heads` heads, counted as `looped` says (`Loops:` in `shaders/gat.wgsl`): per head the
 /// walk over the edges (edges / WG passes), the tree reduction (log2 WG) and the store of the
 /// tile (its 4 values; only thread 0 stores, but a branch costs its loops all the same); at
 /// the end the averaged tile's store.

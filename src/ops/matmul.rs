@@ -4,7 +4,7 @@
 //! of batch, rows, columns and the shared dimension whose operand windows each fit one
 //! binding. Blocks along k accumulate into C (β = 1 after the first), and the epilogue (bias,
 //! activation) runs with the last one. Blocks along k are also kept short enough that no
-//! invocation reaches the adapter's loop limit ([`max_k_per_dispatch`]; lavapipe ends an
+//! invocation reaches the adapter's loop limit (`max_k_per_dispatch`; lavapipe ends an
 //! invocation's loops after 65,535 iterations, which a k of 65,536 would pass).
 
 use std::str::FromStr;

@@ -132,7 +132,7 @@ fn entries_per_dispatch(gpu: &Gpu) -> usize {
 ///
 /// Loop iterations of a forward invocation (one output row) over a chunk of `cols` columns:
 /// the column loop runs once per 4 columns, each pass drawing a Philox block of R and, behind
-/// the run-time `complex` flag, one of I ([`PHILOX_LOOPS`] each; two nested loops); then
+/// the run-time `complex` flag, one of I (`random_fill::PHILOX_LOOPS` each; two nested loops); then
 /// `store` loops over the batch group (at most [`BATCH_GROUP`]) for re and, behind the flag,
 /// for im.
 pub fn forward_loops(cols: usize) -> u64 {

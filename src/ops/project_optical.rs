@@ -108,7 +108,7 @@ impl OpticalKernel {
 ///   inner loop of T passes (T + 1; `shaders/matmul_tiled.wgsl`; lavapipe does not unroll
 ///   it: measured, tiled8 over d = 56,000 stopped after 52,429 values, 10 iterations per
 ///   slice of 8), then the exit and the inner loop's pass in it; the paired store has no loop.
-/// - the tensor-core kernels: at most d + [`LOOP_OVERHEAD`], the bound of the matmul family
+/// - the tensor-core kernels: at most d + `LOOP_OVERHEAD`, the bound of the matmul family
 ///   (`Coop`: d / 16 + 1 passes over d and the modulus's 6 · 512 / SG + 1; `CoopStaged`: 4
 ///   per 32 of d and the staged stores' 16 · (128 / SG + 1)).
 pub fn loops(kernel: OpticalKernel, d: usize) -> u64 {

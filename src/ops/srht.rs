@@ -62,7 +62,7 @@ const MODE_LOCAL: f64 = 3.0;
 const MODE_FOUR_PASSES: f64 = 4.0;
 
 /// Loop iterations of an invocation of a butterfly pass (MODE 0), an upper bound: its two
-/// loads may each draw a sign from a Philox block ([`PHILOX_LOOPS`] each).
+/// loads may each draw a sign from a Philox block (`random_fill::PHILOX_LOOPS` each).
 pub const STAGE_LOOPS: u64 = 2 * PHILOX_LOOPS;
 
 /// The most values a tile of the local stages (MODE 3) holds: 16 KiB of workgroup memory.
