@@ -8,6 +8,8 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
 cargo test --doc --locked
+# The API docs build without warnings (no public item links a private one).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 # The benchmark comparison scripts (standard library only; the PyTorch part is skipped where
 # torch is not installed).
 if command -v python3 >/dev/null 2>&1; then
