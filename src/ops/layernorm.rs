@@ -52,11 +52,11 @@ impl Default for LayerNormOptions<'_> {
 
 /// Loop iterations of an invocation normalizing rows of `cols` values with `wg` threads per
 /// workgroup, an upper bound (both modes) counting a loop that runs n times as n + 1
-/// (lavapipe counts the exiting test too): three passes over the row's blocks of 4·wg values
-/// (ceil(cols / (4 wg)) each: a thread takes four values of each block) and two tree
-/// reductions (log2(wg) each).
+/// (lavapipe counts the exiting test too): two passes over the row's blocks of 4·wg values
+/// (ceil(cols / (4 wg)) each: a thread takes four values of each block) and one tree
+/// reduction (log2(wg)).
 pub fn loops(cols: usize, wg: u32) -> u64 {
-    3 * (cols.div_ceil(4 * wg as usize) as u64 + 1) + 2 * (u64::from(wg.trailing_zeros()) + 1)
+    2 * (cols.div_ceil(4 * wg as usize) as u64 + 1) + u64::from(wg.trailing_zeros()) + 1
 }
 
 /// Uniform parameters of `shaders/layernorm.wgsl`. Keep in sync with `Params` there.
