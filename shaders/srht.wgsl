@@ -16,12 +16,15 @@
 //       tile of TILE consecutive values of a work row, in workgroup memory: loaded (as `load`
 //       does, FLAG_FROM_INPUT and FLAG_SIGNS included, four consecutive values per Philox
 //       block), transformed four passes at a time on 16 values per thread in registers (the
-//       0 to 3 passes left one at a time), with a barrier after each round, stored. The host
-//       runs the passes h >= TILE as MODE 4 while four are left, then as MODE 0. On lavapipe
+//       1 to 3 passes left in one more round on 2, 4 or 8 values), with a barrier after each
+//       round, stored. The host runs the passes h >= TILE as MODE 4, four at a time and the
+//       rest in one more dispatch. Single passes (radix 2) had cost as much as four: on
+//       lavapipe p = 2^20 with tiles of 2,048 (11 + 9 passes) ran in 214 ms, with tiles of
+//       256 (8 + 12) in 127. On lavapipe
 //       one dispatch per pass dominated: the b1 d65536 n131072 projection ran 51 passes over
 //       512 KiB in 53 ms.
-//   MODE 4 four passes at once: strides h, 2h, 4h and 8h over every work row (after MODE 3,
-//       never the first passes), each invocation on 16 values in registers.
+//   MODE 4 LEVELS passes at once (1 to 4): strides h, 2h, ... over every work row (after
+//       MODE 3, never the first passes), each invocation on 2^LEVELS values in registers.
 //   MODE 1 forward output: y[b, i] = scale * w(b, i / p, 0)[i % p] (linear), or
 //       scale^2 * (w(b, i / p, 0)[i % p]^2 + w(b, i / p, 1)[i % p]^2) (optical).
 //   MODE 2 transpose output: out[b, j] (+)= scale * sum over k in k_lo .. k_hi - 1 of
@@ -33,17 +36,18 @@
 // Bindings (group 0): 0 uniform Params; 1 input (read: x forward, y transpose); 2 work
 // (read_write); 3 output (read_write: y forward, x transpose).
 // Dispatch: MODE 0: ceil(rows * p / 2 / WG) workgroups; MODE 1 and 2: ceil(len / WG); MODE 3:
-// rows * p / TILE; MODE 4: ceil(rows * p / 16 / WG); all split over x and y by `Gpu::grid`.
+// rows * p / TILE; MODE 4: ceil(rows * p / 2^LEVELS / WG); all split over x and y by
+// `Gpu::grid`.
 // Overrides: MODE; WG (threads per workgroup); TILE (MODE 3: values per tile, a power of two,
-// at least 4 WG and at most p).
+// at least 4 WG and at most p); LEVELS (MODE 4: passes per dispatch, 1 to 4).
 // Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
 // counts n + 1 plus one pass of each loop nested in it; `STAGE_LOOPS` and
 // `transpose_output_loops` in the host): MODE 0 22 (each of the two loads may draw a sign,
 // one Philox block whose round loop takes 11); MODE 1 none; MODE 2 (k_hi - k_lo) * 12 + 2 (a
 // pass per block, each drawing a sign); MODE 3 L (1 + 11) + 1 to load (L = TILE / (4 WG)
-// passes, each drawing one Philox block), F (TILE / (16 WG) + 1) + F + 1 for the F =
-// log2(TILE) / 4 rounds of four passes, S (TILE / (2 WG) + 1) + S + 1 for the S = log2(TILE)
-// mod 4 passes left, 4 L + 1 to store (`local_loops` in the host); MODE 4 none.
+// passes, each drawing one Philox block), R (TILE / (2 WG) + 1) + R + 1 for the R =
+// ceil(log2(TILE) / 4) rounds (at most TILE / 2 groups each), 4 L + 1 to store (`local_loops`
+// in the host); MODE 4 none.
 // The host splits MODE 2's blocks over dispatches (FLAG_ACCUMULATE) so that this stays within
 // the adapter's loop limit (lavapipe ends every loop of an invocation after 65,535
 // iterations, silently).
@@ -83,6 +87,8 @@ const FLAG_ACCUMULATE: u32 = 4u;
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
 override TILE: u32 = 1024u;
+// MODE 4: passes per dispatch (1 to 4); an override so that only its round is compiled.
+override LEVELS: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
@@ -137,11 +143,18 @@ fn h16(a: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
     return array<vec4<f32>, 4>(c0 + c2, c1 + c3, c0 - c2, c1 - c3);
 }
 
-// The first of the 16 values at stride 2^level of group g, for four passes from stride
-// 2^level: groups enumerate the starts whose bits level .. level + 3 are clear.
-fn group_start(g: u32, level: u32) -> u32 {
+// The Walsh-Hadamard transform of 8 values, value 4q + r in a[q][r].
+fn h8(a: array<vec4<f32>, 2>) -> array<vec4<f32>, 2> {
+    let b0 = h4(a[0]);
+    let b1 = h4(a[1]);
+    return array<vec4<f32>, 2>(b0 + b1, b0 - b1);
+}
+
+// The first of the 2^r values at stride 2^level of group g, for r passes from stride
+// 2^level: groups enumerate the starts whose bits level .. level + r - 1 are clear.
+fn group_start(g: u32, level: u32, r: u32) -> u32 {
     let low = g & ((1u << level) - 1u);
-    return ((g >> level) << (level + 4u)) | low;
+    return ((g >> level) << (level + r)) | low;
 }
 
 // Tile values o, o + h, o + 2h, o + 3h.
@@ -166,6 +179,70 @@ fn set_work4(o: u32, h: u32, v: vec4<f32>) {
     work[o + h] = v.y;
     work[o + 2u * h] = v.z;
     work[o + 3u * h] = v.w;
+}
+
+// r passes (1 to 4) from stride h on the tile's 2^r values i, i + h, ..., in registers.
+fn tile_round(i: u32, h: u32, r: u32) {
+    switch r {
+        case 4u: {
+            let a = h16(array<vec4<f32>, 4>(
+                tile4(i, h),
+                tile4(i + 4u * h, h),
+                tile4(i + 8u * h, h),
+                tile4(i + 12u * h, h),
+            ));
+            set_tile4(i, h, a[0]);
+            set_tile4(i + 4u * h, h, a[1]);
+            set_tile4(i + 8u * h, h, a[2]);
+            set_tile4(i + 12u * h, h, a[3]);
+        }
+        case 3u: {
+            let a = h8(array<vec4<f32>, 2>(tile4(i, h), tile4(i + 4u * h, h)));
+            set_tile4(i, h, a[0]);
+            set_tile4(i + 4u * h, h, a[1]);
+        }
+        case 2u: {
+            set_tile4(i, h, h4(tile4(i, h)));
+        }
+        default: {
+            let a = tile[i];
+            let b = tile[i + h];
+            tile[i] = a + b;
+            tile[i + h] = a - b;
+        }
+    }
+}
+
+// The same on the work buffer.
+fn work_round(i: u32, h: u32, r: u32) {
+    switch r {
+        case 4u: {
+            let a = h16(array<vec4<f32>, 4>(
+                work4(i, h),
+                work4(i + 4u * h, h),
+                work4(i + 8u * h, h),
+                work4(i + 12u * h, h),
+            ));
+            set_work4(i, h, a[0]);
+            set_work4(i + 4u * h, h, a[1]);
+            set_work4(i + 8u * h, h, a[2]);
+            set_work4(i + 12u * h, h, a[3]);
+        }
+        case 3u: {
+            let a = h8(array<vec4<f32>, 2>(work4(i, h), work4(i + 4u * h, h)));
+            set_work4(i, h, a[0]);
+            set_work4(i + 4u * h, h, a[1]);
+        }
+        case 2u: {
+            set_work4(i, h, h4(work4(i, h)));
+        }
+        default: {
+            let a = work[i];
+            let b = work[i + h];
+            work[i] = a + b;
+            work[i + h] = a - b;
+        }
+    }
 }
 
 // Values j .. j + 3 (j a multiple of 4) of global work row r, as four `load`s give them, with
@@ -210,34 +287,21 @@ fn local_stages(w: u32, lid: u32) {
     }
     workgroupBarrier();
     // Four passes at a time (strides h, 2h, 4h, 8h) on 16 values per thread in registers,
-    // then the 0 to 3 passes left one at a time.
+    // the 1 to 3 passes left in one more round. The round sizes are constants of the
+    // pipeline (TILE is an override): lavapipe evaluates every case of a switch on a value
+    // it does not know, and a round of four had cost as much as all four cases.
     let levels = firstTrailingBit(TILE);
     var level = 0u;
     for (; level + 4u <= levels; level += 4u) {
         for (var g = lid; g < TILE / 16u; g += WG) {
-            let i = group_start(g, level);
-            let h = 1u << level;
-            let a = h16(array<vec4<f32>, 4>(
-                tile4(i, h),
-                tile4(i + 4u * h, h),
-                tile4(i + 8u * h, h),
-                tile4(i + 12u * h, h),
-            ));
-            set_tile4(i, h, a[0]);
-            set_tile4(i + 4u * h, h, a[1]);
-            set_tile4(i + 8u * h, h, a[2]);
-            set_tile4(i + 12u * h, h, a[3]);
+            tile_round(group_start(g, level, 4u), 1u << level, 4u);
         }
         workgroupBarrier();
     }
-    for (; level < levels; level++) {
-        let h = 1u << level;
-        for (var k = lid; k < TILE / 2u; k += WG) {
-            let i = ((k >> level) << (level + 1u)) | (k & (h - 1u));
-            let a = tile[i];
-            let b = tile[i + h];
-            tile[i] = a + b;
-            tile[i + h] = a - b;
+    let rest = levels % 4u;
+    if (rest > 0u) {
+        for (var g = lid; g < (TILE >> rest); g += WG) {
+            tile_round(group_start(g, level, rest), 1u << level, rest);
         }
         workgroupBarrier();
     }
@@ -260,23 +324,13 @@ fn main(
     let t = linear_workgroup(wid, nwg) * WG + lid;
     let n = 1u << p.p_log2;
     if (MODE == 4u) {
-        let groups = n / 16u;
+        let groups = n >> LEVELS;
         if (t >= p.rows * groups) {
             return;
         }
         let base = p.work_first + (t / groups) * n;
-        let h = p.h;
-        let i = base + group_start(t % groups, firstTrailingBit(h));
-        let a = h16(array<vec4<f32>, 4>(
-            work4(i, h),
-            work4(i + 4u * h, h),
-            work4(i + 8u * h, h),
-            work4(i + 12u * h, h),
-        ));
-        set_work4(i, h, a[0]);
-        set_work4(i + 4u * h, h, a[1]);
-        set_work4(i + 8u * h, h, a[2]);
-        set_work4(i + 12u * h, h, a[3]);
+        let i = base + group_start(t % groups, firstTrailingBit(p.h), LEVELS);
+        work_round(i, p.h, LEVELS);
         return;
     }
     if (MODE == 0u) {

@@ -67,11 +67,18 @@ fn matches_the_reference_on_awkward_shapes() {
 #[test]
 fn transforms_longer_than_a_tile_end_with_one_dispatch_per_pass() {
     // The passes of each H with strides below the local tile (at most 4,096 values) run in
-    // one workgroup-memory dispatch, the rest four per dispatch while four are left, then one
-    // each. With a tile of 4,096: p = 8,192 takes one single pass after the tile, 65,536 one
-    // four-pass dispatch, 131,072 one of each; forward (both kinds) and transposed.
+    // one workgroup-memory dispatch, the rest up to four per dispatch. With a tile of 4,096:
+    // p = 8,192, 16,384, 32,768 and 65,536 take one dispatch of 1, 2, 3 and 4 passes after
+    // the tile, 131,072 one of 4 and one of 1; forward (both kinds) and transposed. (The
+    // shorter shapes of the other tests take rounds of 1 to 4 passes inside the tile.)
     let gpu = gpu();
-    for &(batch, d, n_out) in &[(2, 5000, 9000), (1, 40_000, 70_000), (1, 70_000, 70_000)] {
+    for &(batch, d, n_out) in &[
+        (2, 5000, 9000),
+        (1, 10_000, 20_000),
+        (1, 20_000, 40_000),
+        (1, 40_000, 70_000),
+        (1, 70_000, 70_000),
+    ] {
         let x = random(batch * d, d as u64);
         for optical in [false, true] {
             assert_rel_close(

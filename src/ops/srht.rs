@@ -4,7 +4,7 @@
 //! transpose.
 //!
 //! Each H runs its passes of strides below a tile (up to 4,096 values) in one
-//! workgroup-memory dispatch, then the longer strides four passes per dispatch, then one; on
+//! workgroup-memory dispatch, then the longer strides up to four passes per dispatch; on
 //! lavapipe that took the b1 d65536 n131072 projection from 51 dispatches and 53 ms to 10
 //! dispatches and about 9 ms.
 //!
@@ -59,7 +59,7 @@ const FLAG_SIGNS: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
 const WG: u32 = 256;
 const MODE_LOCAL: f64 = 3.0;
-const MODE_FOUR_PASSES: f64 = 4.0;
+const MODE_PASSES: f64 = 4.0;
 
 /// Loop iterations of an invocation of a butterfly pass (MODE 0), an upper bound: its two
 /// loads may each draw a sign from a Philox block (`random_fill::PHILOX_LOOPS` each).
@@ -72,25 +72,14 @@ const MIN_TILE: usize = 64;
 
 /// Loop iterations of an invocation of the local stages (MODE 3) over tiles of `tile` values
 /// with `wg` threads, counted as in [`transpose_output_loops`]: L = tile / (4 wg) loads, each
-/// drawing a Philox block; log2(tile) / 4 rounds of four passes, tile / (16 wg) groups of 16
-/// values each; the log2(tile) mod 4 passes left, tile / (2 wg) butterflies each; 4 L stores.
+/// drawing a Philox block; ceil(log2(tile) / 4) rounds of up to four passes, at most
+/// tile / (2 wg) groups per thread each; 4 L stores.
 pub fn local_loops(tile: usize, wg: u32) -> u64 {
     let wg = wg as usize;
     let loads = (tile / (4 * wg)) as u64;
-    let levels = u64::from(tile.trailing_zeros());
-    let (fours, singles) = (levels / 4, levels % 4);
-    let groups = (tile / (16 * wg)) as u64;
-    let butterflies = (tile / (2 * wg)) as u64;
-    loads * (1 + PHILOX_LOOPS)
-        + 1
-        + fours * (groups + 1)
-        + fours
-        + 1
-        + singles * (butterflies + 1)
-        + singles
-        + 1
-        + 4 * loads
-        + 1
+    let rounds = u64::from(tile.trailing_zeros().div_ceil(4));
+    let groups = (tile / (2 * wg)) as u64;
+    loads * (1 + PHILOX_LOOPS) + 1 + rounds * (groups + 1) + rounds + 1 + 4 * loads + 1
 }
 
 /// The tile and threads of the local stages (MODE 3) for transforms of length `p` on `gpu`:
@@ -369,7 +358,18 @@ impl Passes {
             )
         };
         let stage = global(0.0)?;
-        let stage16 = global(MODE_FOUR_PASSES)?;
+        // MODE 4 by the passes per dispatch (1 to 4), compiled as they are first needed.
+        let passes = |levels: u32| {
+            gpu.pipeline(
+                &shaders::SRHT,
+                &[
+                    ("MODE", MODE_PASSES),
+                    ("WG", f64::from(WG)),
+                    ("TILE", 4.0),
+                    ("LEVELS", f64::from(levels)),
+                ],
+            )
+        };
         let finish = global(if self.transpose { 2.0 } else { 1.0 })?;
         let local = match local_tile(gpu, p)? {
             Some((tile, wg)) => {
@@ -446,8 +446,8 @@ impl Passes {
             let threads = |n: usize| n.div_ceil(WG as usize);
             // Forward: D1 then H, D2 then H, D3 then H. Transpose: H, D3 then H, D2 then H,
             // and D1 in the output pass. Each H: the passes h < tile in one local dispatch,
-            // then four passes per dispatch while four are left, then one per dispatch; the
-            // first dispatch reads the input or applies the signs.
+            // then four passes per dispatch and the rest in one more; without a tile, one
+            // dispatch per pass. The first dispatch reads the input or applies the signs.
             for s in 0..3u32 {
                 let diagonal = if self.transpose { 3 - s } else { s };
                 let signed = !(self.transpose && s == 0);
@@ -469,14 +469,16 @@ impl Passes {
                     push(pipeline, params, rows * p / tile);
                     h = *tile;
                     flags = 0;
-                    while h * 16 <= p {
+                    // The passes left, four per dispatch and the rest in one more.
+                    while h < p {
+                        let levels = (p / h).trailing_zeros().min(4);
                         let params = SrhtParams {
                             h: h as u32,
                             flags,
                             ..params
                         };
-                        push(&stage16, params, threads(rows * p / 16));
-                        h *= 16;
+                        push(&passes(levels)?, params, threads((rows * p) >> levels));
+                        h <<= levels;
                     }
                 }
                 while h < p {
