@@ -12,7 +12,9 @@
 //
 // Bindings (group 0): 0 uniform Params; 1 out (storage, read_write).
 // Dispatch: ceil(rows * ceil(cols / 4) / WG) workgroups, split over x and y by `Gpu::grid`.
-// Overrides: WG (threads per workgroup).
+// Overrides: WG (threads per workgroup); DIST (the distribution, an override so that only its
+// formula is compiled: with a uniform code lavapipe evaluated every case for every block, and
+// a uniform fill cost as much as a Gaussian one).
 // Loops: constant, at most 16 iterations per invocation (one Philox block, whose round loop
 // runs 10, and the store loop of 4; a loop that runs n times counts n + 1 against lavapipe's
 // budget, its exiting test included), whatever the tensor's size.
@@ -23,7 +25,7 @@ struct Params {
     cols: u32,
     row0: u32,
     out_first: u32,
-    dist: u32,
+    _pad: u32,
     stream: u32,
     key_lo: u32,
     key_hi: u32,
@@ -34,6 +36,7 @@ struct Params {
 }
 
 override WG: u32 = 256u;
+override DIST: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -59,7 +62,7 @@ fn main(
     }
     let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, row, q);
     var v: vec4<f32>;
-    switch p.dist {
+    switch DIST {
         case 0u: { v = bitcast<vec4<f32>>(w); }
         case 1u: { v = p.scale * philox_uniform(w); }
         case 2u: { v = p.scale * philox_gaussians(w); }

@@ -60,7 +60,7 @@ pub struct RandomFillParams {
     cols: u32,
     row0: u32,
     out_first: u32,
-    dist: u32,
+    _pad: u32,
     stream: u32,
     key_lo: u32,
     key_hi: u32,
@@ -148,7 +148,13 @@ fn plan_layout(
             spec.row0 as usize + rows
         )));
     }
-    let pipeline = gpu.pipeline(&shaders::RANDOM_FILL, &[("WG", f64::from(WG))])?;
+    let pipeline = gpu.pipeline(
+        &shaders::RANDOM_FILL,
+        &[
+            ("WG", f64::from(WG)),
+            ("DIST", f64::from(spec.distribution.code())),
+        ],
+    )?;
     let key = philox::key(spec.seed);
     let quads = cols.div_ceil(4);
     // Row blocks whose window fits one binding and whose blocks fit one grid.
@@ -171,7 +177,7 @@ fn plan_layout(
             cols: cols as u32,
             row0: spec.row0 + r0 as u32,
             out_first: window.first,
-            dist: spec.distribution.code(),
+            _pad: 0,
             stream: spec.stream,
             key_lo: key[0],
             key_hi: key[1],
