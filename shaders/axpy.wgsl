@@ -20,14 +20,15 @@
 // read_write so that one buffer may be bound to several of them; absent ones are a
 // placeholder).
 // Dispatch: ceil(rows * cols / WG) workgroups, split over x and y by `Gpu::grid`.
-// Overrides: WG (threads per workgroup).
+// Overrides: WG (threads per workgroup); OP (the operation, an override so that only its
+// formula is compiled: with a uniform code lavapipe evaluated every case for every element).
 // Loops: none.
 
 // Keep in sync with AxpyParams in src/ops/axpy.rs.
 struct Params {
     rows: u32,
     cols: u32,      // elements (pairs for OP 7, 8) per row in this dispatch
-    op: u32,
+    _pad: u32,
     flags: u32,
     x_first: u32,
     x_stride: u32,
@@ -49,6 +50,7 @@ const FLAG_DEN: u32 = 2u;
 const FLAG_SIGN: u32 = 4u;
 
 override WG: u32 = 256u;
+override OP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -97,7 +99,7 @@ fn main(
     let xi = p.x_first + b * p.x_stride + i;
     let yi = p.y_first + b * p.y_stride + i;
     let wi = p.w_first + b * p.w_stride + i;
-    switch p.op {
+    switch OP {
         case 0u: { y[yi] = y[yi] + coefficient(b) * x[xi]; }
         case 1u: { y[yi] = x[xi] + coefficient(b) * y[yi]; }
         case 2u: { y[yi] = coefficient(b) * x[xi]; }

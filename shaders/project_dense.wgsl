@@ -24,7 +24,9 @@
 // placeholder for real kinds).
 // Dispatch: ceil(rows / WG) workgroups (with TRANSPOSE: ceil(ceil(cols / 4) / WG)), split over
 // x and y by `Gpu::grid`.
-// Overrides: WG (threads per workgroup); TRANSPOSE.
+// Overrides: WG (threads per workgroup); TRANSPOSE; DIST (2 Gaussian, 3 Rademacher, 4 sparse:
+// random_fill's codes; an override so that only its formula is compiled: with a uniform code
+// lavapipe evaluated every case for every Philox block).
 // Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
 // counts n + 1 plus one pass of each loop nested in it, and loops behind the run-time
 // `complex` flag count as if it were set; `forward_loops` and `transpose_loops` in the host):
@@ -47,7 +49,7 @@ struct Params {
     x_first: u32,   // x[first input of the group, j0]
     re_first: u32,  // re[first input of the group, row0]
     im_first: u32,
-    dist: u32,      // 2 Gaussian, 3 Rademacher, 4 sparse (random_fill's codes)
+    _pad: u32,
     flags: u32,
     key_lo: u32,
     key_hi: u32,
@@ -60,6 +62,7 @@ const FLAG_COMPLEX: u32 = 2u; // also accumulate the imaginary part
 
 override WG: u32 = 64u;
 override TRANSPOSE: bool = false;
+override DIST: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -74,7 +77,7 @@ struct Acc {
 // Four entries of row i from one Philox block, in random_fill's distributions.
 fn entries(stream: u32, i: u32, q: u32) -> vec4<f32> {
     let w = philox_block(vec2<u32>(p.key_lo, p.key_hi), stream, i, q);
-    switch p.dist {
+    switch DIST {
         case 3u: { return p.scale * philox_signs(w); }
         case 4u: {
             let u = philox_uniform(w);

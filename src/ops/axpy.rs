@@ -15,7 +15,7 @@ use crate::tensor::{window_capacity, Tensor, Window};
 pub struct AxpyParams {
     rows: u32,
     cols: u32,
-    op: u32,
+    _pad: u32,
     flags: u32,
     x_first: u32,
     x_stride: u32,
@@ -274,7 +274,10 @@ pub fn plan(
     let block_rows = block_rows
         .min(rows)
         .min((gpu.max_grid() * WG as usize / block_cols.max(1)).max(1));
-    let pipeline = gpu.pipeline(&shaders::AXPY, &[("WG", f64::from(WG))])?;
+    let pipeline = gpu.pipeline(
+        &shaders::AXPY,
+        &[("WG", f64::from(WG)), ("OP", f64::from(op.code()))],
+    )?;
     let mut dispatches = Vec::new();
     for r0 in (0..rows).step_by(block_rows) {
         let nr = block_rows.min(rows - r0);
@@ -294,7 +297,7 @@ pub fn plan(
             let params = AxpyParams {
                 rows: nr as u32,
                 cols: nc as u32,
-                op: op.code(),
+                _pad: 0,
                 flags,
                 x_first: xw.first,
                 x_stride: x_stride as u32,

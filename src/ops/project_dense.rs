@@ -31,7 +31,7 @@ pub struct ProjectDenseParams {
     x_first: u32,
     re_first: u32,
     im_first: u32,
-    dist: u32,
+    _pad: u32,
     flags: u32,
     key_lo: u32,
     key_hi: u32,
@@ -200,7 +200,6 @@ fn distribution_code(spec: &DenseSpec) -> Result<(u32, f32)> {
 /// or outputs would not leave half a binding for the block itself).
 struct Setup {
     wg: u32,
-    dist: u32,
     sparse_p: f32,
     pipeline: std::sync::Arc<wgpu::ComputePipeline>,
     capacity: usize,
@@ -233,6 +232,7 @@ impl Setup {
             &[
                 ("WG", f64::from(wg)),
                 ("TRANSPOSE", f64::from(u8::from(transpose))),
+                ("DIST", f64::from(dist)),
             ],
         )?;
         let capacity = window_capacity(gpu);
@@ -242,7 +242,6 @@ impl Setup {
             .unwrap_or(1);
         Ok(Setup {
             wg,
-            dist,
             sparse_p,
             pipeline,
             capacity,
@@ -307,7 +306,6 @@ fn plan_forward(
     }
     let Setup {
         wg,
-        dist,
         sparse_p,
         pipeline,
         capacity,
@@ -356,7 +354,7 @@ fn plan_forward(
                     x_first: x_w.first,
                     re_first: re_w.first,
                     im_first: im_w.as_ref().map_or(0, |w| w.first),
-                    dist,
+                    _pad: 0,
                     flags,
                     key_lo: key[0],
                     key_hi: key[1],
@@ -453,7 +451,6 @@ fn plan_adjoint(
     }
     let Setup {
         wg,
-        dist,
         sparse_p,
         pipeline,
         capacity,
@@ -500,7 +497,7 @@ fn plan_adjoint(
                     x_first: u_w.first,
                     re_first: out_w.first,
                     im_first: v_w.as_ref().map_or(0, |w| w.first),
-                    dist,
+                    _pad: 0,
                     flags,
                     key_lo: key[0],
                     key_hi: key[1],
