@@ -127,10 +127,10 @@ pub(crate) enum Work {
 }
 
 /// `size[1]` rows of `size[0]` texels from `buffer` (rows `bytes_per_row` bytes apart from
-/// byte `offset`) into `layers` layers of `texture` from layer `layer`, at their origin; the
-/// layers' rows follow each other in the buffer, `size[1]` rows apart. The planner has checked
-/// wgpu's copy rules: `offset` a multiple of the format's block size, `bytes_per_row` of 256,
-/// and the texture created with `COPY_DST`.
+/// byte `offset`) into `layers` layers of `texture` from layer `layer`, from texel row `row`
+/// on; the layers' rows follow each other in the buffer, `size[1]` rows apart. The planner
+/// has checked wgpu's copy rules: `offset` a multiple of the format's block size,
+/// `bytes_per_row` of 256, and the texture created with `COPY_DST`.
 #[derive(Debug)]
 pub(crate) struct TextureCopy {
     pub(crate) buffer: wgpu::Buffer,
@@ -139,6 +139,7 @@ pub(crate) struct TextureCopy {
     pub(crate) texture: wgpu::Texture,
     pub(crate) layer: u32,
     pub(crate) layers: u32,
+    pub(crate) row: u32,
     pub(crate) size: [u32; 2],
 }
 
@@ -792,7 +793,7 @@ impl Gpu {
                         mip_level: 0,
                         origin: wgpu::Origin3d {
                             x: 0,
-                            y: 0,
+                            y: c.row,
                             z: c.layer,
                         },
                         aspect: wgpu::TextureAspect::All,

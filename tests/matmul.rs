@@ -342,7 +342,8 @@ fn texture_kernel_runs_where_the_adapter_allows_it() {
 
 /// The texture path fills an operand's texture by buffer-to-texture copies (one per layer)
 /// when its rows are contiguous whole texels 256 bytes apart; otherwise the pack kernel lays
-/// it out that way in a staging buffer, which one copy moves for all its layers. Both give
+/// it out that way in a staging buffer, one copy per piece that fits a binding (all the
+/// layers of a small operand in one). Both give
 /// the reference's product, and a plan's copies read the operands anew each run.
 #[test]
 fn texture_operands_are_copied_where_their_layout_allows() {
@@ -401,10 +402,11 @@ fn texture_operands_are_copied_where_their_layout_allows() {
 
 #[test]
 fn packed_operands_are_staged_in_pieces_that_fit_one_binding() {
-    // 4 KiB bindings hold about 1,000 values, and a staged row of at most 64 texels' worth
-    // (256 bytes) is 64 values: 15 rows per dispatch. 100 rows of 5 values (500 values, one
-    // binding) are staged in ranges of rows; 6 layers of 4 rows in groups of 3 layers; the
-    // transposed operands the same way along their other axis.
+    // 4 KiB bindings hold about 1,000 values, and a staged row of at most 16 texels (256
+    // bytes) is 64 values: 15 rows per piece. 100 rows of 5 values (500 values, one binding)
+    // are staged in ranges of rows; 6 layers of 4 rows in groups of 3 layers; the transposed
+    // operands the same way along their other axis. One staging buffer of one piece serves
+    // them all, each piece copied before the next overwrites it.
     let gpu = common::gpu_with_binding_limit(4096);
     let texture = MatmulOptions {
         config: Some(TEXTURE),
@@ -425,8 +427,10 @@ fn packed_operands_are_staged_in_pieces_that_fit_one_binding() {
     if matmul::kernel_for(&gpu, &a, &b, &c, &texture).unwrap() == MatmulKernel::Texture {
         let plan = matmul::plan(&gpu, &a, &b, &c, &texture).unwrap();
         let kernels = plan.iter().filter(|d| !d.is_copy()).count();
-        // A: ceil(100 / 15) = 7 pack dispatches; B: 1; the product: 1.
+        // A: ceil(100 / 15) = 7 pack dispatches, each followed by its copy; B: 1 and 1; the
+        // product: 1.
         assert_eq!(kernels, 9, "dispatches of the staged packs and the product");
+        assert_eq!(plan.len() - kernels, 8, "one copy per staged piece");
     }
 }
 

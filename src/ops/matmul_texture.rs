@@ -149,8 +149,8 @@ pub(crate) struct PackLayout {
 ///
 /// Where every layer's rows are whole texels of consecutive values that wgpu can copy (see
 /// [`copy_offsets`]), the work is one buffer-to-texture copy per layer; otherwise the
-/// matmul_pack kernel first lays the rows out that way in a staging buffer (one dispatch per
-/// range of rows that fits one binding), then one copy per layer moves them. The copies
+/// matmul_pack kernel lays the rows out that way in a staging buffer, a piece that fits one
+/// binding at a time, and one copy moves each piece (all its layers). The copies
 /// leave the texels past `cols` and the rows past `rows` unwritten: wgpu zero-initializes a
 /// texture before its first partial copy, and no later step writes there. On lavapipe the
 /// copies of both operands of n = 1024 take 0.3–0.4 ms, and the whole product about 10 %
@@ -163,29 +163,42 @@ pub(crate) fn pack(
     let texels_x = off_power_of_two(layout.cols.div_ceil(4));
     let height = off_power_of_two(layout.height);
     let (texture, view) = operand_texture(gpu, texels_x, height, layout.layers)?;
-    // `layers` layers from layer `layer`, their rows following each other in `buffer`.
-    let copy = |buffer: &wgpu::Buffer, offset: u64, bytes_per_row: usize, layer, layers| Dispatch {
-        work: Work::CopyToTexture(TextureCopy {
-            buffer: buffer.clone(),
-            offset,
-            bytes_per_row: bytes_per_row as u32,
-            texture: texture.clone(),
-            layer,
-            layers,
-            size: [layout.cols.div_ceil(4) as u32, layout.rows as u32],
-        }),
+    // Rows `row .. row + rows` of `layers` layers from layer `layer`, their rows following
+    // each other in `buffer`.
+    let copy = |buffer: &wgpu::Buffer,
+                offset: u64,
+                bytes_per_row: usize,
+                [layer, layers, row, rows]: [usize; 4]| {
+        Dispatch {
+            work: Work::CopyToTexture(TextureCopy {
+                buffer: buffer.clone(),
+                offset,
+                bytes_per_row: bytes_per_row as u32,
+                texture: texture.clone(),
+                layer: layer as u32,
+                layers: layers as u32,
+                row: row as u32,
+                size: [layout.cols.div_ceil(4) as u32, rows as u32],
+            }),
+        }
     };
     if let Some(offsets) = copy_offsets(layout) {
         let copies = offsets
             .into_iter()
             .enumerate()
-            .map(|(l, offset)| copy(x.buffer(), offset, layout.row_stride * 4, l as u32, 1))
+            .map(|(l, offset)| {
+                copy(
+                    x.buffer(),
+                    offset,
+                    layout.row_stride * 4,
+                    [l, 1, 0, layout.rows],
+                )
+            })
             .collect();
         return Ok((view, copies));
     }
     let texels = layout.cols.div_ceil(4);
     let stride = texels.next_multiple_of(TEXELS_PER_COPY_ALIGNMENT);
-    let staging = Tensor::empty(gpu, &[(layout.layers * layout.rows).max(1) * stride * 4])?;
     // An operand stored transposed reads consecutive values along its rows.
     let rows_first = layout.row_stride == 1 && layout.col_stride != 1;
     let window = x.window(gpu, 0, x.len());
@@ -193,8 +206,10 @@ pub(crate) fn pack(
         &shaders::MATMUL_PACK,
         &[("ROWS_FIRST", f64::from(u8::from(rows_first)))],
     )?;
-    // The dispatches: groups of whole layers where one layer's texels fit a binding and its
-    // rows a grid dimension (8 per workgroup), else ranges of one layer's rows.
+    // The pieces: groups of whole layers where one layer's texels fit a binding and its rows a
+    // grid dimension (8 per workgroup), else ranges of one layer's rows. Each is laid out in
+    // one staging buffer, then copied, before the next piece reuses the buffer: the staging
+    // memory stays within one binding however the rows' padding to 256 bytes inflates them.
     let per_row = 4 * stride;
     let grid = gpu.limits().max_compute_workgroups_per_dimension as usize;
     let most_rows = (window_capacity(gpu) / per_row).min(8 * grid).max(1);
@@ -213,14 +228,15 @@ pub(crate) fn pack(
             }
         }
     }
+    let largest = pieces
+        .iter()
+        .map(|&(_, layers, _, count)| layers * count)
+        .max()
+        .unwrap_or(1);
+    let staging = Tensor::empty(gpu, &[largest.max(1) * per_row])?;
     let mut dispatches = Vec::new();
     for (layer0, layers, r0, count) in pieces {
-        let out = staging.window(
-            gpu,
-            (layer0 * layout.rows + r0) * per_row,
-            layers * count * per_row,
-        );
-        debug_assert_eq!(out.first, 0, "staging rows start 256 bytes apart");
+        let out = staging.window(gpu, 0, layers * count * per_row);
         let params = PackParams {
             cols: layout.cols as u32,
             texels: texels as u32,
@@ -251,15 +267,13 @@ pub(crate) fn pack(
             [texel_groups, rows_groups, layers as u32]
         };
         dispatches.push(Dispatch::kernel(pipeline.clone(), bind_group, grid));
+        dispatches.push(copy(
+            staging.buffer(),
+            0,
+            stride * 16,
+            [layer0, layers, r0, count],
+        ));
     }
-    // One copy for every layer.
-    dispatches.push(copy(
-        staging.buffer(),
-        0,
-        stride * 16,
-        0,
-        layout.layers as u32,
-    ));
     Ok((view, dispatches))
 }
 
