@@ -232,7 +232,10 @@ fn plan_mode(
 
 /// One dispatch over elements `start .. start + len` of each tensor, `width` (1 or 4) per
 /// invocation; with width 4, `len` and each window's first element are multiples of 4.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the operation, its three tensors and the range, as plan_mode has them"
+)]
 fn dispatch(
     gpu: &Gpu,
     pipeline: &std::sync::Arc<wgpu::ComputePipeline>,
