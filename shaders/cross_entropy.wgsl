@@ -12,13 +12,13 @@
 // 4 loss (read_write); 5 correct (read_write).
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
 // Overrides: WG (threads per workgroup, a power of two).
-// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
-// lavapipe does; `loops` in the host): 2 * (ceil(cols / (4 WG)) + 1) + log2(WG) + 1 (two
-// passes over the row's blocks of 4 WG values, the tree).
-// In each pass a thread takes the values lid, lid + WG, lid + 2 WG and lid + 3 WG of a block
-// (coalesced across the workgroup) and folds the four into its running state at once; on
-// lavapipe one value per pass paid the loop's overhead for each. The host refuses rows for which this passes the adapter's loop limit
-// (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
+// Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as lavapipe
+// does; `loops` in the host): 2 * (ceil(cols / (4 WG)) + 1) + log2(WG) + 1 (two passes over the
+// row's blocks of 4 WG values, shaders/lib/row_blocks.wgsl; the tree). In each pass a thread
+// takes the values lid, lid + WG, lid + 2 WG and lid + 3 WG of a block (coalesced across the
+// workgroup) and folds the four into its running state at once; on lavapipe one value per pass
+// paid the loop's overhead for each. The host refuses rows for which this passes the adapter's
+// loop limit (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
 
 // Keep in sync with CrossEntropyParams in src/ops/cross_entropy.rs.
 struct Params {
@@ -62,21 +62,6 @@ fn combine(x: State, y: State) -> State {
     return State(m, x.s * exp(x.m - m) + y.s * exp(y.m - m), a);
 }
 
-// The columns j, j + WG, j + 2 WG and j + 3 WG of a row (j = lid + a multiple of 4 WG):
-// which are in the row, the columns, and the columns to read (the row's last for those
-// outside, whose values are unused).
-struct Block {
-    inside: vec4<bool>,
-    at: vec4<u32>,
-    i: vec4<u32>,
-}
-
-fn block_at(j: u32) -> Block {
-    let at = vec4(j, j + WG, j + 2u * WG, j + 3u * WG);
-    let last = vec4(p.cols - 1u);
-    return Block(at <= last, at, min(at, last));
-}
-
 fn load_z(o: u32, i: vec4<u32>) -> vec4<f32> {
     return vec4(z[o + i.x], z[o + i.y], z[o + i.z], z[o + i.w]);
 }
@@ -95,7 +80,7 @@ fn main(
 
     var own = State(0.0, 0.0, 0u);
     for (var j = lid; j < p.cols; j += 4u * WG) {
-        let b = block_at(j);
+        let b = block_at(j, p.cols);
         let v = load_z(z0, b.i);
         // The block's max over its columns in the row (those past the end count as its
         // first value, which is in the row: they cannot raise the max), reached first at
@@ -145,7 +130,7 @@ fn main(
     }
     let inv = 1.0 / total.s;
     for (var j = lid; j < p.cols; j += 4u * WG) {
-        let b = block_at(j);
+        let b = block_at(j, p.cols);
         let prob = exp(load_z(z0, b.i) - total.m) * inv;
         var g = p.grad_scale * (prob - select(vec4(0.0), vec4(1.0), b.at == vec4(label)));
         if (!valid) { g = vec4(nan); }

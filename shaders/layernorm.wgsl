@@ -8,16 +8,16 @@
 //
 // Statistics: one pass in f32 over v = x - s, shifted by the row's first value s = x[r, 0]
 // (which makes them independent of a common offset of the row), then a second pass writes y.
-// The pass walks the row in blocks of 4 WG values: in each pass a thread takes the values
-// lid, lid + WG, lid + 2 WG and lid + 3 WG of the block (coalesced across the workgroup),
-// forms their count, mean and sum of squared deviations from that mean (and, for the JVP,
-// the mean of t and the co-moment sum((v - mean) (t - mean_t))), and merges them into its
-// own by Chan et al.'s pairwise update (n = na + nb, d = mean_b - mean_a, mean += d nb / n,
-// m2 += m2_b + d^2 na nb / n, likewise for the co-moment); the workgroup merges the threads'
-// statistics by a tree the same way. Then mu = s + mean, var = m2 / cols, and
-// sum((x - mu) t) = the co-moment (sum(x - mu) = 0). Two passes over the row instead of three
-// (a sum, then the squared deviations from it): on lavapipe the 1024 x 4096 normalization
-// took 21 ms against 29.
+// The pass walks the row in blocks of 4 WG values (shaders/lib/row_blocks.wgsl): in each pass a
+// thread takes the values lid, lid + WG, lid + 2 WG and lid + 3 WG of the block (coalesced
+// across the workgroup), forms their count, mean and sum of squared deviations from that mean
+// (and, for the JVP, the mean of t and the co-moment sum((v - mean) (t - mean_t))), and merges
+// them into its own by Chan et al.'s pairwise update (n = na + nb, d = mean_b - mean_a, mean +=
+// d nb / n, m2 += m2_b + d^2 na nb / n, likewise for the co-moment); the workgroup merges the
+// threads' statistics by a tree the same way. Then mu = s + mean, var = m2 / cols, and
+// sum((x - mu) t) = the co-moment (sum(x - mu) = 0). Two passes over the row instead of three (a sum,
+// then the squared deviations from it): on lavapipe the 1024 x 4096 normalization took 21 ms
+// against 29.
 // Each y element is written by the invocation that read x and t at that index, after every
 // read of the row by the workgroup (barriers), so y may alias x or t (in place).
 //
@@ -117,21 +117,6 @@ fn workgroup_merge(lid: u32, own: Stats) -> Stats {
     return all;
 }
 
-// The columns j, j + WG, j + 2 WG and j + 3 WG of a row (j = lid + a multiple of 4 WG):
-// which are in the row, the columns, and the columns to read (the row's last for those
-// outside, whose values are unused).
-struct Block {
-    inside: vec4<bool>,
-    at: vec4<u32>,
-    i: vec4<u32>,
-}
-
-fn block_at(j: u32) -> Block {
-    let at = vec4(j, j + WG, j + 2u * WG, j + 3u * WG);
-    let last = vec4(p.cols - 1u);
-    return Block(at <= last, at, min(at, last));
-}
-
 fn load_x(o: u32, i: vec4<u32>) -> vec4<f32> {
     return vec4(x[o + i.x], x[o + i.y], x[o + i.z], x[o + i.w]);
 }
@@ -172,7 +157,7 @@ fn main(
     // Pass 1: the statistics.
     var own = Stats(0u, 0.0, 0.0, 0.0, 0.0);
     for (var j = lid; j < p.cols; j += 4u * WG) {
-        let b = block_at(j);
+        let b = block_at(j, p.cols);
         let count = u32(b.inside.x) + u32(b.inside.y) + u32(b.inside.z) + u32(b.inside.w);
         let inv = 1.0 / f32(count);
         let v = select(vec4(0.0), load_x(x0, b.i) - shift, b.inside);
@@ -196,7 +181,7 @@ fn main(
     let has_gamma = (p.flags & FLAG_GAMMA) != 0u;
     let has_beta = (p.flags & FLAG_BETA) != 0u;
     for (var j = lid; j < p.cols; j += 4u * WG) {
-        let b = block_at(j);
+        let b = block_at(j, p.cols);
         let xh = ((load_x(x0, b.i) - shift) - d) * rstd;
         var g = vec4(1.0);
         if (has_gamma) { g = load_gamma(b.i); }

@@ -14,12 +14,12 @@
 // Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write).
 // Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
 // workgroup, for one row segment. Overrides: MODE; WG (threads per workgroup, a power of two).
-// The passes over a row walk it in blocks of 4 WG values: in each pass a thread takes the
-// values lid, lid + WG, lid + 2 WG and lid + 3 WG of the block (coalesced across the
-// workgroup) and folds the four into its running (max, sum) at once, with one rescaling exp
-// for the four. On lavapipe that took the 1024 x 4096 softmax from 45 ms to about 30 (one
-// value per pass paid the loop's overhead and, with divergent lanes, both branches' exp
-// for every value).
+// The passes over a row walk it in blocks of 4 WG values (shaders/lib/row_blocks.wgsl): in each
+// pass a thread takes the values lid, lid + WG, lid + 2 WG and lid + 3 WG of the block
+// (coalesced across the workgroup) and folds the four into its running (max, sum) at once, with
+// one rescaling exp for the four. On lavapipe that took the 1024 x 4096 softmax from 45 ms to
+// about 30 (one value per pass paid the loop's overhead and, with divergent lanes, both
+// branches' exp for every value).
 // Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
 // lavapipe does; `fused_loops` and `segment_loops` in the host), L = ceil(seg_len / (4 WG)):
 // mode 0 2 (L + 1) + log2(WG) + 1 (two passes over the row's blocks and the tree reduction);
@@ -72,23 +72,21 @@ fn visible(row: u32, col: u32) -> bool {
     return p.causal_rows == 0u || col <= (row % p.causal_rows);
 }
 
-// The columns lid, lid + WG, lid + 2 WG and lid + 3 WG of the segment from column j (= lid + a
-// multiple of 4 WG): which of them are in the segment and unmasked, and their scaled values
-// (those outside read the segment's last value instead, unused).
-struct Block {
+// The values of the segment's block from column j (shaders/lib/row_blocks.wgsl), scaled,
+// and which of them are in the segment and unmasked.
+struct Seen {
     seen: vec4<bool>,
     v: vec4<f32>,
 }
 
-fn block_at(row: u32, x0: u32, j: u32) -> Block {
-    let at = vec4(j, j + WG, j + 2u * WG, j + 3u * WG);
-    let last = p.seg_len - 1u;
-    let i = min(at, vec4(last));
-    let c = p.seg_start + at;
-    let seen = at <= vec4(last)
+fn seen_at(row: u32, x0: u32, j: u32) -> Seen {
+    let b = block_at(j, p.seg_len);
+    let c = p.seg_start + b.at;
+    let seen = b.inside
         & vec4(visible(row, c.x), visible(row, c.y), visible(row, c.z), visible(row, c.w));
+    let i = b.i;
     let v = p.scale * vec4(x[x0 + i.x], x[x0 + i.y], x[x0 + i.z], x[x0 + i.w]);
-    return Block(seen, v);
+    return Seen(seen, v);
 }
 
 // Reduces every thread's state to one, returned to all threads.
@@ -130,7 +128,7 @@ fn main(
     } else {
         var own = State(0.0, 0.0);
         for (var j = lid; j < p.seg_len; j += 4u * WG) {
-            let b = block_at(row, x0, j);
+            let b = seen_at(row, x0, j);
             if (any(b.seen)) {
                 // The block's own max over its seen values; a value that is not seen counts
                 // as the max itself, so it cannot raise it, and adds nothing to the sum.
@@ -157,7 +155,7 @@ fn main(
     }
     let inv = select(0.0, 1.0 / total.s, total.s > 0.0);
     for (var j = lid; j < p.seg_len; j += 4u * WG) {
-        let b = block_at(row, x0, j);
+        let b = seen_at(row, x0, j);
         let out = select(vec4(0.0), exp(b.v - total.m) * inv, b.seen);
         y[y0 + j] = out.x;
         if (j + WG < p.seg_len) { y[y0 + j + WG] = out.y; }

@@ -35,6 +35,8 @@ pub const LIB_PHILOX: &str = include_str!("../shaders/lib/philox.wgsl");
 pub const LIB_MATMUL_STORE: &str = include_str!("../shaders/lib/matmul_store.wgsl");
 /// `shaders/lib/grid.wgsl`: linear workgroup index over a 2-D dispatch grid.
 pub const LIB_GRID: &str = include_str!("../shaders/lib/grid.wgsl");
+/// `shaders/lib/row_blocks.wgsl`: the blocks of four values per thread the row kernels walk.
+pub const LIB_ROW_BLOCKS: &str = include_str!("../shaders/lib/row_blocks.wgsl");
 /// `shaders/lib/tile8.wgsl`: the 8 × 8 register block and its outer-product step.
 pub const LIB_TILE8: &str = include_str!("../shaders/lib/tile8.wgsl");
 /// `shaders/lib/matmul_tile.wgsl`: the epilogue of the vec4 matmul kernels' 8 × 8 block.
@@ -170,7 +172,7 @@ pub const ACTIVATION: Kernel = Kernel {
 pub const SOFTMAX: Kernel = Kernel {
     name: "softmax",
     body: include_str!("../shaders/softmax.wgsl"),
-    libs: &[LIB_GRID],
+    libs: &[LIB_GRID, LIB_ROW_BLOCKS],
     trusted: false,
     zero_workgroup_memory: true,
 };
@@ -179,7 +181,7 @@ pub const SOFTMAX: Kernel = Kernel {
 pub const LAYERNORM: Kernel = Kernel {
     name: "layernorm",
     body: include_str!("../shaders/layernorm.wgsl"),
-    libs: &[LIB_GRID],
+    libs: &[LIB_GRID, LIB_ROW_BLOCKS],
     trusted: false,
     zero_workgroup_memory: true,
 };
@@ -188,7 +190,7 @@ pub const LAYERNORM: Kernel = Kernel {
 pub const REDUCE: Kernel = Kernel {
     name: "reduce",
     body: include_str!("../shaders/reduce.wgsl"),
-    libs: &[LIB_GRID],
+    libs: &[LIB_GRID, LIB_ROW_BLOCKS],
     trusted: false,
     zero_workgroup_memory: true,
 };
@@ -311,7 +313,7 @@ pub const PERFORMER: Kernel = Kernel {
 pub const CROSS_ENTROPY: Kernel = Kernel {
     name: "cross_entropy",
     body: include_str!("../shaders/cross_entropy.wgsl"),
-    libs: &[LIB_GRID],
+    libs: &[LIB_GRID, LIB_ROW_BLOCKS],
     trusted: false,
     zero_workgroup_memory: true,
 };
