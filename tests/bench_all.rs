@@ -155,3 +155,36 @@ fn the_cli_writes_json_and_markdown_with_every_case() {
         "{err}"
     );
 }
+
+#[test]
+fn only_runs_the_cases_whose_labels_match() {
+    // Case-insensitive substrings; the roofline's copy row always comes first.
+    let only = ["RELU".to_owned(), "sum_rows".to_owned()];
+    let report = all::bench_some(
+        gpu(),
+        &AllOptions {
+            preset: Preset::Quick,
+            warmup: 0,
+            runs: 1,
+            cpu_baseline: false,
+        },
+        &only,
+        |_| {},
+    )
+    .unwrap();
+    let labels: Vec<&str> = report.results.iter().map(|r| r.label.as_str()).collect();
+    let want = all::selected_labels(Preset::Quick, &only).unwrap();
+    assert_eq!(labels.len(), want.len(), "{labels:?} against {want:?}");
+    assert_eq!(labels[0], "copy (roofline)");
+    assert!(labels[1..]
+        .iter()
+        .all(|l| l.starts_with("relu") || l.starts_with("sum_rows")));
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    // A pattern no case matches is an error that lists the cases.
+    let e = all::selected_labels(Preset::Quick, &["no such case".to_owned()]).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("no such case") && message.contains("matmul f32 n=64"),
+        "{message}"
+    );
+}

@@ -330,16 +330,51 @@ fn quick_options(preset: Preset) -> AllOptions {
     }
 }
 
+/// Whether the case `label` is among those `only` asks for: every case when `only` is empty,
+/// else those whose label contains one of its patterns (ignoring case).
+fn wanted(label: &str, only: &[String]) -> bool {
+    let label = label.to_lowercase();
+    only.is_empty() || only.iter().any(|p| label.contains(&p.to_lowercase()))
+}
+
+/// The labels of the cases of `preset` that `only` selects (see [`bench_some`]), in order,
+/// the roofline first; an error naming every case where `only` selects none.
+pub fn selected_labels(preset: Preset, only: &[String]) -> Result<Vec<String>> {
+    let all = case_labels(preset);
+    let picked: Vec<String> = all
+        .iter()
+        .filter(|l| *l == "roofline" || wanted(l, only))
+        .cloned()
+        .collect();
+    if picked.len() == 1 && !only.is_empty() {
+        return Err(Error::invalid(format!(
+            "bench all: no case of the {} preset matches {only:?}; the cases are: {}",
+            preset.name(),
+            all[1..].join("; ")
+        )));
+    }
+    Ok(picked)
+}
+
 /// Runs every case of `options.preset` after measuring the roofline; `progress` is told each
 /// case as it starts.
-pub fn bench_all(
+pub fn bench_all(gpu: &Gpu, options: &AllOptions, progress: impl FnMut(&str)) -> Result<AllReport> {
+    bench_some(gpu, options, &[], progress)
+}
+
+/// [`bench_all`] for the cases whose labels contain one of the patterns `only` (ignoring
+/// case; all of them when `only` is empty). The roofline is always measured: every row's
+/// fraction needs it. An error where `only` selects no case.
+pub fn bench_some(
     gpu: &Gpu,
     options: &AllOptions,
+    only: &[String],
     mut progress: impl FnMut(&str),
 ) -> Result<AllReport> {
     if options.runs == 0 {
         return Err(Error::invalid("bench all needs at least one timed run"));
     }
+    selected_labels(options.preset, only)?;
     progress("roofline");
     let r = roofline::measure(
         gpu,
@@ -370,6 +405,9 @@ pub fn bench_all(
     .row("copy (roofline)".into(), &roof)];
     let mut skipped = Vec::new();
     for (label, case) in cases(Some(gpu), options.preset.sizes(), options) {
+        if !wanted(&label, only) {
+            continue;
+        }
         progress(&label);
         match case() {
             Ok(m) => results.push(m.row(label, &roof)),

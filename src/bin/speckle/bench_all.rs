@@ -29,6 +29,10 @@ pub struct BenchAllArgs {
     /// A Markdown section for BENCHMARKS.md on standard output.
     #[arg(long)]
     markdown: bool,
+    /// Only the cases whose labels contain one of these patterns (comma-separated, any case),
+    /// e.g. `--only relu,softmax` or `--only "matmul f32"`; the roofline always runs.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 pub fn run(args: &BenchAllArgs, quiet: bool) -> Result<()> {
@@ -38,9 +42,9 @@ pub fn run(args: &BenchAllArgs, quiet: bool) -> Result<()> {
     }
     let gpu = Gpu::new()?;
     let preset = preset.unwrap_or_else(|| Preset::for_gpu(&gpu));
-    let labels = all::case_labels(preset);
+    let labels = all::selected_labels(preset, &args.only)?;
     let bar = progress_bar(labels.len() as u64, "cases", quiet || args.json);
-    let report = all::bench_all(
+    let report = all::bench_some(
         &gpu,
         &AllOptions {
             preset,
@@ -48,6 +52,7 @@ pub fn run(args: &BenchAllArgs, quiet: bool) -> Result<()> {
             runs: args.runs,
             cpu_baseline: !args.no_cpu,
         },
+        &args.only,
         |what| {
             bar.set_message(what.to_owned());
             bar.inc(1);
