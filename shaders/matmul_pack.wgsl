@@ -22,8 +22,12 @@
 // storage texture (the product itself: 12 ms). Four texels per invocation from four vec4
 // reads, transposed in registers, took 12.3 ms.
 //
-// Bindings (group 0): 0 uniform Params; 1 x (storage, read); 2 out (storage, read_write, vec4:
-// the dispatch's rows, from its first).
+// Two entry points: main for an f32 operand, main_f16 for an f16 one (two values per 32-bit
+// word, lower half first), widened to f32 as it is read, so that the f16-operand matmul runs
+// through the same textures and kernel on lavapipe.
+//
+// Bindings (group 0): 0 uniform Params; 1 x (storage, read; f32, or u32 words in main_f16);
+// 2 out (storage, read_write, vec4: the dispatch's rows, from its first).
 // Dispatch: (ceil(count / 8), ceil(texels / 8), L) with ROWS_FIRST, else (ceil(texels / 8),
 // ceil(count / 8), L).
 // Overrides: ROWS_FIRST.
@@ -58,6 +62,8 @@ override ROWS_FIRST: bool = false;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+// The same binding as f16 words, read by main_f16 only.
+@group(0) @binding(1) var<storage, read> xh: array<u32>;
 
 // Element of x where row r of layer l starts (its column 0).
 fn row_start(l: u32, r: u32) -> u32 {
@@ -65,23 +71,66 @@ fn row_start(l: u32, r: u32) -> u32 {
         + r * p.row_stride;
 }
 
+// The texel of invocation `gid` (workgroup `wid`): its position in the dispatch's rows
+// (f, t), and the element where op(X)'s row starts, at column 0; `inside` false for
+// invocations past the dispatch's texels.
+struct Texel {
+    inside: bool,
+    f: u32,
+    t: u32,
+    base: u32,
+}
+
+fn texel(gid: vec3<u32>, wid: vec3<u32>) -> Texel {
+    let f = select(gid.y, gid.x, ROWS_FIRST);
+    let t = select(gid.x, gid.y, ROWS_FIRST);
+    if (f >= p.count || t >= p.texels) {
+        return Texel(false, f, t, 0u);
+    }
+    return Texel(true, f, t, row_start(p.layer0 + wid.z, p.r0 + f));
+}
+
+fn store(e: Texel, wid: vec3<u32>, v: vec4<f32>) {
+    out[(wid.z * p.count + e.f) * p.out_stride + e.t] = v;
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-    let f = select(gid.y, gid.x, ROWS_FIRST);
-    let t = select(gid.x, gid.y, ROWS_FIRST);
-    if (f >= p.count || t >= p.texels) {
+    let e = texel(gid, wid);
+    if (!e.inside) {
         return;
     }
-    let base = row_start(p.layer0 + wid.z, p.r0 + f);
     var v = vec4<f32>(0.0);
     for (var i = 0u; i < 4u; i++) {
-        let c = t * 4u + i;
+        let c = e.t * 4u + i;
         if (c < p.cols) {
-            v[i] = x[base + c * p.col_stride];
+            v[i] = x[e.base + c * p.col_stride];
         }
     }
-    out[(wid.z * p.count + f) * p.out_stride + t] = v;
+    store(e, wid, v);
+}
+
+// The same for an f16 operand: element i is half i % 2 of word i / 2 (x_first and the strides
+// count halves).
+@compute @workgroup_size(8, 8, 1)
+fn main_f16(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let e = texel(gid, wid);
+    if (!e.inside) {
+        return;
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let c = e.t * 4u + i;
+        if (c < p.cols) {
+            let h = e.base + c * p.col_stride;
+            v[i] = unpack2x16float(xh[h / 2u])[h % 2u];
+        }
+    }
+    store(e, wid, v);
 }

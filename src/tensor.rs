@@ -246,6 +246,10 @@ pub(crate) trait Operand {
     fn elements(&self) -> usize;
     /// The window of elements `start .. start + len` (see [`Tensor::window`]).
     fn window_of(&self, gpu: &Gpu, start: usize, len: usize) -> Window<'_>;
+    /// True for f16 elements (two per 32-bit word, lower half first), false for f32.
+    fn halves(&self) -> bool {
+        false
+    }
 }
 
 impl Operand for Tensor {
@@ -334,6 +338,10 @@ impl HalfTensor {
 impl Operand for HalfTensor {
     fn elements(&self) -> usize {
         self.len()
+    }
+
+    fn halves(&self) -> bool {
+        true
     }
 
     /// Elements `start .. start + len` (2 bytes each), bound from the largest aligned offset

@@ -77,6 +77,53 @@ fn both_kernels_match_the_reference_in_every_layout() {
 }
 
 #[test]
+fn the_texture_path_matches_the_reference_where_the_adapter_has_it() {
+    // On adapters with 8-wide subgroups (lavapipe) the texture kernel runs f16 operands too,
+    // widened to f32 as the pack kernel lays them out; elsewhere the configuration falls back
+    // to the vec4 kernel. Every layout, a batch with a broadcast operand, the epilogue.
+    let gpu = gpu();
+    let texture = MatmulConfig::CPU;
+    for &(m, n, k) in &[(4, 4, 4), (36, 44, 252), (133, 132, 20)] {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            if trans_a && m % 4 != 0 {
+                continue;
+            }
+            let a_shape = if trans_a { [k, m] } else { [m, k] };
+            let b_shape = if trans_b { [n, k] } else { [k, n] };
+            let o = MatmulOptions {
+                trans_a,
+                trans_b,
+                config: Some(texture),
+                ..Default::default()
+            };
+            check(gpu, &a_shape, &b_shape, &o, (3 * m + n + k) as u64);
+        }
+    }
+    let epilogue = MatmulOptions {
+        alpha: 0.5,
+        activation: Activation::Relu,
+        config: Some(texture),
+        ..Default::default()
+    };
+    check(gpu, &[3, 20, 36], &[36, 12], &epilogue, 75);
+    let a = HalfTensor::from_f32(gpu, &random(64, 1), &[8, 8]).unwrap();
+    let o = MatmulOptions {
+        config: Some(texture),
+        ..Default::default()
+    };
+    let info = gpu.adapter_info();
+    let eight_wide = gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8;
+    let want = if eight_wide {
+        MatmulKernel::Texture
+    } else {
+        MatmulKernel::Vec4
+    };
+    assert_eq!(matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(), want);
+}
+
+#[test]
 fn batches_the_epilogue_and_the_split_path_match_the_reference() {
     let gpu = gpu();
     check(gpu, &[3, 20, 36], &[36, 12], &MatmulOptions::default(), 71);

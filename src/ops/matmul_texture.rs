@@ -13,7 +13,7 @@ use crate::ops::matmul::{
     MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE, FLAG_READ_C,
 };
 use crate::shaders;
-use crate::tensor::{window_capacity, Tensor, Window};
+use crate::tensor::{window_capacity, Operand, Tensor, Window};
 
 /// Uniform parameters of `shaders/matmul_pack.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -57,6 +57,18 @@ fn layers(batch: usize, batch_stride: usize) -> usize {
 /// textures large enough for op(A) (m × k/4 texels) and op(B) (k × n/4), every operand in one
 /// binding, and a grid within the dispatch limits.
 pub fn eligible(gpu: &Gpu, d: &MatmulDims, a: &Tensor, b: &Tensor, c: &Tensor) -> bool {
+    eligible_operands(gpu, d, a, b, c.len())
+}
+
+/// [`eligible`] for operands of either precision (f16 operands are widened as they are
+/// packed) and an output of `c_len` values.
+pub(crate) fn eligible_operands<A: Operand + ?Sized, B: Operand + ?Sized>(
+    gpu: &Gpu,
+    d: &MatmulDims,
+    a: &A,
+    b: &B,
+    c_len: usize,
+) -> bool {
     let info = gpu.adapter_info();
     let l = gpu.limits();
     let subgroups = gpu.features().contains(wgpu::Features::SUBGROUP)
@@ -71,7 +83,7 @@ pub fn eligible(gpu: &Gpu, d: &MatmulDims, a: &Tensor, b: &Tensor, c: &Tensor) -
         && layers(d.batch, d.a_batch_stride).max(layers(d.batch, d.b_batch_stride))
             <= l.max_texture_array_layers as usize;
     let capacity = window_capacity(gpu);
-    let bindings_fit = a.len() <= capacity && b.len() <= capacity && c.len() <= capacity;
+    let bindings_fit = a.elements() <= capacity && b.elements() <= capacity && c_len <= capacity;
     let groups = l.max_compute_workgroups_per_dimension as usize;
     let grid_fits =
         d.n.div_ceil(TILE_N) <= groups && d.m.div_ceil(TILE_M) <= groups && d.batch <= groups;
@@ -155,9 +167,9 @@ pub(crate) struct PackLayout {
 /// texture before its first partial copy, and no later step writes there. On lavapipe the
 /// copies of both operands of n = 1024 take 0.3–0.4 ms, and the whole product about 10 %
 /// less time than with the pack kernel (BENCHMARKS.md).
-pub(crate) fn pack(
+pub(crate) fn pack<X: Operand + ?Sized>(
     gpu: &Gpu,
-    x: &Tensor,
+    x: &X,
     layout: &PackLayout,
 ) -> Result<(wgpu::TextureView, Vec<Dispatch>)> {
     let texels_x = off_power_of_two(layout.cols.div_ceil(4));
@@ -182,13 +194,15 @@ pub(crate) fn pack(
             }),
         }
     };
-    if let Some(offsets) = copy_offsets(layout) {
+    let window = x.window_of(gpu, 0, x.elements());
+    // An f16 operand is always widened by the pack kernel.
+    if let Some(offsets) = copy_offsets(layout).filter(|_| !x.halves()) {
         let copies = offsets
             .into_iter()
             .enumerate()
             .map(|(l, offset)| {
                 copy(
-                    x.buffer(),
+                    window.binding.buffer,
                     offset,
                     layout.row_stride * 4,
                     [l, 1, 0, layout.rows],
@@ -201,9 +215,9 @@ pub(crate) fn pack(
     let stride = texels.next_multiple_of(TEXELS_PER_COPY_ALIGNMENT);
     // An operand stored transposed reads consecutive values along its rows.
     let rows_first = layout.row_stride == 1 && layout.col_stride != 1;
-    let window = x.window(gpu, 0, x.len());
-    let pipeline = gpu.pipeline(
+    let pipeline = gpu.pipeline_entry(
         &shaders::MATMUL_PACK,
+        if x.halves() { "main_f16" } else { "main" },
         &[("ROWS_FIRST", f64::from(u8::from(rows_first)))],
     )?;
     // The pieces: groups of whole layers where one layer's texels fit a binding and its rows a
@@ -307,6 +321,19 @@ pub fn plan(
     gpu: &Gpu,
     a: &Tensor,
     b: &Tensor,
+    c: &Tensor,
+    o: &MatmulOptions<'_>,
+    d: &MatmulDims,
+) -> Result<Vec<Dispatch>> {
+    plan_operands(gpu, a, b, c, o, d)
+}
+
+/// [`plan`] for operands of either precision: f16 operands are widened to f32 as the pack
+/// kernel lays them out, so the product is the f32 product of their values.
+pub(crate) fn plan_operands<A: Operand + ?Sized, B: Operand + ?Sized>(
+    gpu: &Gpu,
+    a: &A,
+    b: &B,
     c: &Tensor,
     o: &MatmulOptions<'_>,
     d: &MatmulDims,

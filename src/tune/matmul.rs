@@ -178,8 +178,9 @@ pub enum Operands {
 
 /// The f16 path's candidates: the tensor-core kernels where the adapter has them (one
 /// subgroup per workgroup, `1x1-coop`, and the staged four, `2x2-coop`, where the device has
-/// subgroups), the tiled kernel at both tile sizes and the vec4 kernel over the workgroup
-/// shapes of [`candidates`] (texture and scalar configurations run the vec4 kernel for f16).
+/// subgroups), then the texture, tiled and vec4 configurations of [`candidates`] (the
+/// texture kernel takes f16 operands widened as they are packed; scalar configurations would
+/// run the vec4 kernel for f16).
 pub fn candidates_f16(gpu: &Gpu) -> Vec<MatmulConfig> {
     let mut all = Vec::new();
     if crate::ops::matmul_coop::subgroup_size(gpu).is_some() {
@@ -192,11 +193,12 @@ pub fn candidates_f16(gpu: &Gpu) -> Vec<MatmulConfig> {
             all.push(matmul_coop_staged::LAYOUT);
         }
     }
-    all.extend(
-        candidates(gpu)
-            .into_iter()
-            .filter(|c| matches!(c.kernel, MatmulKernel::Vec4 | MatmulKernel::Tiled)),
-    );
+    all.extend(candidates(gpu).into_iter().filter(|c| {
+        matches!(
+            c.kernel,
+            MatmulKernel::Texture | MatmulKernel::Vec4 | MatmulKernel::Tiled
+        )
+    }));
     all
 }
 
@@ -316,11 +318,16 @@ pub fn tune_operands(
 }
 
 /// The configuration the f16 path runs without a cache where the tensor-core kernel does not
-/// apply: the built-in one with the vec4 kernel.
+/// apply: the built-in one (the texture kernel on lavapipe), with the vec4 kernel for any
+/// other kernel.
 fn f16_builtin(gpu: &Gpu) -> MatmulConfig {
-    MatmulConfig {
-        kernel: MatmulKernel::Vec4,
-        ..MatmulConfig::builtin(gpu)
+    let builtin = MatmulConfig::builtin(gpu);
+    match builtin.kernel {
+        MatmulKernel::Texture | MatmulKernel::Vec4 | MatmulKernel::Tiled => builtin,
+        _ => MatmulConfig {
+            kernel: MatmulKernel::Vec4,
+            ..builtin
+        },
     }
 }
 
