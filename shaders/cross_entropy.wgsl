@@ -87,7 +87,8 @@ fn main(
         // the lowest of its columns; columns grow with the component.
         let w = select(vec4(v.x), v, b.inside);
         let m4 = max(max(w.x, w.y), max(w.z, w.w));
-        let a4 = select(select(select(b.at.w, b.at.z, w.z == m4), b.at.y, w.y == m4), b.at.x, w.x == m4);
+        let later = select(select(b.at.w, b.at.z, w.z == m4), b.at.y, w.y == m4);
+        let a4 = select(later, b.at.x, w.x == m4);
         // A thread's blocks come in column order, so on a tie its earlier column stays.
         var m = m4;
         var a = a4;

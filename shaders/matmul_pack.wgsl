@@ -37,9 +37,9 @@
 // Trusted (compiled without runtime checks, see Kernel::trusted): texels are written only for
 // f < count, t < texels <= out_stride and the grid's L layers, inside the host's window of
 // L * count * out_stride texels; values are read only for rows r0 + f of the operand (the
-// host keeps r0 + count within them) and c < cols inside the operand's whole binding (the host's layouts, a key range's first row included,
-// address values of the operand only); the divisor heads is at least 1 (the host clamps
-// it).
+// host keeps r0 + count within them) and c < cols inside the operand's whole binding (the
+// host's layouts, a key range's first row included, address values of the operand only); the
+// divisor heads is at least 1 (the host clamps it).
 
 // Keep in sync with PackParams in src/ops/matmul_texture.rs.
 struct Params {

@@ -61,7 +61,8 @@ fn main(
         // Values past the row's end take the identity.
         let b = block_at(j, p.cols);
         let i = b.i;
-        var v = select(vec4(identity), vec4(x[x0 + i.x], x[x0 + i.y], x[x0 + i.z], x[x0 + i.w]), b.inside);
+        let raw = vec4(x[x0 + i.x], x[x0 + i.y], x[x0 + i.z], x[x0 + i.w]);
+        let v = select(vec4(identity), raw, b.inside);
         if (KIND == 1u) {
             acc = fma(v, v, acc);
         } else if (KIND == 2u) {

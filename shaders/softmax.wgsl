@@ -132,7 +132,8 @@ fn main(
             if (any(b.seen)) {
                 // The block's own max over its seen values; a value that is not seen counts
                 // as the max itself, so it cannot raise it, and adds nothing to the sum.
-                let first = select(select(select(b.v.w, b.v.z, b.seen.z), b.v.y, b.seen.y), b.v.x, b.seen.x);
+                let later = select(select(b.v.w, b.v.z, b.seen.z), b.v.y, b.seen.y);
+                let first = select(later, b.v.x, b.seen.x);
                 let w = select(vec4(first), b.v, b.seen);
                 var m = max(max(w.x, w.y), max(w.z, w.w));
                 if (own.s != 0.0) {

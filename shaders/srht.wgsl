@@ -18,11 +18,10 @@
 //       block), transformed four passes at a time on 16 values per thread in registers (the
 //       1 to 3 passes left in one more round on 2, 4 or 8 values), with a barrier after each
 //       round, stored. The host runs the passes h >= TILE as MODE 4, four at a time and the
-//       rest in one more dispatch. Single passes (radix 2) had cost as much as four: on
-//       lavapipe p = 2^20 with tiles of 2,048 (11 + 9 passes) ran in 214 ms, with tiles of
-//       256 (8 + 12) in 127. On lavapipe
-//       one dispatch per pass dominated: the b1 d65536 n131072 projection ran 51 passes over
-//       512 KiB in 53 ms.
+//       rest in one more dispatch. On lavapipe one dispatch per pass dominated (the b1 d65536
+//       n131072 projection ran 51 passes over 512 KiB in 53 ms), and single passes cost as
+//       much as rounds of four (p = 2^20 with tiles of 2,048, 11 + 9 passes, ran in 214 ms,
+//       with tiles of 256, 8 + 12, in 127 ms, before the rounds of 2 to 8 values).
 //   MODE 4 LEVELS passes at once (1 to 4): strides h, 2h, ... over every work row (after
 //       MODE 3, never the first passes), each invocation on 2^LEVELS values in registers.
 //   MODE 1 forward output: y[b, i] = scale * w(b, i / p, 0)[i % p] (linear), or
@@ -255,7 +254,8 @@ fn load4(r: u32, j: u32) -> vec4<f32> {
         let col = vec4(k * p.in_stride + j) + vec4(0u, 1u, 2u, 3u);
         // The clamp keeps the (discarded) reads in bounds.
         let at = vec4((b - p.b0) * p.in_len - p.in_col0) + min(col, vec4(p.in_len - 1u));
-        let raw = vec4(input[p.in_first + at.x], input[p.in_first + at.y], input[p.in_first + at.z], input[p.in_first + at.w]);
+        let o = p.in_first;
+        let raw = vec4(input[o + at.x], input[o + at.y], input[o + at.z], input[o + at.w]);
         v = select(vec4(0.0), raw, col < vec4(p.in_len));
     } else {
         let o = p.work_first + (r - p.row0) * (1u << p.p_log2) + j;
