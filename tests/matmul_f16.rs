@@ -1,7 +1,7 @@
 //! f16-operand matmul (`ops::matmul_f16`) against the f64 product of the same f16 values:
-//! both kernels, every layout, awkward aligned shapes, batches, the epilogue, the split path,
-//! operands converted on the GPU, exact results on binary data, and the refusal of shapes
-//! without whole vec4 rows. Tolerance: tests/common/matmul.rs (the accumulation is f32, as
+//! every kernel (the texture one where the adapter has it), every layout, awkward aligned
+//! shapes, batches, the epilogue, the split path, operands converted on the GPU, exact results
+//! on binary data, and the refusal of shapes without whole vec4 rows. Tolerance: tests/common/matmul.rs (the accumulation is f32, as
 //! in the f32 kernels; the reference takes the f16 values the GPU holds).
 
 mod common;
@@ -44,10 +44,21 @@ fn long_shared_dimensions_are_split_below_the_loop_limit() {
     }
 }
 
+/// True where the texture kernel runs: adapters with subgroups of exactly 8 (lavapipe).
+fn eight_wide(gpu: &Gpu) -> bool {
+    let info = gpu.adapter_info();
+    gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
 #[test]
-fn both_kernels_match_the_reference_in_every_layout() {
+fn every_kernel_matches_the_reference_in_every_layout() {
+    // The vec4 and tiled kernels everywhere; the texture kernel where the adapter has 8-wide
+    // subgroups (lavapipe: the operands widened to f32 as the pack kernel lays them out),
+    // else its configuration falls back to the vec4 kernel.
     let gpu = gpu();
-    for config in [VEC4, tiled(8), tiled(16)] {
+    for config in [VEC4, tiled(8), tiled(16), MatmulConfig::CPU] {
         for &(m, n, k) in &[(4, 4, 4), (36, 44, 252), (133, 132, 20)] {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 if trans_a && m % 4 != 0 {
@@ -69,58 +80,12 @@ fn both_kernels_match_the_reference_in_every_layout() {
             config: Some(config),
             ..Default::default()
         };
-        assert_eq!(
-            matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(),
-            config.kernel
-        );
+        let want = match config.kernel {
+            MatmulKernel::Texture if !eight_wide(gpu) => MatmulKernel::Vec4,
+            kernel => kernel,
+        };
+        assert_eq!(matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(), want);
     }
-}
-
-#[test]
-fn the_texture_path_matches_the_reference_where_the_adapter_has_it() {
-    // On adapters with 8-wide subgroups (lavapipe) the texture kernel runs f16 operands too,
-    // widened to f32 as the pack kernel lays them out; elsewhere the configuration falls back
-    // to the vec4 kernel. Every layout, a batch with a broadcast operand, the epilogue.
-    let gpu = gpu();
-    let texture = MatmulConfig::CPU;
-    for &(m, n, k) in &[(4, 4, 4), (36, 44, 252), (133, 132, 20)] {
-        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-            if trans_a && m % 4 != 0 {
-                continue;
-            }
-            let a_shape = if trans_a { [k, m] } else { [m, k] };
-            let b_shape = if trans_b { [n, k] } else { [k, n] };
-            let o = MatmulOptions {
-                trans_a,
-                trans_b,
-                config: Some(texture),
-                ..Default::default()
-            };
-            check(gpu, &a_shape, &b_shape, &o, (3 * m + n + k) as u64);
-        }
-    }
-    let epilogue = MatmulOptions {
-        alpha: 0.5,
-        activation: Activation::Relu,
-        config: Some(texture),
-        ..Default::default()
-    };
-    check(gpu, &[3, 20, 36], &[36, 12], &epilogue, 75);
-    let a = HalfTensor::from_f32(gpu, &random(64, 1), &[8, 8]).unwrap();
-    let o = MatmulOptions {
-        config: Some(texture),
-        ..Default::default()
-    };
-    let info = gpu.adapter_info();
-    let eight_wide = gpu.features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8;
-    let want = if eight_wide {
-        MatmulKernel::Texture
-    } else {
-        MatmulKernel::Vec4
-    };
-    assert_eq!(matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(), want);
 }
 
 #[test]
@@ -134,6 +99,13 @@ fn batches_the_epilogue_and_the_split_path_match_the_reference() {
         ..Default::default()
     };
     check(gpu, &[2, 12, 40], &[2, 40, 16], &epilogue, 72);
+    let texture_epilogue = MatmulOptions {
+        alpha: 0.5,
+        activation: Activation::Relu,
+        config: Some(MatmulConfig::CPU),
+        ..Default::default()
+    };
+    check(gpu, &[3, 20, 36], &[36, 12], &texture_epilogue, 75);
     let small = gpu_with_binding_limit(4096);
     for config in [VEC4, tiled(8)] {
         let o = MatmulOptions {
