@@ -80,7 +80,7 @@ fn variants(gpu: &Gpu) -> Vec<AttentionVariant> {
     let info = gpu.adapter_info();
     if gpu.features().contains(wgpu::Features::SUBGROUP) {
         v.push(AttentionVariant::Subgroup);
-        if info.subgroup_min_size == 8 && info.subgroup_max_size == 8 {
+        if common::eight_wide(gpu) {
             v.push(AttentionVariant::Texture);
         } else {
             println!(

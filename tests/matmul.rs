@@ -314,12 +314,9 @@ fn texture_kernel_runs_where_the_adapter_allows_it() {
         eligible,
         "texture preferred: used exactly when eligible"
     );
-    let info = gpu.adapter_info();
-    let eight_wide = gpu.features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8;
     assert_eq!(
-        eligible, eight_wide,
+        eligible,
+        common::eight_wide(gpu),
         "small operands are eligible exactly on 8-wide subgroups"
     );
     // Correct in every layout, with batches, broadcasts and the epilogue, whichever kernel runs.

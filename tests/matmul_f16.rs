@@ -44,14 +44,6 @@ fn long_shared_dimensions_are_split_below_the_loop_limit() {
     }
 }
 
-/// True where the texture kernel runs: adapters with subgroups of exactly 8 (lavapipe).
-fn eight_wide(gpu: &Gpu) -> bool {
-    let info = gpu.adapter_info();
-    gpu.features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8
-}
-
 #[test]
 fn every_kernel_matches_the_reference_in_every_layout() {
     // The vec4 and tiled kernels everywhere; the texture kernel where the adapter has 8-wide
@@ -81,7 +73,7 @@ fn every_kernel_matches_the_reference_in_every_layout() {
             ..Default::default()
         };
         let want = match config.kernel {
-            MatmulKernel::Texture if !eight_wide(gpu) => MatmulKernel::Vec4,
+            MatmulKernel::Texture if !common::eight_wide(gpu) => MatmulKernel::Vec4,
             kernel => kernel,
         };
         assert_eq!(matmul_f16::kernel_for(gpu, &a, &a, &o).unwrap(), want);

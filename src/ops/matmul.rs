@@ -625,14 +625,10 @@ fn choose(
     o: &MatmulOptions<'_>,
     cfg: &MatmulConfig,
 ) -> Result<Choice> {
-    let max_k = max_k_per_dispatch(gpu)?;
-    // The texture kernel covers k in one dispatch, one loop iteration per 4.
-    if cfg.kernel == MatmulKernel::Texture
-        && d.k.div_ceil(4) <= max_k
-        && matmul_texture::eligible(gpu, d, a, b, c)
-    {
+    if cfg.kernel == MatmulKernel::Texture && matmul_texture::takes(gpu, d, a, b, c.len())? {
         return Ok(Choice::Texture);
     }
+    let max_k = max_k_per_dispatch(gpu)?;
     let capacity = window_capacity(gpu);
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     let blocks_for = |kernel: MatmulKernel| {

@@ -80,18 +80,11 @@ pub fn kernel_for(
     }
     let wants_texture =
         cfg.unwrap_or_else(|| MatmulConfig::builtin(gpu)).kernel == MatmulKernel::Texture;
-    // The texture kernel covers k in one dispatch, one loop iteration per 4 (as in matmul).
-    if wants_texture && d.k.div_ceil(4) <= max_k_per_dispatch(gpu)? && texture_fits(gpu, &d, a, b)?
-    {
+    let out_len = d.output_shape().iter().product::<usize>();
+    if wants_texture && matmul_texture::takes(gpu, &d, a, b, out_len)? {
         return Ok(MatmulKernel::Texture);
     }
     Ok(storage_config(gpu, cfg)?.kernel)
-}
-
-/// Whether the texture path takes these operands (the output checked by its size).
-fn texture_fits(gpu: &Gpu, d: &MatmulDims, a: &HalfTensor, b: &HalfTensor) -> Result<bool> {
-    let out_len = d.output_shape().iter().product::<usize>();
-    Ok(matmul_texture::eligible_operands(gpu, d, a, b, out_len))
 }
 
 /// True when [`plan`] runs `ops::matmul_coop_staged`: the tensor-core path is taken, the

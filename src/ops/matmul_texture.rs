@@ -10,7 +10,8 @@
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, TextureCopy, Work};
 use crate::ops::matmul::{
-    MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE, FLAG_READ_C,
+    max_k_per_dispatch, MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE,
+    FLAG_READ_C,
 };
 use crate::shaders;
 use crate::tensor::{window_capacity, Operand, Tensor, Window};
@@ -58,6 +59,19 @@ fn layers(batch: usize, batch_stride: usize) -> usize {
 /// binding, and a grid within the dispatch limits.
 pub fn eligible(gpu: &Gpu, d: &MatmulDims, a: &Tensor, b: &Tensor, c: &Tensor) -> bool {
     eligible_operands(gpu, d, a, b, c.len())
+}
+
+/// True when the texture path runs this product: [`eligible_operands`], and the shared
+/// dimension within one dispatch's loop limit (the kernel covers k in one dispatch, one loop
+/// iteration per 4 values). What `matmul` and `matmul_f16` check before they take it.
+pub(crate) fn takes<A: Operand + ?Sized, B: Operand + ?Sized>(
+    gpu: &Gpu,
+    d: &MatmulDims,
+    a: &A,
+    b: &B,
+    c_len: usize,
+) -> Result<bool> {
+    Ok(d.k.div_ceil(4) <= max_k_per_dispatch(gpu)? && eligible_operands(gpu, d, a, b, c_len))
 }
 
 /// [`eligible`] for operands of either precision (f16 operands are widened as they are

@@ -58,15 +58,21 @@ pub(crate) fn row_workgroup_size(
     if !gpu.is_cpu() {
         return Ok((cols.next_power_of_two().min(1 << 16) as u32).clamp(32.min(max), max));
     }
-    let subgroup = match gpu.adapter_info().subgroup_max_size {
-        0 => 8,
-        s => s.next_power_of_two(),
-    };
-    let mut wg = subgroup.min(max);
+    let mut wg = cpu_workgroup_threads(gpu).min(max);
     if let Some(limit) = gpu.loop_limit()? {
         while wg < max && loops(cols, wg) > limit {
             wg *= 2;
         }
     }
     Ok(wg)
+}
+
+/// The threads a CPU adapter's one-core workgroup gets where more would add only switches
+/// between subgroups (the row kernels, srht's local stages): one subgroup, the adapter's
+/// largest (a power of two), else 8.
+pub(crate) fn cpu_workgroup_threads(gpu: &Gpu) -> u32 {
+    match gpu.adapter_info().subgroup_max_size {
+        0 => 8,
+        s => s.next_power_of_two(),
+    }
 }

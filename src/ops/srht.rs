@@ -102,11 +102,7 @@ fn local_tile(gpu: &Gpu, p: usize) -> Result<Option<(usize, u32)>> {
         .min(gpu.limits().max_compute_workgroup_size_x);
     let most = (tile as u32 / 4).min(256).min(threads);
     let mut wg = if gpu.is_cpu() {
-        match gpu.adapter_info().subgroup_max_size {
-            0 => 8,
-            s => s.next_power_of_two(),
-        }
-        .min(most)
+        super::cpu_workgroup_threads(gpu).min(most)
     } else {
         most
     };

@@ -12,6 +12,18 @@ use std::sync::OnceLock;
 
 use speckle::{Gpu, GpuOptions, Tensor, Tuning};
 
+/// True where the texture kernels run: adapters with subgroups of exactly 8 (lavapipe).
+#[allow(
+    dead_code,
+    reason = "shared by some of the test binaries that include this module"
+)]
+pub fn eight_wide(gpu: &Gpu) -> bool {
+    let info = gpu.adapter_info();
+    gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8
+}
+
 /// The adapter the tests run on (lavapipe on CI), with the built-in kernel configurations
 /// (never a user's tuning cache). Tests fail, loudly, when there is none.
 pub fn gpu() -> &'static Gpu {
