@@ -469,7 +469,13 @@ pub fn bench_project(
         op: "project".into(),
         kind: projection.kind.name().into(),
         mode: match projection.mode {
-            _ if projection.kind.is_structured() => "structured".into(),
+            _ if projection.kind.is_structured() => {
+                let optical = projection.kind == crate::projection::Kind::SrhtOptical;
+                match crate::ops::srht::chosen_local(gpu, batch, d, n_out, optical)? {
+                    Some(local) => format!("structured, {}", local.name()),
+                    None => "structured".into(),
+                }
+            }
             _ if projection.uses_fused(gpu) => "materialized, fused".into(),
             crate::projection::Mode::Materialized => "materialized".into(),
             crate::projection::Mode::MatrixFree => "matrix-free".into(),

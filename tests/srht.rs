@@ -11,7 +11,7 @@ use common::{
     assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal_of, random,
 };
 use speckle::cpu::srht::{fwht, srht as reference, srht_transpose};
-use speckle::ops::srht::{self, padded_len};
+use speckle::ops::srht::{self, padded_len, LocalConfig};
 use speckle::{Gpu, GpuOptions, Tensor, Tuning};
 
 fn run(gpu: &Gpu, x_host: &[f32], batch: usize, d: usize, n_out: usize, optical: bool) -> Vec<f32> {
@@ -96,6 +96,80 @@ fn transforms_longer_than_a_tile_end_with_one_dispatch_per_pass() {
             1e-5,
         );
     }
+}
+
+#[test]
+fn every_local_configuration_matches_the_reference() {
+    // What `speckle tune` may choose: every tile and thread count this adapter accepts, on
+    // p = 8,192, where the largest tile holds a whole transform and the smallest (256 values)
+    // leaves five passes to the dispatches after it; both kinds, outputs poisoned.
+    let gpu = gpu();
+    let (batch, d, n_out) = (2, 5000, 9000);
+    let configs = LocalConfig::candidates(gpu, padded_len(d));
+    let memory = gpu.limits().max_compute_workgroup_storage_size as usize;
+    assert_eq!(
+        configs.iter().any(|c| c.tile == 8192),
+        memory >= 8192 * 4,
+        "{configs:?}"
+    );
+    assert!(configs.iter().any(|c| c.tile == 256), "{configs:?}");
+    let x_host = random(batch * d, 77);
+    let x = Tensor::from_slice(gpu, &x_host, &[batch, d]).unwrap();
+    for optical in [false, true] {
+        let want = reference(&x_host, batch, d, n_out, 31, optical);
+        for &config in &configs {
+            assert_eq!(LocalConfig::parse(&config.name()).unwrap(), config);
+            let y = Tensor::filled(gpu, &[batch, n_out], f32::NAN).unwrap();
+            gpu.execute(&srht::plan_with(gpu, &x, &y, n_out, 31, optical, config).unwrap())
+                .unwrap();
+            assert_rel_close(
+                &format!("srht {} optical={optical}", config.name()),
+                &y.to_vec(gpu).unwrap(),
+                &want,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_local_configuration_that_cannot_run_is_refused_with_its_numbers() {
+    let gpu = gpu();
+    for bad in [
+        "tile100-wg8",
+        "tile256-wg6",
+        "tile256",
+        "wg8-tile256",
+        "tile-wg8",
+    ] {
+        let e = LocalConfig::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(bad) && e.contains("tileT-wgW"), "{e}");
+    }
+    let config = |tile, threads| LocalConfig { tile, threads };
+    let refusal = |c: LocalConfig, p: usize| c.check(gpu, p).unwrap_err().to_string();
+    // Past the largest tile, longer than the transform, shorter than the least.
+    let e = refusal(config(16_384, 64), 1 << 20);
+    assert!(
+        e.contains("tile16384-wg64") && e.contains("values for transforms of 1048576"),
+        "{e}"
+    );
+    let e = refusal(config(2048, 64), 1024);
+    assert!(e.contains("64 to 1024 values"), "{e}");
+    assert!(refusal(config(32, 8), 1024).contains("64 to"));
+    // More threads than a quarter of the tile.
+    let e = refusal(config(256, 128), 1024);
+    assert!(e.contains("1 to 64 threads"), "{e}");
+    // plan_with refuses before anything runs.
+    let x = Tensor::zeros(gpu, &[1, 1000]).unwrap();
+    let y = Tensor::zeros(gpu, &[1, 1000]).unwrap();
+    let e = srht::plan_with(gpu, &x, &y, 1000, 1, false, config(2048, 8)).unwrap_err();
+    assert!(e.to_string().contains("64 to 1024 values"), "{e}");
+    // The built-in configuration is one of the candidates wherever a tile applies.
+    for p in [64, 1024, 1 << 16] {
+        let builtin = LocalConfig::builtin(gpu, p).unwrap().unwrap();
+        assert!(builtin.check(gpu, p).is_ok(), "{builtin:?}");
+    }
+    assert_eq!(LocalConfig::builtin(gpu, 32).unwrap(), None);
 }
 
 #[test]

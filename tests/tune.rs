@@ -508,6 +508,60 @@ fn the_optical_tuner_finds_a_correct_winner_and_its_choice_is_used() {
     assert_eq!(plan[0].workgroups()[0], 2);
 }
 
+#[test]
+fn the_srht_tuner_finds_a_correct_winner_and_its_choice_is_used() {
+    use speckle::cpu::srht::{srht as srht_reference, srht_transpose};
+    use speckle::ops::srht::{self, LocalConfig};
+    use speckle::tune::srht::SrhtShape;
+    let shape: SrhtShape = "2,1000,3000".parse().unwrap();
+    let outcomes = speckle::tune::srht::tune(gpu(), &[shape], &QUICK, |_| {}).unwrap();
+    assert_sound(&outcomes, "srht");
+    assert!(outcomes[0].0.candidates.len() >= 6);
+    for bad in ["2,1000", "2,1000,3000,optical", "0,1000,3000"] {
+        assert!(bad.parse::<SrhtShape>().is_err(), "{bad}");
+    }
+    // p = 1,024, 3 blocks, 2 inputs: 6 work rows. A tuned tile of 256 values replaces the
+    // built-in 1,024: the first (local) dispatch takes 24 workgroups instead of 6, forward
+    // and transposed, with results still equal to the references.
+    let (batch, d, n_out) = (2, 1000, 3000);
+    let tuned = LocalConfig {
+        tile: 256,
+        threads: 16,
+    };
+    let me = AdapterKey::of(gpu());
+    let class = srht::class_of(gpu(), batch, d, n_out, false).unwrap();
+    let g = gpu_with_cache(
+        &tune_file(vec![entry(&me, "srht", class, &tuned.name())]),
+        "srht",
+    );
+    let x_host = random(batch * d, 3);
+    let y_host = random(batch * n_out, 4);
+    for (device, workgroups) in [(&g, 24), (gpu(), 6)] {
+        let x = Tensor::from_slice(device, &x_host, &[batch, d]).unwrap();
+        let y = Tensor::filled(device, &[batch, n_out], f32::NAN).unwrap();
+        let plan = srht::plan(device, &x, &y, n_out, 5, false).unwrap();
+        assert_eq!(plan[0].workgroups()[0], workgroups);
+        device.execute(&plan).unwrap();
+        assert_rel_close(
+            &format!("srht forward, {workgroups} tiles"),
+            &y.to_vec(device).unwrap(),
+            &srht_reference(&x_host, batch, d, n_out, 5, false),
+            1e-5,
+        );
+        let yt = Tensor::from_slice(device, &y_host, &[batch, n_out]).unwrap();
+        let xt = Tensor::filled(device, &[batch, d], f32::NAN).unwrap();
+        let plan = srht::plan_transpose(device, &yt, &xt, n_out, 5).unwrap();
+        assert_eq!(plan[0].workgroups()[0], workgroups);
+        device.execute(&plan).unwrap();
+        assert_rel_close(
+            &format!("srht transpose, {workgroups} tiles"),
+            &xt.to_vec(device).unwrap(),
+            &srht_transpose(&y_host, batch, d, n_out, 5),
+            1e-5,
+        );
+    }
+}
+
 /// Runs the binary with `cache` as the cache folder.
 fn speckle(cache: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_speckle"))
@@ -570,6 +624,10 @@ fn speckle_tune_writes_shows_uses_and_clears_the_cache() {
         (vec!["tune", "--ops", "fft"], "unknown op"),
         (vec!["tune", "--matmul-shapes", "0,3,4"], "matmul shape"),
         (vec!["tune", "--runs", "0"], "--runs"),
+        (
+            vec!["tune", "--srht-shapes", "1,2"],
+            "structured projection shape",
+        ),
     ] {
         let out = speckle(&cache, &bad);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -22,6 +22,7 @@ use crate::ops::loop_limit::largest_within;
 use crate::ops::random_fill::PHILOX_LOOPS;
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor};
+use crate::tune::ShapeClass;
 
 /// Uniform parameters of `shaders/srht.wgsl`. Keep in sync with `Params` there.
 #[repr(C)]
@@ -65,10 +66,26 @@ const MODE_PASSES: f64 = 4.0;
 /// loads may each draw a sign from a Philox block (`random_fill::PHILOX_LOOPS` each).
 pub const STAGE_LOOPS: u64 = 2 * PHILOX_LOOPS;
 
-/// The most values a tile of the local stages (MODE 3) holds: 16 KiB of workgroup memory.
-const MAX_TILE: usize = 4096;
-/// The fewest: below this the passes run one dispatch each (MODE 0) only.
-const MIN_TILE: usize = 64;
+/// The tile the local stages (MODE 3) get by default: 4,096 values, 16 KiB of workgroup memory.
+const DEFAULT_TILE: usize = 4096;
+/// The largest tile a tuned configuration may name: 32 KiB of workgroup memory.
+pub const MAX_TILE: usize = 8192;
+/// The smallest tile a tuned configuration may name; below the default's size only where p or
+/// the adapter's workgroup memory allow no more.
+pub const MIN_TILE: usize = 64;
+/// The most threads a tile may have.
+const MAX_TILE_THREADS: u32 = 256;
+
+/// The op name of the structured projection's tuned configurations ([`crate::tune`]).
+pub const TUNE_OP: &str = "srht";
+
+/// The tuning class of a structured projection's transforms: the octaves of their length p
+/// and of the work rows one dispatch transforms (inputs, times blocks, times 2 for the
+/// optical kind), which set how many tiles run at once. Forward and transpose, linear and
+/// optical share it: their transforms are the same.
+pub fn shape_class(p: usize, rows: usize) -> ShapeClass {
+    ShapeClass::new("hadamard", &[p, rows])
+}
 
 /// Loop iterations of an invocation of the local stages (MODE 3) over tiles of `tile` values
 /// with `wg` threads, counted as in [`transpose_output_loops`]: L = tile / (4 wg) loads, each
@@ -82,38 +99,150 @@ pub fn local_loops(tile: usize, wg: u32) -> u64 {
     loads * (1 + PHILOX_LOOPS) + 1 + rounds * (groups + 1) + rounds + 1 + 4 * loads + 1
 }
 
-/// The tile and threads of the local stages (MODE 3) for transforms of length `p` on `gpu`:
-/// as many values as fit [`MAX_TILE`], the adapter's workgroup memory and `p`; on GPUs 256
-/// threads, on CPU adapters one subgroup (the adapter's, else 8; a CPU driver runs a
-/// workgroup on one core and switches between its subgroups at every barrier, so more
-/// threads add only switches), doubled while the loops would pass the loop limit. `None`
-/// where the tile would hold fewer than [`MIN_TILE`] values or no thread count fits the
-/// limit: every pass then runs on its own (MODE 0).
-fn local_tile(gpu: &Gpu, p: usize) -> Result<Option<(usize, u32)>> {
-    let memory = gpu.limits().max_compute_workgroup_storage_size as usize / 4;
-    let tile = MAX_TILE.min(p).min(memory);
-    if tile < MIN_TILE {
-        return Ok(None);
+/// The local stages' configuration (MODE 3): the butterfly passes of strides below `tile`
+/// run in workgroup memory, `threads` threads per tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// Values per tile, a power of two.
+    pub tile: usize,
+    /// Threads per tile, a power of two, at most tile / 4.
+    pub threads: u32,
+}
+
+impl LocalConfig {
+    /// The configuration's name in the tuning cache: `tile4096-wg256`.
+    pub fn name(&self) -> String {
+        format!("tile{}-wg{}", self.tile, self.threads)
     }
-    let tile = 1 << tile.ilog2();
-    let threads = gpu
-        .limits()
-        .max_compute_invocations_per_workgroup
-        .min(gpu.limits().max_compute_workgroup_size_x);
-    let most = (tile as u32 / 4).min(256).min(threads);
-    let mut wg = if gpu.is_cpu() {
-        super::cpu_workgroup_threads(gpu).min(most)
-    } else {
-        most
-    };
-    let limit = gpu.loop_limit()?.unwrap_or(u64::MAX);
-    while local_loops(tile, wg) > limit {
-        if wg * 2 > most {
+
+    /// Parses [`LocalConfig::name`] (the syntax only; [`LocalConfig::check`] tells whether it
+    /// runs here).
+    pub fn parse(s: &str) -> Result<LocalConfig> {
+        let bad = || {
+            Error::invalid(format!(
+                "srht config {s:?} is not tileT-wgW with T and W powers of two"
+            ))
+        };
+        let (tile, threads) = s
+            .strip_prefix("tile")
+            .and_then(|r| r.split_once("-wg"))
+            .ok_or_else(bad)?;
+        let tile: usize = tile.parse().map_err(|_| bad())?;
+        let threads: u32 = threads.parse().map_err(|_| bad())?;
+        if !tile.is_power_of_two() || !threads.is_power_of_two() {
+            return Err(bad());
+        }
+        Ok(LocalConfig { tile, threads })
+    }
+
+    /// Whether the configuration runs transforms of length `p` on `gpu`: a tile of
+    /// [`MIN_TILE`] to [`MAX_TILE`] values, at most p and within the adapter's workgroup
+    /// memory; 1 to 256 threads within the adapter's workgroup limits, at most a quarter of
+    /// the tile (each loads four values at least); and the loops within the adapter's loop
+    /// limit.
+    pub fn check(&self, gpu: &Gpu, p: usize) -> Result<()> {
+        let name = self.name();
+        let memory = gpu.limits().max_compute_workgroup_storage_size as usize / 4;
+        let most_tile = MAX_TILE.min(memory).min(p);
+        if self.tile < MIN_TILE || self.tile > most_tile {
+            return Err(Error::invalid(format!(
+                "srht config {name}: the tile must hold {MIN_TILE} to {most_tile} values for \
+                 transforms of {p} values on this adapter ({memory} f32 of workgroup memory)"
+            )));
+        }
+        let most_threads = max_threads(gpu).min(self.tile as u32 / 4);
+        if self.threads == 0 || self.threads > most_threads {
+            return Err(Error::invalid(format!(
+                "srht config {name}: a tile of {} values takes 1 to {most_threads} threads here",
+                self.tile
+            )));
+        }
+        if let Some(limit) = gpu.loop_limit()? {
+            let loops = local_loops(self.tile, self.threads);
+            if loops > limit {
+                return Err(Error::invalid(format!(
+                    "srht config {name}: {loops} loop iterations per invocation, past this \
+                     adapter's limit of {limit}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configuration [`LocalConfig::check`] accepts for transforms of length `p` on
+    /// `gpu`, with tiles of 256 values or more (fewer where p is shorter) and thread counts of
+    /// 32 to 256 (on CPU adapters from one subgroup): what `speckle tune` measures.
+    pub fn candidates(gpu: &Gpu, p: usize) -> Vec<LocalConfig> {
+        let least_threads = if gpu.is_cpu() {
+            super::cpu_workgroup_threads(gpu).min(32)
+        } else {
+            32
+        };
+        let tiles = (MIN_TILE.max(256.min(p)).ilog2()..=MAX_TILE.ilog2()).map(|e| 1usize << e);
+        tiles
+            .flat_map(|tile| {
+                (least_threads.ilog2()..=MAX_TILE_THREADS.ilog2()).map(move |e| LocalConfig {
+                    tile,
+                    threads: 1 << e,
+                })
+            })
+            .filter(|c| c.check(gpu, p).is_ok())
+            .collect()
+    }
+
+    /// The built-in configuration for transforms of length `p` on `gpu`: a tile of as many
+    /// values as fit the default (4,096), the adapter's workgroup memory and `p`; on GPUs 256
+    /// threads, on CPU adapters one subgroup (the adapter's, else 8; a CPU driver runs a
+    /// workgroup on one core and switches between its subgroups at every barrier, so more
+    /// threads add only switches), doubled while the loops would pass the loop limit. `None`
+    /// where the tile would hold fewer than [`MIN_TILE`] values or no thread count fits the
+    /// limit: every pass then runs on its own (MODE 0).
+    pub fn builtin(gpu: &Gpu, p: usize) -> Result<Option<LocalConfig>> {
+        let memory = gpu.limits().max_compute_workgroup_storage_size as usize / 4;
+        let tile = DEFAULT_TILE.min(p).min(memory);
+        if tile < MIN_TILE {
             return Ok(None);
         }
-        wg *= 2;
+        let tile = 1 << tile.ilog2();
+        let most = (tile as u32 / 4)
+            .min(MAX_TILE_THREADS)
+            .min(max_threads(gpu));
+        let mut threads = if gpu.is_cpu() {
+            super::cpu_workgroup_threads(gpu).min(most)
+        } else {
+            most
+        };
+        let limit = gpu.loop_limit()?.unwrap_or(u64::MAX);
+        while local_loops(tile, threads) > limit {
+            if threads * 2 > most {
+                return Ok(None);
+            }
+            threads *= 2;
+        }
+        Ok(Some(LocalConfig { tile, threads }))
     }
-    Ok(Some((tile, wg)))
+}
+
+/// The most threads per workgroup the adapter allows along x, capped at [`MAX_TILE_THREADS`].
+fn max_threads(gpu: &Gpu) -> u32 {
+    let l = gpu.limits();
+    l.max_compute_invocations_per_workgroup
+        .min(l.max_compute_workgroup_size_x)
+        .min(MAX_TILE_THREADS)
+}
+
+/// The local stages' configuration for transforms of length `p` over `rows` work rows per
+/// dispatch: the one tuned for their class ([`crate::tune`]) where it runs here, else
+/// [`LocalConfig::builtin`].
+fn local_config(gpu: &Gpu, p: usize, rows: usize) -> Result<Option<LocalConfig>> {
+    let tuned = gpu
+        .tuned_config(TUNE_OP, &shape_class(p, rows))
+        .and_then(|s| LocalConfig::parse(&s).ok())
+        .filter(|c| c.check(gpu, p).is_ok());
+    match tuned {
+        Some(c) => Ok(Some(c)),
+        None => LocalConfig::builtin(gpu, p),
+    }
 }
 
 /// Loop iterations of an invocation of the transpose's output pass (MODE 2) over `blocks`
@@ -179,7 +308,52 @@ pub fn plan(
 ) -> Result<Vec<Dispatch>> {
     let (batch, d) = rows_of(x)?;
     expect_len(y, "output", batch, n_out)?;
-    Passes::new(gpu, batch, d, n_out, seed, optical, false)?.plan(gpu, x, y)
+    let passes = Passes::new(gpu, batch, d, n_out, seed, optical, false)?;
+    let local = local_config(gpu, passes.p, passes.work_rows())?;
+    passes.plan(gpu, x, y, local)
+}
+
+/// [`plan`] with the local stages in `local` (checked with [`LocalConfig::check`]): for tuning.
+pub fn plan_with(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    n_out: usize,
+    seed: u64,
+    optical: bool,
+    local: LocalConfig,
+) -> Result<Vec<Dispatch>> {
+    let (batch, d) = rows_of(x)?;
+    expect_len(y, "output", batch, n_out)?;
+    let passes = Passes::new(gpu, batch, d, n_out, seed, optical, false)?;
+    local.check(gpu, passes.p)?;
+    passes.plan(gpu, x, y, Some(local))
+}
+
+/// The local stages' configuration [`plan`] runs for `batch` inputs of `d` values to `n_out`
+/// outputs on `gpu` (tuned, else built-in; `None`: every pass on its own).
+pub fn chosen_local(
+    gpu: &Gpu,
+    batch: usize,
+    d: usize,
+    n_out: usize,
+    optical: bool,
+) -> Result<Option<LocalConfig>> {
+    let passes = Passes::new(gpu, batch, d, n_out, 0, optical, false)?;
+    local_config(gpu, passes.p, passes.work_rows())
+}
+
+/// The tuning class of [`plan`]'s transforms for `batch` inputs of `d` values to `n_out`
+/// outputs on `gpu`.
+pub fn class_of(
+    gpu: &Gpu,
+    batch: usize,
+    d: usize,
+    n_out: usize,
+    optical: bool,
+) -> Result<ShapeClass> {
+    let passes = Passes::new(gpu, batch, d, n_out, 0, optical, false)?;
+    Ok(shape_class(passes.p, passes.work_rows()))
 }
 
 /// Plans the transpose of the linear kind: `x` (`[batch, d]`) = Rᵀ `y` (`[batch, n_out]`),
@@ -194,7 +368,9 @@ pub fn plan_transpose(
 ) -> Result<Vec<Dispatch>> {
     let (batch, d) = rows_of(x)?;
     expect_len(y, "transposed input", batch, n_out)?;
-    Passes::new(gpu, batch, d, n_out, seed, false, true)?.plan(gpu, y, x)
+    let passes = Passes::new(gpu, batch, d, n_out, seed, false, true)?;
+    let local = local_config(gpu, passes.p, passes.work_rows())?;
+    passes.plan(gpu, y, x, local)
 }
 
 fn rows_of(x: &Tensor) -> Result<(usize, usize)> {
@@ -328,8 +504,24 @@ impl Passes {
         })
     }
 
-    /// The dispatches from `input` (x forward, y transpose) to `output`.
-    fn plan(&self, gpu: &Gpu, input: &Tensor, output: &Tensor) -> Result<Vec<Dispatch>> {
+    /// The most work rows one dispatch group transforms.
+    fn work_rows(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| g.inputs * (g.k_hi - g.k_lo) * self.parts)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The dispatches from `input` (x forward, y transpose) to `output`, the passes of strides
+    /// below `local`'s tile in workgroup memory (every pass on its own without one).
+    fn plan(
+        &self,
+        gpu: &Gpu,
+        input: &Tensor,
+        output: &Tensor,
+        local: Option<LocalConfig>,
+    ) -> Result<Vec<Dispatch>> {
         let (p, parts, blocks) = (self.p, self.parts, self.blocks);
         let (in_len, out_len) = if self.transpose {
             (self.n_out, self.d)
@@ -339,13 +531,7 @@ impl Passes {
         // Checked before anything is created: a butterfly pass's constant loops, and the
         // output pass's blocks per dispatch (transpose).
         let max_blocks = max_output_blocks(gpu)?;
-        let largest = self
-            .groups
-            .iter()
-            .map(|g| g.inputs * (g.k_hi - g.k_lo) * parts)
-            .max()
-            .unwrap_or(0);
-        let work = Tensor::empty(gpu, &[largest.max(1), p])?;
+        let work = Tensor::empty(gpu, &[self.work_rows().max(1), p])?;
         // The modes without the local tile give it its least size (it is declared for all).
         let global = |mode: f64| {
             gpu.pipeline(
@@ -367,14 +553,14 @@ impl Passes {
             )
         };
         let finish = global(if self.transpose { 2.0 } else { 1.0 })?;
-        let local = match local_tile(gpu, p)? {
-            Some((tile, wg)) => {
+        let local = match local {
+            Some(c) => {
                 let constants = [
                     ("MODE", MODE_LOCAL),
-                    ("WG", f64::from(wg)),
-                    ("TILE", tile as f64),
+                    ("WG", f64::from(c.threads)),
+                    ("TILE", c.tile as f64),
                 ];
-                Some((tile, gpu.pipeline(&shaders::SRHT, &constants)?))
+                Some((c.tile, gpu.pipeline(&shaders::SRHT, &constants)?))
             }
             None => None,
         };

@@ -24,6 +24,7 @@ pub mod attention;
 pub mod matmul;
 pub mod project;
 pub mod project_optical;
+pub mod srht;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use speckle::tune::{
     self, attention::AttentionShape, matmul::MatmulShape, matmul::Operands, project::ProjectShape,
-    project_optical::OpticalShape, AdapterKey, ClassResult, TuneFile, TuneOptions, TunedEntry,
+    project_optical::OpticalShape, srht::SrhtShape, AdapterKey, ClassResult, TuneFile, TuneOptions,
+    TunedEntry,
 };
 use speckle::{Error, Gpu, GpuOptions, Result, Tuning};
 
@@ -14,12 +15,13 @@ use crate::output::progress_bar;
 use crate::to_json;
 
 /// The ops `speckle tune` knows.
-const OPS: [&str; 5] = [
+const OPS: [&str; 6] = [
     "matmul",
     "matmul_f16",
     "attention",
     "project",
     "project_optical",
+    "srht",
 ];
 
 /// `speckle tune`.
@@ -27,11 +29,11 @@ const OPS: [&str; 5] = [
 pub struct TuneArgs {
     /// Ops to tune: matmul, matmul_f16, attention, project (the matrix-free projection),
     /// project_optical (the fused materialized optical projection; the other materialized
-    /// projections are matmuls).
+    /// projections are matmuls), srht (the structured projection's workgroup-memory tile).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "matmul,attention,project,project_optical"
+        default_value = "matmul,attention,project,project_optical,srht"
     )]
     ops: Vec<String>,
     /// matmul problems, `m,n,k[,NN|NT|TN|TT]` separated by `;` (default: chosen for the
@@ -47,6 +49,9 @@ pub struct TuneArgs {
     /// Fused optical projections, `batch,d,n_out[,f16]` separated by `;`.
     #[arg(long, value_delimiter = ';')]
     optical_shapes: Vec<OpticalShape>,
+    /// Structured projections, `batch,d,n_out` separated by `;`.
+    #[arg(long, value_delimiter = ';')]
+    srht_shapes: Vec<SrhtShape>,
     /// Timed runs of each candidate (median kept).
     #[arg(long, default_value_t = 7)]
     runs: usize,
@@ -183,6 +188,9 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
             &mut step,
         )?);
     }
+    if !plan.srht.is_empty() {
+        outcomes.extend(tune::srht::tune(&gpu, &plan.srht, &options, &mut step)?);
+    }
     bar.finish_and_clear();
 
     let mut written = 0;
@@ -223,6 +231,7 @@ struct Plan {
     attention: Vec<AttentionShape>,
     project: Vec<ProjectShape>,
     optical: Vec<OpticalShape>,
+    srht: Vec<SrhtShape>,
 }
 
 impl Plan {
@@ -254,6 +263,11 @@ impl Plan {
                 &args.optical_shapes,
                 tune::project_optical::default_shapes(gpu),
             ),
+            srht: pick(
+                wants("srht"),
+                &args.srht_shapes,
+                tune::srht::default_shapes(gpu),
+            ),
         }
     }
 
@@ -272,7 +286,12 @@ impl Plan {
             .iter()
             .map(|s| tune::project_optical::candidates(gpu, s).len())
             .sum();
-        matmul + attention + project + optical
+        let srht: usize = self
+            .srht
+            .iter()
+            .map(|s| tune::srht::candidates(gpu, s).len())
+            .sum();
+        matmul + attention + project + optical + srht
     }
 }
 
@@ -292,6 +311,7 @@ fn cache_op(op: &str) -> &'static str {
         "matmul_f16" => speckle::ops::matmul_f16::TUNE_OP,
         "attention" => speckle::ops::attention::TUNE_OP,
         "project_optical" => speckle::ops::project_optical::TUNE_OP,
+        "srht" => speckle::ops::srht::TUNE_OP,
         _ => speckle::ops::project_dense::TUNE_OP,
     }
 }
