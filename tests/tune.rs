@@ -436,12 +436,40 @@ fn the_f16_matmul_tuner_finds_a_correct_winner_and_its_choice_is_used() {
 
 #[test]
 fn the_attention_tuner_finds_a_correct_winner() {
-    let shape: AttentionShape = "1,2,40,16,causal".parse().unwrap();
-    assert!(shape.causal);
-    let outcomes = speckle::tune::attention::tune(gpu(), &[shape], &QUICK, |_| {}).unwrap();
+    // A causal square problem and a decoding step (3 queries against 70 keys), whose class
+    // keeps Nq and Nk apart.
+    let shapes: Vec<AttentionShape> = ["1,2,40,16,causal", "1,2,3,70,16"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert!(shapes[0].causal && (shapes[0].nq, shapes[0].nk) == (40, 40));
+    assert_eq!(
+        (shapes[1].nq, shapes[1].nk, shapes[1].head_dim),
+        (3, 70, 16)
+    );
+    for (shape, text) in shapes.iter().zip(["1,2,40,16,causal", "1,2,3,70,16"]) {
+        assert_eq!(shape.to_string(), text);
+    }
+    let outcomes = speckle::tune::attention::tune(gpu(), &shapes, &QUICK, |_| {}).unwrap();
     assert_sound(&outcomes, "attention");
-    assert!("1,2,40".parse::<AttentionShape>().is_err());
-    assert!("1,2,40,16,acausal".parse::<AttentionShape>().is_err());
+    assert_eq!(outcomes[1].0.shape, vec![1, 2, 3, 70, 16]);
+    assert_ne!(outcomes[0].0.class.log2[..2], outcomes[1].0.class.log2[..2]);
+    assert!(
+        "1,2,3,70,16,causal"
+            .parse::<AttentionShape>()
+            .unwrap()
+            .causal
+    );
+    for bad in [
+        "1,2,40",
+        "1,2,40,16,acausal",
+        "1,2,3,4,5,6",
+        "1,2,0,70,16",
+        "causal",
+    ] {
+        let e = bad.parse::<AttentionShape>().unwrap_err().to_string();
+        assert!(e.contains("B,H,Nq,Nk,D"), "{bad}: {e}");
+    }
 }
 
 #[test]
@@ -653,4 +681,35 @@ fn speckle_tune_writes_shows_uses_and_clears_the_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(TuneFile::load(&file).unwrap().entries.is_empty());
+}
+
+#[test]
+fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
+    // The second problem's output (10¹⁰ values) exceeds any binding: the run fails there, says
+    // which problem, and the first class's winner is already in the cache.
+    let dir = scratch("partial");
+    let cache = dir.join("cache");
+    let out = speckle(
+        &cache,
+        &[
+            "tune",
+            "--ops",
+            "matmul",
+            "--matmul-shapes",
+            "40,24,36;100000,100000,8",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("tuning matmul on 100000,100000,8") && err.contains("saved in"),
+        "{err}"
+    );
+    let file = TuneFile::load(&cache.join("tune.json")).unwrap();
+    assert_eq!(file.entries.len(), 1);
+    assert_eq!(file.entries[0].shape, vec![40, 24, 36]);
 }

@@ -22,15 +22,19 @@ use crate::tune::{
 /// kernels measure about 1e-6 (softmax and two dot products of length N and D in f32).
 const TOLERANCE: f64 = 1e-4;
 
-/// One attention problem to tune on: B, H, N (= Nq = Nk), D and the causal mask.
+/// One attention problem to tune on: B, H, Nq, Nk, D and the causal mask. Decoding steps (a
+/// few queries against many keys) are classes of their own, as Nq and Nk are sizes of the
+/// class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionShape {
     /// Batches.
     pub batch: usize,
     /// Heads.
     pub heads: usize,
-    /// Sequence length (queries and keys).
-    pub n: usize,
+    /// Queries per sequence.
+    pub nq: usize,
+    /// Keys (and values) per sequence.
+    pub nk: usize,
     /// Head dimension.
     pub head_dim: usize,
     /// Top-left causal mask.
@@ -40,25 +44,31 @@ pub struct AttentionShape {
 impl FromStr for AttentionShape {
     type Err = Error;
 
-    /// `B,H,N,D` or `B,H,N,D,causal`.
+    /// `B,H,N,D` (Nq = Nk = N) or `B,H,Nq,Nk,D`, either followed by `,causal`.
     fn from_str(s: &str) -> Result<AttentionShape> {
         let bad = || {
             Error::invalid(format!(
-                "attention shape {s:?} is not B,H,N,D[,causal] with sizes >= 1 (e.g. 8,16,2048,64)"
+                "attention shape {s:?} is not B,H,N,D or B,H,Nq,Nk,D, optionally followed by \
+                 ,causal, with sizes >= 1 (e.g. 8,16,2048,64 or 1,16,1,16384,64)"
             ))
         };
-        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-        let causal = match parts.len() {
-            4 => false,
-            5 if parts[4] == "causal" => true,
+        let mut parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let causal = parts.last() == Some(&"causal");
+        if causal {
+            parts.pop();
+        }
+        let v: Vec<usize> = positive_sizes(&parts, bad)?;
+        let (nq, nk, head_dim) = match v[..] {
+            [_, _, n, d] => (n, n, d),
+            [_, _, nq, nk, d] => (nq, nk, d),
             _ => return Err(bad()),
         };
-        let v: Vec<usize> = positive_sizes(&parts[..4], bad)?;
         Ok(AttentionShape {
             batch: v[0],
             heads: v[1],
-            n: v[2],
-            head_dim: v[3],
+            nq,
+            nk,
+            head_dim,
             causal,
         })
     }
@@ -66,12 +76,13 @@ impl FromStr for AttentionShape {
 
 impl std::fmt::Display for AttentionShape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{},{}", self.batch, self.heads, self.nq)?;
+        if self.nk != self.nq {
+            write!(f, ",{}", self.nk)?;
+        }
         write!(
             f,
-            "{},{},{},{}{}",
-            self.batch,
-            self.heads,
-            self.n,
+            ",{}{}",
             self.head_dim,
             if self.causal { ",causal" } else { "" }
         )
@@ -79,22 +90,35 @@ impl std::fmt::Display for AttentionShape {
 }
 
 /// The problems `speckle tune` measures by default: D = 64 with and without the causal mask,
-/// and D = 128; PyTorch-benchmark sizes on GPUs, small ones on CPU adapters.
+/// D = 128, and decoding steps (those of `speckle bench all`); PyTorch-benchmark sizes on
+/// GPUs, small ones on CPU adapters.
 pub fn default_shapes(gpu: &Gpu) -> Vec<AttentionShape> {
     let shape = |batch, heads, n, head_dim, causal| AttentionShape {
         batch,
         heads,
-        n,
+        nq: n,
+        nk: n,
         head_dim,
         causal,
     };
+    let decode = |batch, heads, nq, nk, head_dim| AttentionShape {
+        nq,
+        nk,
+        ..shape(batch, heads, 1, head_dim, false)
+    };
     if gpu.is_cpu() {
-        vec![shape(1, 4, 256, 64, false), shape(1, 4, 256, 64, true)]
+        vec![
+            shape(1, 4, 256, 64, false),
+            shape(1, 4, 256, 64, true),
+            decode(1, 4, 8, 40_000, 64),
+        ]
     } else {
         vec![
             shape(8, 16, 2048, 64, false),
             shape(8, 16, 2048, 64, true),
             shape(8, 16, 1024, 128, false),
+            decode(1, 16, 1, 16_384, 64),
+            decode(8, 16, 1, 4096, 64),
         ]
     }
 }
@@ -163,24 +187,26 @@ pub fn tune(
     let mut out = Vec::new();
     for shape in shapes {
         let row = shape.heads * shape.head_dim;
-        let len = shape.batch * shape.n * row;
+        let len = shape.batch * shape.nq * row;
+        let kv_len = shape.batch * shape.nk * row;
         let (q_host, k_host, v_host) = (
             random_vec(len, 21),
-            random_vec(len, 22),
-            random_vec(len, 23),
+            random_vec(kv_len, 22),
+            random_vec(kv_len, 23),
         );
-        let dims3 = [shape.batch, shape.n, row];
-        let q = Tensor::from_slice(gpu, &q_host, &dims3)?;
-        let k = Tensor::from_slice(gpu, &k_host, &dims3)?;
-        let v = Tensor::from_slice(gpu, &v_host, &dims3)?;
-        let o = Tensor::empty(gpu, &dims3)?;
-        let dims = AttentionDims::new(&dims3, &dims3, &dims3, shape.heads)?;
+        let q_dims = [shape.batch, shape.nq, row];
+        let kv_dims = [shape.batch, shape.nk, row];
+        let q = Tensor::from_slice(gpu, &q_host, &q_dims)?;
+        let k = Tensor::from_slice(gpu, &k_host, &kv_dims)?;
+        let v = Tensor::from_slice(gpu, &v_host, &kv_dims)?;
+        let o = Tensor::empty(gpu, &q_dims)?;
+        let dims = AttentionDims::new(&q_dims, &kv_dims, &kv_dims, shape.heads)?;
         let sample = AttentionSample {
             q: &q_host,
             k: &k_host,
             v: &v_host,
-            nq: shape.n,
-            nk: shape.n,
+            nq: shape.nq,
+            nk: shape.nk,
             heads: shape.heads,
             d: shape.head_dim,
             scale: f64::from(dims.default_scale()),
@@ -224,7 +250,7 @@ pub fn tune(
             gpu,
             TUNE_OP,
             shape_class(&dims, shape.causal),
-            vec![shape.batch, shape.heads, shape.n, shape.head_dim],
+            vec![shape.batch, shape.heads, shape.nq, shape.nk, shape.head_dim],
             results,
         ));
     }

@@ -40,7 +40,8 @@ pub struct TuneArgs {
     /// adapter).
     #[arg(long, value_delimiter = ';')]
     matmul_shapes: Vec<MatmulShape>,
-    /// Attention problems, `B,H,N,D[,causal]` separated by `;`.
+    /// Attention problems, `B,H,N,D[,causal]` or `B,H,Nq,Nk,D[,causal]` (decoding steps:
+    /// few queries, many keys) separated by `;`.
     #[arg(long, value_delimiter = ';')]
     attention_shapes: Vec<AttentionShape>,
     /// Matrix-free projections, `batch,d,n_out[,complex][,transpose]` separated by `;`.
@@ -151,56 +152,74 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         bar.set_message(what.to_owned());
         bar.inc(1);
     };
+    // Each class's winner is written as soon as it is known, so that a run stopped part way
+    // (a time limit, Ctrl-C) keeps the classes it finished.
     let mut outcomes: Vec<(ClassResult, Option<TunedEntry>)> = Vec::new();
-    if !plan.matmul.is_empty() {
-        outcomes.extend(tune::matmul::tune(&gpu, &plan.matmul, &options, &mut step)?);
+    let mut written = 0;
+    let mut record = |op: &str,
+                      shape: &dyn std::fmt::Display,
+                      new: Result<Vec<(ClassResult, Option<TunedEntry>)>>|
+     -> Result<()> {
+        let new = new.map_err(|e| {
+            let kept = if args.dry_run || written == 0 {
+                String::new()
+            } else {
+                format!(
+                    " (the classes tuned before it are saved in {})",
+                    path.display()
+                )
+            };
+            e.in_context(format!("tuning {op} on {shape}{kept}"))
+        })?;
+        let before = written;
+        for entry in new.iter().filter_map(|(_, e)| e.clone()) {
+            file.insert(entry);
+            written += 1;
+        }
+        if !args.dry_run && written > before {
+            file.save(&path)?;
+        }
+        outcomes.extend(new);
+        Ok(())
+    };
+    for s in &plan.matmul {
+        record(
+            "matmul",
+            s,
+            tune::matmul::tune(&gpu, &[*s], &options, &mut step),
+        )?;
     }
-    if !plan.matmul_f16.is_empty() {
-        outcomes.extend(tune::matmul::tune_operands(
-            &gpu,
-            &plan.matmul_f16,
-            Operands::F16,
-            &options,
-            &mut step,
-        )?);
+    for s in &plan.matmul_f16 {
+        let f16 = Operands::F16;
+        let new = tune::matmul::tune_operands(&gpu, &[*s], f16, &options, &mut step);
+        record("matmul_f16", s, new)?;
     }
-    if !plan.attention.is_empty() {
-        outcomes.extend(tune::attention::tune(
-            &gpu,
-            &plan.attention,
-            &options,
-            &mut step,
-        )?);
+    for s in &plan.attention {
+        record(
+            "attention",
+            s,
+            tune::attention::tune(&gpu, &[*s], &options, &mut step),
+        )?;
     }
-    if !plan.project.is_empty() {
-        outcomes.extend(tune::project::tune(
-            &gpu,
-            &plan.project,
-            &options,
-            &mut step,
-        )?);
+    for s in &plan.project {
+        record(
+            "project",
+            s,
+            tune::project::tune(&gpu, &[*s], &options, &mut step),
+        )?;
     }
-    if !plan.optical.is_empty() {
-        outcomes.extend(tune::project_optical::tune(
-            &gpu,
-            &plan.optical,
-            &options,
-            &mut step,
-        )?);
+    for s in &plan.optical {
+        let new = tune::project_optical::tune(&gpu, &[*s], &options, &mut step);
+        record("project_optical", s, new)?;
     }
-    if !plan.srht.is_empty() {
-        outcomes.extend(tune::srht::tune(&gpu, &plan.srht, &options, &mut step)?);
+    for s in &plan.srht {
+        record(
+            "srht",
+            s,
+            tune::srht::tune(&gpu, &[*s], &options, &mut step),
+        )?;
     }
     bar.finish_and_clear();
-
-    let mut written = 0;
-    for entry in outcomes.iter().filter_map(|(_, e)| e.clone()) {
-        file.insert(entry);
-        written += 1;
-    }
-    if !args.dry_run && written > 0 {
-        file.save(&path)?;
-    }
     let results: Vec<&ClassResult> = outcomes.iter().map(|(r, _)| r).collect();
     if args.json {
         let value = serde_json::json!({
