@@ -17,8 +17,10 @@
 //!   configurations whatever a user's cache says.
 //!
 //! The measuring itself lives beside each op's candidates: [`matmul`], [`attention`],
-//! [`project`], [`project_optical`]. Every candidate's result is checked against the f64 reference before its time
-//! counts: a fast wrong configuration is reported and never chosen.
+//! [`project`], [`project_optical`], [`srht`]. Every candidate's result is checked against the
+//! f64 reference before its time counts: a fast wrong configuration is reported and never
+//! chosen. A candidate must beat the built-in default by more than [`WIN_MARGIN`] to replace
+//! it: closer than that is the timing's noise, and the default stays.
 
 pub mod attention;
 pub mod matmul;
@@ -384,9 +386,15 @@ pub struct ClassResult {
     pub speedup: f64,
 }
 
+/// How much faster than the built-in default (as a fraction of its time) a candidate must be
+/// to replace it. Identical runs on lavapipe spread by ±8 %, where the median of seven runs
+/// still moves by a few percent; GPU timestamps by about 1 %.
+pub const WIN_MARGIN: f64 = 0.03;
+
 impl ClassResult {
-    /// Picks the fastest valid candidate and the entry to cache (`None` when nothing valid ran
-    /// or the default was not measured).
+    /// Picks the fastest valid candidate, or the default where it is valid and the fastest is
+    /// not faster by more than [`WIN_MARGIN`], and the entry to cache (`None` when nothing
+    /// valid ran).
     pub(crate) fn finish(
         gpu: &Gpu,
         op: &str,
@@ -394,10 +402,7 @@ impl ClassResult {
         shape: Vec<usize>,
         candidates: Vec<CandidateResult>,
     ) -> (ClassResult, Option<TunedEntry>) {
-        let best = candidates
-            .iter()
-            .filter(|c| c.rejected.is_none() && c.median_ms.is_finite())
-            .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+        let best = winner(&candidates);
         let default_ms = candidates
             .iter()
             .find(|c| c.is_default)
@@ -422,6 +427,21 @@ impl ClassResult {
             candidates,
         };
         (result, entry)
+    }
+}
+
+/// The fastest valid candidate, or the default where it is valid and the fastest is not faster
+/// by more than [`WIN_MARGIN`]; `None` when none is valid.
+fn winner(candidates: &[CandidateResult]) -> Option<&CandidateResult> {
+    let valid = |c: &&CandidateResult| c.rejected.is_none() && c.median_ms.is_finite();
+    let fastest = candidates
+        .iter()
+        .filter(valid)
+        .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+    let default = candidates.iter().find(|c| c.is_default).filter(valid);
+    match (fastest, default) {
+        (Some(f), Some(d)) if f.median_ms * (1.0 + WIN_MARGIN) >= d.median_ms => Some(d),
+        (f, _) => f,
     }
 }
 
@@ -540,6 +560,39 @@ mod tests {
         assert_eq!(civil_date(0), "1970-01-01");
         assert_eq!(civil_date(11_016), "2000-02-29");
         assert_eq!(civil_date(20_789), "2026-12-02");
+    }
+
+    fn candidate(config: &str, ms: f64, is_default: bool, rejected: bool) -> CandidateResult {
+        CandidateResult {
+            median_ms: ms,
+            error: 0.0,
+            rejected: rejected.then(|| "wrong".to_owned()),
+            ..CandidateResult::new(config.to_owned(), is_default)
+        }
+    }
+
+    #[test]
+    fn a_candidate_replaces_the_default_only_by_more_than_the_margin() {
+        let name = |c: &[CandidateResult]| winner(c).map(|w| w.config.clone());
+        let default = candidate("default", 10.0, true, false);
+        // 2 % faster: noise, the default stays; 5 % faster: the candidate wins.
+        let close = [default.clone(), candidate("close", 9.8, false, false)];
+        assert_eq!(name(&close).as_deref(), Some("default"));
+        let faster = [default.clone(), candidate("faster", 9.5, false, false)];
+        assert_eq!(name(&faster).as_deref(), Some("faster"));
+        // A wrong or unmeasured candidate never wins, however fast.
+        let wrong = [default.clone(), candidate("wrong", 1.0, false, true)];
+        assert_eq!(name(&wrong).as_deref(), Some("default"));
+        let cut = [default, candidate("cut", f64::NAN, false, false)];
+        assert_eq!(name(&cut).as_deref(), Some("default"));
+        // Without a valid default the fastest valid candidate wins; with none, nothing.
+        let failed = [
+            candidate("default", 5.0, true, true),
+            candidate("a", 9.9, false, false),
+            candidate("b", 9.8, false, false),
+        ];
+        assert_eq!(name(&failed).as_deref(), Some("b"));
+        assert_eq!(name(&[candidate("x", 1.0, false, true)]), None);
     }
 
     #[test]
