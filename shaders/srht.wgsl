@@ -38,7 +38,8 @@
 // rows * p / TILE; MODE 4: ceil(rows * p / 2^LEVELS / WG); all split over x and y by
 // `Gpu::grid`.
 // Overrides: MODE; WG (threads per workgroup); TILE (MODE 3: values per tile, a power of two,
-// at least 4 WG and at most p); LEVELS (MODE 4: passes per dispatch, 1 to 4).
+// at least 4 WG and at most p); PADDED and TILE_WORDS (MODE 3: the tile's layout, see `slot`);
+// LEVELS (MODE 4: passes per dispatch, 1 to 4).
 // Loops (per invocation, an upper bound counted as lavapipe counts them: a loop of n passes
 // counts n + 1 plus one pass of each loop nested in it; `STAGE_LOOPS` and
 // `transpose_output_loops` in the host): MODE 0 22 (each of the two loads may draw a sign,
@@ -86,6 +87,11 @@ const FLAG_ACCUMULATE: u32 = 4u;
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
 override TILE: u32 = 1024u;
+// MODE 3: one unused word after every 16 values of the tile (GPUs), which spreads the rounds'
+// accesses over the 32 banks of workgroup memory (see `slot`), and the tile's words: TILE, or
+// TILE + TILE / 16 padded.
+override PADDED: bool = false;
+override TILE_WORDS: u32 = 1024u;
 // MODE 4: passes per dispatch (1 to 4); an override so that only its round is compiled.
 override LEVELS: u32 = 4u;
 
@@ -94,7 +100,20 @@ override LEVELS: u32 = 4u;
 @group(0) @binding(2) var<storage, read_write> work: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> tile: array<f32, TILE>;
+var<workgroup> tile: array<f32, TILE_WORDS>;
+
+// The word of tile value i. Unpadded, the first round's threads (16 consecutive values each)
+// read and write 16 words apart: 32 threads on 2 of the 32 banks, a 16-way conflict, and the
+// second round's two half-subgroups 256 words apart, on the same 16 banks. With a word after
+// every 16 values, i + i / 16, thread k's values start at 17 k (all 32 banks), and the halves
+// 272 words apart (16 banks apart); the loads' and the later rounds' consecutive values lose
+// at most one pair per subgroup to a conflict.
+fn slot(i: u32) -> u32 {
+    if (PADDED) {
+        return i + (i >> 4u);
+    }
+    return i;
+}
 
 fn sign(k: u32, t: u32, s: u32, j: u32) -> f32 {
     let stream = STREAM_DIAGONAL + 6u * k + 3u * t + s;
@@ -158,14 +177,19 @@ fn group_start(g: u32, level: u32, r: u32) -> u32 {
 
 // Tile values o, o + h, o + 2h, o + 3h.
 fn tile4(o: u32, h: u32) -> vec4<f32> {
-    return vec4(tile[o], tile[o + h], tile[o + 2u * h], tile[o + 3u * h]);
+    return vec4(
+        tile[slot(o)],
+        tile[slot(o + h)],
+        tile[slot(o + 2u * h)],
+        tile[slot(o + 3u * h)],
+    );
 }
 
 fn set_tile4(o: u32, h: u32, v: vec4<f32>) {
-    tile[o] = v.x;
-    tile[o + h] = v.y;
-    tile[o + 2u * h] = v.z;
-    tile[o + 3u * h] = v.w;
+    tile[slot(o)] = v.x;
+    tile[slot(o + h)] = v.y;
+    tile[slot(o + 2u * h)] = v.z;
+    tile[slot(o + 3u * h)] = v.w;
 }
 
 // Work values o, o + h, o + 2h, o + 3h.
@@ -204,10 +228,10 @@ fn tile_round(i: u32, h: u32, r: u32) {
             set_tile4(i, h, h4(tile4(i, h)));
         }
         default: {
-            let a = tile[i];
-            let b = tile[i + h];
-            tile[i] = a + b;
-            tile[i + h] = a - b;
+            let a = tile[slot(i)];
+            let b = tile[slot(i + h)];
+            tile[slot(i)] = a + b;
+            tile[slot(i + h)] = a - b;
         }
     }
 }
@@ -280,10 +304,10 @@ fn local_stages(w: u32, lid: u32) {
     let j0 = (w % tiles) * TILE;
     for (var q = lid; q < TILE / 4u; q += WG) {
         let v = load4(r, j0 + 4u * q);
-        tile[4u * q] = v.x;
-        tile[4u * q + 1u] = v.y;
-        tile[4u * q + 2u] = v.z;
-        tile[4u * q + 3u] = v.w;
+        tile[slot(4u * q)] = v.x;
+        tile[slot(4u * q + 1u)] = v.y;
+        tile[slot(4u * q + 2u)] = v.z;
+        tile[slot(4u * q + 3u)] = v.w;
     }
     workgroupBarrier();
     // Four passes at a time (strides h, 2h, 4h, 8h) on 16 values per thread in registers,
@@ -307,7 +331,7 @@ fn local_stages(w: u32, lid: u32) {
     }
     let base = p.work_first + (r - p.row0) * n + j0;
     for (var q = lid; q < TILE; q += WG) {
-        work[base + q] = tile[q];
+        work[base + q] = tile[slot(q)];
     }
 }
 

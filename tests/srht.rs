@@ -100,19 +100,23 @@ fn transforms_longer_than_a_tile_end_with_one_dispatch_per_pass() {
 
 #[test]
 fn every_local_configuration_matches_the_reference() {
-    // What `speckle tune` may choose: every tile and thread count this adapter accepts, on
-    // p = 8,192, where the largest tile holds a whole transform and the smallest (256 values)
-    // leaves five passes to the dispatches after it; both kinds, outputs poisoned.
+    // What `speckle tune` may choose: every tile, thread count and layout this adapter
+    // accepts, on p = 8,192, where the largest tile holds a whole transform and the smallest
+    // (256 values) leaves five passes to the dispatches after it; both kinds, outputs
+    // poisoned.
     let gpu = gpu();
     let (batch, d, n_out) = (2, 5000, 9000);
     let configs = LocalConfig::candidates(gpu, padded_len(d));
     let memory = gpu.limits().max_compute_workgroup_storage_size as usize;
-    assert_eq!(
-        configs.iter().any(|c| c.tile == 8192),
-        memory >= 8192 * 4,
-        "{configs:?}"
-    );
-    assert!(configs.iter().any(|c| c.tile == 256), "{configs:?}");
+    let fits = |padded: bool| configs.iter().any(|c| c.tile == 8192 && c.padded == padded);
+    assert_eq!(fits(false), memory >= 8192 * 4, "{configs:?}");
+    assert_eq!(fits(true), memory >= 8704 * 4, "{configs:?}");
+    for padded in [false, true] {
+        assert!(
+            configs.iter().any(|c| c.tile == 256 && c.padded == padded),
+            "{configs:?}"
+        );
+    }
     let x_host = random(batch * d, 77);
     let x = Tensor::from_slice(gpu, &x_host, &[batch, d]).unwrap();
     for optical in [false, true] {
@@ -141,11 +145,18 @@ fn a_local_configuration_that_cannot_run_is_refused_with_its_numbers() {
         "tile256",
         "wg8-tile256",
         "tile-wg8",
+        "tile256-wg8-padded",
     ] {
         let e = LocalConfig::parse(bad).unwrap_err().to_string();
-        assert!(e.contains(bad) && e.contains("tileT-wgW"), "{e}");
+        assert!(e.contains(bad) && e.contains("tileT-wgW[-pad]"), "{e}");
     }
-    let config = |tile, threads| LocalConfig { tile, threads };
+    let padded = LocalConfig::parse("tile512-wg16-pad").unwrap();
+    assert!(padded.padded && padded.words() == 544);
+    let config = |tile, threads| LocalConfig {
+        tile,
+        threads,
+        padded: false,
+    };
     let refusal = |c: LocalConfig, p: usize| c.check(gpu, p).unwrap_err().to_string();
     // Past the largest tile, longer than the transform, shorter than the least.
     let e = refusal(config(16_384, 64), 1 << 20);
@@ -156,6 +167,19 @@ fn a_local_configuration_that_cannot_run_is_refused_with_its_numbers() {
     let e = refusal(config(2048, 64), 1024);
     assert!(e.contains("64 to 1024 values"), "{e}");
     assert!(refusal(config(32, 8), 1024).contains("64 to"));
+    // A padded tile takes a sixteenth more memory: on an adapter with 32 KiB, 8,192 values fit
+    // unpadded only.
+    if gpu.limits().max_compute_workgroup_storage_size == 32768 {
+        assert!(config(8192, 64).check(gpu, 1 << 20).is_ok());
+        let e = refusal(
+            LocalConfig {
+                padded: true,
+                ..config(8192, 64)
+            },
+            1 << 20,
+        );
+        assert!(e.contains("padded tile must hold 64 to 4096 values"), "{e}");
+    }
     // More threads than a quarter of the tile.
     let e = refusal(config(256, 128), 1024);
     assert!(e.contains("1 to 64 threads"), "{e}");

@@ -555,6 +555,7 @@ fn the_srht_tuner_finds_a_correct_winner_and_its_choice_is_used() {
     let tuned = LocalConfig {
         tile: 256,
         threads: 16,
+        padded: true,
     };
     let me = AdapterKey::of(gpu());
     let class = srht::class_of(gpu(), batch, d, n_out, false).unwrap();

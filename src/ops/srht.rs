@@ -107,12 +107,17 @@ pub struct LocalConfig {
     pub tile: usize,
     /// Threads per tile, a power of two, at most tile / 4.
     pub threads: u32,
+    /// One unused word of workgroup memory after every 16 values, which spreads the rounds'
+    /// accesses over a GPU's 32 banks (`slot` in `shaders/srht.wgsl`).
+    pub padded: bool,
 }
 
 impl LocalConfig {
-    /// The configuration's name in the tuning cache: `tile4096-wg256`.
+    /// The configuration's name in the tuning cache: `tile4096-wg256`, `-pad` appended when
+    /// padded.
     pub fn name(&self) -> String {
-        format!("tile{}-wg{}", self.tile, self.threads)
+        let pad = if self.padded { "-pad" } else { "" };
+        format!("tile{}-wg{}{pad}", self.tile, self.threads)
     }
 
     /// Parses [`LocalConfig::name`] (the syntax only; [`LocalConfig::check`] tells whether it
@@ -120,10 +125,14 @@ impl LocalConfig {
     pub fn parse(s: &str) -> Result<LocalConfig> {
         let bad = || {
             Error::invalid(format!(
-                "srht config {s:?} is not tileT-wgW with T and W powers of two"
+                "srht config {s:?} is not tileT-wgW[-pad] with T and W powers of two"
             ))
         };
-        let (tile, threads) = s
+        let (unpadded, padded) = match s.strip_suffix("-pad") {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
+        let (tile, threads) = unpadded
             .strip_prefix("tile")
             .and_then(|r| r.split_once("-wg"))
             .ok_or_else(bad)?;
@@ -132,22 +141,32 @@ impl LocalConfig {
         if !tile.is_power_of_two() || !threads.is_power_of_two() {
             return Err(bad());
         }
-        Ok(LocalConfig { tile, threads })
+        Ok(LocalConfig {
+            tile,
+            threads,
+            padded,
+        })
+    }
+
+    /// The words of workgroup memory the tile takes.
+    pub fn words(&self) -> usize {
+        tile_words(self.tile, self.padded)
     }
 
     /// Whether the configuration runs transforms of length `p` on `gpu`: a tile of
-    /// [`MIN_TILE`] to [`MAX_TILE`] values, at most p and within the adapter's workgroup
+    /// [`MIN_TILE`] to [`MAX_TILE`] values, at most p, whose words fit the adapter's workgroup
     /// memory; 1 to 256 threads within the adapter's workgroup limits, at most a quarter of
     /// the tile (each loads four values at least); and the loops within the adapter's loop
     /// limit.
     pub fn check(&self, gpu: &Gpu, p: usize) -> Result<()> {
         let name = self.name();
-        let memory = gpu.limits().max_compute_workgroup_storage_size as usize / 4;
-        let most_tile = MAX_TILE.min(memory).min(p);
+        let memory = memory_words(gpu);
+        let most_tile = MAX_TILE.min(largest_tile(memory, self.padded)).min(p);
         if self.tile < MIN_TILE || self.tile > most_tile {
+            let layout = if self.padded { "padded " } else { "" };
             return Err(Error::invalid(format!(
-                "srht config {name}: the tile must hold {MIN_TILE} to {most_tile} values for \
-                 transforms of {p} values on this adapter ({memory} f32 of workgroup memory)"
+                "srht config {name}: the {layout}tile must hold {MIN_TILE} to {most_tile} values \
+                 for transforms of {p} values on this adapter ({memory} f32 of workgroup memory)"
             )));
         }
         let most_threads = max_threads(gpu).min(self.tile as u32 / 4);
@@ -170,8 +189,9 @@ impl LocalConfig {
     }
 
     /// Every configuration [`LocalConfig::check`] accepts for transforms of length `p` on
-    /// `gpu`, with tiles of 256 values or more (fewer where p is shorter) and thread counts of
-    /// 32 to 256 (on CPU adapters from one subgroup): what `speckle tune` measures.
+    /// `gpu`, with tiles of 256 values or more (fewer where p is shorter), thread counts of
+    /// 32 to 256 (on CPU adapters from one subgroup), padded and not: what `speckle tune`
+    /// measures.
     pub fn candidates(gpu: &Gpu, p: usize) -> Vec<LocalConfig> {
         let least_threads = if gpu.is_cpu() {
             super::cpu_workgroup_threads(gpu).min(32)
@@ -181,9 +201,12 @@ impl LocalConfig {
         let tiles = (MIN_TILE.max(256.min(p)).ilog2()..=MAX_TILE.ilog2()).map(|e| 1usize << e);
         tiles
             .flat_map(|tile| {
-                (least_threads.ilog2()..=MAX_TILE_THREADS.ilog2()).map(move |e| LocalConfig {
-                    tile,
-                    threads: 1 << e,
+                (least_threads.ilog2()..=MAX_TILE_THREADS.ilog2()).flat_map(move |e| {
+                    [false, true].map(|padded| LocalConfig {
+                        tile,
+                        threads: 1 << e,
+                        padded,
+                    })
                 })
             })
             .filter(|c| c.check(gpu, p).is_ok())
@@ -192,14 +215,16 @@ impl LocalConfig {
 
     /// The built-in configuration for transforms of length `p` on `gpu`: a tile of as many
     /// values as fit the default (4,096), the adapter's workgroup memory and `p`; on GPUs 256
-    /// threads, on CPU adapters one subgroup (the adapter's, else 8; a CPU driver runs a
+    /// threads and the padded layout (no banks on a CPU), on CPU adapters one subgroup (the adapter's, else 8; a CPU driver runs a
     /// workgroup on one core and switches between its subgroups at every barrier, so more
     /// threads add only switches), doubled while the loops would pass the loop limit. `None`
     /// where the tile would hold fewer than [`MIN_TILE`] values or no thread count fits the
     /// limit: every pass then runs on its own (MODE 0).
     pub fn builtin(gpu: &Gpu, p: usize) -> Result<Option<LocalConfig>> {
-        let memory = gpu.limits().max_compute_workgroup_storage_size as usize / 4;
-        let tile = DEFAULT_TILE.min(p).min(memory);
+        let padded = !gpu.is_cpu();
+        let tile = DEFAULT_TILE
+            .min(p)
+            .min(largest_tile(memory_words(gpu), padded));
         if tile < MIN_TILE {
             return Ok(None);
         }
@@ -219,8 +244,33 @@ impl LocalConfig {
             }
             threads *= 2;
         }
-        Ok(Some(LocalConfig { tile, threads }))
+        Ok(Some(LocalConfig {
+            tile,
+            threads,
+            padded,
+        }))
     }
+}
+
+/// The words of workgroup memory a tile of `tile` values takes: one more after every 16
+/// values when `padded`.
+fn tile_words(tile: usize, padded: bool) -> usize {
+    if padded {
+        tile + tile / 16
+    } else {
+        tile
+    }
+}
+
+/// The f32 words of workgroup memory the adapter gives a workgroup.
+fn memory_words(gpu: &Gpu) -> usize {
+    gpu.limits().max_compute_workgroup_storage_size as usize / 4
+}
+
+/// The largest power of two of values whose tile fits `memory` words (1 if none).
+fn largest_tile(memory: usize, padded: bool) -> usize {
+    let values = if padded { memory / 17 * 16 } else { memory };
+    1 << values.max(1).ilog2()
 }
 
 /// The most threads per workgroup the adapter allows along x, capped at [`MAX_TILE_THREADS`].
@@ -536,7 +586,12 @@ impl Passes {
         let global = |mode: f64| {
             gpu.pipeline(
                 &shaders::SRHT,
-                &[("MODE", mode), ("WG", f64::from(WG)), ("TILE", 4.0)],
+                &[
+                    ("MODE", mode),
+                    ("WG", f64::from(WG)),
+                    ("TILE", 4.0),
+                    ("TILE_WORDS", 4.0),
+                ],
             )
         };
         let stage = global(0.0)?;
@@ -548,6 +603,7 @@ impl Passes {
                     ("MODE", MODE_PASSES),
                     ("WG", f64::from(WG)),
                     ("TILE", 4.0),
+                    ("TILE_WORDS", 4.0),
                     ("LEVELS", f64::from(levels)),
                 ],
             )
@@ -559,6 +615,8 @@ impl Passes {
                     ("MODE", MODE_LOCAL),
                     ("WG", f64::from(c.threads)),
                     ("TILE", c.tile as f64),
+                    ("TILE_WORDS", c.words() as f64),
+                    ("PADDED", if c.padded { 1.0 } else { 0.0 }),
                 ];
                 Some((c.tile, gpu.pipeline(&shaders::SRHT, &constants)?))
             }
