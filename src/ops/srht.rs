@@ -66,12 +66,13 @@ const MODE_PASSES: f64 = 4.0;
 /// loads may each draw a sign from a Philox block (`random_fill::PHILOX_LOOPS` each).
 pub const STAGE_LOOPS: u64 = 2 * PHILOX_LOOPS;
 
-/// The tile the local stages (MODE 3) get by default: 4,096 values, 16 KiB of workgroup memory.
+/// The tile the local stages (MODE 3) get by default: 4,096 values, 16 KiB of workgroup memory
+/// (17 KiB padded).
 const DEFAULT_TILE: usize = 4096;
-/// The largest tile a tuned configuration may name: 32 KiB of workgroup memory.
+/// The largest tile a tuned configuration may name: 32 KiB of workgroup memory (34 KiB padded).
 pub const MAX_TILE: usize = 8192;
-/// The smallest tile a tuned configuration may name; below the default's size only where p or
-/// the adapter's workgroup memory allow no more.
+/// The smallest tile: where p or the adapter's workgroup memory allow fewer values, every pass
+/// runs on its own (MODE 0).
 pub const MIN_TILE: usize = 64;
 /// The most threads a tile may have.
 const MAX_TILE_THREADS: u32 = 256;
@@ -215,11 +216,12 @@ impl LocalConfig {
 
     /// The built-in configuration for transforms of length `p` on `gpu`: a tile of as many
     /// values as fit the default (4,096), the adapter's workgroup memory and `p`; on GPUs 256
-    /// threads and the padded layout (no banks on a CPU), on CPU adapters one subgroup (the adapter's, else 8; a CPU driver runs a
-    /// workgroup on one core and switches between its subgroups at every barrier, so more
-    /// threads add only switches), doubled while the loops would pass the loop limit. `None`
-    /// where the tile would hold fewer than [`MIN_TILE`] values or no thread count fits the
-    /// limit: every pass then runs on its own (MODE 0).
+    /// threads and the padded layout; on CPU adapters (which have no banks) unpadded, with
+    /// one subgroup (the adapter's, else 8; a CPU driver runs a workgroup on one core and
+    /// switches between its subgroups at every barrier, so more threads add only switches),
+    /// doubled while the loops would pass the loop limit. `None` where the tile would hold
+    /// fewer than [`MIN_TILE`] values or no thread count fits the limit: every pass then runs
+    /// on its own (MODE 0).
     pub fn builtin(gpu: &Gpu, p: usize) -> Result<Option<LocalConfig>> {
         let padded = !gpu.is_cpu();
         let tile = DEFAULT_TILE

@@ -183,11 +183,8 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         Ok(())
     };
     for s in &plan.matmul {
-        record(
-            "matmul",
-            s,
-            tune::matmul::tune(&gpu, &[*s], &options, &mut step),
-        )?;
+        let new = tune::matmul::tune(&gpu, &[*s], &options, &mut step);
+        record("matmul", s, new)?;
     }
     for s in &plan.matmul_f16 {
         let f16 = Operands::F16;
@@ -195,29 +192,20 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         record("matmul_f16", s, new)?;
     }
     for s in &plan.attention {
-        record(
-            "attention",
-            s,
-            tune::attention::tune(&gpu, &[*s], &options, &mut step),
-        )?;
+        let new = tune::attention::tune(&gpu, &[*s], &options, &mut step);
+        record("attention", s, new)?;
     }
     for s in &plan.project {
-        record(
-            "project",
-            s,
-            tune::project::tune(&gpu, &[*s], &options, &mut step),
-        )?;
+        let new = tune::project::tune(&gpu, &[*s], &options, &mut step);
+        record("project", s, new)?;
     }
     for s in &plan.optical {
         let new = tune::project_optical::tune(&gpu, &[*s], &options, &mut step);
         record("project_optical", s, new)?;
     }
     for s in &plan.srht {
-        record(
-            "srht",
-            s,
-            tune::srht::tune(&gpu, &[*s], &options, &mut step),
-        )?;
+        let new = tune::srht::tune(&gpu, &[*s], &options, &mut step);
+        record("srht", s, new)?;
     }
     bar.finish_and_clear();
     let results: Vec<&ClassResult> = outcomes.iter().map(|(r, _)| r).collect();
