@@ -15,7 +15,7 @@ use crate::ops::attention::{
 use crate::ops::attention_blocked::{BlockedConfig, THREADS_Y};
 use crate::tensor::Tensor;
 use crate::tune::{
-    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+    positive_sizes, run_candidate, CandidateResult, ClassResult, Contest, TuneOptions, TunedEntry,
 };
 
 /// An f32 attention output within this relative error of the f64 reference is correct: the
@@ -219,7 +219,7 @@ pub fn tune(
         // The default is what runs without a tuning cache: Auto's built-in choice.
         let default =
             attention::builtin_choice(gpu, &dims, &[&q, &k, &v, &o], AttentionVariant::Auto)?;
-        let mut best_ms = f64::INFINITY;
+        let mut contest = Contest::new();
         let mut results = Vec::new();
         for choice in candidates(gpu, shape.head_dim) {
             progress(&format!("attention {shape} {}", choice.name()));
@@ -227,7 +227,7 @@ pub fn tune(
                 gpu,
                 CandidateResult::new(choice.name(), choice == default),
                 options,
-                &mut best_ms,
+                &mut contest,
                 TOLERANCE,
                 || {
                     o.write(gpu, &vec![f32::NAN; len])?;
@@ -252,6 +252,8 @@ pub fn tune(
             shape_class(&dims, shape.causal),
             vec![shape.batch, shape.heads, shape.nq, shape.nk, shape.head_dim],
             results,
+            contest,
+            options,
         ));
     }
     Ok(out)

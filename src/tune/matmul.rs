@@ -13,7 +13,7 @@ use crate::ops::matmul::{
 use crate::ops::{matmul_coop_staged, matmul_f16};
 use crate::tensor::{HalfTensor, Tensor};
 use crate::tune::{
-    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+    positive_sizes, run_candidate, CandidateResult, ClassResult, Contest, TuneOptions, TunedEntry,
 };
 
 /// One product to tune on: op(A) is m × k, op(B) is k × n.
@@ -256,7 +256,7 @@ pub fn tune_operands(
         };
         // The default is what runs without a tuning cache (the tuning device has none).
         let default = operand.variant(gpu, &c, &plain)?;
-        let mut best_ms = f64::INFINITY;
+        let mut contest = Contest::new();
         let mut results = Vec::new();
         for config in &configs {
             progress(&format!("{op} {shape} {config}"));
@@ -292,7 +292,7 @@ pub fn tune_operands(
                 gpu,
                 result,
                 options,
-                &mut best_ms,
+                &mut contest,
                 tolerance,
                 || {
                     c.write(gpu, &vec![f32::NAN; c.len()])?;
@@ -312,6 +312,8 @@ pub fn tune_operands(
             shape_class(&d, shape.trans_a, shape.trans_b),
             vec![d.m, d.n, d.k],
             results,
+            contest,
+            options,
         ));
     }
     Ok(out)

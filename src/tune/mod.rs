@@ -380,10 +380,99 @@ pub struct ClassResult {
     pub shape: Vec<usize>,
     /// Every candidate, in the order measured.
     pub candidates: Vec<CandidateResult>,
-    /// The fastest valid candidate (`None` when none was valid).
+    /// The winner (`None` when no candidate was valid): the default unless another beat it
+    /// by more than [`WIN_MARGIN`], in the confirmation where there was one.
     pub best: Option<String>,
-    /// default time / best time (≥ 1 unless the default itself failed).
+    /// default time / winner's time (≥ 1 unless the default itself failed), from the
+    /// confirmation where there was one.
     pub speedup: f64,
+    /// The default and the fastest other candidate timed again, alternately, where that one
+    /// had beaten the default in the first measurement.
+    pub confirmation: Option<Confirmation>,
+}
+
+/// The default and a challenger timed again in alternation, so that both see the same state
+/// of a shared, noisy machine: in [`CONFIRM_ROUNDS`] rounds, `options.runs` runs of the
+/// default, then of the challenger; each time is the median of the rounds' medians.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Confirmation {
+    /// The challenger.
+    pub config: String,
+    /// The default's time, milliseconds (NaN when a run failed).
+    pub default_ms: f64,
+    /// The challenger's time, milliseconds (NaN when a run failed: it then loses).
+    pub challenger_ms: f64,
+}
+
+/// Rounds of the confirmation.
+pub const CONFIRM_ROUNDS: usize = 3;
+
+/// A tuner's state over one class's candidates: the best valid time so far (the probe's
+/// cutoff), and the plans of the default and of the fastest other valid candidate, which
+/// [`ClassResult::finish`] times again. At most these two plans are held at a time.
+pub(crate) struct Contest {
+    best_ms: f64,
+    default: Option<Vec<Dispatch>>,
+    /// The fastest valid candidate other than the default: its name, time and plan.
+    fastest: Option<(String, f64, Vec<Dispatch>)>,
+}
+
+impl Contest {
+    pub(crate) fn new() -> Contest {
+        Contest {
+            best_ms: f64::INFINITY,
+            default: None,
+            fastest: None,
+        }
+    }
+
+    /// Takes in a valid candidate's plan and time.
+    fn enter(&mut self, result: &CandidateResult, ms: f64, plan: Vec<Dispatch>) {
+        self.best_ms = self.best_ms.min(ms);
+        if result.is_default {
+            self.default = Some(plan);
+        } else if self.fastest.as_ref().is_none_or(|(_, best, _)| ms < *best) {
+            self.fastest = Some((result.config.clone(), ms, plan));
+        }
+    }
+
+    /// Times the default and the fastest other candidate again, alternately, where the first
+    /// measurement has the challenger beating the default (`default_ms`) by more than
+    /// [`WIN_MARGIN`]; `None` otherwise.
+    fn confirm(self, gpu: &Gpu, options: &TuneOptions, default_ms: f64) -> Option<Confirmation> {
+        let (default, (config, ms, challenger)) = (self.default?, self.fastest?);
+        if ms * (1.0 + WIN_MARGIN) >= default_ms {
+            return None;
+        }
+        let mut rounds = [Vec::new(), Vec::new()];
+        for _ in 0..CONFIRM_ROUNDS {
+            for (times, plan) in rounds.iter_mut().zip([&default, &challenger]) {
+                match time_dispatches(gpu, plan, 1, options.runs.max(1), false) {
+                    Ok(t) => times.push(t.median_ms),
+                    Err(e) => {
+                        log::warn!("confirming {config}: {e}");
+                        times.push(f64::NAN);
+                    }
+                }
+            }
+        }
+        let [d, c] = rounds.map(|t| median(&t));
+        Some(Confirmation {
+            config,
+            default_ms: d,
+            challenger_ms: c,
+        })
+    }
+}
+
+/// The median of `values` (NaN if any is NaN).
+fn median(values: &[f64]) -> f64 {
+    if values.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// How much faster than the built-in default (as a fraction of its time) a candidate must be
@@ -392,28 +481,38 @@ pub struct ClassResult {
 pub const WIN_MARGIN: f64 = 0.03;
 
 impl ClassResult {
-    /// Picks the fastest valid candidate, or the default where it is valid and the fastest is
-    /// not faster by more than [`WIN_MARGIN`], and the entry to cache (`None` when nothing
-    /// valid ran).
+    /// Picks the winner ([`winner`]) after the confirmation `contest` runs where one is due,
+    /// and the entry to cache (`None` when nothing valid ran), with the confirmation's times
+    /// where there was one.
     pub(crate) fn finish(
         gpu: &Gpu,
         op: &str,
         class: ShapeClass,
         shape: Vec<usize>,
         candidates: Vec<CandidateResult>,
+        contest: Contest,
+        options: &TuneOptions,
     ) -> (ClassResult, Option<TunedEntry>) {
-        let best = winner(&candidates);
         let default_ms = candidates
             .iter()
             .find(|c| c.is_default)
             .map_or(f64::NAN, |c| c.median_ms);
+        let confirmation = contest.confirm(gpu, options, default_ms);
+        let best = winner(&candidates, confirmation.as_ref());
+        // The challenger's times from the confirmation where it won there; a winning default's
+        // own first measurement (speedup 1).
+        let (best_ms, default_ms) = match (&confirmation, best) {
+            (Some(c), Some(b)) if b.config == c.config => (c.challenger_ms, c.default_ms),
+            (_, Some(b)) if b.is_default => (default_ms, default_ms),
+            (_, b) => (b.map_or(f64::NAN, |b| b.median_ms), default_ms),
+        };
         let entry = best.map(|b| TunedEntry {
             adapter: AdapterKey::of(gpu),
             op: op.to_owned(),
             class: class.clone(),
             shape: shape.clone(),
             config: b.config.clone(),
-            median_ms: b.median_ms,
+            median_ms: best_ms,
             default_ms,
             speckle: crate::version().to_owned(),
             date: today(),
@@ -423,25 +522,39 @@ impl ClassResult {
             class,
             shape,
             best: best.map(|b| b.config.clone()),
-            speedup: best.map_or(f64::NAN, |b| default_ms / b.median_ms),
+            speedup: default_ms / best_ms,
             candidates,
+            confirmation,
         };
         (result, entry)
     }
 }
 
 /// The fastest valid candidate, or the default where it is valid and the fastest is not faster
-/// by more than [`WIN_MARGIN`]; `None` when none is valid.
-fn winner(candidates: &[CandidateResult]) -> Option<&CandidateResult> {
+/// by more than [`WIN_MARGIN`]; `None` when none is valid. With a `confirmation`, its
+/// challenger wins only if faster than the default there by more than the margin.
+fn winner<'a>(
+    candidates: &'a [CandidateResult],
+    confirmation: Option<&Confirmation>,
+) -> Option<&'a CandidateResult> {
     let valid = |c: &&CandidateResult| c.rejected.is_none() && c.median_ms.is_finite();
     let fastest = candidates
         .iter()
         .filter(valid)
         .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
     let default = candidates.iter().find(|c| c.is_default).filter(valid);
-    match (fastest, default) {
-        (Some(f), Some(d)) if f.median_ms * (1.0 + WIN_MARGIN) >= d.median_ms => Some(d),
-        (f, _) => f,
+    let beats =
+        |challenger_ms: f64, default_ms: f64| challenger_ms * (1.0 + WIN_MARGIN) < default_ms;
+    match (fastest, default, confirmation) {
+        (_, Some(d), Some(c)) => {
+            let challenger = candidates.iter().find(|x| x.config == c.config);
+            match challenger {
+                Some(x) if beats(c.challenger_ms, c.default_ms) => Some(x),
+                _ => Some(d),
+            }
+        }
+        (Some(f), Some(d), None) if !beats(f.median_ms, d.median_ms) => Some(d),
+        (f, _, _) => f,
     }
 }
 
@@ -452,44 +565,45 @@ pub const PROBE_CUTOFF: f64 = 3.0;
 
 /// Measures one candidate: `prepare` poisons the outputs and plans the dispatches; they run
 /// once untimed (pipeline compilation: lavapipe compiles at the first dispatch), once timed
-/// (the probe), and, unless the probe is over [`PROBE_CUTOFF`] times `best_ms` (the default
-/// is never cut), `options.warmup` + `options.runs` times more; then `error` measures the
-/// output against the f64 reference, and a valid candidate under `tolerance` lowers
-/// `best_ms`.
+/// (the probe), and, unless the probe is over [`PROBE_CUTOFF`] times the contest's best time
+/// (the default is never cut), `options.warmup` + `options.runs` times more; then `error`
+/// measures the output against the f64 reference, and a valid candidate under `tolerance`
+/// enters the `contest`.
 pub(crate) fn run_candidate(
     gpu: &Gpu,
     mut result: CandidateResult,
     options: &TuneOptions,
-    best_ms: &mut f64,
+    contest: &mut Contest,
     tolerance: f64,
     prepare: impl FnOnce() -> Result<Vec<Dispatch>>,
     error: impl FnOnce() -> Result<f64>,
 ) -> CandidateResult {
-    let timed = (|| -> Result<Option<f64>> {
+    let best_ms = contest.best_ms;
+    let timed = (|| -> Result<Option<(f64, Vec<Dispatch>)>> {
         let dispatches = prepare()?;
         gpu.execute(&dispatches)?;
         let probe = time_dispatches(gpu, &dispatches, 0, 1, false)?.median_ms;
         log::debug!("{}: probe {probe:.3} ms", result.config);
-        if !result.is_default && probe > PROBE_CUTOFF * *best_ms {
+        if !result.is_default && probe > PROBE_CUTOFF * best_ms {
             result.median_ms = probe;
             return Ok(None);
         }
         let timing = time_dispatches(gpu, &dispatches, options.warmup, options.runs, false)?;
         log::debug!("{}: {timing:?}", result.config);
-        Ok(Some(timing.median_ms))
+        Ok(Some((timing.median_ms, dispatches)))
     })();
-    match timed.and_then(|t| t.map(|ms| error().map(|e| (ms, e))).transpose()) {
+    match timed.and_then(|t| t.map(|t| error().map(|e| (t, e))).transpose()) {
         Ok(None) => {
             result.rejected = Some(format!(
                 "first run {:.3} ms, over {PROBE_CUTOFF}x the best so far",
                 result.median_ms
             ));
         }
-        Ok(Some((ms, err))) => {
+        Ok(Some(((ms, plan), err))) => {
             result.median_ms = ms;
             result.error = err;
             if err <= tolerance {
-                *best_ms = best_ms.min(ms);
+                contest.enter(&result, ms, plan);
             } else {
                 result.rejected = Some(format!(
                     "wrong result: error {err:.2e} > tolerance {tolerance:.2e}"
@@ -573,7 +687,7 @@ mod tests {
 
     #[test]
     fn a_candidate_replaces_the_default_only_by_more_than_the_margin() {
-        let name = |c: &[CandidateResult]| winner(c).map(|w| w.config.clone());
+        let name = |c: &[CandidateResult]| winner(c, None).map(|w| w.config.clone());
         let default = candidate("default", 10.0, true, false);
         // 2 % faster: noise, the default stays; 5 % faster: the candidate wins.
         let close = [default.clone(), candidate("close", 9.8, false, false)];
@@ -593,6 +707,28 @@ mod tests {
         ];
         assert_eq!(name(&failed).as_deref(), Some("b"));
         assert_eq!(name(&[candidate("x", 1.0, false, true)]), None);
+    }
+
+    #[test]
+    fn a_confirmation_decides_between_its_challenger_and_the_default() {
+        let candidates = [
+            candidate("default", 10.0, true, false),
+            candidate("fast", 8.0, false, false),
+        ];
+        let confirmed = |challenger_ms: f64, default_ms: f64| Confirmation {
+            config: "fast".to_owned(),
+            default_ms,
+            challenger_ms,
+        };
+        let name = |c: Confirmation| winner(&candidates, Some(&c)).map(|w| w.config.clone());
+        // Faster again by more than the margin: it wins. Within the margin, slower, or failed
+        // when timed again: the default stays.
+        assert_eq!(name(confirmed(9.0, 10.0)).as_deref(), Some("fast"));
+        assert_eq!(name(confirmed(9.8, 10.0)).as_deref(), Some("default"));
+        assert_eq!(name(confirmed(11.0, 10.0)).as_deref(), Some("default"));
+        assert_eq!(name(confirmed(f64::NAN, 10.0)).as_deref(), Some("default"));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert!(median(&[1.0, f64::NAN, 2.0]).is_nan());
     }
 
     #[test]

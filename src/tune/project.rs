@@ -15,7 +15,7 @@ use crate::ops::project_dense::{
 use crate::ops::random_fill::Distribution;
 use crate::tensor::Tensor;
 use crate::tune::{
-    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+    positive_sizes, run_candidate, CandidateResult, ClassResult, Contest, TuneOptions, TunedEntry,
 };
 
 /// Outputs compared with the f64 reference per candidate.
@@ -138,7 +138,7 @@ pub fn tune(
         let re = Tensor::empty(gpu, &[shape.batch, out_len])?;
         let im = Tensor::empty(gpu, &[shape.batch, out_len])?;
         let reference = sampled_reference(&spec, shape, &u_host, &v_host);
-        let mut best_ms = f64::INFINITY;
+        let mut contest = Contest::new();
         let mut results = Vec::new();
         for wg in WORKGROUPS.into_iter().filter(|&w| w <= max_wg) {
             let config = config_name(wg);
@@ -147,7 +147,7 @@ pub fn tune(
                 gpu,
                 CandidateResult::new(config, wg == DEFAULT_WORKGROUP),
                 options,
-                &mut best_ms,
+                &mut contest,
                 TOLERANCE,
                 || {
                     re.write(gpu, &vec![f32::NAN; re.len()])?;
@@ -183,6 +183,8 @@ pub fn tune(
             shape_class(shape.d, shape.n_out, shape.complex, shape.transpose),
             vec![shape.batch, shape.d, shape.n_out],
             results,
+            contest,
+            options,
         ));
     }
     Ok(out)

@@ -17,7 +17,7 @@ use crate::ops::project_optical::{
 use crate::ops::random_fill::Distribution;
 use crate::tensor::{HalfTensor, Tensor};
 use crate::tune::{
-    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+    positive_sizes, run_candidate, CandidateResult, ClassResult, Contest, TuneOptions, TunedEntry,
 };
 
 /// Outputs compared with the f64 reference per candidate.
@@ -147,7 +147,7 @@ pub fn tune(
         let y = Tensor::empty(gpu, &[batch, n_out])?;
         let reference = sampled_reference(gpu, shape, &x, &paired, halves.as_ref())?;
         let default = default_kernel(gpu, batch, d, n_out, half);
-        let mut best_ms = f64::INFINITY;
+        let mut contest = Contest::new();
         let mut results = Vec::new();
         for kernel in candidates(gpu, shape) {
             let config = kernel.name();
@@ -156,7 +156,7 @@ pub fn tune(
                 gpu,
                 CandidateResult::new(config, kernel == default),
                 options,
-                &mut best_ms,
+                &mut contest,
                 TOLERANCE,
                 || {
                     y.write(gpu, &vec![f32::NAN; y.len()])?;
@@ -180,6 +180,8 @@ pub fn tune(
             shape_class(batch, d, n_out, half),
             vec![batch, d, n_out],
             results,
+            contest,
+            options,
         ));
     }
     Ok(out)

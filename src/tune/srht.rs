@@ -10,7 +10,7 @@ use crate::gpu::Gpu;
 use crate::ops::srht::{self, LocalConfig, TUNE_OP};
 use crate::tensor::Tensor;
 use crate::tune::{
-    positive_sizes, run_candidate, CandidateResult, ClassResult, TuneOptions, TunedEntry,
+    positive_sizes, run_candidate, CandidateResult, ClassResult, Contest, TuneOptions, TunedEntry,
 };
 
 /// Relative error over the first input's outputs: three f32 transforms of p log2 p additions
@@ -97,7 +97,7 @@ pub fn tune(
         let y = Tensor::empty(gpu, &[batch, n_out])?;
         let reference = crate::cpu::srht::srht(&x_host[..d], 1, d, n_out, SEED, false);
         let default = LocalConfig::builtin(gpu, p)?;
-        let mut best_ms = f64::INFINITY;
+        let mut contest = Contest::new();
         let mut results = Vec::new();
         // The default first: a candidate's probe is cut against the best time so far.
         let mut configs = candidates(gpu, shape);
@@ -111,7 +111,7 @@ pub fn tune(
                 gpu,
                 CandidateResult::new(name, Some(config) == default),
                 options,
-                &mut best_ms,
+                &mut contest,
                 TOLERANCE,
                 || {
                     y.write(gpu, &vec![f32::NAN; y.len()])?;
@@ -129,6 +129,8 @@ pub fn tune(
             class,
             vec![batch, d, n_out],
             results,
+            contest,
+            options,
         ));
     }
     Ok(out)

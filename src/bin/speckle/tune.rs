@@ -349,6 +349,12 @@ fn print_class(r: &ClassResult) {
         (Some(best), None) => println!("  best {best}"),
         (None, _) => println!("  no candidate gave a correct result; nothing cached"),
     }
+    if let Some(c) = &r.confirmation {
+        println!(
+            "  timed again alternately: {} {:.3} ms, default {:.3} ms",
+            c.config, c.challenger_ms, c.default_ms
+        );
+    }
     let mut valid: Vec<_> = r
         .candidates
         .iter()
