@@ -10,6 +10,12 @@ cargo test --all-targets --locked
 cargo test --doc --locked
 # The API docs build without warnings (no public item links a private one).
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+# No message text lost its line continuation: a string literal with a run of spaces between
+# two words (a `\` dropped at a line break joins the lines with the next line's indent).
+if grep -rnE '"[^"]*[[:alnum:],;:.)] {8,}[[:alnum:](][^"]*"' src tests --include='*.rs'; then
+  echo "string literals above hold runs of spaces: a lost line continuation?" >&2
+  exit 1
+fi
 # The benchmark comparison scripts (standard library only; the PyTorch part is skipped where
 # torch is not installed).
 if command -v python3 >/dev/null 2>&1; then

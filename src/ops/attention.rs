@@ -400,7 +400,8 @@ impl AttentionConfig {
             let sg_max = info.subgroup_max_size.max(sg_min).next_power_of_two();
             if threads > sg_min || !workgroup.is_multiple_of(sg_max) {
                 return bad(format!(
-                    "a query's threads must fit the smallest subgroup ({sg_min}) and the                      workgroup hold whole subgroups of {sg_max}"
+                    "a query's threads must fit the smallest subgroup ({sg_min}) and the \
+                     workgroup hold whole subgroups of {sg_max}"
                 ));
             }
         }
@@ -904,7 +905,8 @@ pub fn plan_with(
         AttentionChoice::Texture => {
             if !attention_texture::eligible(gpu, &dims, &tensors) {
                 return Err(Error::invalid(
-                    "attention: the texture variant needs an adapter with 8-wide subgroups and                      every operand in one binding",
+                    "attention: the texture variant needs an adapter with 8-wide subgroups and \
+                     every operand in one binding",
                 ));
             }
             return attention_texture::plan(
