@@ -651,6 +651,7 @@ fn speckle_tune_writes_shows_uses_and_clears_the_cache() {
     let before = std::fs::read(&file).unwrap();
     for (bad, expected) in [
         (vec!["tune", "--ops", "fft"], "unknown op"),
+        (vec!["tune", "--ops", "fft,all"], "or all"),
         (vec!["tune", "--matmul-shapes", "0,3,4"], "matmul shape"),
         (vec!["tune", "--runs", "0"], "--runs"),
         (

@@ -29,7 +29,8 @@ const OPS: [&str; 6] = [
 pub struct TuneArgs {
     /// Ops to tune: matmul, matmul_f16, attention, project (the matrix-free projection),
     /// project_optical (the fused materialized optical projection; the other materialized
-    /// projections are matmuls), srht (the structured projection's workgroup-memory tile).
+    /// projections are matmuls), srht (the structured projection's workgroup-memory tile);
+    /// all for every one.
     #[arg(
         long,
         value_delimiter = ',',
@@ -77,11 +78,21 @@ pub struct TuneArgs {
     json: bool,
 }
 
+impl TuneArgs {
+    /// The ops asked for, `all` standing for every op.
+    fn ops(&self) -> Vec<&str> {
+        if self.ops.iter().any(|o| o == "all") {
+            return OPS.to_vec();
+        }
+        self.ops.iter().map(String::as_str).collect()
+    }
+}
+
 pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
     for op in &args.ops {
-        if !OPS.contains(&op.as_str()) {
+        if op != "all" && !OPS.contains(&op.as_str()) {
             return Err(Error::invalid(format!(
-                "unknown op {op:?} to tune; known: {}",
+                "unknown op {op:?} to tune; known: {}, or all",
                 OPS.join(", ")
             )));
         }
@@ -129,7 +140,7 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
     }
     if args.clear {
         let mut removed = 0;
-        for op in &args.ops {
+        for op in args.ops() {
             removed += file.remove(&adapter, Some(cache_op(op)));
         }
         file.save(&path)?;
@@ -243,7 +254,8 @@ struct Plan {
 
 impl Plan {
     fn new(gpu: &Gpu, args: &TuneArgs) -> Plan {
-        let wants = |op: &str| args.ops.iter().any(|o| o == op);
+        let ops = args.ops();
+        let wants = |op: &str| ops.contains(&op);
         Plan {
             matmul: pick(
                 wants("matmul"),
