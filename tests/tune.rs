@@ -563,6 +563,20 @@ fn the_srht_tuner_finds_a_correct_winner_and_its_choice_is_used() {
         &tune_file(vec![entry(&me, "srht", class, &tuned.name())]),
         "srht",
     );
+    // What runs, and what the benchmark reports as its variant.
+    let builtin = LocalConfig::builtin(gpu(), 1024).unwrap();
+    for (device, local) in [(&g, Some(tuned)), (gpu(), builtin)] {
+        assert_eq!(
+            srht::chosen_local(device, batch, d, n_out, false).unwrap(),
+            local
+        );
+        let mut projection =
+            speckle::projection::Projection::new(speckle::projection::Kind::Srht, n_out, 5);
+        projection.fit(d).unwrap();
+        let bench = speckle::bench::bench_project(device, &projection, batch, 0, 1).unwrap();
+        assert_eq!(bench.mode, format!("structured, {}", local.unwrap().name()));
+        assert!(bench.rel_err < 1e-5, "{}", bench.rel_err);
+    }
     let x_host = random(batch * d, 3);
     let y_host = random(batch * n_out, 4);
     for (device, workgroups) in [(&g, 24), (gpu(), 6)] {
