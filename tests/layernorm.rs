@@ -1,7 +1,8 @@
 //! Layer normalization and its Jacobian-vector product against the f64 reference, on shapes
-//! that are not multiples of the workgroup (cols 1, 3, 33, 127, 1000, 5000), with poisoned
-//! outputs; row statistics of the output; the JVP against central finite differences; rows
-//! past the adapter's loop limit refused.
+//! that are not multiples of the workgroup (cols 1, 3, 33, 127, 1000, 5000; those that are
+//! multiples of 4, and 4 and 256, run the vec4 entry point, the others the scalar one), with
+//! poisoned outputs; row statistics of the output; the JVP against central finite
+//! differences; rows past the adapter's loop limit refused.
 //!
 //! Tolerance (`tol`). The kernel's statistics are merged (Chan et al.'s pairwise update) over
 //! a thread's cols/(4·WG) blocks of four and then a tree of log2(WG) levels, on values shifted
@@ -47,7 +48,26 @@ fn rows(len: usize, seed: u64, offset: f32, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-const SHAPES: [(usize, usize); 6] = [(1, 1), (7, 3), (250, 33), (5, 127), (33, 1000), (3, 5000)];
+const SHAPES: [(usize, usize); 8] = [
+    (1, 1),
+    (7, 3),
+    (3, 4),
+    (250, 33),
+    (5, 127),
+    (9, 256),
+    (33, 1000),
+    (3, 5000),
+];
+
+#[test]
+fn rows_of_whole_vec4s_take_the_vec4_entry() {
+    let vec4: Vec<usize> = SHAPES
+        .iter()
+        .map(|&(_, c)| c)
+        .filter(|&c| layernorm::takes_vec4(c))
+        .collect();
+    assert_eq!(vec4, [4, 256, 1000, 5000]);
+}
 
 #[test]
 fn values_match_the_reference() {
@@ -216,7 +236,12 @@ fn jvp_matches_the_reference_and_finite_differences() {
 #[test]
 fn in_place_and_aliased_outputs() {
     let gpu = gpu();
-    let (r, c) = (6, 250);
+    for (r, c) in [(6, 250), (5, 252)] {
+        in_place(gpu, r, c);
+    }
+}
+
+fn in_place(gpu: &Gpu, r: usize, c: usize) {
     let x_host = rows(r * c, 70, 0.3, 1.0);
     let t_host = random(r * c, 71);
     let eps = f64::from(DEFAULT_EPS);
@@ -228,13 +253,13 @@ fn in_place_and_aliased_outputs() {
     gpu.execute(&layernorm::plan(gpu, &x, &x, &Default::default()).unwrap())
         .unwrap();
     assert_rel_close(
-        "jvp in place",
+        &format!("jvp in place [{r}, {c}]"),
         &t.to_vec(gpu).unwrap(),
         &layernorm_jvp(&x_host, &t_host, c, None, eps),
         2.0 * tol(c),
     );
     assert_rel_close(
-        "values in place",
+        &format!("values in place [{r}, {c}]"),
         &x.to_vec(gpu).unwrap(),
         &layernorm(&x_host, c, None, None, eps),
         tol(c),
@@ -244,41 +269,49 @@ fn in_place_and_aliased_outputs() {
 #[test]
 fn many_rows_are_split_over_dispatches_and_long_rows_are_errors() {
     let gpu = gpu_with_binding_limit(1024);
-    let (r, c) = (100, 33);
-    let x_host = rows(r * c, 80, 1.0, 2.0);
-    let t_host = random(r * c, 81);
-    let x = Tensor::from_slice(&gpu, &x_host, &[r, c]).unwrap();
-    let t = Tensor::from_slice(&gpu, &t_host, &[r, c]).unwrap();
-    let y = poisoned(&gpu, &[r, c]);
-    let plan = layernorm::plan(&gpu, &x, &y, &Default::default()).unwrap();
-    assert!(
-        plan.len() >= 10,
-        "1 KiB bindings must split 13 KB ({} dispatches)",
-        plan.len()
-    );
-    gpu.execute(&plan).unwrap();
-    let eps = f64::from(DEFAULT_EPS);
-    assert_rel_close(
-        "chunked values",
-        &y.to_vec(&gpu).unwrap(),
-        &layernorm(&x_host, c, None, None, eps),
-        tol(c),
-    );
-    let dy = poisoned(&gpu, &[r, c]);
-    gpu.execute(&layernorm::plan_jvp(&gpu, &x, &t, &dy, &Default::default()).unwrap())
-        .unwrap();
-    assert_rel_close(
-        "chunked jvp",
-        &dy.to_vec(&gpu).unwrap(),
-        &layernorm_jvp(&x_host, &t_host, c, None, eps),
-        2.0 * tol(c),
-    );
+    // Rows of 44 values take the vec4 entry; 5 of them fill a dispatch, so later windows
+    // start inside the binding's alignment (at element 4 with lavapipe's 32 bytes).
+    for (r, c) in [(100, 33), (100, 44)] {
+        split_rows(&gpu, r, c);
+    }
     // A row of 1000 values does not fit a 1 KiB binding.
     let long = Tensor::zeros(&gpu, &[2, 1000]).unwrap();
     let e = layernorm::plan(&gpu, &long, &long, &Default::default()).unwrap_err();
     assert!(
         e.to_string().contains("1000") && e.to_string().contains("binding"),
         "{e}"
+    );
+}
+
+fn split_rows(gpu: &Gpu, r: usize, c: usize) {
+    let x_host = rows(r * c, 80, 1.0, 2.0);
+    let t_host = random(r * c, 81);
+    let x = Tensor::from_slice(gpu, &x_host, &[r, c]).unwrap();
+    let t = Tensor::from_slice(gpu, &t_host, &[r, c]).unwrap();
+    let y = poisoned(gpu, &[r, c]);
+    let plan = layernorm::plan(gpu, &x, &y, &Default::default()).unwrap();
+    assert!(
+        plan.len() >= 10,
+        "1 KiB bindings must split {} KB ({} dispatches)",
+        r * c * 4 / 1000,
+        plan.len()
+    );
+    gpu.execute(&plan).unwrap();
+    let eps = f64::from(DEFAULT_EPS);
+    assert_rel_close(
+        &format!("chunked values [{r}, {c}]"),
+        &y.to_vec(gpu).unwrap(),
+        &layernorm(&x_host, c, None, None, eps),
+        tol(c),
+    );
+    let dy = poisoned(gpu, &[r, c]);
+    gpu.execute(&layernorm::plan_jvp(gpu, &x, &t, &dy, &Default::default()).unwrap())
+        .unwrap();
+    assert_rel_close(
+        &format!("chunked jvp [{r}, {c}]"),
+        &dy.to_vec(gpu).unwrap(),
+        &layernorm_jvp(&x_host, &t_host, c, None, eps),
+        2.0 * tol(c),
     );
 }
 
