@@ -11,7 +11,12 @@
 //                (max, sum) pair to stats[2 * (row * segments + segment)].
 //   2 normalize: combines the row's segment stats into (M, Z) and writes the segment of y.
 //
-// Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write).
+// Entry points: `main`, every mode; `main_vec4`, mode 0 where cols, x_first and y_first are
+// multiples of 4 (the host's choice): thread lid takes the vec4s lid, lid + WG, ... of the row,
+// one 16-byte access for four values (coalesced on GPUs; lavapipe's storage accesses go lane
+// by lane).
+// Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write;
+// not in `main_vec4`, whose x4 and y4 are x and y as vec4s).
 // Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
 // workgroup, for one row segment. Overrides: MODE; WG (threads per workgroup, a power of two).
 // The passes over a row walk it in blocks of 4 WG values (shaders/lib/row_blocks.wgsl): in each
@@ -50,6 +55,9 @@ override WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+// `main_vec4`'s x and y, the same buffers as vec4s.
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;
 
 var<workgroup> wg_max: array<f32, WG>;
 var<workgroup> wg_sum: array<f32, WG>;
@@ -87,6 +95,27 @@ fn seen_at(row: u32, x0: u32, j: u32) -> Seen {
     let i = b.i;
     let v = p.scale * vec4(x[x0 + i.x], x[x0 + i.y], x[x0 + i.z], x[x0 + i.w]);
     return Seen(seen, v);
+}
+
+// `own` with the four values v folded in, of which those `seen` count: one rescaling exp for
+// the four.
+fn fold(own: State, v: vec4<f32>, seen: vec4<bool>) -> State {
+    if (!any(seen)) {
+        return own;
+    }
+    // The block's own max over its seen values; a value that is not seen counts as the max
+    // itself, so it cannot raise it, and adds nothing to the sum.
+    let later = select(select(v.w, v.z, seen.z), v.y, seen.y);
+    let first = select(later, v.x, seen.x);
+    let w = select(vec4(first), v, seen);
+    var m = max(max(w.x, w.y), max(w.z, w.w));
+    if (own.s != 0.0) {
+        m = max(m, own.m);
+    }
+    let e = select(vec4(0.0), exp(v - m), seen);
+    // Before the first value own.m is no max: exp(own.m - m) may overflow there.
+    let carried = select(0.0, own.s * exp(own.m - m), own.s != 0.0);
+    return State(m, carried + ((e.x + e.y) + (e.z + e.w)));
 }
 
 // Reduces every thread's state to one, returned to all threads.
@@ -129,21 +158,7 @@ fn main(
         var own = State(0.0, 0.0);
         for (var j = lid; j < p.seg_len; j += 4u * WG) {
             let b = seen_at(row, x0, j);
-            if (any(b.seen)) {
-                // The block's own max over its seen values; a value that is not seen counts
-                // as the max itself, so it cannot raise it, and adds nothing to the sum.
-                let later = select(select(b.v.w, b.v.z, b.seen.z), b.v.y, b.seen.y);
-                let first = select(later, b.v.x, b.seen.x);
-                let w = select(vec4(first), b.v, b.seen);
-                var m = max(max(w.x, w.y), max(w.z, w.w));
-                if (own.s != 0.0) {
-                    m = max(m, own.m);
-                }
-                let e = select(vec4(0.0), exp(b.v - m), b.seen);
-                // Before the first value own.m is no max: exp(own.m - m) may overflow there.
-                let carried = select(0.0, own.s * exp(own.m - m), own.s != 0.0);
-                own = State(m, carried + ((e.x + e.y) + (e.z + e.w)));
-            }
+            own = fold(own, b.v, b.seen);
         }
         total = workgroup_combine(lid, own);
         if (MODE == 1u) {
@@ -163,4 +178,37 @@ fn main(
         if (j + 2u * WG < p.seg_len) { y[y0 + j + 2u * WG] = out.z; }
         if (j + 3u * WG < p.seg_len) { y[y0 + j + 3u * WG] = out.w; }
     }
+}
+
+// Mode 0 over rows of whole vec4s (the host's choice where cols, x_first and y_first are
+// multiples of 4): thread lid takes the vec4s lid, lid + WG, ... of the row.
+@compute @workgroup_size(WG)
+fn main_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = linear_workgroup(wid, nwg);
+    // Uniform per workgroup, so returning here keeps the barriers below in uniform control flow.
+    if (r >= p.rows) { return; }
+    let row = p.row_base + r;
+    let c4 = p.cols / 4u;
+    let x0 = p.x_first / 4u + r * c4;
+    let y0 = p.y_first / 4u + r * c4;
+    var own = State(0.0, 0.0);
+    for (var q = lid; q < c4; q += WG) {
+        own = fold(own, p.scale * x4[x0 + q], seen4(row, q));
+    }
+    let total = workgroup_combine(lid, own);
+    let inv = select(0.0, 1.0 / total.s, total.s > 0.0);
+    for (var q = lid; q < c4; q += WG) {
+        let v = p.scale * x4[x0 + q];
+        y4[y0 + q] = select(vec4(0.0), exp(v - total.m) * inv, seen4(row, q));
+    }
+}
+
+// Which of the row's columns 4q .. 4q + 3 the mask lets through.
+fn seen4(row: u32, q: u32) -> vec4<bool> {
+    let c = 4u * q;
+    return vec4(visible(row, c), visible(row, c + 1u), visible(row, c + 2u), visible(row, c + 3u));
 }

@@ -96,23 +96,27 @@ fn scale_and_causal_mask() {
         },
         2,
     );
-    // More keys than queries: query i still sees keys 0..=i only (top-left alignment).
-    check(
-        gpu,
-        7,
-        33,
-        SoftmaxOptions {
-            scale: 1.0,
-            causal: true,
-        },
-        3,
-    );
+    // More keys than queries: query i still sees keys 0..=i only (top-left alignment); rows
+    // of 36 take the vec4 entry point, of 33 the scalar one.
+    for (cols, seed) in [(33, 3), (36, 4)] {
+        check(
+            gpu,
+            7,
+            cols,
+            SoftmaxOptions {
+                scale: 1.0,
+                causal: true,
+            },
+            seed,
+        );
+    }
+    assert!(softmax::takes_vec4(36) && !softmax::takes_vec4(33));
 }
 
 #[test]
 fn causal_mask_repeats_per_batch_matrix() {
     let gpu = gpu();
-    let (batch, q, k) = (3, 5, 6);
+    let (batch, q, k) = (3, 5, 8);
     let x_host = random_scaled(batch * q * k, 4, 2.0);
     let x = Tensor::from_slice(gpu, &x_host, &[batch, q, k]).unwrap();
     let y = softmax::run(
@@ -143,8 +147,11 @@ fn rows_longer_than_one_binding_are_segmented() {
         },
         6,
     );
-    // Short rows are split into row blocks instead.
+    // Short rows are split into row blocks instead; of 44 values (the vec4 entry), 23 fill a
+    // dispatch, so later windows start inside the binding's alignment (element 4 with 32
+    // bytes).
     check(&gpu, 300, 33, SoftmaxOptions::default(), 7);
+    check(&gpu, 300, 44, SoftmaxOptions::default(), 8);
 }
 
 #[test]

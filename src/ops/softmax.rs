@@ -104,6 +104,13 @@ fn segments_for(gpu: &Gpu, cols: usize, at_least: usize, wg: u32) -> Result<usiz
     Ok(best.1)
 }
 
+/// Whether rows of `cols` values that fit one dispatch run through the kernel's vec4 entry
+/// point, which reads and writes whole vec4s (where the windows also start on a vec4, as
+/// whole tensors' do): `cols` a multiple of 4. Segmented rows take the scalar modes.
+pub fn takes_vec4(cols: usize) -> bool {
+    cols.is_multiple_of(4)
+}
+
 /// Plans `y = softmax(x)` along the last axis; `x` and `y` have the same shape.
 pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Result<Vec<Dispatch>> {
     if x.shape() != y.shape() {
@@ -153,7 +160,13 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         .loop_limit()?
         .is_none_or(|limit| fused_loops(cols, wg) <= limit);
     if cols <= capacity && fused_fits {
-        let pipeline = pipeline(gpu, MODE_FUSED, wg)?;
+        let scalar = pipeline(gpu, MODE_FUSED, wg)?;
+        let vec4 = if takes_vec4(cols) {
+            let constants = [("MODE", f64::from(MODE_FUSED)), ("WG", f64::from(wg))];
+            Some(gpu.pipeline_entry(&shaders::SOFTMAX, "main_vec4", &constants)?)
+        } else {
+            None
+        };
         let max_rows = (capacity / cols).min(gpu.max_grid());
         let mut r0 = 0;
         while r0 < rows {
@@ -168,15 +181,29 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
                 ..base
             };
             let uniform = gpu.uniform("speckle.softmax.params", &params);
-            let bind_group = gpu.bind_group(
-                &pipeline,
-                &[
-                    uniform.as_entire_binding(),
-                    xw.resource(),
-                    yw.resource(),
-                    gpu.placeholder().as_entire_binding(),
-                ],
-            );
+            // The vec4 entry where both windows start on a whole vec4 (rows of whole vec4s
+            // do when their tensor's window does); it has no stats binding.
+            let (pipeline, bind_group) = match &vec4 {
+                Some(v) if xw.first % 4 == 0 && yw.first % 4 == 0 => (
+                    v,
+                    gpu.bind_group(
+                        v,
+                        &[uniform.as_entire_binding(), xw.resource(), yw.resource()],
+                    ),
+                ),
+                _ => (
+                    &scalar,
+                    gpu.bind_group(
+                        &scalar,
+                        &[
+                            uniform.as_entire_binding(),
+                            xw.resource(),
+                            yw.resource(),
+                            gpu.placeholder().as_entire_binding(),
+                        ],
+                    ),
+                ),
+            };
             dispatches.push(Dispatch::kernel(
                 pipeline.clone(),
                 bind_group,
