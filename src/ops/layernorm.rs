@@ -225,7 +225,7 @@ fn plan_mode(
         let aligned = [params.x_first, params.t_first, params.y_first]
             .iter()
             .chain([&params.gamma_first, &params.beta_first])
-            .all(|f| f % 4 == 0);
+            .all(|f| f.is_multiple_of(4));
         let pipeline = match &vec4 {
             Some(v) if aligned => v,
             _ => &scalar,

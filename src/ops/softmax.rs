@@ -184,7 +184,7 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
             // The vec4 entry where both windows start on a whole vec4 (rows of whole vec4s
             // do when their tensor's window does); it has no stats binding.
             let (pipeline, bind_group) = match &vec4 {
-                Some(v) if xw.first % 4 == 0 && yw.first % 4 == 0 => (
+                Some(v) if xw.first.is_multiple_of(4) && yw.first.is_multiple_of(4) => (
                     v,
                     gpu.bind_group(
                         v,
