@@ -58,9 +58,20 @@ fn check_tol(gpu: &speckle::Gpu, rows: usize, cols: usize, seed: u64, tol: f64) 
 #[test]
 fn reductions_match_the_reference() {
     let gpu = gpu();
-    for &(rows, cols) in &[(1, 1), (7, 1), (1, 7), (33, 33), (5, 250), (2, 100_000)] {
+    // Rows of 4, 36 and 100,000 values run the vec4 entry point, the others the scalar one.
+    for &(rows, cols) in &[
+        (1, 1),
+        (7, 1),
+        (1, 7),
+        (3, 4),
+        (33, 33),
+        (33, 36),
+        (5, 250),
+        (2, 100_000),
+    ] {
         check(gpu, rows, cols, (rows + cols) as u64);
     }
+    assert!(reduce::takes_vec4(36, 36) && !reduce::takes_vec4(36, 33));
 }
 
 #[test]
@@ -68,6 +79,9 @@ fn rows_longer_than_one_binding_are_segmented() {
     let gpu = gpu_with_binding_limit(2048);
     check(&gpu, 3, 10_000, 3);
     check(&gpu, 500, 7, 4);
+    // Rows of 20 (vec4): 25 fill a dispatch, so later windows start inside the binding's
+    // alignment (element 4 with 32 bytes).
+    check(&gpu, 500, 20, 5);
 }
 
 #[test]

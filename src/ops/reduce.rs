@@ -247,10 +247,14 @@ fn dispatch(
     cols: usize,
 ) -> Result<Dispatch> {
     let wg = super::row_workgroup_size(gpu, cols, loops)?;
-    let pipeline = gpu.pipeline(
-        &shaders::REDUCE,
-        &[("KIND", f64::from(kind)), ("WG", f64::from(wg))],
-    )?;
+    let constants = [("KIND", f64::from(kind)), ("WG", f64::from(wg))];
+    // The vec4 entry where the rows are whole vec4s that start on one.
+    let pipeline =
+        if takes_vec4(cols, params.row_stride as usize) && params.x_first.is_multiple_of(4) {
+            gpu.pipeline_entry(&shaders::REDUCE, "main_vec4", &constants)?
+        } else {
+            gpu.pipeline(&shaders::REDUCE, &constants)?
+        };
     let uniform = gpu.uniform("speckle.reduce.params", &params);
     let bind_group = gpu.bind_group(&pipeline, &[uniform.as_entire_binding(), x, out]);
     Ok(Dispatch::kernel(
@@ -258,6 +262,13 @@ fn dispatch(
         bind_group,
         gpu.grid(params.rows),
     ))
+}
+
+/// Whether rows of `cols` values `row_stride` apart run through the kernel's vec4 entry point,
+/// which reads whole vec4s (where the window also starts on a vec4, as a whole tensor's
+/// does): both multiples of 4.
+pub fn takes_vec4(cols: usize, row_stride: usize) -> bool {
+    cols.is_multiple_of(4) && row_stride.is_multiple_of(4)
 }
 
 /// Returns `reduction` of each row of `x` (shape [`output_shape`]).
