@@ -358,11 +358,8 @@ pub fn plan(
     seed: u64,
     optical: bool,
 ) -> Result<Vec<Dispatch>> {
-    let (batch, d) = rows_of(x)?;
-    expect_len(y, "output", batch, n_out)?;
-    let passes = Passes::new(gpu, batch, d, n_out, seed, optical, false)?;
-    let local = local_config(gpu, passes.p, passes.work_rows())?;
-    passes.plan(gpu, x, y, local)
+    let choose = |passes: &Passes| local_config(gpu, passes.p, passes.work_rows());
+    plan_forward(gpu, x, y, n_out, seed, optical, choose)
 }
 
 /// [`plan`] with the local stages in `local` (checked with [`LocalConfig::check`]): for tuning.
@@ -375,11 +372,25 @@ pub fn plan_with(
     optical: bool,
     local: LocalConfig,
 ) -> Result<Vec<Dispatch>> {
+    let choose = |passes: &Passes| local.check(gpu, passes.p).map(|()| Some(local));
+    plan_forward(gpu, x, y, n_out, seed, optical, choose)
+}
+
+/// The forward plan with the local stages `choose` picks for the transforms.
+fn plan_forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    n_out: usize,
+    seed: u64,
+    optical: bool,
+    choose: impl FnOnce(&Passes) -> Result<Option<LocalConfig>>,
+) -> Result<Vec<Dispatch>> {
     let (batch, d) = rows_of(x)?;
     expect_len(y, "output", batch, n_out)?;
     let passes = Passes::new(gpu, batch, d, n_out, seed, optical, false)?;
-    local.check(gpu, passes.p)?;
-    passes.plan(gpu, x, y, Some(local))
+    let local = choose(&passes)?;
+    passes.plan(gpu, x, y, local)
 }
 
 /// The local stages' configuration [`plan`] runs for `batch` inputs of `d` values to `n_out`
