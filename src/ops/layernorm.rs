@@ -9,8 +9,10 @@
 //! with μ the row's mean and σ² its biased variance (divided by `cols`, like PyTorch's
 //! `nn.LayerNorm`), γ and β optional `[cols]` vectors (default 1 and 0), ε = 1e-5 by default.
 //! `dy` is the derivative of `y` when x moves along the tangent t (forward mode); β does not
-//! enter it. One workgroup per row; the statistics are two-pass in f32, shifted by the row's
-//! first value so that a common offset of the row does not cost precision.
+//! enter it. One workgroup per row; the statistics in one pass in f32 by pairwise (Chan)
+//! merges, shifted by the row's first value so that a common offset of the row does not cost
+//! precision, then the output pass; rows of whole vec4s through the kernel's vec4 entry point
+//! ([`takes_vec4`]).
 //!
 //! A row must fit one storage binding (`cols` ≤ about [`Gpu::binding_limit`] / 4): longer rows
 //! are an error, not split, since the normalization needs the whole row's statistics before
