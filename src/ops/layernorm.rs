@@ -186,12 +186,6 @@ fn plan_mode(
         )?;
     }
     let constants = [("MODE", f64::from(mode)), ("WG", f64::from(wg))];
-    let scalar = gpu.pipeline(&shaders::LAYERNORM, &constants)?;
-    let vec4 = if takes_vec4(cols) {
-        Some(gpu.pipeline_entry(&shaders::LAYERNORM, "main_vec4", &constants)?)
-    } else {
-        None
-    };
     let gamma = options.gamma.map(|g| g.window(gpu, 0, cols));
     let beta = options.beta.map(|b| b.window(gpu, 0, cols));
     let mut flags = 0;
@@ -228,12 +222,14 @@ fn plan_mode(
             .iter()
             .chain([&params.gamma_first, &params.beta_first])
             .all(|f| f.is_multiple_of(4));
-        let pipeline = match &vec4 {
-            Some(v) if aligned => v,
-            _ => &scalar,
+        let entry = if takes_vec4(cols) && aligned {
+            "main_vec4"
+        } else {
+            "main"
         };
+        let pipeline = gpu.pipeline_entry(&shaders::LAYERNORM, entry, &constants)?;
         let bind_group = gpu.bind_group(
-            pipeline,
+            &pipeline,
             &[
                 uniform.as_entire_binding(),
                 xw.resource(),
@@ -246,7 +242,7 @@ fn plan_mode(
             ],
         );
         dispatches.push(Dispatch::kernel(
-            pipeline.clone(),
+            pipeline,
             bind_group,
             gpu.grid(n as u32),
         ));

@@ -160,13 +160,6 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         .loop_limit()?
         .is_none_or(|limit| fused_loops(cols, wg) <= limit);
     if cols <= capacity && fused_fits {
-        let scalar = pipeline(gpu, MODE_FUSED, wg)?;
-        let vec4 = if takes_vec4(cols) {
-            let constants = [("MODE", f64::from(MODE_FUSED)), ("WG", f64::from(wg))];
-            Some(gpu.pipeline_entry(&shaders::SOFTMAX, "main_vec4", &constants)?)
-        } else {
-            None
-        };
         let max_rows = (capacity / cols).min(gpu.max_grid());
         let mut r0 = 0;
         while r0 < rows {
@@ -183,32 +176,14 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
             let uniform = gpu.uniform("speckle.softmax.params", &params);
             // The vec4 entry where both windows start on a whole vec4 (rows of whole vec4s
             // do when their tensor's window does); it has no stats binding.
-            let (pipeline, bind_group) = match &vec4 {
-                Some(v) if xw.first.is_multiple_of(4) && yw.first.is_multiple_of(4) => (
-                    v,
-                    gpu.bind_group(
-                        v,
-                        &[uniform.as_entire_binding(), xw.resource(), yw.resource()],
-                    ),
-                ),
-                _ => (
-                    &scalar,
-                    gpu.bind_group(
-                        &scalar,
-                        &[
-                            uniform.as_entire_binding(),
-                            xw.resource(),
-                            yw.resource(),
-                            gpu.placeholder().as_entire_binding(),
-                        ],
-                    ),
-                ),
-            };
-            dispatches.push(Dispatch::kernel(
-                pipeline.clone(),
-                bind_group,
-                gpu.grid(n as u32),
-            ));
+            let vec4 = takes_vec4(cols) && xw.first.is_multiple_of(4) && yw.first.is_multiple_of(4);
+            let pipeline = pipeline(gpu, MODE_FUSED, wg, vec4)?;
+            let mut resources = vec![uniform.as_entire_binding(), xw.resource(), yw.resource()];
+            if !vec4 {
+                resources.push(gpu.placeholder().as_entire_binding());
+            }
+            let bind_group = gpu.bind_group(&pipeline, &resources);
+            dispatches.push(Dispatch::kernel(pipeline, bind_group, gpu.grid(n as u32)));
             r0 += n;
         }
         return Ok(dispatches);
@@ -225,7 +200,7 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         wgpu::BufferUsages::STORAGE,
     )?;
     for mode in [MODE_STATS, MODE_NORMALIZE] {
-        let pipeline = pipeline(gpu, mode, wg)?;
+        let pipeline = pipeline(gpu, mode, wg, false)?;
         for row in 0..rows {
             for segment in 0..segments {
                 let start = segment * seg_len;
@@ -260,9 +235,17 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
     Ok(dispatches)
 }
 
-fn pipeline(gpu: &Gpu, mode: u32, wg: u32) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    gpu.pipeline(
+/// The pipeline of `mode` with `wg` threads, through the vec4 entry point when `vec4` (mode 0
+/// only).
+fn pipeline(
+    gpu: &Gpu,
+    mode: u32,
+    wg: u32,
+    vec4: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    gpu.pipeline_entry(
         &shaders::SOFTMAX,
+        if vec4 { "main_vec4" } else { "main" },
         &[("MODE", f64::from(mode)), ("WG", f64::from(wg))],
     )
 }

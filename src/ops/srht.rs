@@ -595,8 +595,9 @@ impl Passes {
         // output pass's blocks per dispatch (transpose).
         let max_blocks = max_output_blocks(gpu)?;
         let work = Tensor::empty(gpu, &[self.work_rows().max(1), p])?;
-        // The modes without the local tile give it its least size (it is declared for all).
-        let global = |mode: f64| {
+        // The modes without the local tile give it its least size (it is declared for all);
+        // LEVELS counts in MODE 4 only (the others take its default, 4).
+        let global = |mode: f64, levels: u32| {
             gpu.pipeline(
                 &shaders::SRHT,
                 &[
@@ -604,24 +605,14 @@ impl Passes {
                     ("WG", f64::from(WG)),
                     ("TILE", 4.0),
                     ("TILE_WORDS", 4.0),
-                ],
-            )
-        };
-        let stage = global(0.0)?;
-        // MODE 4 by the passes per dispatch (1 to 4), compiled as they are first needed.
-        let passes = |levels: u32| {
-            gpu.pipeline(
-                &shaders::SRHT,
-                &[
-                    ("MODE", MODE_PASSES),
-                    ("WG", f64::from(WG)),
-                    ("TILE", 4.0),
-                    ("TILE_WORDS", 4.0),
                     ("LEVELS", f64::from(levels)),
                 ],
             )
         };
-        let finish = global(if self.transpose { 2.0 } else { 1.0 })?;
+        let stage = global(0.0, 4)?;
+        // MODE 4 by the passes per dispatch (1 to 4), compiled as they are first needed.
+        let passes = |levels: u32| global(MODE_PASSES, levels);
+        let finish = global(if self.transpose { 2.0 } else { 1.0 }, 4)?;
         let local = match local {
             Some(c) => {
                 let constants = [
