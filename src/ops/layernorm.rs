@@ -241,11 +241,7 @@ fn plan_mode(
                 yw.resource(),
             ],
         );
-        dispatches.push(Dispatch::kernel(
-            pipeline,
-            bind_group,
-            gpu.grid(n as u32),
-        ));
+        dispatches.push(Dispatch::kernel(pipeline, bind_group, gpu.grid(n as u32)));
         r0 += n;
     }
     Ok(dispatches)
