@@ -366,6 +366,7 @@ pub const ALL: &[Kernel] = &[
     ADAM,
     ROOFLINE,
     TO_F16,
+    TRANSPOSE,
     LOOP_LIMIT,
 ];
 
@@ -449,6 +450,17 @@ pub const TO_F16: Kernel = Kernel {
     libs: &[LIB_GRID],
     trusted: false,
     zero_workgroup_memory: true,
+};
+
+/// The last two dimensions of a tensor swapped, through 16 × 16 tiles in workgroup memory.
+/// Every tile value read is stored before the barrier by the invocation the same bounds admit
+/// (the shader's header), so memory is not zero-initialized.
+pub const TRANSPOSE: Kernel = Kernel {
+    name: "transpose",
+    body: include_str!("../shaders/transpose.wgsl"),
+    libs: &[],
+    trusted: false,
+    zero_workgroup_memory: false,
 };
 
 /// Kernels compiled from another kernel's file with other library pieces: the f16-operand

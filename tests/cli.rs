@@ -223,6 +223,27 @@ fn activations_softmax_and_reductions_run_by_name() {
 }
 
 #[test]
+fn transpose_swaps_the_last_two_axes() {
+    let dir = scratch("transpose");
+    let (x_path, y_path) = (dir.join("x.npy"), dir.join("y.npy"));
+    let x = random(2 * 3 * 5, 4);
+    npy::write_f32(&x_path, &x, &[2, 3, 5]).unwrap();
+    let out = speckle(&["op", "transpose", s(&x_path), "-o", s(&y_path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (y, shape) = npy::read_f32(&y_path).unwrap();
+    assert_eq!(shape, [2, 5, 3]);
+    assert_eq!(y, speckle::cpu::transpose::transpose(&x, 2, 3, 5));
+    // A vector has no two axes to swap: refused, naming its shape, and nothing written.
+    let v_path = dir.join("v.npy");
+    npy::write_f32(&v_path, &x[..7], &[7]).unwrap();
+    let w_path = dir.join("w.npy");
+    let out = speckle(&["op", "transpose", s(&v_path), "-o", s(&w_path)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("[7]"), "{}", stderr(&out));
+    assert!(!w_path.exists());
+}
+
+#[test]
 fn bench_matmul_reports_json() {
     let out = speckle(&[
         "bench", "matmul", "--sizes", "33,64", "--runs", "2", "--warmup", "1", "--json",

@@ -76,7 +76,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 26] = [
+    let cases: [(&Kernel, usize); 27] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::ATTENTION_COMBINE,
@@ -115,6 +115,10 @@ fn params_structs_match_wgsl_layouts() {
         (
             &shaders::TO_F16,
             size_of::<speckle::ops::to_f16::ToF16Params>(),
+        ),
+        (
+            &shaders::TRANSPOSE,
+            size_of::<speckle::ops::transpose::TransposeParams>(),
         ),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),
         (

@@ -26,6 +26,7 @@ pub mod roofline;
 pub mod softmax;
 pub mod srht;
 pub mod to_f16;
+pub mod transpose;
 
 /// Relative error ‖out − reference‖₂ / ‖reference‖₂ (‖out‖₂ when the reference is zero).
 /// Any NaN or infinity in `out` gives infinity, so a non-finite result never passes.

@@ -31,6 +31,7 @@ pub mod roofline;
 pub mod softmax;
 pub mod srht;
 pub mod to_f16;
+pub mod transpose;
 
 use crate::error::Result;
 use crate::gpu::Gpu;

@@ -16,7 +16,7 @@ mod tune;
 
 use clap::{Args, Parser, Subcommand};
 use speckle::bench::{self, BenchReport, MatmulBench};
-use speckle::ops::{activation, matmul, reduce, softmax};
+use speckle::ops::{activation, matmul, reduce, softmax, transpose};
 use speckle::{
     npy, Activation, Error, Gpu, MatmulConfig, MatmulOptions, Reduction, Result, SoftmaxOptions,
     Tensor,
@@ -183,6 +183,8 @@ enum Op {
     Matmul(MatmulArgs),
     /// Softmax along the last axis.
     Softmax(SoftmaxArgs),
+    /// The last two axes swapped: [..., r, c] -> [..., c, r].
+    Transpose(UnaryArgs),
     /// Fused multi-head scaled-dot-product attention: O = softmax(scale·Q Kᵀ) V per head;
     /// --approx performer approximates it with random features (FAVOR+).
     Attention(attention::AttentionArgs),
@@ -752,6 +754,11 @@ fn run_op(op: Op) -> Result<()> {
             };
             let y = softmax::run(&gpu, &x, &options)?;
             save(&gpu, &args.io.output, &y)
+        }
+        Op::Transpose(io) => {
+            let gpu = Gpu::new()?;
+            let x = load(&gpu, &io.input, io.allow_nonfinite)?;
+            save(&gpu, &io.output, &transpose::run(&gpu, &x)?)
         }
         Op::Attention(args) => attention::op_attention(&args),
         Op::Gat(args) => attention::op_gat(&args),
