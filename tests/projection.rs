@@ -693,6 +693,37 @@ fn inverse_transform_is_exact_for_the_orthogonal_kinds() {
 }
 
 #[test]
+fn inverse_transform_of_a_linear_kind_is_the_product_with_r() {
+    // x̂ = y R against the f64 product with the matrix's own values, whichever layout the
+    // adapter keeps R in (transposed where its matmul prefers it): f32 rounding of 45-term
+    // sums, ~1e-7.
+    let gpu = gpu();
+    let (batch, d, n_out) = (3, 77, 45);
+    for kind in [Kind::Gaussian, Kind::Rademacher] {
+        let p = fitted(kind, n_out, 44, d, Mode::Materialized);
+        let y_host = random(batch * n_out, 45);
+        let y = Tensor::from_slice(gpu, &y_host, &[batch, n_out]).unwrap();
+        let got = p.inverse_transform(gpu, &y).unwrap();
+        assert_eq!(got.shape(), &[batch, d]);
+        let r = p.matrix(gpu).unwrap().re.to_vec(gpu).unwrap();
+        let want: Vec<f64> = (0..batch * d)
+            .map(|o| {
+                let (b, j) = (o / d, o % d);
+                (0..n_out)
+                    .map(|i| f64::from(y_host[b * n_out + i]) * f64::from(r[i * d + j]))
+                    .sum()
+            })
+            .collect();
+        common::assert_rel_close(
+            &format!("{} y R", kind.name()),
+            &got.to_vec(gpu).unwrap(),
+            &want,
+            1e-5,
+        );
+    }
+}
+
+#[test]
 fn a_camera_records_the_optical_intensities() {
     use speckle::ops::project_finish::Camera;
     // Without noise the camera is round(gain · y) clamped to 0 ..= 2^bits − 1, applied to the

@@ -48,7 +48,7 @@ use crate::ops::project_optical;
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
-use crate::ops::{matmul_f16, to_f16};
+use crate::ops::{matmul_f16, to_f16, transpose};
 use crate::tensor::{HalfTensor, Tensor};
 use std::sync::{Arc, Mutex};
 
@@ -270,16 +270,31 @@ pub struct Matrix {
 
 /// What a materialized projection keeps on the device.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per projection, behind an Arc"
-)]
 enum Stored {
     /// The matrix as [`Projection::matrix`] makes it.
     Split(Matrix),
+    /// The f32 matrix transposed, where [`matmul::prefers_untransposed_b`]: the products
+    /// x Rᵀ then read their operand untransposed.
+    Transposed(TransposedMatrix),
     /// The optical kind's paired matrix (`[2·n_out, d]`) for the fused kernel
     /// ([`project_optical`]), f32 or f16 as the precision says.
     Paired(PairedMatrix),
+}
+
+/// Rᵀ and Iᵀ, `[d, n_out]` each, and the orthogonal kind's P as [`Matrix::inverse`].
+#[derive(Debug)]
+struct TransposedMatrix {
+    re: Tensor,
+    im: Option<Tensor>,
+    inverse: Option<Tensor>,
+}
+
+/// How a materialized projection keeps its matrix ([`Stored`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Split,
+    Transposed,
+    Paired,
 }
 
 /// The paired matrix in the projection's precision.
@@ -300,12 +315,12 @@ impl PairedMatrix {
 #[derive(Default)]
 struct MatrixCache(Mutex<Option<CachedMatrix>>);
 
-/// A generated matrix with the device it lives on and the (spec, n_out, precision, fused)
+/// A generated matrix with the device it lives on and the (spec, n_out, precision, layout)
 /// it was made for.
 struct CachedMatrix {
     /// [`Gpu::id`] of the device it lives on.
     device: u64,
-    key: (MatrixSpec, usize, Precision, bool),
+    key: (MatrixSpec, usize, Precision, Layout),
     matrix: Arc<Stored>,
 }
 
@@ -586,11 +601,11 @@ impl Projection {
     }
 
     /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
-    /// the later ones (a materialized projection is generated once and reused): the paired
-    /// matrix where [`Projection::uses_fused`], else [`Projection::matrix`].
+    /// the later ones (a materialized projection is generated once and reused), laid out as
+    /// [`Projection::layout`] says.
     fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Stored>> {
-        let fused = self.fusion(gpu)?;
-        let key = (self.spec()?, self.n_out, self.precision, fused);
+        let layout = self.layout(gpu)?;
+        let key = (self.spec()?, self.n_out, self.precision, layout);
         let mut cache = self
             .cache
             .0
@@ -601,10 +616,10 @@ impl Projection {
                 return Ok(Arc::clone(&cached.matrix));
             }
         }
-        let matrix = Arc::new(if fused {
-            Stored::Paired(self.paired_matrix(gpu)?)
-        } else {
-            Stored::Split(self.matrix(gpu)?)
+        let matrix = Arc::new(match layout {
+            Layout::Paired => Stored::Paired(self.paired_matrix(gpu)?),
+            Layout::Transposed => Stored::Transposed(self.transposed_matrix(gpu)?),
+            Layout::Split => Stored::Split(self.matrix(gpu)?),
         });
         *cache = Some(CachedMatrix {
             device: gpu.id(),
@@ -612,6 +627,32 @@ impl Projection {
             matrix: Arc::clone(&matrix),
         });
         Ok(matrix)
+    }
+
+    /// How the materialized matrix is kept on `gpu`: paired where [`Projection::uses_fused`];
+    /// transposed in f32 where [`matmul::prefers_untransposed_b`] (on lavapipe the unfused
+    /// optical projection, 64 × 1024 → 4096, took about half the time: its two products no
+    /// longer pack Rᵀ and Iᵀ on every call; see BENCHMARKS.md); else as
+    /// [`Projection::matrix`] makes it.
+    fn layout(&self, gpu: &Gpu) -> Result<Layout> {
+        Ok(if self.fusion(gpu)? {
+            Layout::Paired
+        } else if self.precision == Precision::F32 && matmul::prefers_untransposed_b(gpu)? {
+            Layout::Transposed
+        } else {
+            Layout::Split
+        })
+    }
+
+    /// [`Projection::matrix`] transposed on the device, each part's original dropped once its
+    /// transpose is made.
+    fn transposed_matrix(&self, gpu: &Gpu) -> Result<TransposedMatrix> {
+        let Matrix {
+            re, im, inverse, ..
+        } = self.matrix(gpu)?;
+        let re = transpose::run(gpu, &re)?;
+        let im = im.map(|i| transpose::run(gpu, &i)).transpose()?;
+        Ok(TransposedMatrix { re, im, inverse })
     }
 
     /// Checks that a materialized matrix of `rows` × d f32 values fits one buffer.
@@ -814,14 +855,18 @@ impl Projection {
             return Ok(dispatches);
         }
         let spec = self.spec()?;
-        let split = match ws.matrix.as_deref() {
+        let mut dispatches = match ws.matrix.as_deref() {
             Some(Stored::Paired(paired)) => return self.plan_fused(gpu, x, ws, paired),
-            Some(Stored::Split(matrix)) => Some(matrix),
-            None => None,
-        };
-        let mut dispatches = match split {
             None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
-            Some(matrix) => {
+            Some(Stored::Transposed(t)) => {
+                let plain = MatmulOptions::default();
+                let mut plan = matmul::plan(gpu, x, &t.re, &ws.y, &plain)?;
+                if let (Some(i), Some(im)) = (&t.im, &ws.im) {
+                    plan.extend(matmul::plan(gpu, x, i, im, &plain)?);
+                }
+                plan
+            }
+            Some(Stored::Split(matrix)) => {
                 let transposed = MatmulOptions {
                     trans_b: true,
                     ..Default::default()
@@ -975,14 +1020,25 @@ impl Projection {
             gpu.execute(&srht::plan_transpose(gpu, &y2, &x, self.n_out, self.seed)?)?;
             x
         } else {
+            // x̂ = y P, or y R: R is the transpose of what a transposed layout stores.
             let stored = self.cached_matrix(gpu)?;
-            let Stored::Split(matrix) = &*stored else {
-                return Err(Error::invalid(
-                    "the optical kind's intensities have no linear inverse",
-                ));
+            let (m, trans_b) = match &*stored {
+                Stored::Split(m) => (m.inverse.as_ref().unwrap_or(&m.re), false),
+                Stored::Transposed(t) => match &t.inverse {
+                    Some(p) => (p, false),
+                    None => (&t.re, true),
+                },
+                Stored::Paired(_) => {
+                    return Err(Error::invalid(
+                        "the optical kind's intensities have no linear inverse",
+                    ))
+                }
             };
-            let m = matrix.inverse.as_ref().unwrap_or(&matrix.re);
-            matmul::run(gpu, &y2, m, &MatmulOptions::default())?
+            let options = MatmulOptions {
+                trans_b,
+                ..Default::default()
+            };
+            matmul::run(gpu, &y2, m, &options)?
         };
         if one_d {
             x.reshape(&[d])
@@ -1005,4 +1061,77 @@ pub fn johnson_lindenstrauss_min_dim(n_samples: usize, eps: f64) -> Result<usize
     }
     let denominator = eps * eps / 2.0 - eps * eps * eps / 3.0;
     Ok((4.0 * (n_samples as f64).ln() / denominator) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::GpuOptions;
+    use crate::tune::Tuning;
+
+    /// y of `p` for `x` with the matrix kept as `stored`, outputs poisoned first.
+    fn transform_with(gpu: &Gpu, p: &Projection, x: &Tensor, stored: Stored) -> Vec<f32> {
+        let mut ws = p.prepare(gpu, x.shape()[0]).unwrap();
+        ws.y = Tensor::filled(gpu, ws.y.shape(), f32::NAN).unwrap();
+        ws.matrix = Some(Arc::new(stored));
+        gpu.execute(&p.plan(gpu, x, &ws).unwrap()).unwrap();
+        ws.y.to_vec(gpu).unwrap()
+    }
+
+    /// Relative 2-norm distance of `a` from `b`.
+    fn distance(a: &[f32], b: &[f64]) -> f64 {
+        assert!(a.iter().all(|v| v.is_finite()), "non-finite outputs");
+        let num: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&u, v)| (f64::from(u) - v).powi(2))
+            .sum();
+        (num / b.iter().map(|v| v * v).sum::<f64>()).sqrt()
+    }
+
+    /// Both unfused layouts of the f32 matrix give the projection on any adapter (each adapter
+    /// runs only one of them by default): the gaussian kind against R x in f64 from the
+    /// matrix's own values, the optical and relu kinds (whose finishing passes follow the
+    /// products) against the matrix-free mode.
+    #[test]
+    fn split_and_transposed_layouts_agree_with_the_reference() {
+        let gpu = Gpu::with_options(&GpuOptions {
+            tuning: Tuning::Off,
+            ..Default::default()
+        })
+        .unwrap();
+        let (batch, d, n_out) = (3, 77, 45);
+        let x_host = crate::bench::random_vec(batch * d, 1);
+        let x = Tensor::from_slice(&gpu, &x_host, &[batch, d]).unwrap();
+        for kind in [Kind::Gaussian, Kind::Optical, Kind::Relu] {
+            let mut p = Projection::new(kind, n_out, 5);
+            p.fused = Fusion::Unfused;
+            p.fit(d).unwrap();
+            let reference: Vec<f64> = if kind == Kind::Gaussian {
+                let r = p.matrix(&gpu).unwrap().re.to_vec(&gpu).unwrap();
+                (0..batch * n_out)
+                    .map(|o| {
+                        let (b, i) = (o / n_out, o % n_out);
+                        (0..d)
+                            .map(|j| f64::from(r[i * d + j]) * f64::from(x_host[b * d + j]))
+                            .sum()
+                    })
+                    .collect()
+            } else {
+                let mut free = p.clone();
+                free.mode = Mode::MatrixFree;
+                let y = free.transform(&gpu, &x).unwrap().to_vec(&gpu).unwrap();
+                y.into_iter().map(f64::from).collect()
+            };
+            let split = transform_with(&gpu, &p, &x, Stored::Split(p.matrix(&gpu).unwrap()));
+            let transposed = p.transposed_matrix(&gpu).unwrap();
+            assert_eq!(transposed.re.shape(), &[d, n_out]);
+            let transposed = transform_with(&gpu, &p, &x, Stored::Transposed(transposed));
+            // f32 rounding of 77-term sums (~1e-7 each), squared and summed for optical.
+            for (layout, y) in [("split", &split), ("transposed", &transposed)] {
+                let e = distance(y, &reference);
+                assert!(e < 1e-5, "{} {layout}: relative error {e:.2e}", kind.name());
+            }
+        }
+    }
 }
