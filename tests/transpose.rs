@@ -62,11 +62,21 @@ fn leading_dimensions_are_layers_transposed_alike() {
 #[test]
 fn matrices_larger_than_a_binding_transpose_in_blocks() {
     // 4 KiB bindings hold about 1000 values: a 90 x 70 matrix (6,300) goes in blocks of rows,
-    // a 3 x 5000 one in blocks of columns, and 6 layers of 20 x 20 in groups of whole layers.
+    // a 3 x 5000 one in blocks of columns, and 6 layers of 20 x 20 in groups of whole layers;
+    // 64 x 64, 140 x 8 and 8 x 132 in blocks of whole vec4s (CPU adapters move those by 4 x 4
+    // blocks), the last two with windows of x, then of out, starting mid-alignment (first = 4).
     let gpu = gpu_with_binding_limit(4096);
-    for (i, shape) in [vec![90, 70], vec![3, 5000], vec![5000, 3], vec![6, 20, 20]]
-        .iter()
-        .enumerate()
+    for (i, shape) in [
+        vec![90, 70],
+        vec![3, 5000],
+        vec![5000, 3],
+        vec![6, 20, 20],
+        vec![64, 64],
+        vec![140, 8],
+        vec![8, 132],
+    ]
+    .iter()
+    .enumerate()
     {
         assert_transposes(&gpu, shape, 40 + i as u64);
     }

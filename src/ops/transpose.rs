@@ -28,6 +28,9 @@ pub struct TransposeParams {
 /// Values per side of the shader's tile (its workgroup is `TILE` × `TILE`).
 const TILE: usize = 16;
 
+/// Threads per workgroup of the entry point `main_blocks`, each moving a 4 × 4 block.
+const BLOCKS_WG: usize = 64;
+
 /// The part of the problem one dispatch moves: layers `layer .. layer + layers` (each whole),
 /// or of one layer (`layers` = 1) the block of rows `r0 .. r0 + rows` and columns
 /// `c0 .. c0 + cols` of x.
@@ -141,8 +144,17 @@ pub fn plan(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<Vec<Dispatch>> {
     let n = want.len();
     let (rows, cols) = (x.shape()[n - 2], x.shape()[n - 1]);
     let layers = x.len() / (rows * cols);
-    let pipeline = gpu.pipeline(&shaders::TRANSPOSE, &[])?;
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    // CPU adapters move blocks of whole vec4s by 4 × 4 blocks in registers (see the shader);
+    // GPUs, and every other shape, through the workgroup tile.
+    let fours = |v: &[usize]| v.iter().all(|v| v.is_multiple_of(4));
+    let by_blocks = |b: &Block| {
+        gpu.is_cpu()
+            && fours(&[rows, cols, b.rows, b.cols, b.r0, b.c0])
+            && b.rows / 4 <= max_groups
+            && b.cols.div_ceil(4 * BLOCKS_WG) <= max_groups
+    };
+    let tiled = gpu.pipeline(&shaders::TRANSPOSE, &[])?;
     let layer_stride = rows * cols;
     let mut dispatches = Vec::new();
     for b in blocks(layers, rows, cols, window_capacity(gpu), max_groups) {
@@ -167,18 +179,25 @@ pub fn plan(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<Vec<Dispatch>> {
             _pad: 0,
         };
         let uniform = gpu.uniform("speckle.transpose.params", &params);
+        let (pipeline, grid) = if by_blocks(&b) {
+            (
+                gpu.pipeline_entry(&shaders::TRANSPOSE, "main_blocks", &[])?,
+                [b.cols.div_ceil(4 * BLOCKS_WG), b.rows / 4],
+            )
+        } else {
+            (
+                tiled.clone(),
+                [b.cols.div_ceil(TILE), b.rows.div_ceil(TILE)],
+            )
+        };
         let bind_group = gpu.bind_group(
             &pipeline,
             &[uniform.as_entire_binding(), xw.resource(), ow.resource()],
         );
         dispatches.push(Dispatch::kernel(
-            pipeline.clone(),
+            pipeline,
             bind_group,
-            [
-                b.cols.div_ceil(TILE) as u32,
-                b.rows.div_ceil(TILE) as u32,
-                b.layers as u32,
-            ],
+            [grid[0] as u32, grid[1] as u32, b.layers as u32],
         ));
     }
     Ok(dispatches)
