@@ -17,8 +17,9 @@ staging=$(mktemp -d)
 mkdir -p .gpu "$staging/tests"
 cp target/release/speckle .gpu/
 strip .gpu/speckle
-tests=(matmul_tiled matmul_f16 matmul_coop matmul_coop_staged project_optical srht activation
-  softmax layernorm reduce attention attention_blocked attention_combine attention_f16 tune)
+tests=(matmul_tiled matmul_skinny matmul_f16 matmul_coop matmul_coop_staged project_optical srht
+  activation softmax layernorm reduce attention attention_blocked attention_combine attention_f16
+  tune)
 for t in "${tests[@]}"; do
   exe=$(cargo test --release --locked --no-run --test "$t" --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys

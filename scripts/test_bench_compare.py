@@ -325,6 +325,7 @@ class BaselineArguments(unittest.TestCase):
         self.assertEqual(args.preset, "gpu")
         self.assertEqual(args.groups, list(torch_baselines.GROUPS))
         self.assertEqual(shapes["matmul"], [4096, 8192])
+        self.assertEqual(shapes["linear"], [(8, 16384, 4096)])
         self.assertEqual(shapes["copy_bytes"], [268435456])
         self.assertEqual(shapes["elements"], [67108864])
         args, shapes = torch_baselines.parse_args(["--device", "cpu"])
@@ -336,7 +337,7 @@ class BaselineArguments(unittest.TestCase):
         args, shapes = torch_baselines.parse_args([
             "--preset", "quick", "--matmul-sizes", "128,256", "--sdpa-shapes", "8,16,2048,64;4,16,4096,64",
             "--opu-shapes", "1024,4096,16384", "--rows-cols", "2,3", "--copy-bytes", "1024", "copy", "matmul",
-            "--sdpa-decode-shapes", "1,16,1,16384,64;8,16,1,4096,64",
+            "--sdpa-decode-shapes", "1,16,1,16384,64;8,16,1,4096,64", "--linear-shapes", "4,100,64;1,8,4",
         ])
         self.assertEqual(args.groups, ["matmul", "copy"])
         self.assertEqual(shapes["matmul"], [128, 256])
@@ -344,13 +345,14 @@ class BaselineArguments(unittest.TestCase):
         self.assertEqual(shapes["sdpa"], [(8, 16, 2048, 64), (4, 16, 4096, 64)])
         self.assertEqual(shapes["sdpa_decode"], [(1, 16, 1, 16384, 64), (8, 16, 1, 4096, 64)])
         self.assertEqual(shapes["opu"], [(1024, 4096, 16384)])
+        self.assertEqual(shapes["linear"], [(4, 100, 64), (1, 8, 4)])
         self.assertEqual(shapes["rows_cols"], [(2, 3)])
         self.assertEqual(shapes["elements"], [4096])
         self.assertIn("--matmul-sizes", args.overrides)
 
     def test_bad_arguments_exit_2(self):
         for argv in (["nosuchgroup"], ["--sdpa-shapes", "1,2,3"], ["--copy-bytes", "10"],
-                     ["--sdpa-decode-shapes", "1,2,3,4"],
+                     ["--sdpa-decode-shapes", "1,2,3,4"], ["--linear-shapes", "8,16"],
                      ["--matmul-sizes", "0"], ["--runs", "x"], ["--device", "tpu"]):
             proc = subprocess.run([sys.executable, BASELINES] + argv, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)

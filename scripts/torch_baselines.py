@@ -13,6 +13,7 @@ shapes can be replaced:
 
     --matmul-sizes 4096,8192           n for matmul (and matmul16, unless --matmul16-sizes)
     --matmul16-sizes 4096,8192         n for matmul16 only
+    --linear-shapes 8,16384,4096       M,N,K shapes of x W^T for a few rows (group matmul)
     --sdpa-shapes 8,16,2048,64;4,16,4096,64   B,H,N,D shapes, separated by ';'
     --sdpa-decode-shapes 1,16,1,16384,64      B,H,NQ,NK,D shapes (fewer queries than keys)
     --opu-shapes 1024,4096,16384       batch,d,n_out shapes, separated by ';'
@@ -84,6 +85,7 @@ copy              [bytes]     dst.copy_(src) between two fp32 buffers of that ma
 
 import argparse
 import gc
+import itertools
 import json
 import platform
 import statistics
@@ -95,6 +97,7 @@ import warnings
 PRESETS = {
     "gpu": {
         "matmul": [4096, 8192],
+        "linear": [(8, 16384, 4096)],
         "matmul16": [4096, 8192],
         "sdpa": [(8, 16, 2048, 64), (4, 16, 4096, 64)],
         "sdpa_decode": [(1, 16, 1, 16384, 64), (8, 16, 1, 4096, 64)],
@@ -105,6 +108,7 @@ PRESETS = {
     },
     "cpu": {
         "matmul": [1024],
+        "linear": [(8, 4096, 1024)],
         "matmul16": [1024],
         "sdpa": [(1, 4, 1024, 64)],
         "sdpa_decode": [(1, 4, 8, 40000, 64)],
@@ -115,6 +119,7 @@ PRESETS = {
     },
     "quick": {
         "matmul": [64],
+        "linear": [(2, 64, 32)],
         "matmul16": [64],
         "sdpa": [(1, 2, 64, 16)],
         "sdpa_decode": [(1, 2, 1, 300, 16)],
@@ -138,6 +143,7 @@ SEED = 0
 SHAPE_OPTIONS = (
     ("--matmul-sizes", "matmul", "ints", "n for matmul and matmul16, e.g. 4096,8192"),
     ("--matmul16-sizes", "matmul16", "ints", "n for matmul16 only (default: --matmul-sizes)"),
+    ("--linear-shapes", "linear", "shapes3", "M,N,K shapes of x W^T (matmul group), ';'"),
     ("--sdpa-shapes", "sdpa", "shapes4", "B,H,N,D shapes separated by ';'"),
     ("--sdpa-decode-shapes", "sdpa_decode", "shapes5", "B,H,NQ,NK,D shapes separated by ';'"),
     ("--opu-shapes", "opu", "shapes3", "batch,d,n_out shapes separated by ';'"),
@@ -457,6 +463,20 @@ def matmul_cases(torch, device, sizes):
         )
 
 
+def linear_cases(torch, device, shapes):
+    # x [M, K] times W^T for W [N, K]: a projection of a few vectors, bound by W's bytes
+    # (speckle's row "matmul f32 MxNxK B transposed").
+    for M, N, K in shapes:
+        def make(M=M, N=N, K=K):
+            x, w = _randn(torch, device, M, K), _randn(torch, device, N, K)
+            return lambda: torch.nn.functional.linear(x, w)
+
+        yield Case(
+            "linear_fp32", [M, N, K], make, flops=2 * M * N * K,
+            nbytes=4 * (M * K + N * K + M * N), extra={"dtype": "float32"},
+        )
+
+
 def matmul16_cases(torch, device, sizes):
     for n in sizes:
         def make(n=n):
@@ -592,7 +612,10 @@ def copy_cases(torch, device, sizes):
 
 def cases_for(group, torch, device, shapes):
     if group == "matmul":
-        return matmul_cases(torch, device, shapes["matmul"])
+        return itertools.chain(
+            matmul_cases(torch, device, shapes["matmul"]),
+            linear_cases(torch, device, shapes["linear"]),
+        )
     if group == "matmul16":
         return matmul16_cases(torch, device, shapes["matmul16"])
     if group == "sdpa":

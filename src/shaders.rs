@@ -80,6 +80,17 @@ pub const MATMUL: Kernel = Kernel {
     zero_workgroup_memory: true,
 };
 
+/// The matmul of a few rows (m ≤ 8): every row of 4 columns per invocation, k split into
+/// slices summed by its second entry point where the columns alone would leave the adapter
+/// idle.
+pub const MATMUL_SKINNY: Kernel = Kernel {
+    name: "matmul_skinny",
+    body: include_str!("../shaders/matmul_skinny.wgsl"),
+    libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION, LIB_MATMUL_STORE],
+    trusted: false,
+    zero_workgroup_memory: true,
+};
+
 /// The vec4 variant of matmul, for operands whose rows are whole vec4s.
 pub const MATMUL_VEC4: Kernel = Kernel {
     name: "matmul_vec4",
@@ -346,6 +357,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_COOP_STAGED,
     MATMUL_TEXTURE,
     MATMUL_PACK,
+    MATMUL_SKINNY,
     ACTIVATION,
     SOFTMAX,
     LAYERNORM,

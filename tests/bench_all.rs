@@ -29,6 +29,13 @@ fn every_case_runs_and_reports_consistent_figures() {
     )
     .unwrap();
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    // The product of a few rows runs the skinny kernel, its default.
+    let few_rows = report
+        .results
+        .iter()
+        .find(|r| r.label == "matmul f32 2x64x32 B transposed")
+        .expect("the few-rows matmul row");
+    assert_eq!(few_rows.variant, "skinny");
     let labels = all::case_labels(Preset::Quick);
     // The roofline's copy is a row too (its label differs from the "roofline" step's).
     assert_eq!(report.results.len(), labels.len());

@@ -315,6 +315,49 @@ fn the_cap_and_the_tolerance_stop_the_solver_and_progress_is_reported() {
 }
 
 #[test]
+fn dense_operators_apply_and_adjoint_in_every_layout() {
+    // A x and Aᵀ r against f64, for the batches and shapes that take the skinny matmul on A
+    // (apply), on Aᵀ (the adjoint on CPU adapters), the scalar or the adapter's default
+    // kernel (odd n, more than 8 rows); each product twice, so that the second reuses a
+    // transpose the first made. f32 sums of at most 64 terms: 1e-5.
+    use speckle::reconstruct::Operator;
+    let gpu = gpu();
+    for (rows, n) in [(64, 36), (30, 17)] {
+        let a_host = common::random(rows * n, 71);
+        let op = Operator::dense(Tensor::from_slice(gpu, &a_host, &[rows, n]).unwrap()).unwrap();
+        for batch in [1, 3, 8, 9, 20] {
+            let x_host = common::random(batch * n, 72 + batch as u64);
+            let r_host = common::random(batch * rows, 73 + batch as u64);
+            let x = Tensor::from_slice(gpu, &x_host, &[batch, n]).unwrap();
+            let r = Tensor::from_slice(gpu, &r_host, &[batch, rows]).unwrap();
+            let ax: Vec<f64> = (0..batch * rows)
+                .map(|o| {
+                    let (b, i) = (o / rows, o % rows);
+                    (0..n)
+                        .map(|j| f64::from(a_host[i * n + j]) * f64::from(x_host[b * n + j]))
+                        .sum()
+                })
+                .collect();
+            let atr: Vec<f64> = (0..batch * n)
+                .map(|o| {
+                    let (b, j) = (o / n, o % n);
+                    (0..rows)
+                        .map(|i| f64::from(a_host[i * n + j]) * f64::from(r_host[b * rows + i]))
+                        .sum()
+                })
+                .collect();
+            for round in 0..2 {
+                let what = format!("{rows} x {n} operator, batch {batch}, round {round}");
+                let got = op.apply(gpu, &x).unwrap().to_vec(gpu).unwrap();
+                common::assert_rel_close(&format!("A x, {what}"), &got, &ax, 1e-5);
+                let got = op.adjoint(gpu, &r).unwrap().to_vec(gpu).unwrap();
+                common::assert_rel_close(&format!("Aᵀ r, {what}"), &got, &atr, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_arguments_are_errors() {
     let gpu = gpu();
     for ratio in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-6] {

@@ -76,7 +76,7 @@ fn wgsl_params_size(kernel: &Kernel) -> u32 {
 
 #[test]
 fn params_structs_match_wgsl_layouts() {
-    let cases: [(&Kernel, usize); 27] = [
+    let cases: [(&Kernel, usize); 28] = [
         (&shaders::AXPY, size_of::<axpy::AxpyParams>()),
         (
             &shaders::ATTENTION_COMBINE,
@@ -121,6 +121,7 @@ fn params_structs_match_wgsl_layouts() {
             size_of::<speckle::ops::transpose::TransposeParams>(),
         ),
         (&shaders::MATMUL_TEXTURE, size_of::<matmul::MatmulParams>()),
+        (&shaders::MATMUL_SKINNY, size_of::<matmul::MatmulParams>()),
         (
             &shaders::MATMUL_PACK,
             size_of::<matmul_texture::PackParams>(),

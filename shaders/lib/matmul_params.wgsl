@@ -21,8 +21,8 @@ struct Params {
     activation_param: f32,
     alpha: f32,
     beta: f32,
-    _pad0: u32,
-    _pad1: u32,
+    slice_k: u32,  // matmul_skinny: values of k per slice of its split (0 elsewhere)
+    slices: u32,   // matmul_skinny: the slices (0 elsewhere)
 }
 
 const FLAG_READ_C: u32 = 1u;   // add beta * C (never read C otherwise: it may be uninitialized)

@@ -76,6 +76,7 @@ impl Preset {
         match self {
             Preset::Gpu => Sizes {
                 matmul: &[4096, 8192],
+                few_rows: [8, 16384, 4096],
                 attention: &[[8, 16, 2048, 64], [4, 16, 4096, 64]],
                 decode: &[[1, 16, 1, 16384, 64], [8, 16, 1, 4096, 64]],
                 optical: [1024, 4096, 16384],
@@ -90,6 +91,7 @@ impl Preset {
             },
             Preset::Cpu => Sizes {
                 matmul: &[1024],
+                few_rows: [8, 4096, 1024],
                 attention: &[[1, 4, 1024, 64]],
                 decode: &[[1, 4, 8, 40000, 64]],
                 optical: [64, 1024, 4096],
@@ -103,6 +105,7 @@ impl Preset {
             },
             Preset::Quick => Sizes {
                 matmul: &[64],
+                few_rows: [2, 64, 32],
                 attention: &[[1, 2, 64, 16]],
                 decode: &[[1, 2, 1, 300, 16]],
                 optical: [4, 32, 64],
@@ -121,6 +124,9 @@ impl Preset {
 /// The problems of a preset.
 struct Sizes {
     matmul: &'static [usize],
+    /// A product of a few rows with B transposed, [m, n, k]: a projection of a few vectors
+    /// (`ops::matmul_skinny`), bound by B's bytes.
+    few_rows: [usize; 3],
     attention: &'static [[usize; 4]],
     /// Attention with fewer queries than keys, [B, H, Nq, Nk, D] (decoding steps).
     decode: &'static [[usize; 5]],
@@ -450,6 +456,11 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
             ));
         }
     }
+    let [m, n, k] = sizes.few_rows;
+    out.push((
+        format!("matmul f32 {m}x{n}x{k} B transposed"),
+        Box::new(move || few_rows_case(need()?, [m, n, k], &o)),
+    ));
     for &n in sizes.matmul {
         out.push((
             format!("matmul f16 in, f32 acc n={n}"),
@@ -626,6 +637,39 @@ fn matmul_case(
         error_kind: "max componentwise |c - ref| / sum |a b|",
         torch: torch("matmul_fp32", &[n, n, n]),
         target: Some(0.8),
+    })
+}
+
+/// x Bᵀ for x of m rows (B `[n, k]`), the default kernel (the skinny one for a few rows).
+fn few_rows_case(gpu: &Gpu, [m, n, k]: [usize; 3], o: &AllOptions) -> Result<Measured> {
+    let a_host = random_vec(m * k, 1);
+    let b_host = random_vec(n * k, 2);
+    let a = Tensor::from_slice(gpu, &a_host, &[m, k])?;
+    let b = Tensor::from_slice(gpu, &b_host, &[n, k])?;
+    let c = Tensor::filled(gpu, &[m, n], f32::NAN)?;
+    let options = crate::ops::matmul::MatmulOptions {
+        trans_b: true,
+        ..Default::default()
+    };
+    let plan = crate::ops::matmul::plan(gpu, &a, &b, &c, &options)?;
+    let (timing, got) = time_and_read(gpu, &plan, &c, o)?;
+    let dims = crate::ops::matmul::MatmulDims::new(&[m, k], &[n, k], false, true)?;
+    let (err, _) = crate::bench::check_sampled(&a_host, &b_host, &got, &dims, false, true);
+    let (mf, nf, kf) = (m as f64, n as f64, k as f64);
+    Ok(Measured {
+        kernel: "matmul",
+        variant: crate::ops::matmul::kernel_for(gpu, &a, &b, &c, &options)?
+            .name()
+            .into(),
+        shape: vec![m, n, k],
+        flops: Some(2.0 * mf * nf * kf),
+        bytes: 4.0 * (mf * kf + nf * kf + mf * nf),
+        cpu: None,
+        error: Some(err),
+        error_kind: "max componentwise |c - ref| / sum |a b|",
+        timing,
+        torch: torch("linear_fp32", &[m, n, k]),
+        target: None,
     })
 }
 

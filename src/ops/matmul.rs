@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::activation::Activation;
 use crate::ops::loop_limit::most_within;
-use crate::ops::matmul_texture;
+use crate::ops::{matmul_skinny, matmul_texture};
 use crate::shaders;
 use crate::tensor::{window_capacity, Operand, Tensor, Window};
 use crate::tune::ShapeClass;
@@ -43,6 +43,11 @@ pub enum MatmulKernel {
     /// the operands staged through workgroup memory (`ops::matmul_coop_staged`); any other
     /// shape runs `1x1`.
     Coop,
+    /// `shaders/matmul_skinny.wgsl`: products of at most 8 rows (see `ops::matmul_skinny`),
+    /// every row of 4 columns per thread and k split into slices where the columns alone leave
+    /// the adapter idle; `wg_x` threads per workgroup (`wg_y` is 1). The default for such
+    /// products where the adapter reads B's layout well (B transposed, or on GPUs either).
+    Skinny,
 }
 
 impl MatmulKernel {
@@ -54,6 +59,7 @@ impl MatmulKernel {
             MatmulKernel::Texture => "texture",
             MatmulKernel::Tiled => "tiled",
             MatmulKernel::Coop => "coop",
+            MatmulKernel::Skinny => "skinny",
         }
     }
 
@@ -62,7 +68,7 @@ impl MatmulKernel {
     pub fn rows_per_thread(self) -> u32 {
         match self {
             MatmulKernel::Scalar => 4,
-            MatmulKernel::Vec4 | MatmulKernel::Tiled => 8,
+            MatmulKernel::Vec4 | MatmulKernel::Tiled | MatmulKernel::Skinny => 8,
             MatmulKernel::Texture => 16,
             MatmulKernel::Coop => 64,
         }
@@ -72,7 +78,7 @@ impl MatmulKernel {
     /// subgroup computes 64).
     pub fn cols_per_thread(self) -> u32 {
         match self {
-            MatmulKernel::Texture => 4,
+            MatmulKernel::Texture | MatmulKernel::Skinny => 4,
             MatmulKernel::Coop => 64,
             _ => 8,
         }
@@ -85,6 +91,7 @@ impl MatmulKernel {
             MatmulKernel::Texture => &shaders::MATMUL_TEXTURE,
             MatmulKernel::Tiled => &shaders::MATMUL_TILED,
             MatmulKernel::Coop => &shaders::MATMUL_COOP,
+            MatmulKernel::Skinny => &shaders::MATMUL_SKINNY,
         }
     }
 
@@ -99,6 +106,13 @@ impl MatmulKernel {
             MatmulKernel::Tiled => vec![("T", f64::from(cfg.wg_x))],
             // The coop kernel's workgroup is one subgroup, set by its host module.
             MatmulKernel::Coop => Vec::new(),
+            // One row of threads; A is never transposed (its host adds ROWS, the rows of C).
+            MatmulKernel::Skinny => {
+                return vec![
+                    ("WG", f64::from(cfg.wg_x)),
+                    ("TRANS_B", f64::from(u8::from(trans_b))),
+                ]
+            }
             _ => vec![("WG_X", f64::from(cfg.wg_x)), ("WG_Y", f64::from(cfg.wg_y))],
         };
         c.push(("TRANS_A", f64::from(u8::from(trans_a))));
@@ -170,7 +184,7 @@ impl MatmulConfig {
 
     /// The configuration for one problem: `SPECKLE_MATMUL_CONFIG` if set, else the one tuned
     /// for its class on this adapter ([`crate::tune`], when it passes the adapter's limits),
-    /// else [`MatmulConfig::builtin`].
+    /// else [`MatmulConfig::builtin_for`].
     pub fn for_problem(
         gpu: &Gpu,
         d: &MatmulDims,
@@ -184,13 +198,26 @@ impl MatmulConfig {
             .tuned_config(TUNE_OP, &shape_class(d, trans_a, trans_b))
             .and_then(|s| s.parse::<MatmulConfig>().ok())
             .filter(|c| c.check(gpu).is_ok());
-        Ok(tuned.unwrap_or_else(|| MatmulConfig::builtin(gpu)))
+        Ok(tuned.unwrap_or_else(|| MatmulConfig::builtin_for(gpu, d, trans_a, trans_b)))
+    }
+
+    /// The built-in configuration for one problem: [`matmul_skinny::CONFIG`] where the skinny
+    /// kernel is the better choice ([`matmul_skinny::preferred`]), else
+    /// [`MatmulConfig::builtin`].
+    pub fn builtin_for(gpu: &Gpu, d: &MatmulDims, trans_a: bool, trans_b: bool) -> MatmulConfig {
+        if matmul_skinny::preferred(gpu, d, trans_a, trans_b) {
+            matmul_skinny::CONFIG
+        } else {
+            MatmulConfig::builtin(gpu)
+        }
     }
 
     /// Rows of C per workgroup with `kernel`.
     pub fn tile_m(&self, kernel: MatmulKernel) -> u32 {
         match kernel {
-            MatmulKernel::Texture | MatmulKernel::Coop => kernel.rows_per_thread(),
+            MatmulKernel::Texture | MatmulKernel::Coop | MatmulKernel::Skinny => {
+                kernel.rows_per_thread()
+            }
             _ => kernel.rows_per_thread() * self.wg_y,
         }
     }
@@ -208,6 +235,12 @@ impl MatmulConfig {
     /// shape rules and workgroup memory).
     pub fn check(&self, gpu: &Gpu) -> Result<()> {
         let l = gpu.limits();
+        if self.kernel == MatmulKernel::Skinny && self.wg_y != 1 {
+            return Err(Error::invalid(format!(
+                "the skinny matmul takes one row of threads, WGx1, got {}x{}",
+                self.wg_x, self.wg_y
+            )));
+        }
         if self.kernel == MatmulKernel::Tiled {
             let t = self.wg_x;
             if self.wg_y != t || !TILED_SIZES.contains(&t) {
@@ -260,12 +293,12 @@ impl FromStr for MatmulConfig {
 
     /// Parses `WGXxWGY[-KERNEL]`: the storage kernels' workgroup (threads along columns x
     /// rows) and the preferred kernel (`texture`, `vec4` (the default), `tiled`, `coop`
-    /// (subgroups along columns x rows) or `scalar`), e.g. `8x8`, `16x4-scalar`,
-    /// `8x1-texture`, `16x16-tiled`, `2x2-coop`.
+    /// (subgroups along columns x rows), `skinny` (WGX threads, WGY 1) or `scalar`), e.g.
+    /// `8x8`, `16x4-scalar`, `8x1-texture`, `16x16-tiled`, `2x2-coop`, `64x1-skinny`.
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(
-                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-tiled|-coop|-scalar] (e.g. 8x8, 16x16-tiled)"
+                "matmul config {s:?} is not WGXxWGY[-texture|-vec4|-tiled|-coop|-skinny|-scalar] (e.g. 8x8, 16x16-tiled)"
             ))
         };
         let (shape, kernel) = match s.split_once('-') {
@@ -275,6 +308,7 @@ impl FromStr for MatmulConfig {
             Some((shape, "texture")) => (shape, MatmulKernel::Texture),
             Some((shape, "tiled")) => (shape, MatmulKernel::Tiled),
             Some((shape, "coop")) => (shape, MatmulKernel::Coop),
+            Some((shape, "skinny")) => (shape, MatmulKernel::Skinny),
             Some(_) => return Err(bad()),
         };
         let (x, y) = shape.split_once('x').ok_or_else(bad)?;
@@ -439,7 +473,9 @@ pub struct MatmulParams {
     pub(crate) activation_param: f32,
     pub(crate) alpha: f32,
     pub(crate) beta: f32,
-    pub(crate) _pad: [u32; 2],
+    /// `matmul_skinny`'s split of k: values per slice, and slices (0 for the other kernels).
+    pub(crate) slice_k: u32,
+    pub(crate) slices: u32,
 }
 
 // Keep in sync with the FLAG_ constants of shaders/lib/matmul_params.wgsl.
@@ -621,6 +657,7 @@ fn config_of(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Result<MatmulC
 /// The kernel chosen for a product, with the block split of the storage kernels.
 enum Choice {
     Texture,
+    Skinny,
     Storage(MatmulKernel, Blocks),
 }
 
@@ -637,6 +674,11 @@ fn choose(
 ) -> Result<Choice> {
     if cfg.kernel == MatmulKernel::Texture && matmul_texture::takes(gpu, d, a, b, c.len())? {
         return Ok(Choice::Texture);
+    }
+    if cfg.kernel == MatmulKernel::Skinny
+        && matmul_skinny::eligible(gpu, d, o, (a, b, c), cfg.wg_x as usize)?
+    {
+        return Ok(Choice::Skinny);
     }
     let max_k = max_k_per_dispatch(gpu)?;
     let capacity = window_capacity(gpu);
@@ -673,6 +715,7 @@ pub fn kernel_for(
     Ok(
         match choose(gpu, &d, a, b, c, o, &config_of(gpu, &d, o)?)? {
             Choice::Texture => MatmulKernel::Texture,
+            Choice::Skinny => MatmulKernel::Skinny,
             Choice::Storage(kernel, _) => kernel,
         },
     )
@@ -692,6 +735,7 @@ pub fn plan(
     let cfg = config_of(gpu, &d, o)?;
     let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
         Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
+        Choice::Skinny => return matmul_skinny::plan(gpu, &d, o, a, b, c, &cfg),
         Choice::Storage(kernel, blk) => (kernel, blk),
     };
     plan_storage(gpu, d, a, b, c, o, kernel.shader(), kernel, &cfg, blk)
@@ -866,7 +910,8 @@ pub(crate) fn plan_blocks(
                         activation_param: o.activation.param(),
                         alpha: o.alpha,
                         beta,
-                        _pad: [0; 2],
+                        slice_k: 0,
+                        slices: 0,
                     };
                     let uniform = gpu.uniform("speckle.matmul.params", &params);
                     let bias_resource = Window::or_placeholder(bias_window.as_ref(), gpu);

@@ -20,6 +20,7 @@ pub mod matmul;
 pub mod matmul_coop;
 pub mod matmul_coop_staged;
 pub mod matmul_f16;
+pub mod matmul_skinny;
 pub mod matmul_texture;
 pub mod performer;
 pub mod project_dense;

@@ -8,11 +8,13 @@
 use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::matmul::{self, MatmulConfig, MatmulKernel, MatmulOptions};
+use crate::ops::matmul::{self, MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions};
 use crate::ops::project_dense::{self, DenseSpec};
 use crate::ops::random_fill::{self, RandomSpec};
+use crate::ops::{matmul_skinny, transpose};
 use crate::projection::{Kind, Mode, Projection};
 use crate::tensor::Tensor;
+use std::sync::OnceLock;
 
 /// One step of a recorded program: dispatches, or a buffer copy between them.
 pub(crate) enum Step {
@@ -111,8 +113,9 @@ fn copy_columns(
 /// How an operator holds its matrix.
 #[derive(Debug)]
 enum Matrix {
-    /// The rows × n matrix in a tensor, applied by matmul.
-    Dense(Tensor),
+    /// The rows × n matrix in a tensor, applied by matmul, and its transpose once a product
+    /// reads better from it (`Operator::layout`).
+    Dense(Tensor, OnceLock<Tensor>),
     /// Regenerated from its seed by `project_dense` (complex: the stacked real operator).
     Free(DenseSpec),
 }
@@ -125,19 +128,6 @@ pub struct Operator {
     matrix: Matrix,
     rows: usize,
     cols: usize,
-}
-
-/// The matmul configuration for the solvers' skinny products (a few rows times a matrix):
-/// on CPU adapters the scalar kernel with 8 threads in a row, which measured 1.1–1.6× faster
-/// than the texture path there at batch 3, n = 1024, m = 512 … 8192 (it packs nothing); the
-/// adapter's default elsewhere. `SPECKLE_MATMUL_CONFIG` still overrides both.
-fn skinny_config(gpu: &Gpu) -> Option<MatmulConfig> {
-    let overridden = std::env::var("SPECKLE_MATMUL_CONFIG").is_ok_and(|s| !s.is_empty());
-    (gpu.is_cpu() && !overridden).then_some(MatmulConfig {
-        wg_x: 8,
-        wg_y: 1,
-        kernel: MatmulKernel::Scalar,
-    })
 }
 
 impl Operator {
@@ -153,7 +143,7 @@ impl Operator {
             ));
         };
         Ok(Operator {
-            matrix: Matrix::Dense(matrix),
+            matrix: Matrix::Dense(matrix, OnceLock::new()),
             rows,
             cols,
         })
@@ -278,6 +268,56 @@ impl Operator {
         Ok(())
     }
 
+    /// How a product of `batch` rows with the dense matrix A (rows × n) runs: the operand
+    /// (`a`, or its transpose, made on first need), its transpose flag and the matmul
+    /// configuration, for `x Aᵀ` (`apply`) or `r A`. The skinny matmul where it takes either
+    /// layout, A as stored first (on CPU adapters it reads B transposed only, so there the
+    /// adjoint of a few rows takes Aᵀ); else on CPU adapters A as stored through the scalar
+    /// kernel with 8 threads in a row, which measured 1.1–1.6× faster than the texture path
+    /// at batch 3, n = 1024, m = 512 … 8192 (it packs nothing; `SPECKLE_MATMUL_CONFIG` still
+    /// overrides it); elsewhere A as stored with the adapter's configuration.
+    fn layout<'t>(
+        &self,
+        gpu: &Gpu,
+        (a, at): (&'t Tensor, &'t OnceLock<Tensor>),
+        batch: usize,
+        apply: bool,
+    ) -> Result<(&'t Tensor, bool, Option<MatmulConfig>)> {
+        // The product's dimensions: k runs along A's columns (apply) or rows (adjoint).
+        let (n, k) = if apply {
+            (self.rows, self.cols)
+        } else {
+            (self.cols, self.rows)
+        };
+        let skinny = |trans_b: bool| -> Result<bool> {
+            let b = if trans_b { [n, k] } else { [k, n] };
+            let d = MatmulDims::new(&[batch.max(1), k], &b, false, trans_b)?;
+            Ok(matmul_skinny::preferred(gpu, &d, false, trans_b))
+        };
+        // A as stored is op(B) transposed for apply, untransposed for the adjoint.
+        let stored = apply;
+        if skinny(stored)? {
+            return Ok((a, stored, None));
+        }
+        if skinny(!stored)? {
+            let t = match at.get() {
+                Some(t) => t,
+                None => {
+                    let t = transpose::run(gpu, a)?;
+                    at.get_or_init(|| t)
+                }
+            };
+            return Ok((t, !stored, None));
+        }
+        let overridden = std::env::var("SPECKLE_MATMUL_CONFIG").is_ok_and(|s| !s.is_empty());
+        let scalar = MatmulConfig {
+            wg_x: 8,
+            wg_y: 1,
+            kernel: MatmulKernel::Scalar,
+        };
+        Ok((a, stored, (gpu.is_cpu() && !overridden).then_some(scalar)))
+    }
+
     /// Plans `out = A x` (+ `bias` on every row) for `x` `[batch, n]`, `out` `[batch, rows]`.
     pub(crate) fn plan_apply(
         &self,
@@ -290,14 +330,15 @@ impl Operator {
         self.check("the input", x, self.cols, batch)?;
         self.check("the output", out, self.rows, batch)?;
         match &self.matrix {
-            Matrix::Dense(a) => {
+            Matrix::Dense(a, at) => {
+                let (b, trans_b, config) = self.layout(gpu, (a, at), batch, true)?;
                 let options = MatmulOptions {
-                    trans_b: true,
+                    trans_b,
                     bias,
-                    config: skinny_config(gpu),
+                    config,
                     ..Default::default()
                 };
-                Ok(vec![matmul::plan(gpu, x, a, out, &options)?.into()])
+                Ok(vec![matmul::plan(gpu, x, b, out, &options)?.into()])
             }
             Matrix::Free(spec) => {
                 let mut steps = Vec::new();
@@ -335,12 +376,14 @@ impl Operator {
         self.check("the residual", r, self.rows, batch)?;
         self.check("the output", out, self.cols, batch)?;
         match &self.matrix {
-            Matrix::Dense(a) => {
+            Matrix::Dense(a, at) => {
+                let (b, trans_b, config) = self.layout(gpu, (a, at), batch, false)?;
                 let options = MatmulOptions {
-                    config: skinny_config(gpu),
+                    trans_b,
+                    config,
                     ..Default::default()
                 };
-                Ok(vec![matmul::plan(gpu, r, a, out, &options)?.into()])
+                Ok(vec![matmul::plan(gpu, r, b, out, &options)?.into()])
             }
             Matrix::Free(spec) => {
                 let mut steps = Vec::new();

@@ -113,9 +113,10 @@ impl std::fmt::Display for MatmulShape {
     }
 }
 
-/// The products `speckle tune` measures by default: squares without transposes at two sizes
-/// and one with B transposed (the layout of the projections and attention's scores), sized
-/// for the adapter (small on CPU adapters).
+/// The products `speckle tune` measures by default: squares without transposes at two sizes,
+/// one with B transposed (the layout of the projections and attention's scores), and 8 rows
+/// times a transposed B twice as wide (a projection of a few vectors, the skinny kernel's
+/// class), sized for the adapter (small on CPU adapters).
 pub fn default_shapes(gpu: &Gpu) -> Vec<MatmulShape> {
     let (small, large) = if gpu.is_cpu() {
         (256, 1024)
@@ -124,13 +125,24 @@ pub fn default_shapes(gpu: &Gpu) -> Vec<MatmulShape> {
     };
     let mut nt = MatmulShape::square(large);
     nt.trans_b = true;
-    vec![MatmulShape::square(small), MatmulShape::square(large), nt]
+    let few_rows = MatmulShape {
+        m: 8,
+        n: 2 * large,
+        ..nt
+    };
+    vec![
+        MatmulShape::square(small),
+        MatmulShape::square(large),
+        nt,
+        few_rows,
+    ]
 }
 
 /// Every configuration worth trying on `gpu`, the built-in default first: the texture kernel
 /// (CPU adapters with 8-wide subgroups), the vec4 kernel over workgroup shapes from 8 to 256
-/// threads, the workgroup-memory tiled kernel with 64 × 64 and 128 × 128 tiles, and the scalar
-/// kernel, within the adapter's limits.
+/// threads, the workgroup-memory tiled kernel with 64 × 64 and 128 × 128 tiles, the skinny
+/// kernel (products of up to 8 rows) with 32 to 256 threads, and the scalar kernel, within
+/// the adapter's limits.
 pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     let mut all = vec![MatmulConfig::builtin(gpu)];
     let cfg = |wg_x, wg_y, kernel| MatmulConfig { wg_x, wg_y, kernel };
@@ -154,6 +166,9 @@ pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     }
     for t in crate::ops::matmul::TILED_SIZES {
         all.push(cfg(t, t, MatmulKernel::Tiled));
+    }
+    for threads in [32, 64, 128, 256] {
+        all.push(cfg(threads, 1, MatmulKernel::Skinny));
     }
     for (x, y) in [(8, 1), (8, 8), (16, 8), (16, 16), (32, 8)] {
         all.push(cfg(x, y, MatmulKernel::Scalar));
@@ -273,7 +288,9 @@ pub fn tune_operands(
                 config.kernel.name()
             };
             let is_default = match operands {
-                Operands::F32 => *config == MatmulConfig::builtin(gpu),
+                Operands::F32 => {
+                    *config == MatmulConfig::builtin_for(gpu, &d, shape.trans_a, shape.trans_b)
+                }
                 Operands::F16 => {
                     ran == default
                         && ran == expected

@@ -1,0 +1,234 @@
+//! The skinny matmul (`shaders/matmul_skinny.wgsl`) against the f64 reference: every row count
+//! from 1 to 8, both layouts of B, awkward n, k split into slices (for the adapter's
+//! parallelism and for a low loop limit), the whole epilogue with and without the slices'
+//! combining pass, batches, when it is the built-in choice, and its configuration strings.
+//!
+//! Tolerance: as tests/matmul.rs, 1e-6·sqrt(k) of the reference's norm (a sum that drops or
+//! repeats one term, or one slice, is off by far more).
+
+mod common;
+
+use common::matmul::{check, tolerance};
+use common::{assert_rel_close, gpu, gpu_with_loop_limit, random};
+use speckle::cpu::matmul::{matmul as reference, Problem};
+use speckle::ops::matmul::{self, MatmulDims, MatmulKernel};
+use speckle::ops::matmul_skinny;
+use speckle::{Activation, Gpu, MatmulConfig, MatmulOptions, Tensor};
+
+/// The skinny kernel with 64 threads per workgroup, imposed.
+const SKINNY: MatmulConfig = matmul_skinny::CONFIG;
+
+/// Operand shapes of an m × n × k product with B transposed or not.
+fn shapes(m: usize, n: usize, k: usize, trans_b: bool) -> ([usize; 2], [usize; 2]) {
+    ([m, k], if trans_b { [n, k] } else { [k, n] })
+}
+
+/// Asserts that `o` runs the skinny kernel for these shapes, then checks the product.
+fn check_skinny(gpu: &Gpu, a_shape: &[usize], b_shape: &[usize], o: &MatmulOptions<'_>, seed: u64) {
+    let a = Tensor::zeros(gpu, a_shape).unwrap();
+    let b = Tensor::zeros(gpu, b_shape).unwrap();
+    let d = MatmulDims::new(a_shape, b_shape, o.trans_a, o.trans_b).unwrap();
+    let c = Tensor::zeros(gpu, &d.output_shape()).unwrap();
+    assert_eq!(
+        matmul::kernel_for(gpu, &a, &b, &c, o).unwrap(),
+        MatmulKernel::Skinny,
+        "A{a_shape:?} B{b_shape:?} trans_b={}",
+        o.trans_b
+    );
+    check(gpu, a_shape, b_shape, o, seed);
+}
+
+#[test]
+fn every_row_count_and_both_layouts_match_the_reference() {
+    let gpu = gpu();
+    for m in 1..=8 {
+        for trans_b in [true, false] {
+            // n: below one vec4, odd, several workgroups' columns (NN needs whole vec4s).
+            let ns: &[usize] = if trans_b {
+                &[1, 3, 5, 33, 250, 300]
+            } else {
+                &[4, 36, 300]
+            };
+            for (i, &n) in ns.iter().enumerate() {
+                for k in [4, 100] {
+                    let (a_shape, b_shape) = shapes(m, n, k, trans_b);
+                    let o = MatmulOptions {
+                        trans_b,
+                        config: Some(SKINNY),
+                        ..Default::default()
+                    };
+                    check_skinny(gpu, &a_shape, &b_shape, &o, (m * 100 + i * 10 + k) as u64);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn workgroup_sizes_match_the_reference() {
+    let gpu = gpu();
+    for threads in [8, 32, 256] {
+        let config = MatmulConfig {
+            wg_x: threads,
+            ..SKINNY
+        };
+        for trans_b in [true, false] {
+            let (a_shape, b_shape) = shapes(5, 1028, 68, trans_b);
+            let o = MatmulOptions {
+                trans_b,
+                config: Some(config),
+                ..Default::default()
+            };
+            check_skinny(gpu, &a_shape, &b_shape, &o, u64::from(threads));
+        }
+    }
+}
+
+/// C = relu(α·A·op(B) + β·C0 + bias) by the skinny kernel on `gpu`, against the reference;
+/// returns the number of dispatches (2 where k was split into slices).
+fn check_epilogue(gpu: &Gpu, (m, n, k): (usize, usize, usize), trans_b: bool, seed: u64) -> usize {
+    let (a_shape, b_shape) = shapes(m, n, k, trans_b);
+    let a_host = random(m * k, seed);
+    let b_host = random(n * k, seed + 1);
+    let c_host = random(m * n, seed + 2);
+    let bias_host = random(n, seed + 3);
+    let a = Tensor::from_slice(gpu, &a_host, &a_shape).unwrap();
+    let b = Tensor::from_slice(gpu, &b_host, &b_shape).unwrap();
+    let c = Tensor::from_slice(gpu, &c_host, &[m, n]).unwrap();
+    let bias = Tensor::from_slice(gpu, &bias_host, &[n]).unwrap();
+    let o = MatmulOptions {
+        trans_b,
+        alpha: -1.5,
+        beta: 0.5,
+        bias: Some(&bias),
+        activation: Activation::LeakyRelu { slope: 0.1 },
+        config: Some(SKINNY),
+        ..Default::default()
+    };
+    assert_eq!(
+        matmul::kernel_for(gpu, &a, &b, &c, &o).unwrap(),
+        MatmulKernel::Skinny
+    );
+    let plan = matmul::plan(gpu, &a, &b, &c, &o).unwrap();
+    gpu.execute(&plan).unwrap();
+    let want = reference(&Problem {
+        trans_b,
+        alpha: -1.5,
+        beta: 0.5,
+        c: Some(&c_host),
+        bias: Some(&bias_host),
+        activation: Activation::LeakyRelu { slope: 0.1 },
+        ..Problem::new(&a_host, &a_shape, &b_host, &b_shape)
+    })
+    .unwrap();
+    assert_rel_close(
+        &format!(
+            "skinny epilogue {m}x{n}x{k} trans_b={trans_b}, {} dispatches",
+            plan.len()
+        ),
+        &c.to_vec(gpu).unwrap(),
+        &want,
+        tolerance(k),
+    );
+    plan.len()
+}
+
+#[test]
+fn the_epilogue_runs_once_with_and_without_slices() {
+    let gpu = gpu();
+    for trans_b in [true, false] {
+        // Many columns: one slice, the epilogue in the product's own pass.
+        assert_eq!(check_epilogue(gpu, (3, 2048, 64), trans_b, 1), 1);
+        // Few columns and a long k: slices, then the combining pass finishes C.
+        assert_eq!(check_epilogue(gpu, (7, 12, 8192), trans_b, 2), 2);
+    }
+}
+
+#[test]
+fn a_low_loop_limit_splits_k_into_shorter_slices() {
+    // 3000 loop passes leave room for slices of 1,536 values of k: 65,536 needs 43 of them,
+    // and each must still add up exactly once.
+    let gpu = gpu_with_loop_limit(3000);
+    for trans_b in [true, false] {
+        let slices = check_epilogue(&gpu, (2, 256, 65_536), trans_b, 3);
+        assert_eq!(slices, 2, "the loop limit must split k");
+    }
+}
+
+#[test]
+fn batches_and_shared_operands_match_the_reference() {
+    let gpu = gpu();
+    for trans_b in [true, false] {
+        let b_shape = if trans_b { [3, 40, 68] } else { [3, 68, 40] };
+        let shared_b = if trans_b { [40, 68] } else { [68, 40] };
+        let o = MatmulOptions {
+            trans_b,
+            config: Some(SKINNY),
+            ..Default::default()
+        };
+        check_skinny(gpu, &[3, 6, 68], &b_shape, &o, 21);
+        check_skinny(gpu, &[3, 6, 68], &shared_b, &o, 22);
+        check_skinny(gpu, &[6, 68], &b_shape, &o, 23);
+    }
+}
+
+#[test]
+fn the_built_in_choice_and_its_fallbacks() {
+    let gpu = gpu();
+    let kernel = |m: usize, n: usize, k: usize, trans_b: bool, config: Option<MatmulConfig>| {
+        let (a_shape, b_shape) = shapes(m, n, k, trans_b);
+        let a = Tensor::zeros(gpu, &a_shape).unwrap();
+        let b = Tensor::zeros(gpu, &b_shape).unwrap();
+        let c = Tensor::zeros(gpu, &[m, n]).unwrap();
+        let o = MatmulOptions {
+            trans_b,
+            config,
+            ..Default::default()
+        };
+        matmul::kernel_for(gpu, &a, &b, &c, &o).unwrap()
+    };
+    // Up to 8 rows with B transposed: skinny on every adapter, not from 9 rows on.
+    assert_eq!(kernel(8, 4096, 1024, true, None), MatmulKernel::Skinny);
+    assert_ne!(kernel(9, 4096, 1024, true, None), MatmulKernel::Skinny);
+    // B untransposed: skinny on GPUs only (on CPUs the walk down B's columns is slower).
+    assert_eq!(
+        kernel(3, 1024, 4096, false, None) == MatmulKernel::Skinny,
+        !gpu.is_cpu()
+    );
+    // k not a multiple of 4: an imposed skinny configuration runs another kernel, correctly.
+    assert_ne!(kernel(3, 64, 33, true, Some(SKINNY)), MatmulKernel::Skinny);
+    let o = MatmulOptions {
+        trans_b: true,
+        config: Some(SKINNY),
+        ..Default::default()
+    };
+    check(gpu, &[3, 33], &[64, 33], &o, 31);
+    // A transposed is not the skinny kernel's either.
+    let t = MatmulOptions {
+        trans_a: true,
+        config: Some(SKINNY),
+        ..Default::default()
+    };
+    check(gpu, &[36, 3], &[36, 64], &t, 32);
+}
+
+#[test]
+fn configuration_strings_name_the_skinny_kernel() {
+    let c: MatmulConfig = "128x1-skinny".parse().unwrap();
+    assert_eq!(
+        c,
+        MatmulConfig {
+            wg_x: 128,
+            wg_y: 1,
+            kernel: MatmulKernel::Skinny
+        }
+    );
+    assert_eq!(c.to_string(), "128x1-skinny");
+    let e = "8x8-skinny"
+        .parse::<MatmulConfig>()
+        .unwrap()
+        .check(gpu())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8x8") && e.contains("WGx1"), "{e}");
+}
