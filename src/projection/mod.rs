@@ -41,16 +41,16 @@
 use crate::cpu::philox::Stream;
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
-use crate::ops::matmul::{self, MatmulOptions};
+use crate::ops::matmul::{self, MatmulDims, MatmulOptions};
 use crate::ops::project_dense::{self, DenseSpec};
 use crate::ops::project_finish::{self, Camera, Finish};
 use crate::ops::project_optical;
 use crate::ops::random_fill::{self, Distribution, RandomSpec};
 use crate::ops::reduce::{self, Reduction};
 use crate::ops::srht;
-use crate::ops::{matmul_f16, to_f16, transpose};
+use crate::ops::{matmul_f16, matmul_skinny, to_f16, transpose};
 use crate::tensor::{HalfTensor, Tensor};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub mod orthogonal;
 
@@ -270,12 +270,18 @@ pub struct Matrix {
 
 /// What a materialized projection keeps on the device.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per projection, behind an Arc"
+)]
 enum Stored {
-    /// The matrix as [`Projection::matrix`] makes it.
-    Split(Matrix),
-    /// The f32 matrix transposed, where [`matmul::prefers_untransposed_b`]: the products
-    /// x Rᵀ then read their operand untransposed.
-    Transposed(TransposedMatrix),
+    /// The matrix of the unfused products, in the layouts the batches so far read best
+    /// ([`Projection::reads_transposed`]), each made on first need (from the other where that
+    /// exists): as [`Projection::matrix`] makes it, and in f32 transposed.
+    Unfused {
+        split: OnceLock<Matrix>,
+        transposed: OnceLock<TransposedMatrix>,
+    },
     /// The optical kind's paired matrix (`[2·n_out, d]`) for the fused kernel
     /// ([`project_optical`]), f32 or f16 as the precision says.
     Paired(PairedMatrix),
@@ -289,12 +295,10 @@ struct TransposedMatrix {
     inverse: Option<Tensor>,
 }
 
-/// How a materialized projection keeps its matrix ([`Stored`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
-    Split,
-    Transposed,
-    Paired,
+/// The unfused matrix in the layout one product reads.
+enum Unfused<'a> {
+    Split(&'a Matrix),
+    Transposed(&'a TransposedMatrix),
 }
 
 /// The paired matrix in the projection's precision.
@@ -315,12 +319,12 @@ impl PairedMatrix {
 #[derive(Default)]
 struct MatrixCache(Mutex<Option<CachedMatrix>>);
 
-/// A generated matrix with the device it lives on and the (spec, n_out, precision, layout)
+/// A generated matrix with the device it lives on and the (spec, n_out, precision, fused)
 /// it was made for.
 struct CachedMatrix {
     /// [`Gpu::id`] of the device it lives on.
     device: u64,
-    key: (MatrixSpec, usize, Precision, Layout),
+    key: (MatrixSpec, usize, Precision, bool),
     matrix: Arc<Stored>,
 }
 
@@ -601,11 +605,12 @@ impl Projection {
     }
 
     /// The materialized matrix, generated on the first call for `gpu`'s device and kept for
-    /// the later ones (a materialized projection is generated once and reused), laid out as
-    /// [`Projection::layout`] says.
+    /// the later ones (a materialized projection is generated once and reused): the paired
+    /// matrix where [`Projection::uses_fused`], else the unfused one, whose layouts are made
+    /// as the products need them ([`Projection::unfused`]).
     fn cached_matrix(&self, gpu: &Gpu) -> Result<Arc<Stored>> {
-        let layout = self.layout(gpu)?;
-        let key = (self.spec()?, self.n_out, self.precision, layout);
+        let fused = self.fusion(gpu)?;
+        let key = (self.spec()?, self.n_out, self.precision, fused);
         let mut cache = self
             .cache
             .0
@@ -616,10 +621,13 @@ impl Projection {
                 return Ok(Arc::clone(&cached.matrix));
             }
         }
-        let matrix = Arc::new(match layout {
-            Layout::Paired => Stored::Paired(self.paired_matrix(gpu)?),
-            Layout::Transposed => Stored::Transposed(self.transposed_matrix(gpu)?),
-            Layout::Split => Stored::Split(self.matrix(gpu)?),
+        let matrix = Arc::new(if fused {
+            Stored::Paired(self.paired_matrix(gpu)?)
+        } else {
+            Stored::Unfused {
+                split: OnceLock::new(),
+                transposed: OnceLock::new(),
+            }
         });
         *cache = Some(CachedMatrix {
             device: gpu.id(),
@@ -629,30 +637,87 @@ impl Projection {
         Ok(matrix)
     }
 
-    /// How the materialized matrix is kept on `gpu`: paired where [`Projection::uses_fused`];
-    /// transposed in f32 where [`matmul::prefers_untransposed_b`] (on lavapipe the unfused
-    /// optical projection, 64 × 1024 → 4096, took about half the time: its two products no
-    /// longer pack Rᵀ and Iᵀ on every call; see BENCHMARKS.md); else as
-    /// [`Projection::matrix`] makes it.
-    fn layout(&self, gpu: &Gpu) -> Result<Layout> {
-        Ok(if self.fusion(gpu)? {
-            Layout::Paired
-        } else if self.precision == Precision::F32 && matmul::prefers_untransposed_b(gpu)? {
-            Layout::Transposed
+    /// Whether the unfused products of `batch` rows read the f32 matrix transposed: where
+    /// [`matmul::prefers_untransposed_b`] (the texture matmul of CPU adapters, which copies
+    /// an untransposed operand into its texture but packs a transposed one on every call: on
+    /// lavapipe the unfused optical projection, 64 × 1024 → 4096, took half the time with Rᵀ
+    /// stored), unless the skinny matmul takes the product, which reads R as it is (on
+    /// lavapipe 8 × 4096 × 1024 in 5.7–5.9 ms against 20–36 ms; see BENCHMARKS.md).
+    fn reads_transposed(&self, gpu: &Gpu, batch: usize) -> Result<bool> {
+        if self.precision != Precision::F32 || !matmul::prefers_untransposed_b(gpu)? {
+            return Ok(false);
+        }
+        let d = self.d.unwrap_or(1);
+        let dims = MatmulDims::new(&[batch.max(1), d], &[self.n_out, d], false, true)?;
+        Ok(!matmul_skinny::preferred(gpu, &dims, false, true))
+    }
+
+    /// The unfused matrix in the layout a product of `batch` rows reads
+    /// ([`Projection::reads_transposed`]), made on first need.
+    fn unfused<'a>(
+        &self,
+        gpu: &Gpu,
+        (split, transposed): (&'a OnceLock<Matrix>, &'a OnceLock<TransposedMatrix>),
+        batch: usize,
+    ) -> Result<Unfused<'a>> {
+        Ok(if self.reads_transposed(gpu, batch)? {
+            Unfused::Transposed(self.transposed_layout(gpu, split, transposed)?)
         } else {
-            Layout::Split
+            Unfused::Split(self.split_layout(gpu, split, transposed)?)
         })
     }
 
-    /// [`Projection::matrix`] transposed on the device, each part's original dropped once its
+    /// The matrix as [`Projection::matrix`] makes it, kept in `split`: transposed back from
+    /// `transposed` where that exists (in f32), else generated.
+    fn split_layout<'a>(
+        &self,
+        gpu: &Gpu,
+        split: &'a OnceLock<Matrix>,
+        transposed: &OnceLock<TransposedMatrix>,
+    ) -> Result<&'a Matrix> {
+        if let Some(m) = split.get() {
+            return Ok(m);
+        }
+        let m = match transposed.get() {
+            Some(t) if self.precision == Precision::F32 => Matrix {
+                re: transpose::run(gpu, &t.re)?,
+                im: t.im.as_ref().map(|i| transpose::run(gpu, i)).transpose()?,
+                inverse: t.inverse.as_ref().map(|p| p.view(p.shape())).transpose()?,
+                half: None,
+            },
+            _ => self.matrix(gpu)?,
+        };
+        Ok(split.get_or_init(|| m))
+    }
+
+    /// Rᵀ and Iᵀ, kept in `transposed`: transposed from `split` where that exists, else
+    /// generated and transposed on the device, each part's original dropped once its
     /// transpose is made.
-    fn transposed_matrix(&self, gpu: &Gpu) -> Result<TransposedMatrix> {
-        let Matrix {
-            re, im, inverse, ..
-        } = self.matrix(gpu)?;
-        let re = transpose::run(gpu, &re)?;
-        let im = im.map(|i| transpose::run(gpu, &i)).transpose()?;
-        Ok(TransposedMatrix { re, im, inverse })
+    fn transposed_layout<'a>(
+        &self,
+        gpu: &Gpu,
+        split: &OnceLock<Matrix>,
+        transposed: &'a OnceLock<TransposedMatrix>,
+    ) -> Result<&'a TransposedMatrix> {
+        if let Some(t) = transposed.get() {
+            return Ok(t);
+        }
+        let t = match split.get() {
+            Some(m) => TransposedMatrix {
+                re: transpose::run(gpu, &m.re)?,
+                im: m.im.as_ref().map(|i| transpose::run(gpu, i)).transpose()?,
+                inverse: m.inverse.as_ref().map(|p| p.view(p.shape())).transpose()?,
+            },
+            None => {
+                let Matrix {
+                    re, im, inverse, ..
+                } = self.matrix(gpu)?;
+                let re = transpose::run(gpu, &re)?;
+                let im = im.map(|i| transpose::run(gpu, &i)).transpose()?;
+                TransposedMatrix { re, im, inverse }
+            }
+        };
+        Ok(transposed.get_or_init(|| t))
     }
 
     /// Checks that a materialized matrix of `rows` × d f32 values fits one buffer.
@@ -813,7 +878,14 @@ impl Projection {
                 None
             },
             matrix: match self.mode {
-                Mode::Materialized => Some(self.cached_matrix(gpu)?),
+                Mode::Materialized => {
+                    let stored = self.cached_matrix(gpu)?;
+                    // The layout this batch reads, made now rather than while planning.
+                    if let Stored::Unfused { split, transposed } = &*stored {
+                        self.unfused(gpu, (split, transposed), batch)?;
+                    }
+                    Some(stored)
+                }
                 Mode::MatrixFree => None,
             },
             x16: match (self.precision, self.mode) {
@@ -858,35 +930,17 @@ impl Projection {
         let mut dispatches = match ws.matrix.as_deref() {
             Some(Stored::Paired(paired)) => return self.plan_fused(gpu, x, ws, paired),
             None => project_dense::plan(gpu, x, &ws.y, ws.im.as_ref(), &spec.dense)?,
-            Some(Stored::Transposed(t)) => {
-                let plain = MatmulOptions::default();
-                let mut plan = matmul::plan(gpu, x, &t.re, &ws.y, &plain)?;
-                if let (Some(i), Some(im)) = (&t.im, &ws.im) {
-                    plan.extend(matmul::plan(gpu, x, i, im, &plain)?);
-                }
-                plan
-            }
-            Some(Stored::Split(matrix)) => {
-                let transposed = MatmulOptions {
-                    trans_b: true,
-                    ..Default::default()
-                };
-                match (&matrix.half, &ws.x16) {
-                    (Some((re16, im16)), Some(x16)) => {
-                        let mut plan = to_f16::plan(gpu, x, x16)?;
-                        plan.extend(matmul_f16::plan(gpu, x16, re16, &ws.y, &transposed)?);
-                        if let (Some(i16), Some(im)) = (im16, &ws.im) {
-                            plan.extend(matmul_f16::plan(gpu, x16, i16, im, &transposed)?);
+            Some(Stored::Unfused { split, transposed }) => {
+                match self.unfused(gpu, (split, transposed), batch)? {
+                    Unfused::Transposed(t) => {
+                        let plain = MatmulOptions::default();
+                        let mut plan = matmul::plan(gpu, x, &t.re, &ws.y, &plain)?;
+                        if let (Some(i), Some(im)) = (&t.im, &ws.im) {
+                            plan.extend(matmul::plan(gpu, x, i, im, &plain)?);
                         }
                         plan
                     }
-                    _ => {
-                        let mut plan = matmul::plan(gpu, x, &matrix.re, &ws.y, &transposed)?;
-                        if let (Some(i), Some(im)) = (&matrix.im, &ws.im) {
-                            plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
-                        }
-                        plan
-                    }
+                    Unfused::Split(matrix) => self.plan_split(gpu, x, ws, matrix)?,
                 }
             }
         };
@@ -908,6 +962,38 @@ impl Projection {
             dispatches.extend(project_finish::plan_camera(gpu, &ws.y, camera)?);
         }
         Ok(dispatches)
+    }
+
+    /// The products x Rᵀ (and x Iᵀ into `ws.im`) with the matrix as [`Projection::matrix`]
+    /// makes it, in f16 through `ws.x16` where the precision asks.
+    fn plan_split(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        ws: &Workspace,
+        matrix: &Matrix,
+    ) -> Result<Vec<Dispatch>> {
+        let transposed = MatmulOptions {
+            trans_b: true,
+            ..Default::default()
+        };
+        Ok(match (&matrix.half, &ws.x16) {
+            (Some((re16, im16)), Some(x16)) => {
+                let mut plan = to_f16::plan(gpu, x, x16)?;
+                plan.extend(matmul_f16::plan(gpu, x16, re16, &ws.y, &transposed)?);
+                if let (Some(i16), Some(im)) = (im16, &ws.im) {
+                    plan.extend(matmul_f16::plan(gpu, x16, i16, im, &transposed)?);
+                }
+                plan
+            }
+            _ => {
+                let mut plan = matmul::plan(gpu, x, &matrix.re, &ws.y, &transposed)?;
+                if let (Some(i), Some(im)) = (&matrix.im, &ws.im) {
+                    plan.extend(matmul::plan(gpu, x, i, im, &transposed)?);
+                }
+                plan
+            }
+        })
     }
 
     /// The fused optical pass ([`project_optical`]) into `ws.y`, then the camera if any.
@@ -1020,13 +1106,19 @@ impl Projection {
             gpu.execute(&srht::plan_transpose(gpu, &y2, &x, self.n_out, self.seed)?)?;
             x
         } else {
-            // x̂ = y P, or y R: R is the transpose of what a transposed layout stores.
+            // x̂ = y P, or y R: from the transposed layout where that is the one made (R is
+            // the transpose of what it stores), else from R as it is.
             let stored = self.cached_matrix(gpu)?;
             let (m, trans_b) = match &*stored {
-                Stored::Split(m) => (m.inverse.as_ref().unwrap_or(&m.re), false),
-                Stored::Transposed(t) => match &t.inverse {
-                    Some(p) => (p, false),
-                    None => (&t.re, true),
+                Stored::Unfused { split, transposed } => match (split.get(), transposed.get()) {
+                    (None, Some(t)) => match &t.inverse {
+                        Some(p) => (p, false),
+                        None => (&t.re, true),
+                    },
+                    _ => {
+                        let m = self.split_layout(gpu, split, transposed)?;
+                        (m.inverse.as_ref().unwrap_or(&m.re), false)
+                    }
                 },
                 Stored::Paired(_) => {
                     return Err(Error::invalid(
@@ -1069,13 +1161,12 @@ mod tests {
     use crate::gpu::GpuOptions;
     use crate::tune::Tuning;
 
-    /// y of `p` for `x` with the matrix kept as `stored`, outputs poisoned first.
-    fn transform_with(gpu: &Gpu, p: &Projection, x: &Tensor, stored: Stored) -> Vec<f32> {
-        let mut ws = p.prepare(gpu, x.shape()[0]).unwrap();
-        ws.y = Tensor::filled(gpu, ws.y.shape(), f32::NAN).unwrap();
-        ws.matrix = Some(Arc::new(stored));
-        gpu.execute(&p.plan(gpu, x, &ws).unwrap()).unwrap();
-        ws.y.to_vec(gpu).unwrap()
+    fn gpu() -> Gpu {
+        Gpu::with_options(&GpuOptions {
+            tuning: Tuning::Off,
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     /// Relative 2-norm distance of `a` from `b`.
@@ -1089,49 +1180,114 @@ mod tests {
         (num / b.iter().map(|v| v * v).sum::<f64>()).sqrt()
     }
 
-    /// Both unfused layouts of the f32 matrix give the projection on any adapter (each adapter
-    /// runs only one of them by default): the gaussian kind against R x in f64 from the
-    /// matrix's own values, the optical and relu kinds (whose finishing passes follow the
-    /// products) against the matrix-free mode.
+    /// x R for `x` of `rows` rows of `r_rows` values, R `[r_rows, r_cols]` row-major, in f64.
+    fn times(x: &[f32], r: &[f32], r_rows: usize, r_cols: usize) -> Vec<f64> {
+        let rows = x.len() / r_rows;
+        (0..rows * r_cols)
+            .map(|o| {
+                let (b, j) = (o / r_cols, o % r_cols);
+                (0..r_rows)
+                    .map(|i| f64::from(x[b * r_rows + i]) * f64::from(r[i * r_cols + j]))
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Whether `p`'s cached unfused matrix holds (R as it is, Rᵀ).
+    fn kept(p: &Projection) -> (bool, bool) {
+        let cache = p.cache.0.lock().unwrap();
+        match cache.as_ref().map(|c| &*c.matrix) {
+            Some(Stored::Unfused { split, transposed }) => {
+                (split.get().is_some(), transposed.get().is_some())
+            }
+            _ => (false, false),
+        }
+    }
+
+    /// R (`[n, d]`) transposed on the host.
+    fn transposed(r: &[f32], n: usize, d: usize) -> Vec<f32> {
+        (0..d * n).map(|o| r[(o % n) * d + o / n]).collect()
+    }
+
+    /// The unfused products in whichever layout each batch reads (on CPU adapters R as it is
+    /// for a few rows and d % 4 == 0, the skinny matmul's case, Rᵀ otherwise; on GPUs R),
+    /// each layout made on first need from the other where that exists, for batches in both
+    /// orders: against R x in f64 (gaussian) or the matrix-free mode (optical and relu, whose
+    /// finishing passes follow the products); then the inverse y R from whichever layout is
+    /// kept. f32 rounding of sums of at most 77 terms: 1e-5.
     #[test]
-    fn split_and_transposed_layouts_agree_with_the_reference() {
-        let gpu = Gpu::with_options(&GpuOptions {
-            tuning: Tuning::Off,
-            ..Default::default()
-        })
-        .unwrap();
-        let (batch, d, n_out) = (3, 77, 45);
-        let x_host = crate::bench::random_vec(batch * d, 1);
-        let x = Tensor::from_slice(&gpu, &x_host, &[batch, d]).unwrap();
+    fn every_layout_of_the_unfused_matrix_gives_the_projection() {
+        let gpu = gpu();
+        let n_out = 45;
         for kind in [Kind::Gaussian, Kind::Optical, Kind::Relu] {
-            let mut p = Projection::new(kind, n_out, 5);
-            p.fused = Fusion::Unfused;
-            p.fit(d).unwrap();
-            let reference: Vec<f64> = if kind == Kind::Gaussian {
+            for (d, batches) in [(76, [3, 12]), (76, [12, 3]), (77, [3, 12])] {
+                let mut p = Projection::new(kind, n_out, 5);
+                p.fused = Fusion::Unfused;
+                p.fit(d).unwrap();
                 let r = p.matrix(&gpu).unwrap().re.to_vec(&gpu).unwrap();
-                (0..batch * n_out)
-                    .map(|o| {
-                        let (b, i) = (o / n_out, o % n_out);
-                        (0..d)
-                            .map(|j| f64::from(r[i * d + j]) * f64::from(x_host[b * d + j]))
-                            .sum()
-                    })
-                    .collect()
-            } else {
-                let mut free = p.clone();
-                free.mode = Mode::MatrixFree;
-                let y = free.transform(&gpu, &x).unwrap().to_vec(&gpu).unwrap();
-                y.into_iter().map(f64::from).collect()
-            };
-            let split = transform_with(&gpu, &p, &x, Stored::Split(p.matrix(&gpu).unwrap()));
-            let transposed = p.transposed_matrix(&gpu).unwrap();
-            assert_eq!(transposed.re.shape(), &[d, n_out]);
-            let transposed = transform_with(&gpu, &p, &x, Stored::Transposed(transposed));
-            // f32 rounding of 77-term sums (~1e-7 each), squared and summed for optical.
-            for (layout, y) in [("split", &split), ("transposed", &transposed)] {
-                let e = distance(y, &reference);
-                assert!(e < 1e-5, "{} {layout}: relative error {e:.2e}", kind.name());
+                for batch in batches {
+                    let x_host = crate::bench::random_vec(batch * d, batch as u64);
+                    let x = Tensor::from_slice(&gpu, &x_host, &[batch, d]).unwrap();
+                    let reference = if kind == Kind::Gaussian {
+                        times(&x_host, &transposed(&r, n_out, d), d, n_out)
+                    } else {
+                        let mut free = p.clone();
+                        free.mode = Mode::MatrixFree;
+                        let y = free.transform(&gpu, &x).unwrap().to_vec(&gpu).unwrap();
+                        y.into_iter().map(f64::from).collect()
+                    };
+                    let y = p.transform(&gpu, &x).unwrap().to_vec(&gpu).unwrap();
+                    let e = distance(&y, &reference);
+                    let what = format!(
+                        "{} d = {d}, batches {batches:?}, batch {batch}",
+                        kind.name()
+                    );
+                    assert!(e < 1e-5, "{what}: relative error {e:.2e}");
+                    // Rᵀ where the texture matmul runs and the skinny one does not take it.
+                    let wants_t = matmul::prefers_untransposed_b(&gpu).unwrap()
+                        && (batch > matmul_skinny::MAX_ROWS || d % 4 != 0);
+                    let (has_r, has_t) = kept(&p);
+                    assert!(
+                        if wants_t { has_t } else { has_r },
+                        "{what}: kept {:?}",
+                        kept(&p)
+                    );
+                }
+                if kind == Kind::Gaussian {
+                    let y_host = crate::bench::random_vec(2 * n_out, 9);
+                    let y = Tensor::from_slice(&gpu, &y_host, &[2, n_out]).unwrap();
+                    let back = p.inverse_transform(&gpu, &y).unwrap().to_vec(&gpu).unwrap();
+                    let e = distance(&back, &times(&y_host, &r, n_out, d));
+                    assert!(e < 1e-5, "y R after batches {batches:?}: {e:.2e}");
+                }
             }
         }
+    }
+
+    /// Each layout made from the other is exactly the matrix, on any adapter.
+    #[test]
+    fn the_layouts_are_made_from_each_other_exactly() {
+        let gpu = gpu();
+        let (d, n_out) = (36, 20);
+        let mut p = Projection::new(Kind::Optical, n_out, 7);
+        p.fit(d).unwrap();
+        let m = p.matrix(&gpu).unwrap();
+        let (re, im) = (
+            m.re.to_vec(&gpu).unwrap(),
+            m.im.unwrap().to_vec(&gpu).unwrap(),
+        );
+        // Split first, then transposed from it.
+        let (split, kept) = (OnceLock::new(), OnceLock::new());
+        p.split_layout(&gpu, &split, &kept).unwrap();
+        let t = p.transposed_layout(&gpu, &split, &kept).unwrap();
+        assert_eq!(t.re.to_vec(&gpu).unwrap(), transposed(&re, n_out, d));
+        let t_im = t.im.as_ref().unwrap().to_vec(&gpu).unwrap();
+        assert_eq!(t_im, transposed(&im, n_out, d));
+        // Transposed first (generated), then split back from it.
+        let (split, kept) = (OnceLock::new(), OnceLock::new());
+        p.transposed_layout(&gpu, &split, &kept).unwrap();
+        let s = p.split_layout(&gpu, &split, &kept).unwrap();
+        assert_eq!(s.re.to_vec(&gpu).unwrap(), re);
+        assert_eq!(s.im.as_ref().unwrap().to_vec(&gpu).unwrap(), im);
     }
 }
