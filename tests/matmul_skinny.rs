@@ -9,7 +9,7 @@
 mod common;
 
 use common::matmul::{check, tolerance};
-use common::{assert_rel_close, gpu, gpu_with_loop_limit, random};
+use common::{assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, random};
 use speckle::cpu::matmul::{matmul as reference, Problem};
 use speckle::ops::matmul::{self, MatmulDims, MatmulKernel};
 use speckle::ops::matmul_skinny;
@@ -203,6 +203,23 @@ fn the_built_in_choice_and_its_fallbacks() {
         ..Default::default()
     };
     check(gpu, &[3, 33], &[64, 33], &o, 31);
+    // B larger than one binding: the adapter's own configuration runs it, in blocks.
+    let small = gpu_with_binding_limit(4096);
+    let (a_shape, b_shape) = shapes(3, 300, 100, true);
+    let plain = MatmulOptions {
+        trans_b: true,
+        ..Default::default()
+    };
+    let (a, b) = (
+        Tensor::zeros(&small, &a_shape).unwrap(),
+        Tensor::zeros(&small, &b_shape).unwrap(),
+    );
+    let c = Tensor::zeros(&small, &[3, 300]).unwrap();
+    assert_ne!(
+        matmul::kernel_for(&small, &a, &b, &c, &plain).unwrap(),
+        MatmulKernel::Skinny
+    );
+    check(&small, &a_shape, &b_shape, &plain, 33);
     // A transposed is not the skinny kernel's either.
     let t = MatmulOptions {
         trans_a: true,

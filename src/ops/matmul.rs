@@ -654,6 +654,24 @@ fn config_of(gpu: &Gpu, d: &MatmulDims, o: &MatmulOptions<'_>) -> Result<MatmulC
     Ok(cfg)
 }
 
+/// The configuration a product runs with: [`config_of`]'s, except that a skinny one whose
+/// kernel cannot take the operands ([`matmul_skinny::eligible`]) gives way to the adapter's
+/// built-in configuration, whose kernels then choose as they do for any product.
+fn effective_config(
+    gpu: &Gpu,
+    d: &MatmulDims,
+    (a, b, c): (&Tensor, &Tensor, &Tensor),
+    o: &MatmulOptions<'_>,
+) -> Result<MatmulConfig> {
+    let cfg = config_of(gpu, d, o)?;
+    if cfg.kernel == MatmulKernel::Skinny
+        && !matmul_skinny::eligible(gpu, d, o, (a, b, c), cfg.wg_x as usize)?
+    {
+        return Ok(MatmulConfig::builtin(gpu));
+    }
+    Ok(cfg)
+}
+
 /// The kernel chosen for a product, with the block split of the storage kernels.
 enum Choice {
     Texture,
@@ -661,8 +679,9 @@ enum Choice {
     Storage(MatmulKernel, Blocks),
 }
 
-/// The preferred kernel of `cfg` if the operands and adapter allow it, else the next one
-/// (texture → vec4 → scalar) that does.
+/// The preferred kernel of `cfg` (from [`effective_config`]: a skinny one takes the operands)
+/// if the operands and adapter allow it, else the next one (texture → vec4 → scalar) that
+/// does.
 fn choose(
     gpu: &Gpu,
     d: &MatmulDims,
@@ -675,9 +694,7 @@ fn choose(
     if cfg.kernel == MatmulKernel::Texture && matmul_texture::takes(gpu, d, a, b, c.len())? {
         return Ok(Choice::Texture);
     }
-    if cfg.kernel == MatmulKernel::Skinny
-        && matmul_skinny::eligible(gpu, d, o, (a, b, c), cfg.wg_x as usize)?
-    {
+    if cfg.kernel == MatmulKernel::Skinny {
         return Ok(Choice::Skinny);
     }
     let max_k = max_k_per_dispatch(gpu)?;
@@ -713,7 +730,15 @@ pub fn kernel_for(
 ) -> Result<MatmulKernel> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
     Ok(
-        match choose(gpu, &d, a, b, c, o, &config_of(gpu, &d, o)?)? {
+        match choose(
+            gpu,
+            &d,
+            a,
+            b,
+            c,
+            o,
+            &effective_config(gpu, &d, (a, b, c), o)?,
+        )? {
             Choice::Texture => MatmulKernel::Texture,
             Choice::Skinny => MatmulKernel::Skinny,
             Choice::Storage(kernel, _) => kernel,
@@ -732,7 +757,7 @@ pub fn plan(
 ) -> Result<Vec<Dispatch>> {
     let d = MatmulDims::new(a.shape(), b.shape(), o.trans_a, o.trans_b)?;
     check_problem(&d, a.shape(), b.shape(), c, o)?;
-    let cfg = config_of(gpu, &d, o)?;
+    let cfg = effective_config(gpu, &d, (a, b, c), o)?;
     let (kernel, blk) = match choose(gpu, &d, a, b, c, o, &cfg)? {
         Choice::Texture => return matmul_texture::plan(gpu, a, b, c, o, &d),
         Choice::Skinny => return matmul_skinny::plan(gpu, &d, o, a, b, c, &cfg),
