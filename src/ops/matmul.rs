@@ -478,10 +478,45 @@ pub struct MatmulParams {
     pub(crate) slices: u32,
 }
 
+impl MatmulParams {
+    /// The parameters of a product computed in one dispatch over whole operands, C bound from
+    /// `c_first` and the bias (where `o` has one) from `bias_first`: the shape, C's layout and
+    /// `o`'s epilogue (C read where β ≠ 0). The operands' fields are the kernel's to set.
+    pub(crate) fn whole(
+        d: &MatmulDims,
+        o: &MatmulOptions<'_>,
+        c_first: u32,
+        bias_first: Option<u32>,
+    ) -> MatmulParams {
+        let mut flags = FLAG_EPILOGUE;
+        if o.beta != 0.0 {
+            flags |= FLAG_READ_C;
+        }
+        if bias_first.is_some() {
+            flags |= FLAG_BIAS;
+        }
+        MatmulParams {
+            m: d.m as u32,
+            n: d.n as u32,
+            k: d.k as u32,
+            flags,
+            c_first,
+            bias_first: bias_first.unwrap_or(0),
+            c_batch_stride: (d.m * d.n) as u32,
+            ldc: d.n as u32,
+            activation: o.activation.code(),
+            activation_param: o.activation.param(),
+            alpha: o.alpha,
+            beta: o.beta,
+            ..Default::default()
+        }
+    }
+}
+
 // Keep in sync with the FLAG_ constants of shaders/lib/matmul_params.wgsl.
-pub(crate) const FLAG_READ_C: u32 = 1;
-pub(crate) const FLAG_BIAS: u32 = 2;
-pub(crate) const FLAG_EPILOGUE: u32 = 4;
+const FLAG_READ_C: u32 = 1;
+const FLAG_BIAS: u32 = 2;
+const FLAG_EPILOGUE: u32 = 4;
 
 /// Block sizes (batch, rows, columns, shared dimension) of one dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

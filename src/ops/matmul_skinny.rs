@@ -13,7 +13,6 @@ use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{
     max_k_per_dispatch, MatmulConfig, MatmulDims, MatmulKernel, MatmulOptions, MatmulParams,
-    FLAG_BIAS, FLAG_EPILOGUE, FLAG_READ_C,
 };
 use crate::shaders;
 use crate::tensor::{window_capacity, Tensor, Window};
@@ -39,8 +38,9 @@ fn target_workgroups(gpu: &Gpu) -> usize {
     }
 }
 
-/// Values of k a slice covers at least, so that its partial sums (m · n values) stay a small
-/// part of the bytes it reads from B (4 · slice_k · 4 per invocation's columns).
+/// Values of k a slice covers at least, so that its partial sums (m ≤ 8 rows of n values,
+/// written and read back once) stay a small part of its share of B (`MIN_SLICE_K` rows of n
+/// values, or n rows of as many).
 const MIN_SLICE_K: usize = 256;
 
 /// The split of k into `slices` slices of `slice_k` values (a multiple of 4).
@@ -135,34 +135,16 @@ pub(crate) fn plan(
     let bw = b.window(gpu, 0, b.len());
     let cw = c.window(gpu, 0, c.len());
     let bias_window = o.bias.map(|t| t.window(gpu, 0, d.n));
-    let mut flags = FLAG_EPILOGUE;
-    if o.beta != 0.0 {
-        flags |= FLAG_READ_C;
-    }
-    if bias_window.is_some() {
-        flags |= FLAG_BIAS;
-    }
     let params = MatmulParams {
-        m: d.m as u32,
-        n: d.n as u32,
-        k: d.k as u32,
-        flags,
         a_first: aw.first,
         b_first: bw.first,
-        c_first: cw.first,
-        bias_first: bias_window.as_ref().map_or(0, |w| w.first),
         a_batch_stride: d.a_batch_stride as u32,
         b_batch_stride: d.b_batch_stride as u32,
-        c_batch_stride: (d.m * d.n) as u32,
         lda: d.k as u32,
         ldb: if o.trans_b { d.k } else { d.n } as u32,
-        ldc: d.n as u32,
-        activation: o.activation.code(),
-        activation_param: o.activation.param(),
-        alpha: o.alpha,
-        beta: o.beta,
         slice_k: s.slice_k as u32,
         slices: s.slices as u32,
+        ..MatmulParams::whole(d, o, cw.first, bias_window.as_ref().map(|w| w.first))
     };
     let groups_x = d.n.div_ceil(4 * wg) as u32;
     let bias = Window::or_placeholder(bias_window.as_ref(), gpu);

@@ -9,10 +9,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, TextureCopy, Work};
-use crate::ops::matmul::{
-    max_k_per_dispatch, MatmulDims, MatmulOptions, MatmulParams, FLAG_BIAS, FLAG_EPILOGUE,
-    FLAG_READ_C,
-};
+use crate::ops::matmul::{max_k_per_dispatch, MatmulDims, MatmulOptions, MatmulParams};
 use crate::shaders;
 use crate::tensor::{window_capacity, Operand, Tensor, Window};
 
@@ -396,29 +393,10 @@ pub(crate) fn plan_operands<A: Operand + ?Sized, B: Operand + ?Sized>(
     let pipeline = gpu.pipeline(&shaders::MATMUL_TEXTURE, &[])?;
     let cw = c.window(gpu, 0, c.len());
     let bias_window = o.bias.map(|t| t.window(gpu, 0, t.len()));
-    let mut flags = FLAG_EPILOGUE;
-    if o.beta != 0.0 {
-        flags |= FLAG_READ_C;
-    }
-    if bias_window.is_some() {
-        flags |= FLAG_BIAS;
-    }
     let params = MatmulParams {
-        m: d.m as u32,
-        n: d.n as u32,
-        k: d.k as u32,
-        flags,
-        c_first: cw.first,
-        bias_first: bias_window.as_ref().map_or(0, |w| w.first),
         a_batch_stride: u32::from(a_layers > 1),
         b_batch_stride: u32::from(b_layers > 1),
-        c_batch_stride: (d.m * d.n) as u32,
-        ldc: d.n as u32,
-        activation: o.activation.code(),
-        activation_param: o.activation.param(),
-        alpha: o.alpha,
-        beta: o.beta,
-        ..Default::default()
+        ..MatmulParams::whole(d, o, cw.first, bias_window.as_ref().map(|w| w.first))
     };
     let uniform = gpu.uniform("speckle.matmul_texture.params", &params);
     let bias_resource = Window::or_placeholder(bias_window.as_ref(), gpu);
