@@ -2,9 +2,10 @@
 //! two or more dimensions, the leading ones being layers transposed alike, in windows of at
 //! most one binding each.
 //!
-//! Where it serves: a materialized projection keeps Rᵀ on CPU adapters, whose texture matmul
-//! copies an untransposed operand straight into its texture but lays out a transposed one by a
-//! pass over it on every call ([`crate::projection`]).
+//! Where it serves: on CPU adapters a materialized projection keeps Rᵀ for its batches of
+//! many rows, whose texture matmul copies an untransposed operand straight into its texture
+//! but lays out a transposed one by a pass over it on every call ([`crate::projection`]), and
+//! the reconstruction's operators keep Aᵀ for the skinny matmul of their adjoints.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu};
