@@ -131,7 +131,9 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// The materialized operator of a `[rows, n]` matrix.
+    /// The materialized operator of a `[rows, n]` matrix. The matrix must not change while the
+    /// operator lives (through another tensor sharing its buffer): a product may make and keep
+    /// its transpose (on CPU adapters, for the adjoints of a few rows).
     pub fn dense(matrix: Tensor) -> Result<Operator> {
         let [rows, cols] = *matrix.shape() else {
             return Err(Error::shape(
