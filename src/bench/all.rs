@@ -80,6 +80,7 @@ impl Preset {
                 attention: &[[8, 16, 2048, 64], [4, 16, 4096, 64]],
                 decode: &[[1, 16, 1, 16384, 64], [8, 16, 1, 4096, 64]],
                 optical: [1024, 4096, 16384],
+                optical_few_rows: Some([8, 4096, 16384]),
                 matrix_free: [8, 20_000, 40_000],
                 srht: [8, 1_000_000, 2_000_000],
                 elements: 1 << 26,
@@ -95,6 +96,7 @@ impl Preset {
                 attention: &[[1, 4, 1024, 64]],
                 decode: &[[1, 4, 8, 40000, 64]],
                 optical: [64, 1024, 4096],
+                optical_few_rows: Some([8, 1024, 4096]),
                 matrix_free: [1, 2048, 4096],
                 srht: [1, 1 << 16, 1 << 17],
                 elements: 1 << 22,
@@ -109,6 +111,7 @@ impl Preset {
                 attention: &[[1, 2, 64, 16]],
                 decode: &[[1, 2, 1, 300, 16]],
                 optical: [4, 32, 64],
+                optical_few_rows: None,
                 matrix_free: [2, 40, 64],
                 srht: [1, 100, 256],
                 elements: 4096,
@@ -131,6 +134,9 @@ struct Sizes {
     /// Attention with fewer queries than keys, [B, H, Nq, Nk, D] (decoding steps).
     decode: &'static [[usize; 5]],
     optical: [usize; 3],
+    /// The optical projection of a few rows, fused and unfused: on GPUs the fused pass runs a
+    /// tile of 64 rows for them, the unfused products the skinny matmul.
+    optical_few_rows: Option<[usize; 3]>,
     matrix_free: [usize; 3],
     srht: [usize; 3],
     elements: usize,
@@ -552,9 +558,26 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
                 } else {
                     Fusion::Unfused
                 };
-                project_case(need()?, p, sizes.optical, &o)
+                project_case(need()?, p, sizes.optical, true, &o)
             }),
         ));
+    }
+    if let Some(shape @ [b, d, n]) = sizes.optical_few_rows {
+        for fused in [true, false] {
+            let mode = if fused { "" } else { " unfused" };
+            out.push((
+                format!("project optical{mode} b{b} d{d} n{n}"),
+                Box::new(move || {
+                    let mut p = Projection::new(Kind::Optical, n, 7);
+                    p.fused = if fused {
+                        Fusion::Fused
+                    } else {
+                        Fusion::Unfused
+                    };
+                    project_case(need()?, p, shape, false, &o)
+                }),
+            ));
+        }
     }
     let [b, d, n] = sizes.matrix_free;
     out.push((
@@ -562,7 +585,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
         Box::new(move || {
             let mut p = Projection::new(Kind::Optical, sizes.matrix_free[2], 7);
             p.mode = Mode::MatrixFree;
-            project_case(need()?, p, sizes.matrix_free, &o)
+            project_case(need()?, p, sizes.matrix_free, false, &o)
         }),
     ));
     let [b, d, n] = sizes.srht;
@@ -573,6 +596,7 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
                 need()?,
                 Projection::new(Kind::Srht, sizes.srht[2], 7),
                 sizes.srht,
+                false,
                 &o,
             )
         }),
@@ -764,10 +788,13 @@ fn attention_case(
 }
 
 /// Measures projection `p` (unfitted: fitted here to d) on `batch` inputs.
+/// The projection `p` of `batch` rows of d values to n_out, with the target where
+/// `targeted` (the optical projection's standard shape) and its path has one.
 fn project_case(
     gpu: &Gpu,
     mut p: Projection,
     [batch, d, n_out]: [usize; 3],
+    targeted: bool,
     o: &AllOptions,
 ) -> Result<Measured> {
     p.fit(d)?;
@@ -792,7 +819,7 @@ fn project_case(
     let seconds = r.timing.median_ms * 1e-3;
     // The stored optical projection compares with PyTorch's stored-R projection (the targets
     // are the fused pass's).
-    let fused = p.uses_fused(gpu);
+    let fused = p.uses_fused(gpu) && targeted;
     let (torch_key, target) = match (kind, mode, precision) {
         (Kind::Optical, Mode::Materialized, Precision::F16) => {
             (torch("opu_fp32", &[batch, d, n_out]), fused.then_some(2.0))
