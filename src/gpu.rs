@@ -698,12 +698,26 @@ impl Gpu {
         pipeline: &wgpu::ComputePipeline,
         resources: &[wgpu::BindingResource<'_>],
     ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        let numbered: Vec<(u32, wgpu::BindingResource<'_>)> = resources
             .iter()
             .enumerate()
-            .map(|(i, r)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: r.clone(),
+            .map(|(i, r)| (i as u32, r.clone()))
+            .collect();
+        self.bind_group_at(pipeline, &numbered)
+    }
+
+    /// A bind group for group 0 of `pipeline` with each resource at its binding number: for an
+    /// entry point that uses only some of its shader's bindings.
+    pub(crate) fn bind_group_at(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        resources: &[(u32, wgpu::BindingResource<'_>)],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+            .iter()
+            .map(|(binding, resource)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: resource.clone(),
             })
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {

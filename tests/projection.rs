@@ -706,14 +706,13 @@ fn inverse_transform_of_a_linear_kind_is_the_product_with_r() {
         let got = p.inverse_transform(gpu, &y).unwrap();
         assert_eq!(got.shape(), &[batch, d]);
         let r = p.matrix(gpu).unwrap().re.to_vec(gpu).unwrap();
-        let want: Vec<f64> = (0..batch * d)
-            .map(|o| {
-                let (b, j) = (o / d, o % d);
-                (0..n_out)
-                    .map(|i| f64::from(y_host[b * n_out + i]) * f64::from(r[i * d + j]))
-                    .sum()
-            })
-            .collect();
+        let want = speckle::cpu::matmul::matmul(&speckle::cpu::matmul::Problem::new(
+            &y_host,
+            &[batch, n_out],
+            &r,
+            &[n_out, d],
+        ))
+        .unwrap();
         common::assert_rel_close(
             &format!("{} y R", kind.name()),
             &got.to_vec(gpu).unwrap(),

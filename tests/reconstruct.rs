@@ -330,22 +330,14 @@ fn dense_operators_apply_and_adjoint_in_every_layout() {
             let r_host = common::random(batch * rows, 73 + batch as u64);
             let x = Tensor::from_slice(gpu, &x_host, &[batch, n]).unwrap();
             let r = Tensor::from_slice(gpu, &r_host, &[batch, rows]).unwrap();
-            let ax: Vec<f64> = (0..batch * rows)
-                .map(|o| {
-                    let (b, i) = (o / rows, o % rows);
-                    (0..n)
-                        .map(|j| f64::from(a_host[i * n + j]) * f64::from(x_host[b * n + j]))
-                        .sum()
-                })
-                .collect();
-            let atr: Vec<f64> = (0..batch * n)
-                .map(|o| {
-                    let (b, j) = (o / n, o % n);
-                    (0..rows)
-                        .map(|i| f64::from(a_host[i * n + j]) * f64::from(r_host[b * rows + i]))
-                        .sum()
-                })
-                .collect();
+            use speckle::cpu::matmul::{matmul as reference, Problem};
+            let ax = reference(&Problem {
+                trans_b: true,
+                ..Problem::new(&x_host, &[batch, n], &a_host, &[rows, n])
+            })
+            .unwrap();
+            let atr =
+                reference(&Problem::new(&r_host, &[batch, rows], &a_host, &[rows, n])).unwrap();
             for round in 0..2 {
                 let what = format!("{rows} x {n} operator, batch {batch}, round {round}");
                 let got = op.apply(gpu, &x).unwrap().to_vec(gpu).unwrap();

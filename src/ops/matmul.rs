@@ -169,7 +169,7 @@ impl MatmulConfig {
     }
 
     /// `SPECKLE_MATMUL_CONFIG` (see [`FromStr`]) when set and not empty.
-    fn from_env() -> Option<Result<MatmulConfig>> {
+    pub(crate) fn from_env() -> Option<Result<MatmulConfig>> {
         std::env::var("SPECKLE_MATMUL_CONFIG")
             .ok()
             .filter(|s| !s.is_empty())

@@ -7,8 +7,6 @@
 //! [`crate::ops::matmul::plan`] runs it where the configuration is a `skinny` one: the
 //! built-in configuration of the products it suits ([`preferred`]), or one given or tuned.
 
-use std::sync::Arc;
-
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu};
 use crate::ops::matmul::{
@@ -78,10 +76,13 @@ pub(crate) fn split(gpu: &Gpu, d: &MatmulDims, wg: usize) -> Result<Split> {
 /// while B transposed (each invocation streaming its own rows) took 13–20 ms against 18–31
 /// for the best storage kernel (BENCHMARKS.md).
 pub fn preferred(gpu: &Gpu, d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
-    d.m <= MAX_ROWS
-        && !trans_a
-        && d.k.is_multiple_of(4)
-        && (trans_b || (d.n.is_multiple_of(4) && !gpu.is_cpu()))
+    takes_shapes(d, trans_a, trans_b) && (trans_b || !gpu.is_cpu())
+}
+
+/// The shapes the kernel computes: at most [`MAX_ROWS`] rows, A untransposed, k a multiple of
+/// 4, and n too where B is untransposed.
+fn takes_shapes(d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
+    d.m <= MAX_ROWS && !trans_a && d.k.is_multiple_of(4) && (trans_b || d.n.is_multiple_of(4))
 }
 
 /// True when the skinny kernel with workgroups of `wg` threads can compute this product: at
@@ -95,11 +96,7 @@ pub(crate) fn eligible(
     (a, b, c): (&Tensor, &Tensor, &Tensor),
     wg: usize,
 ) -> Result<bool> {
-    let shapes = d.m <= MAX_ROWS
-        && !o.trans_a
-        && d.k.is_multiple_of(4)
-        && (o.trans_b || d.n.is_multiple_of(4));
-    if !shapes {
+    if !takes_shapes(d, o.trans_a, o.trans_b) {
         return Ok(false);
     }
     let capacity = window_capacity(gpu);
@@ -188,8 +185,8 @@ pub(crate) fn plan(
     );
     let combine = gpu.pipeline_entry(&shaders::MATMUL_SKINNY, "combine", &constants)?;
     let uniform = gpu.uniform("speckle.matmul_skinny.params", &params);
-    let sums = bind_at(
-        gpu,
+    // The combining pass binds 0, 1, 3 and 4 (not B).
+    let sums = gpu.bind_group_at(
         &combine,
         &[
             (0, uniform.as_entire_binding()),
@@ -202,25 +199,4 @@ pub(crate) fn plan(
         Dispatch::kernel(main, slices, [groups_x, s.slices as u32, d.batch as u32]),
         Dispatch::kernel(combine, sums, [groups_x, d.m as u32, d.batch as u32]),
     ])
-}
-
-/// A bind group for group 0 of `pipeline` with `resources` at the given binding numbers (the
-/// combining pass binds 0, 1, 3 and 4).
-fn bind_at(
-    gpu: &Gpu,
-    pipeline: &Arc<wgpu::ComputePipeline>,
-    resources: &[(u32, wgpu::BindingResource<'_>)],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
-        .iter()
-        .map(|(binding, resource)| wgpu::BindGroupEntry {
-            binding: *binding,
-            resource: resource.clone(),
-        })
-        .collect();
-    gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("speckle.matmul_skinny.combine"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    })
 }

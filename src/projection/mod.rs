@@ -1180,17 +1180,14 @@ mod tests {
         (num / b.iter().map(|v| v * v).sum::<f64>()).sqrt()
     }
 
-    /// x R for `x` of `rows` rows of `r_rows` values, R `[r_rows, r_cols]` row-major, in f64.
-    fn times(x: &[f32], r: &[f32], r_rows: usize, r_cols: usize) -> Vec<f64> {
-        let rows = x.len() / r_rows;
-        (0..rows * r_cols)
-            .map(|o| {
-                let (b, j) = (o / r_cols, o % r_cols);
-                (0..r_rows)
-                    .map(|i| f64::from(x[b * r_rows + i]) * f64::from(r[i * r_cols + j]))
-                    .sum()
-            })
-            .collect()
+    /// op(x) · op(r) in f64 by the matmul reference, x `[rows, k]` and r of `r_shape`.
+    fn times(x: &[f32], k: usize, r: &[f32], r_shape: [usize; 2], trans_r: bool) -> Vec<f64> {
+        let x_shape = [x.len() / k, k];
+        crate::cpu::matmul::matmul(&crate::cpu::matmul::Problem {
+            trans_b: trans_r,
+            ..crate::cpu::matmul::Problem::new(x, &x_shape, r, &r_shape)
+        })
+        .unwrap()
     }
 
     /// Whether `p`'s cached unfused matrix holds (R as it is, Rᵀ).
@@ -1204,9 +1201,9 @@ mod tests {
         }
     }
 
-    /// R (`[n, d]`) transposed on the host.
+    /// R (`[n, d]`) transposed on the host by the transpose reference.
     fn transposed(r: &[f32], n: usize, d: usize) -> Vec<f32> {
-        (0..d * n).map(|o| r[(o % n) * d + o / n]).collect()
+        crate::cpu::transpose::transpose(r, 1, n, d)
     }
 
     /// The unfused products in whichever layout each batch reads (on CPU adapters R as it is
@@ -1229,7 +1226,7 @@ mod tests {
                     let x_host = crate::bench::random_vec(batch * d, batch as u64);
                     let x = Tensor::from_slice(&gpu, &x_host, &[batch, d]).unwrap();
                     let reference = if kind == Kind::Gaussian {
-                        times(&x_host, &transposed(&r, n_out, d), d, n_out)
+                        times(&x_host, d, &r, [n_out, d], true)
                     } else {
                         let mut free = p.clone();
                         free.mode = Mode::MatrixFree;
@@ -1257,7 +1254,7 @@ mod tests {
                     let y_host = crate::bench::random_vec(2 * n_out, 9);
                     let y = Tensor::from_slice(&gpu, &y_host, &[2, n_out]).unwrap();
                     let back = p.inverse_transform(&gpu, &y).unwrap().to_vec(&gpu).unwrap();
-                    let e = distance(&back, &times(&y_host, &r, n_out, d));
+                    let e = distance(&back, &times(&y_host, n_out, &r, [n_out, d], false));
                     assert!(e < 1e-5, "y R after batches {batches:?}: {e:.2e}");
                 }
             }

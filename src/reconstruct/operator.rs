@@ -311,7 +311,7 @@ impl Operator {
             };
             return Ok((t, !stored, None));
         }
-        let overridden = std::env::var("SPECKLE_MATMUL_CONFIG").is_ok_and(|s| !s.is_empty());
+        let overridden = MatmulConfig::from_env().is_some();
         let scalar = MatmulConfig {
             wg_x: 8,
             wg_y: 1,

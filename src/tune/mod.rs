@@ -465,14 +465,12 @@ impl Contest {
     }
 }
 
-/// The median of `values` (NaN if any is NaN).
+/// The median of `values` ([`crate::bench::median`]), NaN if any is NaN (a failed run).
 fn median(values: &[f64]) -> f64 {
     if values.iter().any(|v| v.is_nan()) {
         return f64::NAN;
     }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    crate::bench::median(&mut values.to_vec())
 }
 
 /// How much faster than the built-in default (as a fraction of its time) a candidate must be
