@@ -88,7 +88,9 @@ pub const MATMUL_SKINNY: Kernel = Kernel {
     body: include_str!("../shaders/matmul_skinny.wgsl"),
     libs: &[LIB_MATMUL_PARAMS, LIB_ACTIVATION, LIB_MATMUL_STORE],
     trusted: false,
-    zero_workgroup_memory: true,
+    // The lanes' sums are written by every invocation before the barrier that precedes any
+    // read of them.
+    zero_workgroup_memory: false,
 };
 
 /// The vec4 variant of matmul, for operands whose rows are whole vec4s.

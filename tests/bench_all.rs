@@ -36,6 +36,13 @@ fn every_case_runs_and_reports_consistent_figures() {
         .find(|r| r.label == "matmul f32 2x64x32 B transposed")
         .expect("the few-rows matmul row");
     assert_eq!(few_rows.variant, "skinny");
+    // Its alternative row forces 8 lanes along k per group of columns.
+    let lanes = report
+        .results
+        .iter()
+        .find(|r| r.label == "matmul f32 2x64x32 B transposed 8x8-skinny")
+        .expect("the few-rows row with lanes along k");
+    assert_eq!(lanes.variant, "skinny (8x8-skinny)");
     let labels = all::case_labels(Preset::Quick);
     // The roofline's copy is a row too (its label differs from the "roofline" step's).
     assert_eq!(report.results.len(), labels.len());

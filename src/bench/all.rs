@@ -465,7 +465,13 @@ fn cases<'a>(gpu: Option<&'a Gpu>, sizes: Sizes, o: &AllOptions) -> Vec<Case<'a>
     let [m, n, k] = sizes.few_rows;
     out.push((
         format!("matmul f32 {m}x{n}x{k} B transposed"),
-        Box::new(move || few_rows_case(need()?, [m, n, k], &o)),
+        Box::new(move || few_rows_case(need()?, [m, n, k], None, &o)),
+    ));
+    // Every preset: lanes along k are a GPU candidate, and on CPU adapters the row shows what
+    // they cost there.
+    out.push((
+        format!("matmul f32 {m}x{n}x{k} B transposed {SKINNY_LANES}"),
+        Box::new(move || few_rows_case(need()?, [m, n, k], Some(SKINNY_LANES), &o)),
     ));
     for &n in sizes.matmul {
         out.push((
@@ -664,8 +670,23 @@ fn matmul_case(
     })
 }
 
-/// x Bᵀ for x of m rows (B `[n, k]`), the default kernel (the skinny one for a few rows).
-fn few_rows_case(gpu: &Gpu, [m, n, k]: [usize; 3], o: &AllOptions) -> Result<Measured> {
+/// The skinny matmul with 8 lanes along k per group of 4 columns, forced in the alternative
+/// row of the few-rows product: a subgroup reads 128 consecutive bytes of each row of B it
+/// streams, where the default's lanes read 16 bytes from as many rows.
+const SKINNY_LANES: MatmulConfig = MatmulConfig {
+    wg_x: 8,
+    wg_y: 8,
+    kernel: MatmulKernel::Skinny,
+};
+
+/// x Bᵀ for x of m rows (B `[n, k]`), by the default kernel (the skinny one for a few rows),
+/// or with `config` forced (it must run as configured).
+fn few_rows_case(
+    gpu: &Gpu,
+    [m, n, k]: [usize; 3],
+    config: Option<MatmulConfig>,
+    o: &AllOptions,
+) -> Result<Measured> {
     let a_host = random_vec(m * k, 1);
     let b_host = random_vec(n * k, 2);
     let a = Tensor::from_slice(gpu, &a_host, &[m, k])?;
@@ -673,8 +694,17 @@ fn few_rows_case(gpu: &Gpu, [m, n, k]: [usize; 3], o: &AllOptions) -> Result<Mea
     let c = Tensor::filled(gpu, &[m, n], f32::NAN)?;
     let options = crate::ops::matmul::MatmulOptions {
         trans_b: true,
+        config,
         ..Default::default()
     };
+    let kernel = crate::ops::matmul::kernel_for(gpu, &a, &b, &c, &options)?;
+    if let Some(cfg) = config.filter(|cfg| cfg.kernel != kernel) {
+        return Err(Error::invalid(format!(
+            "bench all: {cfg} cannot run {m}x{n}x{k} with B transposed here (it would run the \
+             {} kernel)",
+            kernel.name()
+        )));
+    }
     let plan = crate::ops::matmul::plan(gpu, &a, &b, &c, &options)?;
     let (timing, got) = time_and_read(gpu, &plan, &c, o)?;
     let dims = crate::ops::matmul::MatmulDims::new(&[m, k], &[n, k], false, true)?;
@@ -682,9 +712,10 @@ fn few_rows_case(gpu: &Gpu, [m, n, k]: [usize; 3], o: &AllOptions) -> Result<Mea
     let (mf, nf, kf) = (m as f64, n as f64, k as f64);
     Ok(Measured {
         kernel: "matmul",
-        variant: crate::ops::matmul::kernel_for(gpu, &a, &b, &c, &options)?
-            .name()
-            .into(),
+        variant: match config {
+            Some(cfg) => format!("{} ({cfg})", kernel.name()),
+            None => kernel.name().into(),
+        },
         shape: vec![m, n, k],
         flops: Some(2.0 * mf * nf * kf),
         bytes: 4.0 * (mf * kf + nf * kf + mf * nf),

@@ -44,9 +44,10 @@ pub enum MatmulKernel {
     /// shape runs `1x1`.
     Coop,
     /// `shaders/matmul_skinny.wgsl`: products of at most 8 rows (see `ops::matmul_skinny`),
-    /// every row of 4 columns per thread and k split into slices where the columns alone leave
-    /// the adapter idle; `wg_x` threads per workgroup (`wg_y` is 1). The default for such
-    /// products where the adapter reads B's layout well (B transposed, or on GPUs either).
+    /// every row of 4 columns per group of `wg_y` threads (lanes along k, B transposed only
+    /// where `wg_y` > 1) and k split into slices where the columns alone leave the adapter
+    /// idle; `wg_x` groups per workgroup. The default for such products where the adapter
+    /// reads B's layout well (B transposed, or on GPUs either), with one lane.
     Skinny,
 }
 
@@ -106,10 +107,12 @@ impl MatmulKernel {
             MatmulKernel::Tiled => vec![("T", f64::from(cfg.wg_x))],
             // The coop kernel's workgroup is one subgroup, set by its host module.
             MatmulKernel::Coop => Vec::new(),
-            // One row of threads; A is never transposed (its host adds ROWS, the rows of C).
+            // One row of wg_x groups of wg_y lanes; A is never transposed (its host adds ROWS,
+            // the rows of C, and the lanes' workgroup memory).
             MatmulKernel::Skinny => {
                 return vec![
-                    ("WG", f64::from(cfg.wg_x)),
+                    ("WG", f64::from(cfg.wg_x * cfg.wg_y)),
+                    ("LANES", f64::from(cfg.wg_y)),
                     ("TRANS_B", f64::from(u8::from(trans_b))),
                 ]
             }
@@ -235,12 +238,11 @@ impl MatmulConfig {
     /// shape rules and workgroup memory).
     pub fn check(&self, gpu: &Gpu) -> Result<()> {
         let l = gpu.limits();
-        if self.kernel == MatmulKernel::Skinny && self.wg_y != 1 {
-            return Err(Error::invalid(format!(
-                "the skinny matmul takes one row of threads, WGx1, got {}x{}",
-                self.wg_x, self.wg_y
-            )));
-        }
+        // The skinny kernel's workgroup is one row of wg_x groups of wg_y lanes.
+        let (size_x, size_y) = match self.kernel {
+            MatmulKernel::Skinny => (self.wg_x * self.wg_y, 1),
+            _ => (self.wg_x, self.wg_y),
+        };
         if self.kernel == MatmulKernel::Tiled {
             let t = self.wg_x;
             if self.wg_y != t || !TILED_SIZES.contains(&t) {
@@ -262,8 +264,8 @@ impl MatmulConfig {
         let threads = self.wg_x * self.wg_y;
         if self.wg_x == 0
             || self.wg_y == 0
-            || self.wg_x > l.max_compute_workgroup_size_x
-            || self.wg_y > l.max_compute_workgroup_size_y
+            || size_x > l.max_compute_workgroup_size_x
+            || size_y > l.max_compute_workgroup_size_y
             || threads > l.max_compute_invocations_per_workgroup
         {
             return Err(Error::invalid(format!(
@@ -293,8 +295,9 @@ impl FromStr for MatmulConfig {
 
     /// Parses `WGXxWGY[-KERNEL]`: the storage kernels' workgroup (threads along columns x
     /// rows) and the preferred kernel (`texture`, `vec4` (the default), `tiled`, `coop`
-    /// (subgroups along columns x rows), `skinny` (WGX threads, WGY 1) or `scalar`), e.g.
-    /// `8x8`, `16x4-scalar`, `8x1-texture`, `16x16-tiled`, `2x2-coop`, `64x1-skinny`.
+    /// (subgroups along columns x rows), `skinny` (WGX groups of 4 columns, WGY lanes along k
+    /// per group) or `scalar`), e.g. `8x8`, `16x4-scalar`, `8x1-texture`, `16x16-tiled`,
+    /// `2x2-coop`, `64x1-skinny`, `8x8-skinny`.
     fn from_str(s: &str) -> Result<MatmulConfig> {
         let bad = || {
             Error::invalid(format!(
@@ -699,9 +702,7 @@ fn effective_config(
     o: &MatmulOptions<'_>,
 ) -> Result<MatmulConfig> {
     let cfg = config_of(gpu, d, o)?;
-    if cfg.kernel == MatmulKernel::Skinny
-        && !matmul_skinny::eligible(gpu, d, o, (a, b, c), cfg.wg_x as usize)?
-    {
+    if cfg.kernel == MatmulKernel::Skinny && !matmul_skinny::eligible(gpu, d, o, (a, b, c), &cfg)? {
         return Ok(MatmulConfig::builtin(gpu));
     }
     Ok(cfg)

@@ -4,6 +4,10 @@
 //! rows of 4 columns, reading each value of B once, and k is split into slices summed by a
 //! second pass where the columns alone would leave the adapter idle.
 //!
+//! With B transposed a configuration may give each group of 4 columns several lanes along k
+//! (`WGXxLANES-skinny`, LANES > 1): a group then reads 16 · LANES consecutive bytes of each of
+//! its rows of B per step instead of 16, and adds its lanes' sums through workgroup memory.
+//!
 //! [`crate::ops::matmul::plan`] runs it where the configuration is a `skinny` one: the
 //! built-in configuration of the products it suits ([`preferred`]), or one given or tuned.
 
@@ -18,7 +22,7 @@ use crate::tensor::{window_capacity, Tensor, Window};
 /// The most rows of C the kernel computes (its rows are unrolled).
 pub const MAX_ROWS: usize = 8;
 
-/// The built-in configuration: 64 threads per workgroup, each computing 4 columns.
+/// The built-in configuration: 64 threads per workgroup, each computing 4 columns (one lane).
 pub const CONFIG: MatmulConfig = MatmulConfig {
     wg_x: 64,
     wg_y: 1,
@@ -85,23 +89,47 @@ fn takes_shapes(d: &MatmulDims, trans_a: bool, trans_b: bool) -> bool {
     d.m <= MAX_ROWS && !trans_a && d.k.is_multiple_of(4) && (trans_b || d.n.is_multiple_of(4))
 }
 
-/// True when the skinny kernel with workgroups of `wg` threads can compute this product: at
-/// most [`MAX_ROWS`] rows, A untransposed, k a multiple of 4 (n too where B is untransposed),
-/// A, B and C each within one binding, the slices' sums too, and the grid within the dispatch
-/// limits.
+/// Bytes of workgroup memory `cfg` needs for `rows` rows of C: the lanes' sums, `rows` rows
+/// of one padded vec4 per thread and one more, where the groups have several lanes.
+pub fn workgroup_bytes(cfg: &MatmulConfig, rows: usize) -> usize {
+    sums_len(cfg, rows) * 16
+}
+
+/// The length in vec4s of the lanes' sums (the shader's SUMS; 1 with one lane, which then
+/// leaves the array unused).
+fn sums_len(cfg: &MatmulConfig, rows: usize) -> usize {
+    if cfg.wg_y > 1 {
+        rows * (cfg.wg_x * cfg.wg_y + 1) as usize
+    } else {
+        1
+    }
+}
+
+/// True when the skinny kernel with `cfg`'s workgroup can compute this product: at most
+/// [`MAX_ROWS`] rows, A untransposed, k a multiple of 4 (n too where B is untransposed), B
+/// transposed where the groups have several lanes and their sums within the adapter's
+/// workgroup memory, A, B and C each within one binding, the slices' sums too, and the grid
+/// within the dispatch limits.
 pub(crate) fn eligible(
     gpu: &Gpu,
     d: &MatmulDims,
     o: &MatmulOptions<'_>,
     (a, b, c): (&Tensor, &Tensor, &Tensor),
-    wg: usize,
+    cfg: &MatmulConfig,
 ) -> Result<bool> {
     if !takes_shapes(d, o.trans_a, o.trans_b) {
         return Ok(false);
     }
+    let l = gpu.limits();
+    if cfg.wg_y > 1
+        && (!o.trans_b || workgroup_bytes(cfg, d.m) > l.max_compute_workgroup_storage_size as usize)
+    {
+        return Ok(false);
+    }
+    let wg = cfg.wg_x as usize;
     let capacity = window_capacity(gpu);
     let s = split(gpu, d, wg)?;
-    let groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let groups = l.max_compute_workgroups_per_dimension as usize;
     Ok(a.len() <= capacity
         && b.len() <= capacity
         && c.len() <= capacity
@@ -127,6 +155,7 @@ pub(crate) fn plan(
     let s = split(gpu, d, wg)?;
     let mut constants = MatmulKernel::Skinny.constants(cfg, o.trans_a, o.trans_b);
     constants.push(("ROWS", d.m as f64));
+    constants.push(("SUMS", sums_len(cfg, d.m) as f64));
     let main = gpu.pipeline(&shaders::MATMUL_SKINNY, &constants)?;
     let aw = a.window(gpu, 0, a.len());
     let bw = b.window(gpu, 0, b.len());
@@ -183,6 +212,9 @@ pub(crate) fn plan(
             parts.window(gpu, 0, parts.len()).resource(),
         ],
     );
+    // The combining pass has one lane per group of 4 columns.
+    let threads = cfg.wg_x * cfg.wg_y;
+    let combine_groups = d.n.div_ceil(4 * threads as usize) as u32;
     let combine = gpu.pipeline_entry(&shaders::MATMUL_SKINNY, "combine", &constants)?;
     let uniform = gpu.uniform("speckle.matmul_skinny.params", &params);
     // The combining pass binds 0, 1, 3 and 4 (not B).
@@ -197,6 +229,6 @@ pub(crate) fn plan(
     );
     Ok(vec![
         Dispatch::kernel(main, slices, [groups_x, s.slices as u32, d.batch as u32]),
-        Dispatch::kernel(combine, sums, [groups_x, d.m as u32, d.batch as u32]),
+        Dispatch::kernel(combine, sums, [combine_groups, d.m as u32, d.batch as u32]),
     ])
 }

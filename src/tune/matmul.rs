@@ -141,8 +141,8 @@ pub fn default_shapes(gpu: &Gpu) -> Vec<MatmulShape> {
 /// Every configuration worth trying on `gpu`, the built-in default first: the texture kernel
 /// (CPU adapters with 8-wide subgroups), the vec4 kernel over workgroup shapes from 8 to 256
 /// threads, the workgroup-memory tiled kernel with 64 × 64 and 128 × 128 tiles, the skinny
-/// kernel (products of up to 8 rows) with 32 to 256 threads, and the scalar kernel, within
-/// the adapter's limits.
+/// kernel (products of up to 8 rows) with 32 to 256 threads, one lane per 4 columns or 4 to
+/// 16 lanes along k, and the scalar kernel, within the adapter's limits.
 pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     let mut all = vec![MatmulConfig::builtin(gpu)];
     let cfg = |wg_x, wg_y, kernel| MatmulConfig { wg_x, wg_y, kernel };
@@ -169,6 +169,10 @@ pub fn candidates(gpu: &Gpu) -> Vec<MatmulConfig> {
     }
     for threads in [32, 64, 128, 256] {
         all.push(cfg(threads, 1, MatmulKernel::Skinny));
+    }
+    // Lanes along k (B transposed only; elsewhere the product runs the built-in choice).
+    for (groups, lanes) in [(16, 4), (8, 8), (16, 8), (4, 16), (8, 16)] {
+        all.push(cfg(groups, lanes, MatmulKernel::Skinny));
     }
     for (x, y) in [(8, 1), (8, 8), (16, 8), (16, 16), (32, 8)] {
         all.push(cfg(x, y, MatmulKernel::Scalar));
