@@ -5,7 +5,8 @@
 #      .gpu/tests.tar.gz) run on the card, so a figure is only trusted for kernels that are
 #      correct there;
 #   2. speckle tune, one op at a time so that a stopped op keeps what the others wrote (the
-#      cache in $OUT/cache/tune.json, the reports one after another in $OUT/tune.json);
+#      cache in $OUT/cache/tune.json; each class's report as a JSON line in $OUT/tune.jsonl as
+#      soon as it is measured, so that an op stopped at its limit keeps the classes it finished);
 #   3. speckle bench all with that cache ($OUT/bench_all.json);
 #   4. the PyTorch baselines of the same preset ($OUT/torch.jsonl);
 #   5. the comparison ($OUT/compare.md, also printed).
@@ -76,12 +77,12 @@ if [ "$skip_tests" = 0 ] && [ -d .gpu/tests ]; then
   done
 fi
 if [ "$skip_tune" = 0 ]; then
-  : > "$OUT/tune.json"
+  : > "$OUT/tune.jsonl"
   # The ops of the newest kernels first; matmul (f32) has the most candidates.
   for op in matmul_f16 attention project_optical matmul; do
-    step "tune $op" "$tune_s" "+$OUT/tune.json" "$bin" tune --json --ops "$op"
+    step "tune $op" "$tune_s" "+$OUT/tune.jsonl" "$bin" tune --json-lines --ops "$op"
   done
-  step "tune srht" "$tune_srht_s" "+$OUT/tune.json" "$bin" tune --json --ops srht
+  step "tune srht" "$tune_srht_s" "+$OUT/tune.jsonl" "$bin" tune --json-lines --ops srht
 fi
 step "bench all" "$bench_s" "$OUT/bench_all.json" "$bin" bench all --json
 step torch "$torch_s" "$OUT/torch.jsonl" python3 scripts/torch_baselines.py --preset gpu

@@ -717,6 +717,7 @@ fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
             "1",
             "--warmup",
             "0",
+            "--json-lines",
         ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
@@ -728,4 +729,59 @@ fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
     let file = TuneFile::load(&cache.join("tune.json")).unwrap();
     assert_eq!(file.entries.len(), 1);
     assert_eq!(file.entries[0].shape, vec![40, 24, 36]);
+    // The finished class's result was printed as it was measured, as one JSON line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["shape"], serde_json::json!([40, 24, 36]));
+    assert!(!lines[0]["candidates"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn speckle_tune_json_lines_print_each_class_then_a_summary() {
+    let dir = scratch("lines");
+    let cache = dir.join("cache");
+    let out = speckle(
+        &cache,
+        &[
+            "tune",
+            "--ops",
+            "matmul",
+            "--matmul-shapes",
+            "40,24,36;17,9,5,NT",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--json-lines",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0]["shape"], serde_json::json!([40, 24, 36]));
+    assert_eq!(lines[1]["shape"], serde_json::json!([17, 9, 5]));
+    assert_eq!(lines[2]["written"], 2);
+    assert_eq!(lines[2]["classes"], 2);
+    assert!(lines[2]["adapter"]["name"].is_string());
+    // Not with --json (one document) or --show.
+    for other in ["--json", "--show"] {
+        let out = speckle(&cache, &["tune", "--json-lines", other]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--json-lines"),
+            "{err}"
+        );
+    }
 }

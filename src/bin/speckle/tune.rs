@@ -76,6 +76,11 @@ pub struct TuneArgs {
     /// JSON on standard output (no table, no progress bar).
     #[arg(long)]
     json: bool,
+    /// JSON Lines on standard output: each class's result as soon as it is measured, then a
+    /// line with the adapter, the cache and the count written; a run stopped part way (a time
+    /// limit) keeps the lines of the classes it finished.
+    #[arg(long, conflicts_with_all = ["json", "show", "clear"])]
+    json_lines: bool,
 }
 
 impl TuneArgs {
@@ -157,7 +162,7 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         runs: args.runs,
     };
     let plan = Plan::new(&gpu, args);
-    let silent = quiet || args.json;
+    let silent = quiet || args.json || args.json_lines;
     let bar = progress_bar(plan.candidates(&gpu) as u64, "candidates", silent);
     let mut step = |what: &str| {
         bar.set_message(what.to_owned());
@@ -190,6 +195,9 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         if !args.dry_run && written > before {
             file.save(&path)?;
         }
+        if args.json_lines {
+            print_lines(new.iter().map(|(r, _)| r))?;
+        }
         outcomes.extend(new);
         Ok(())
     };
@@ -220,6 +228,15 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     let results: Vec<&ClassResult> = outcomes.iter().map(|(r, _)| r).collect();
+    if args.json_lines {
+        let summary = serde_json::json!({
+            "adapter": gpu.summary(),
+            "cache": path,
+            "written": if args.dry_run { 0 } else { written },
+            "classes": results.len(),
+        });
+        return print_lines([&summary]);
+    }
     if args.json {
         let value = serde_json::json!({
             "adapter": gpu.summary(),
@@ -238,6 +255,21 @@ pub fn run(args: &TuneArgs, quiet: bool) -> Result<()> {
         println!("dry run: nothing written");
     } else {
         println!("wrote {written} tuned configurations to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Prints each value as one line of JSON and flushes, so that a process stopped afterwards
+/// leaves them whole in its output.
+fn print_lines<T: serde::Serialize>(values: impl IntoIterator<Item = T>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for v in values {
+        let line = serde_json::to_string(&v)
+            .map_err(|e| Error::invalid(format!("JSON encoding failed: {e}")))?;
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("writing to standard output", e))?;
     }
     Ok(())
 }
