@@ -769,8 +769,8 @@ fn texture_variant_runs(gpu: &Gpu) -> bool {
 
 #[test]
 fn the_texture_variant_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
-    // A loop limit lowered to what 64 keys at D = 40 take (CHUNKS = 2: 160 passes for the row
-    // loads and stores, 17 for the keys) gives ranges of 60 keys for Nk = 300, so that every
+    // A loop limit lowered to what 64 keys at D = 40 take (CHUNKS = 2: 320 passes for the row
+    // loads and stores of two queries, 17 for the keys) gives ranges of 60 keys for Nk = 300, so that every
     // merge case is small: ranges whose rows see no key (causal queries before the range, a
     // batch masked throughout, a batch whose only keys are in one middle range) must weigh
     // nothing, and a row that sees no key in any range gives zeros.
@@ -823,6 +823,94 @@ fn the_texture_variant_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
     let data = inputs(c, 144, 30.0);
     let tol = large_input_tolerance(c, &data, f64::from(c.dims().default_scale()));
     check(&gpu, c, &data, None, texture(false), tol);
+}
+
+#[test]
+fn the_texture_variant_with_one_or_two_queries_per_invocation_matches_the_reference() {
+    // Both layouts whatever the rule would choose: query counts around the 16 rows of a paired
+    // workgroup (the second row of some invocations past Nq), every head dimension's chunk
+    // count, the causal mask, a key mask, and key ranges merged by their log-sum-exp.
+    let real = gpu();
+    if !texture_variant_runs(real) {
+        return;
+    }
+    let run = |gpu: &Gpu, c: Case, data: &Inputs, mask: Option<&[f32]>, causal, pair| {
+        let row = c.h * c.d;
+        let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
+        let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
+        let v = Tensor::from_slice(gpu, &data.v, &[c.b, c.nk, row]).unwrap();
+        let m = mask.map(|m| Tensor::from_slice(gpu, m, &[c.b, c.nk]).unwrap());
+        let out = poisoned(gpu, &[c.b, c.nq, row]);
+        let scale = c.dims().default_scale();
+        let dims = c.dims();
+        let plan = attention_texture::plan(
+            gpu,
+            &dims,
+            &q,
+            &k,
+            &v,
+            m.as_ref(),
+            &out,
+            scale,
+            causal,
+            pair,
+        )
+        .unwrap();
+        gpu.execute(&plan).unwrap();
+        let want = reference(
+            &data.q,
+            &data.k,
+            &data.v,
+            mask,
+            &dims,
+            f64::from(scale),
+            causal,
+        );
+        let label = format!("texture {c:?} causal {causal} pair {pair}");
+        assert_rel_close(&label, &out.to_vec(gpu).unwrap(), &want, TOL);
+    };
+    let cases = [
+        Case::new(1, 9, 20, 1, 8),
+        Case::new(2, 16, 33, 2, 32),
+        Case::new(1, 17, 17, 3, 64),
+        Case::new(2, 23, 41, 1, 100),
+        Case::new(1, 40, 12, 1, 256),
+        Case::new(1, 3, 30, 2, 16),
+    ];
+    for (i, &c) in cases.iter().enumerate() {
+        let data = inputs(c, 150 + i as u64, 1.0);
+        let flags = random_scaled(c.b * c.nk, 160 + i as u64, 1.0);
+        let mask: Vec<f32> = flags.iter().map(|&f| f32::from(f > -0.5)).collect();
+        for pair in [false, true] {
+            for causal in [false, true] {
+                run(real, c, &data, None, causal, pair);
+            }
+            run(real, c, &data, Some(&mask), true, pair);
+        }
+    }
+    // Ranges of 60 keys (as in the test above) with 2 query rows per invocation.
+    let d = 40;
+    let small = gpu_with_loop_limit(attention_texture::loop_iterations(d, 64));
+    let c = Case::new(2, 37, 200, 2, d);
+    let data = inputs(c, 170, 1.0);
+    for causal in [false, true] {
+        run(&small, c, &data, None, causal, true);
+    }
+}
+
+#[test]
+fn texture_pairs_queries_where_enough_workgroups_remain() {
+    let dims = |b, nq, h| Case::new(b, nq, 100, h, 64).dims();
+    // 8 rows or fewer: one subgroup's worth, never paired.
+    assert!(!attention_texture::pairs_on(&dims(4, 8, 16), 1));
+    // 9 rows: paired where one paired workgroup per (batch, head) covers the cores.
+    assert!(attention_texture::pairs_on(&dims(1, 9, 2), 2));
+    assert!(!attention_texture::pairs_on(&dims(1, 9, 1), 2));
+    // 16 rows of one head: 1 paired workgroup against 2 unpaired on 2 cores.
+    assert!(!attention_texture::pairs_on(&dims(1, 16, 1), 2));
+    assert!(attention_texture::pairs_on(&dims(1, 32, 1), 2));
+    assert!(attention_texture::pairs_on(&dims(1, 1024, 4), 16));
+    assert!(!attention_texture::pairs_on(&dims(1, 48, 4), 16));
 }
 
 #[test]

@@ -919,6 +919,7 @@ pub fn plan_with(
                 out,
                 scale,
                 options.causal,
+                attention_texture::pairs(&dims),
             );
         }
         AttentionChoice::Tiled(config) => config,

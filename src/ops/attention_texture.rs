@@ -1,8 +1,9 @@
 //! The fused attention variant for CPU adapters with 8-wide subgroups
 //! (`shaders/attention_texture.wgsl`), chosen automatically on lavapipe: one query row per
-//! invocation, K and V packed into textures by `matmul_pack` and shared across the subgroup by
-//! `subgroupBroadcast`, because lavapipe loads storage buffers and workgroup memory one SIMD
-//! lane at a time but fetches texels as vector gathers. Same contract as
+//! invocation, or two where enough workgroups remain ([`pairs`]), K and V packed into textures
+//! by `matmul_pack` and shared across the subgroup by `subgroupBroadcast`, because lavapipe
+//! loads storage buffers and workgroup memory one SIMD lane at a time but fetches texels as
+//! vector gathers. Same contract as
 //! [`attention::plan`](super::attention::plan); the CPU reference is
 //! [`crate::cpu::attention`].
 //!
@@ -75,14 +76,32 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
     subgroups && textures_fit && grid_fits && bindings_fit
 }
 
+/// Whether each invocation should hold two query rows (the shader's PAIR) on this machine's
+/// CPU cores, which run the CPU adapter: [`pairs_on`] with their count.
+pub fn pairs(dims: &AttentionDims) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    pairs_on(dims, cores)
+}
+
+/// Whether each invocation should hold two query rows where the adapter runs `cores`
+/// workgroups at once: where there are more query rows than one subgroup's 8, and the paired
+/// workgroups (16 query rows each) still number at least `cores`. Every fetched texel of K
+/// and V then serves two rows. On lavapipe, 2 cores, paired against not: 1, 4, 1024, 64 25.2–26.2
+/// against 38.8 ms, D = 32 to 256 1.35–1.6× faster; but 16 queries of one head over 40,000 keys
+/// (one workgroup per range instead of two) 9.3–9.4 against 7.6–7.8 ms (BENCHMARKS.md).
+pub fn pairs_on(dims: &AttentionDims, cores: usize) -> bool {
+    let paired_groups = dims.nq.div_ceil(2 * SUBGROUP as usize) * dims.heads * dims.batch;
+    dims.nq > SUBGROUP as usize && paired_groups >= cores
+}
+
 /// An upper bound of the loop passes of the busiest invocation of one dispatch over `nk` keys
 /// with head dimension `head_dim`, counted as `ops::loop_limit` says (`Loops:` in
-/// `shaders/attention_texture.wgsl`): the query row's load and the output's store, 8 texels
-/// per chunk of 32 values (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass
-/// per 4 keys.
+/// `shaders/attention_texture.wgsl`): the query rows' loads and the outputs' stores (two of
+/// each where the invocation holds two queries, [`pairs`]), 8 texels per chunk of 32 values
+/// (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass per 4 keys.
 pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
     let chunks = head_dim.div_ceil(32) as u64;
-    2 * chunks * 8 * looped(4, 0, 0) + looped((nk as u64).div_ceil(4), 0, 0)
+    2 * 2 * chunks * 8 * looped(4, 0, 0) + looped((nk as u64).div_ceil(4), 0, 0)
 }
 
 /// The most key rows one texture holds: a multiple of 4 (keys are read 4 at a time) whose
@@ -135,7 +154,8 @@ pub fn key_ranges(gpu: &Gpu, dims: &AttentionDims, causal: bool) -> Result<Vec<(
 }
 
 /// Plans `out = attention(q, k, v)`; shapes already checked into `dims` by the caller, `scale`
-/// resolved. Errors where the adapter cannot run this variant ([`eligible`]). Keys beyond one
+/// resolved, `pair` two query rows per invocation (the caller's choice: [`pairs`]). Errors
+/// where the adapter cannot run this variant ([`eligible`]). Keys beyond one
 /// dispatch's ([`keys_per_dispatch`]) run as several dispatches over [`key_ranges`], merged by
 /// [`attention_combine`] (see `shaders/attention_texture.wgsl`).
 #[expect(
@@ -152,6 +172,7 @@ pub fn plan(
     out: &Tensor,
     scale: f32,
     causal: bool,
+    pair: bool,
 ) -> Result<Vec<Dispatch>> {
     let mut tensors = vec![q, k, v, out];
     tensors.extend(key_mask);
@@ -167,7 +188,14 @@ pub fn plan(
     let texels = d.div_ceil(4);
     let chunks = d.div_ceil(32);
     let ranges = key_ranges(gpu, dims, causal)?;
-    let pipeline = gpu.pipeline(&shaders::ATTENTION_TEXTURE, &[("CHUNKS", chunks as f64)])?;
+    let pipeline = gpu.pipeline(
+        &shaders::ATTENTION_TEXTURE,
+        &[
+            ("CHUNKS", chunks as f64),
+            ("PAIR", f64::from(u8::from(pair))),
+        ],
+    )?;
+    let queries_per_group = SUBGROUP as usize * if pair { 2 } else { 1 };
     // With several ranges, each writes its partial output and its rows' log-sum-exps into its
     // slice of these, and attention_combine merges them into `out`.
     let rows = dims.batch * dims.nq;
@@ -253,7 +281,7 @@ pub fn plan(
             pipeline.clone(),
             bind_group,
             [
-                dims.nq.div_ceil(SUBGROUP as usize) as u32,
+                dims.nq.div_ceil(queries_per_group) as u32,
                 dims.heads as u32,
                 dims.batch as u32,
             ],
