@@ -25,13 +25,17 @@
 // and every *_first are multiples of 4, reads and writes whole vec4s, thread lid taking the
 // vec4s lid, lid + WG, ... of the row (the same passes per thread; coalesced on GPUs, and one
 // 16-byte access instead of four on lavapipe, whose storage accesses go lane by lane: the
-// 1024 x 4096 normalization took 11-16 ms against 25-39 in one comparison).
+// 1024 x 4096 normalization took 11-16 ms against 25-39 in one comparison); `main_held`, the
+// same for rows of at most 4 * HELD * WG values, whose HELD vec4s of x (and t) per thread stay
+// in registers between the statistics and the output, so that the row is read once instead
+// of twice (on GPUs, bound by memory traffic, a third less of it in mode 0).
 // Bindings (group 0): 0 uniform Params; 1 x (read_write); 2 t (read_write; mode 1, else x
 // again, unread); 3 gamma (read); 4 beta (read); 5 y (read_write); as f32s for `main`, as
-// vec4s (x4 ... y4) for `main_vec4`. x, t and y are read_write so that one buffer may be
+// vec4s (x4 ... y4) for `main_vec4` and `main_held`. x, t and y are read_write so that one buffer may be
 // bound to several of them; absent gamma or beta are the host's placeholder (16 bytes).
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
-// Overrides: MODE (0 value, 1 jvp); WG (threads per workgroup, a power of two).
+// Overrides: MODE (0 value, 1 jvp); WG (threads per workgroup, a power of two); HELD
+// (`main_held`: vec4s per thread, ceil(cols / (4 WG)), 1 to MAX_HELD).
 // Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
 // lavapipe does; `loops` in the host): 2 * (ceil(cols / (4 WG)) + 1) + log2(WG) + 1 (two
 // passes over the blocks, or over the vec4s in `main_vec4`, as many; one tree). The host
@@ -60,6 +64,8 @@ const FLAG_BETA: u32 = 2u;
 
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
+override HELD: u32 = 1u;
+const MAX_HELD: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 // `main`'s bindings, element by element.
@@ -268,5 +274,52 @@ fn main_vec4(
         var tv = vec4(0.0);
         if (MODE == 1u) { tv = t4[t0 + q]; }
         y4[y0 + q] = block_out(x4[x0 + q], tv, g, o, norm);
+    }
+}
+
+// Mode 0 or 1 over rows of whole vec4s of at most 4 * HELD * WG values: thread lid reads the
+// vec4s lid + k WG (k < HELD) of x (and t) once, keeps them for the output, and otherwise
+// computes as main_vec4 does. Every read precedes the barriers of the statistics, so y may
+// alias x or t here too.
+@compute @workgroup_size(WG)
+fn main_held(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = linear_workgroup(wid, nwg);
+    // Uniform per workgroup, so returning here keeps the barriers below in uniform control flow.
+    if (r >= p.rows) { return; }
+    let c4 = p.cols / 4u;
+    let x0 = p.x_first / 4u + r * c4;
+    let t0 = p.t_first / 4u + r * c4;
+    let y0 = p.y_first / 4u + r * c4;
+    let shift = x4[x0].x;
+    let inside = vec4(true);
+    // Indexed by the unrolled loops' constants (HELD is fixed when the pipeline is made).
+    var xs: array<vec4<f32>, MAX_HELD>;
+    var ts: array<vec4<f32>, MAX_HELD>;
+    var own = Stats(0u, 0.0, 0.0, 0.0, 0.0);
+    for (var k = 0u; k < HELD; k++) {
+        let q = lid + k * WG;
+        if (q < c4) {
+            xs[k] = x4[x0 + q];
+            if (MODE == 1u) { ts[k] = t4[t0 + q]; }
+            own = merge(own, block_stats(xs[k], ts[k], inside, shift));
+        }
+    }
+    let norm = norm_of(workgroup_merge(lid, own), shift);
+
+    let has_gamma = (p.flags & FLAG_GAMMA) != 0u;
+    let has_beta = (p.flags & FLAG_BETA) != 0u;
+    for (var k = 0u; k < HELD; k++) {
+        let q = lid + k * WG;
+        if (q < c4) {
+            var g = vec4(1.0);
+            if (has_gamma) { g = gamma4[p.gamma_first / 4u + q]; }
+            var o = vec4(0.0);
+            if (MODE == 0u && has_beta) { o = beta4[p.beta_first / 4u + q]; }
+            y4[y0 + q] = block_out(xs[k], ts[k], g, o, norm);
+        }
     }
 }

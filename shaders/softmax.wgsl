@@ -14,7 +14,10 @@
 // Entry points: `main`, every mode; `main_vec4`, mode 0 where cols, x_first and y_first are
 // multiples of 4 (the host's choice): thread lid takes the vec4s lid, lid + WG, ... of the row,
 // one 16-byte access for four values (coalesced on GPUs; lavapipe's storage accesses go lane
-// by lane).
+// by lane); `main_held`, the same for rows of at most 4 * HELD * WG values, whose HELD vec4s
+// per thread stay in registers between the statistics and the output, so that the row is
+// read once instead of twice (on GPUs, where the kernel is bound by memory traffic, a third
+// less of it).
 // Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write;
 // not in `main_vec4`, whose x4 and y4 are x and y as vec4s).
 // Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
@@ -50,6 +53,9 @@ struct Params {
 
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
+// `main_held`: the vec4s each thread holds, ceil(cols / (4 WG)), 1 to MAX_HELD.
+override HELD: u32 = 1u;
+const MAX_HELD: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -204,6 +210,41 @@ fn main_vec4(
     for (var q = lid; q < c4; q += WG) {
         let v = p.scale * x4[x0 + q];
         y4[y0 + q] = select(vec4(0.0), exp(v - total.m) * inv, seen4(row, q));
+    }
+}
+
+// Mode 0 over rows of whole vec4s of at most 4 * HELD * WG values: thread lid reads the vec4s
+// lid + k WG (k < HELD) once, keeps them for the output, and folds them as main_vec4 does.
+@compute @workgroup_size(WG)
+fn main_held(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let r = linear_workgroup(wid, nwg);
+    // Uniform per workgroup, so returning here keeps the barriers below in uniform control flow.
+    if (r >= p.rows) { return; }
+    let row = p.row_base + r;
+    let c4 = p.cols / 4u;
+    let x0 = p.x_first / 4u + r * c4;
+    let y0 = p.y_first / 4u + r * c4;
+    // Indexed by the unrolled loops' constants (HELD is fixed when the pipeline is made).
+    var held: array<vec4<f32>, MAX_HELD>;
+    var own = State(0.0, 0.0);
+    for (var k = 0u; k < HELD; k++) {
+        let q = lid + k * WG;
+        if (q < c4) {
+            held[k] = p.scale * x4[x0 + q];
+            own = fold(own, held[k], seen4(row, q));
+        }
+    }
+    let total = workgroup_combine(lid, own);
+    let inv = select(0.0, 1.0 / total.s, total.s > 0.0);
+    for (var k = 0u; k < HELD; k++) {
+        let q = lid + k * WG;
+        if (q < c4) {
+            y4[y0 + q] = select(vec4(0.0), exp(held[k] - total.m) * inv, seen4(row, q));
+        }
     }
 }
 

@@ -43,6 +43,15 @@ fn every_case_runs_and_reports_consistent_figures() {
         .find(|r| r.label == "matmul f32 2x64x32 B transposed 8x8-skinny")
         .expect("the few-rows row with lanes along k");
     assert_eq!(lanes.variant, "skinny (8x8-skinny)");
+    // Softmax and layernorm also with their rows read twice instead of held in registers.
+    for op in ["softmax", "layernorm"] {
+        let twice = report
+            .results
+            .iter()
+            .find(|r| r.label == format!("{op} 8x256 read twice"))
+            .expect("the row kernel read twice");
+        assert_eq!(twice.variant, "row-wise, read twice");
+    }
     let labels = all::case_labels(Preset::Quick);
     // The roofline's copy is a row too (its label differs from the "roofline" step's).
     assert_eq!(report.results.len(), labels.len());

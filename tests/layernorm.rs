@@ -234,6 +234,47 @@ fn jvp_matches_the_reference_and_finite_differences() {
 }
 
 #[test]
+fn rows_held_in_registers_match_the_reference() {
+    // Rows of whole vec4s up to 4 · MAX_HELD · WG values are read once and held (on lavapipe,
+    // WG = 8: every count of held vec4s, the last one partial); 260 columns are read twice.
+    let gpu = gpu();
+    for (i, c) in [12, 36, 100, 252, 260].into_iter().enumerate() {
+        let r = 9;
+        let seed = 80 + i as u64;
+        let x_host = rows(r * c, seed, 1.5, 2.0);
+        let t_host = random(r * c, seed + 1);
+        let g_host: Vec<f32> = random(c, seed + 2).iter().map(|v| 1.0 + v).collect();
+        let b_host = random(c, seed + 3);
+        let x = Tensor::from_slice(gpu, &x_host, &[r, c]).unwrap();
+        let t = Tensor::from_slice(gpu, &t_host, &[r, c]).unwrap();
+        let g = Tensor::from_slice(gpu, &g_host, &[c]).unwrap();
+        let b = Tensor::from_slice(gpu, &b_host, &[c]).unwrap();
+        let options = LayerNormOptions {
+            gamma: Some(&g),
+            beta: Some(&b),
+            eps: DEFAULT_EPS,
+        };
+        let eps = f64::from(DEFAULT_EPS);
+        let y = poisoned(gpu, &[r, c]);
+        gpu.execute(&layernorm::plan(gpu, &x, &y, &options).unwrap())
+            .unwrap();
+        let want = layernorm(&x_host, c, Some(&g_host), Some(&b_host), eps);
+        assert_rel_close(
+            &format!("held [{r}, {c}]"),
+            &y.to_vec(gpu).unwrap(),
+            &want,
+            tol(c),
+        );
+        let dy = poisoned(gpu, &[r, c]);
+        gpu.execute(&layernorm::plan_jvp(gpu, &x, &t, &dy, &options).unwrap())
+            .unwrap();
+        let want = layernorm_jvp(&x_host, &t_host, c, Some(&g_host), eps);
+        let label = format!("held jvp [{r}, {c}]");
+        assert_rel_close(&label, &dy.to_vec(gpu).unwrap(), &want, 2.0 * tol(c));
+    }
+}
+
+#[test]
 fn in_place_and_aliased_outputs() {
     let gpu = gpu();
     for (r, c) in [(6, 250), (5, 252)] {

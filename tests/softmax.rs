@@ -12,7 +12,7 @@ use common::{
     assert_rel_close, gpu, gpu_with_binding_limit, gpu_with_loop_limit, loop_refusal, random_scaled,
 };
 use speckle::cpu::softmax::softmax as reference;
-use speckle::ops::softmax;
+use speckle::ops::{held_vec4s, softmax, MAX_HELD};
 use speckle::{SoftmaxOptions, Tensor};
 
 /// Checks against the reference with a tolerance of 1e-5 (see the top); returns the number of
@@ -71,6 +71,34 @@ fn rows_of_every_length_match_the_reference() {
             (rows * 7 + cols) as u64,
         );
     }
+}
+
+#[test]
+fn rows_held_in_registers_and_rows_read_twice_match_the_reference() {
+    // Rows of whole vec4s up to 4 · MAX_HELD · WG values are read once and held (WG = 8 on
+    // lavapipe: up to 256 values, every count of held vec4s and the last one partial); longer
+    // ones are read twice. Both with scale and causal mask, several rows per workgroup grid.
+    let gpu = gpu();
+    for (i, cols) in [4, 12, 32, 36, 100, 252, 256, 260, 1024, 4096]
+        .into_iter()
+        .enumerate()
+    {
+        for causal in [false, true] {
+            let options = SoftmaxOptions { scale: 0.7, causal };
+            check(gpu, 37, cols, options, 300 + i as u64);
+        }
+    }
+}
+
+#[test]
+fn the_held_entry_takes_whole_vec4_rows_up_to_its_registers() {
+    assert_eq!(held_vec4s(4, 256), Some(1));
+    assert_eq!(held_vec4s(256, 8), Some(8));
+    assert_eq!(held_vec4s(36, 8), Some(2));
+    assert_eq!(held_vec4s(8192, 256), Some(MAX_HELD));
+    assert_eq!(held_vec4s(260, 8), None);
+    assert_eq!(held_vec4s(8196, 256), None);
+    assert_eq!(held_vec4s(6, 8), None);
 }
 
 #[test]

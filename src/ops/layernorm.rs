@@ -104,7 +104,7 @@ pub fn plan(
             format!("input {:?} and output {:?} differ", x.shape(), y.shape()),
         ));
     }
-    plan_mode(gpu, MODE_VALUE, x, None, y, options)
+    plan_mode(gpu, MODE_VALUE, x, None, y, options, true)
 }
 
 /// Plans the Jacobian-vector product `dy = layernorm'(x)·t` along the last axis: `t` and `dy`
@@ -128,9 +128,20 @@ pub fn plan_jvp(
             ),
         ));
     }
-    plan_mode(gpu, MODE_JVP, x, Some(t), dy, options)
+    plan_mode(gpu, MODE_JVP, x, Some(t), dy, options, true)
 }
 
+/// [`plan`] with every row read twice, never held in registers (`bench all`'s comparison).
+pub(crate) fn plan_reading_twice(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    options: &LayerNormOptions<'_>,
+) -> Result<Vec<Dispatch>> {
+    plan_mode(gpu, MODE_VALUE, x, None, y, options, false)
+}
+
+/// The plan of `mode`; rows short enough are held in registers where `hold`.
 fn plan_mode(
     gpu: &Gpu,
     mode: u32,
@@ -138,6 +149,7 @@ fn plan_mode(
     t: Option<&Tensor>,
     y: &Tensor,
     options: &LayerNormOptions<'_>,
+    hold: bool,
 ) -> Result<Vec<Dispatch>> {
     let shape = x.shape();
     let cols = shape[shape.len() - 1];
@@ -222,12 +234,18 @@ fn plan_mode(
             .iter()
             .chain([&params.gamma_first, &params.beta_first])
             .all(|f| f.is_multiple_of(4));
-        let entry = if takes_vec4(cols) && aligned {
-            "main_vec4"
-        } else {
-            "main"
+        // Rows short enough are read once, held in registers ([`super::held_vec4s`]).
+        let mut entry_constants = constants.to_vec();
+        let held = super::held_vec4s(cols, wg).filter(|_| hold);
+        let entry = match (takes_vec4(cols) && aligned, held) {
+            (true, Some(held)) => {
+                entry_constants.push(("HELD", held as f64));
+                "main_held"
+            }
+            (true, None) => "main_vec4",
+            (false, _) => "main",
         };
-        let pipeline = gpu.pipeline_entry(&shaders::LAYERNORM, entry, &constants)?;
+        let pipeline = gpu.pipeline_entry(&shaders::LAYERNORM, entry, &entry_constants)?;
         let bind_group = gpu.bind_group(
             &pipeline,
             &[

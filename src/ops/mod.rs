@@ -37,6 +37,18 @@ pub mod transpose;
 use crate::error::Result;
 use crate::gpu::Gpu;
 
+/// The most vec4s per thread the row kernels' `main_held` entry points (softmax, layernorm)
+/// keep in registers (their shaders' MAX_HELD).
+pub const MAX_HELD: usize = 8;
+
+/// The vec4s each of `wg` threads holds where a row kernel reads rows of `cols` values once and
+/// keeps them in registers for its output (`main_held`) instead of reading them twice: rows of
+/// whole vec4s of at most 4 · [`MAX_HELD`] · `wg` values; `None` for the others.
+pub fn held_vec4s(cols: usize, wg: u32) -> Option<usize> {
+    let per_thread = (cols / 4).div_ceil(wg as usize);
+    (cols.is_multiple_of(4) && per_thread <= MAX_HELD).then_some(per_thread.max(1))
+}
+
 /// Threads per workgroup for kernels that give one workgroup to each row of `cols` values
 /// (softmax, layernorm, cross-entropy, reduce), whose invocations loop `loops(cols, wg)` times
 /// with `wg` threads: always a power of two as their tree reductions need, at most 256 (and

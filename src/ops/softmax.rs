@@ -113,6 +113,27 @@ pub fn takes_vec4(cols: usize) -> bool {
 
 /// Plans `y = softmax(x)` along the last axis; `x` and `y` have the same shape.
 pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Result<Vec<Dispatch>> {
+    plan_rows(gpu, x, y, options, true)
+}
+
+/// [`plan`] with every row read twice, never held in registers (`bench all`'s comparison).
+pub(crate) fn plan_reading_twice(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    options: &SoftmaxOptions,
+) -> Result<Vec<Dispatch>> {
+    plan_rows(gpu, x, y, options, false)
+}
+
+/// [`plan`], holding rows short enough in registers where `hold`.
+fn plan_rows(
+    gpu: &Gpu,
+    x: &Tensor,
+    y: &Tensor,
+    options: &SoftmaxOptions,
+    hold: bool,
+) -> Result<Vec<Dispatch>> {
     if x.shape() != y.shape() {
         return Err(Error::shape(
             "softmax",
@@ -177,9 +198,14 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
             // The vec4 entry where both windows start on a whole vec4 (rows of whole vec4s
             // do when their tensor's window does); it has no stats binding.
             let vec4 = takes_vec4(cols) && xw.first.is_multiple_of(4) && yw.first.is_multiple_of(4);
-            let pipeline = pipeline(gpu, MODE_FUSED, wg, vec4)?;
+            let entry = match (vec4, super::held_vec4s(cols, wg).filter(|_| hold)) {
+                (true, Some(held)) => Entry::Held(held),
+                (true, None) => Entry::Vec4,
+                (false, _) => Entry::Scalar,
+            };
+            let pipeline = pipeline(gpu, MODE_FUSED, wg, entry)?;
             let mut resources = vec![uniform.as_entire_binding(), xw.resource(), yw.resource()];
-            if !vec4 {
+            if matches!(entry, Entry::Scalar) {
                 resources.push(gpu.placeholder().as_entire_binding());
             }
             let bind_group = gpu.bind_group(&pipeline, &resources);
@@ -200,7 +226,7 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
         wgpu::BufferUsages::STORAGE,
     )?;
     for mode in [MODE_STATS, MODE_NORMALIZE] {
-        let pipeline = pipeline(gpu, mode, wg, false)?;
+        let pipeline = pipeline(gpu, mode, wg, Entry::Scalar)?;
         for row in 0..rows {
             for segment in 0..segments {
                 let start = segment * seg_len;
@@ -235,19 +261,34 @@ pub fn plan(gpu: &Gpu, x: &Tensor, y: &Tensor, options: &SoftmaxOptions) -> Resu
     Ok(dispatches)
 }
 
-/// The pipeline of `mode` with `wg` threads, through the vec4 entry point when `vec4` (mode 0
-/// only).
+/// The shader's entry points.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// `main`: every mode, any alignment.
+    Scalar,
+    /// `main_vec4`: mode 0, rows of whole vec4s.
+    Vec4,
+    /// `main_held`: mode 0, rows of whole vec4s held in registers, this many per thread.
+    Held(usize),
+}
+
+/// The pipeline of `mode` with `wg` threads through `entry` (the vec4 entries: mode 0 only).
 fn pipeline(
     gpu: &Gpu,
     mode: u32,
     wg: u32,
-    vec4: bool,
+    entry: Entry,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    gpu.pipeline_entry(
-        &shaders::SOFTMAX,
-        if vec4 { "main_vec4" } else { "main" },
-        &[("MODE", f64::from(mode)), ("WG", f64::from(wg))],
-    )
+    let mut constants = vec![("MODE", f64::from(mode)), ("WG", f64::from(wg))];
+    let name = match entry {
+        Entry::Scalar => "main",
+        Entry::Vec4 => "main_vec4",
+        Entry::Held(held) => {
+            constants.push(("HELD", held as f64));
+            "main_held"
+        }
+    };
+    gpu.pipeline_entry(&shaders::SOFTMAX, name, &constants)
 }
 
 /// Returns the row softmax of `x` as a new tensor.
