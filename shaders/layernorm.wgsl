@@ -28,17 +28,19 @@
 // 1024 x 4096 normalization took 11-16 ms against 25-39 in one comparison); `main_held`, the
 // same for rows of at most 4 * HELD * WG values, whose HELD vec4s of x (and t) per thread stay
 // in registers between the statistics and the output, so that the row is read once instead
-// of twice (on GPUs, bound by memory traffic, a third less of it in mode 0).
+// of twice.
 // Bindings (group 0): 0 uniform Params; 1 x (read_write); 2 t (read_write; mode 1, else x
 // again, unread); 3 gamma (read); 4 beta (read); 5 y (read_write); as f32s for `main`, as
-// vec4s (x4 ... y4) for `main_vec4` and `main_held`. x, t and y are read_write so that one buffer may be
-// bound to several of them; absent gamma or beta are the host's placeholder (16 bytes).
+// vec4s (x4 ... y4) for `main_vec4` and `main_held`. x, t and y are read_write so that one
+// buffer may be bound to several of them; absent gamma or beta are the host's placeholder
+// (16 bytes).
 // Dispatch: `rows` workgroups, one per row (split over x and y by `Gpu::grid`).
 // Overrides: MODE (0 value, 1 jvp); WG (threads per workgroup, a power of two); HELD
 // (`main_held`: vec4s per thread, ceil(cols / (4 WG)), 1 to MAX_HELD).
 // Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
 // lavapipe does; `loops` in the host): 2 * (ceil(cols / (4 WG)) + 1) + log2(WG) + 1 (two
-// passes over the blocks, or over the vec4s in `main_vec4`, as many; one tree). The host
+// passes over the blocks, or over the vec4s in `main_vec4`, as many, HELD each in
+// `main_held`; one tree). The host
 // refuses rows for which this passes the adapter's loop limit (lavapipe ends every loop of an
 // invocation after 65,535 iterations, silently): a row's statistics need the whole row in one
 // workgroup.

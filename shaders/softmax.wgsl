@@ -16,8 +16,7 @@
 // one 16-byte access for four values (coalesced on GPUs; lavapipe's storage accesses go lane
 // by lane); `main_held`, the same for rows of at most 4 * HELD * WG values, whose HELD vec4s
 // per thread stay in registers between the statistics and the output, so that the row is
-// read once instead of twice (on GPUs, where the kernel is bound by memory traffic, a third
-// less of it).
+// read once instead of twice.
 // Bindings (group 0): 0 uniform Params; 1 x (read); 2 y (read_write); 3 stats (read_write;
 // not in `main_vec4`, whose x4 and y4 are x and y as vec4s).
 // Dispatch: mode 0: `rows` workgroups (split over x and y by `Gpu::grid`); modes 1 and 2: one
@@ -30,7 +29,8 @@
 // branches' exp for every value).
 // Loops (per invocation, an upper bound counting a loop that runs n times as n + 1, as
 // lavapipe does; `fused_loops` and `segment_loops` in the host), L = ceil(seg_len / (4 WG)):
-// mode 0 2 (L + 1) + log2(WG) + 1 (two passes over the row's blocks and the tree reduction);
+// mode 0 2 (L + 1) + log2(WG) + 1 (two passes over the row's blocks, or of HELD = L vec4s in
+// `main_held`, and the tree reduction);
 // mode 1 L + 1 + log2(WG) + 1; mode 2 segments + 1 + L + 1. The host takes the segmented
 // path, with segments short enough, where mode 0 would pass the adapter's loop limit
 // (lavapipe ends every loop of an invocation after 65,535 iterations, silently).
