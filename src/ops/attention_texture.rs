@@ -86,9 +86,10 @@ pub fn pairs(dims: &AttentionDims) -> bool {
 /// Whether each invocation should hold two query rows where the adapter runs `cores`
 /// workgroups at once: where there are more query rows than one subgroup's 8, and the paired
 /// workgroups (16 query rows each) still number at least `cores`. Every fetched texel of K
-/// and V then serves two rows. On lavapipe, 2 cores, paired against not: 1, 4, 1024, 64 25.2–26.2
-/// against 38.8 ms, D = 32 to 256 1.35–1.6× faster; but 16 queries of one head over 40,000 keys
-/// (one workgroup per range instead of two) 9.3–9.4 against 7.6–7.8 ms (BENCHMARKS.md).
+/// and V then serves two rows. On lavapipe, 2 cores, paired against not: 1, 4, 1024, 64
+/// 25.2–26.2 against 38.8 ms, D = 16 to 256 1.36–1.57× faster; but 16 queries of one head over
+/// 40,000 keys (one workgroup per range instead of two) 9.3–9.4 against 7.6–7.8 ms
+/// (BENCHMARKS.md).
 pub fn pairs_on(dims: &AttentionDims, cores: usize) -> bool {
     let paired_groups = dims.nq.div_ceil(2 * SUBGROUP as usize) * dims.heads * dims.batch;
     dims.nq > SUBGROUP as usize && paired_groups >= cores
