@@ -30,7 +30,7 @@ w("""// attention_texture: the fused attention variant for CPU adapters with 8-w
 // 0; j >= nk) weigh exactly 0; with none seen, s stays 0 and the row is written as zeros.
 // With PAIR, each invocation holds two queries, i0 + l and i0 + 8 + l of a block of 16: every
 // fetched and broadcast texel of K and V then serves two rows, which halves the texel fetches
-// per multiply-add (they are the kernel's largest cost on lavapipe, BENCHMARKS.md).
+// per multiply-add (they were the kernel's largest cost on lavapipe, BENCHMARKS.md).
 //
 // Key ranges: one dispatch sees the nk keys k_row0 .. k_row0 + nk - 1 of each batch (its
 // textures hold those rows; the causal mask and the key mask use the key's index in the
@@ -203,7 +203,7 @@ for c in range(1, N):
 w("""    return s;
 }
 
-// acc += w.x * v_j (with PAIR also accp += w.y * v_j).
+// a += w.x * v_j (with PAIR also ap += w.y * v_j), chunk by chunk.
 fn accumulate(layer: u32, j: u32, lane: u32, w: vec2<f32>) {""")
 for c in range(N):
     cond = "" if c == 0 else f"if (CHUNKS > {c}u) "

@@ -19,7 +19,7 @@
 // 0; j >= nk) weigh exactly 0; with none seen, s stays 0 and the row is written as zeros.
 // With PAIR, each invocation holds two queries, i0 + l and i0 + 8 + l of a block of 16: every
 // fetched and broadcast texel of K and V then serves two rows, which halves the texel fetches
-// per multiply-add (they are the kernel's largest cost on lavapipe, BENCHMARKS.md).
+// per multiply-add (they were the kernel's largest cost on lavapipe, BENCHMARKS.md).
 //
 // Key ranges: one dispatch sees the nk keys k_row0 .. k_row0 + nk - 1 of each batch (its
 // textures hold those rows; the causal mask and the key mask use the key's index in the
@@ -251,7 +251,7 @@ fn score(layer: u32, j: u32, lane: u32) -> vec2<f32> {
     return s;
 }
 
-// acc += w.x * v_j (with PAIR also accp += w.y * v_j).
+// a += w.x * v_j (with PAIR also ap += w.y * v_j), chunk by chunk.
 fn accumulate(layer: u32, j: u32, lane: u32, w: vec2<f32>) {
     { let r = chunk_axpy(a0, ap0, w, fetch(v_tex, layer, j, 0u, lane)); a0 = r.a; if (PAIR) { ap0 = r.b; } }
     if (CHUNKS > 1u) { let r = chunk_axpy(a1, ap1, w, fetch(v_tex, layer, j, 1u, lane)); a1 = r.a; if (PAIR) { ap1 = r.b; } }
