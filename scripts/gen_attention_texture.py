@@ -45,8 +45,9 @@ w("""// attention_texture: the fused attention variant for CPU adapters with 8-w
 // placeholder without FLAG_MASK); 5 o (read_write, [B, Nq, H*D]: the output, or the range's
 // partial output); 6 lse (read_write, [B * Nq, H]: the range's log-sum-exps, written with
 // FLAG_LSE only; an unused stand-in otherwise).
-// Dispatch: (ceil(Nq / 8), H, B), with PAIR (ceil(Nq / 16), H, B). Requires subgroups of
-// exactly 8 invocations.
+// Dispatch: (ceil(Nq / 8), H, B), with PAIR (ceil(Nq / 16), H, B); the entry point
+// `main_one` (one query row per workgroup, its keys split over the lanes; see there) (Nq, H,
+// B). Requires subgroups of exactly 8 invocations.
 // Overrides: CHUNKS = ceil(D / 32), 1 to 8; PAIR (two queries per invocation).
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently. An
 // invocation loops over its query rows' and its outputs' values (8 texels per chunk, each a
@@ -315,6 +316,98 @@ w("""    if (!PAIR || ip >= p.nq) {
 for c in range(N):
     cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
     w(f"    {cond}{{ store_chunk(op_base, {c}u, ap{c}, inv.y); }}")
+w("}")
+w("""
+// One query row per workgroup, for decoding steps of one query (the host's choice where
+// Nq = 1; `main` would leave 7 of its 8 lanes computing rows never written): the lanes split
+// the keys, lane l taking keys 4l .. 4l + 3 of every 32 and fetching their whole rows itself,
+// each lane with the query (the same in every lane, so nothing is broadcast) and its own
+// online softmax; a butterfly of subgroupShuffleXor merges the 8 lanes' states, and lane 0
+// writes the row. Dispatch: (Nq, H, B), PAIR unused.
+
+// q . k_j over whole texels of row j, fetched by this lane.
+fn own_score(layer: u32, j: u32) -> f32 {
+    var s = 0.0;""")
+for c in range(N):
+    cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
+    parts = " ".join(f"s += dot(q{c}.t{t}, row_texel(k_tex, layer, j, {8 * c + t}u));" for t in range(8))
+    w(f"    {cond}{{ {parts} }}")
+w("""    return s;
+}
+
+// a += w * v_j over whole texels of row j, fetched by this lane.
+fn own_accumulate(layer: u32, j: u32, w: f32) {
+    let ws = vec4<f32>(w);""")
+for c in range(N):
+    cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
+    parts = " ".join(f"a{c}.t{t} = fma(ws, row_texel(v_tex, layer, j, {8 * c + t}u), a{c}.t{t});" for t in range(8))
+    w(f"    {cond}{{ {parts} }}")
+w("""}
+
+// Texel t of row j (clamped to the row: the query's zeros past D cancel it, and values past D
+// are never stored).
+fn row_texel(tex: texture_2d_array<f32>, layer: u32, j: u32, t: u32) -> vec4<f32> {
+    return textureLoad(tex, vec2<u32>(min(t, p.texels - 1u), j), layer, 0);
+}
+
+@compute @workgroup_size(8)
+fn main_one(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let h = wid.y;
+    let b = wid.z;
+    let i = wid.x;
+    let layer = b * p.heads + h;
+    let q_base = p.q_first + (b * p.nq + i) * p.row + h * p.d;
+    let zero = Chunk(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));""")
+for c in range(N):
+    cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
+    w(f"    {cond}{{ q{c} = query_chunk(q_base, {c}u); a{c} = zero; }}")
+w("""    var m = LOWEST;
+    var s = 0.0;
+    // With the causal mask, query i sees the range's keys before i + 1 - k_row0.
+    var keys = p.nk;
+    if ((p.flags & FLAG_CAUSAL) != 0u) {
+        keys = select(0u, min(keys, i + 1u - p.k_row0), i + 1u > p.k_row0);
+    }
+    for (var j = 4u * lane; j < keys; j += 32u) {
+        let js = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u);
+        let raw = vec4<f32>(own_score(layer, j), own_score(layer, j + 1u), own_score(layer, j + 2u), own_score(layer, j + 3u));
+        let u = online(m, s, raw, allowed(j, b) & (js < vec4<u32>(keys)));
+        m = u.m;
+        s = u.s;
+        rescale(vec2<f32>(u.r, 0.0));
+        own_accumulate(layer, j, u.e.x);
+        own_accumulate(layer, j + 1u, u.e.y);
+        own_accumulate(layer, j + 2u, u.e.z);
+        own_accumulate(layer, j + 3u, u.e.w);
+    }
+    // The lanes' states merged pairwise: after the steps 1, 2 and 4 every lane holds all 8.""")
+for step in (1, 2, 4):
+    w(f"""    {{
+        let m_o = subgroupShuffleXor(m, {step}u);
+        let m_n = max(m, m_o);
+        let f = exp(m - m_n);
+        let f_o = exp(m_o - m_n);
+        s = s * f + subgroupShuffleXor(s, {step}u) * f_o;
+        m = m_n;""")
+    for c in range(N):
+        cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
+        parts = " ".join(f"a{c}.t{t} = a{c}.t{t} * f + subgroupShuffleXor(a{c}.t{t}, {step}u) * f_o;" for t in range(8))
+        w(f"        {cond}{{ {parts} }}")
+    w("    }")
+w("""    if (lane != 0u) {
+        return;
+    }
+    let inv = select(0.0, 1.0 / s, s > 0.0);
+    if ((p.flags & FLAG_LSE) != 0u) {
+        lse[p.lse_first + (b * p.nq + i) * p.heads + h] = select(LOWEST, m + log(s), s > 0.0);
+    }
+    let o_base = p.o_first + (b * p.nq + i) * p.row + h * p.d;""")
+for c in range(N):
+    cond = "" if c == 0 else f"if (CHUNKS > {c}u) "
+    w(f"    {cond}{{ store_chunk(o_base, {c}u, a{c}, inv); }}")
 w("}")
 root = pathlib.Path(__file__).resolve().parent.parent
 target = root / "shaders" / "attention_texture.wgsl"

@@ -34,8 +34,9 @@
 // placeholder without FLAG_MASK); 5 o (read_write, [B, Nq, H*D]: the output, or the range's
 // partial output); 6 lse (read_write, [B * Nq, H]: the range's log-sum-exps, written with
 // FLAG_LSE only; an unused stand-in otherwise).
-// Dispatch: (ceil(Nq / 8), H, B), with PAIR (ceil(Nq / 16), H, B). Requires subgroups of
-// exactly 8 invocations.
+// Dispatch: (ceil(Nq / 8), H, B), with PAIR (ceil(Nq / 16), H, B); the entry point
+// `main_one` (one query row per workgroup, its keys split over the lanes; see there) (Nq, H,
+// B). Requires subgroups of exactly 8 invocations.
 // Overrides: CHUNKS = ceil(D / 32), 1 to 8; PAIR (two queries per invocation).
 // Loops: lavapipe ends all loops of an invocation after 65,535 passes in all, silently. An
 // invocation loops over its query rows' and its outputs' values (8 texels per chunk, each a
@@ -388,4 +389,149 @@ fn main(
     if (CHUNKS > 5u) { store_chunk(op_base, 5u, ap5, inv.y); }
     if (CHUNKS > 6u) { store_chunk(op_base, 6u, ap6, inv.y); }
     if (CHUNKS > 7u) { store_chunk(op_base, 7u, ap7, inv.y); }
+}
+
+// One query row per workgroup, for decoding steps of one query (the host's choice where
+// Nq = 1; `main` would leave 7 of its 8 lanes computing rows never written): the lanes split
+// the keys, lane l taking keys 4l .. 4l + 3 of every 32 and fetching their whole rows itself,
+// each lane with the query (the same in every lane, so nothing is broadcast) and its own
+// online softmax; a butterfly of subgroupShuffleXor merges the 8 lanes' states, and lane 0
+// writes the row. Dispatch: (Nq, H, B), PAIR unused.
+
+// q . k_j over whole texels of row j, fetched by this lane.
+fn own_score(layer: u32, j: u32) -> f32 {
+    var s = 0.0;
+    { s += dot(q0.t0, row_texel(k_tex, layer, j, 0u)); s += dot(q0.t1, row_texel(k_tex, layer, j, 1u)); s += dot(q0.t2, row_texel(k_tex, layer, j, 2u)); s += dot(q0.t3, row_texel(k_tex, layer, j, 3u)); s += dot(q0.t4, row_texel(k_tex, layer, j, 4u)); s += dot(q0.t5, row_texel(k_tex, layer, j, 5u)); s += dot(q0.t6, row_texel(k_tex, layer, j, 6u)); s += dot(q0.t7, row_texel(k_tex, layer, j, 7u)); }
+    if (CHUNKS > 1u) { s += dot(q1.t0, row_texel(k_tex, layer, j, 8u)); s += dot(q1.t1, row_texel(k_tex, layer, j, 9u)); s += dot(q1.t2, row_texel(k_tex, layer, j, 10u)); s += dot(q1.t3, row_texel(k_tex, layer, j, 11u)); s += dot(q1.t4, row_texel(k_tex, layer, j, 12u)); s += dot(q1.t5, row_texel(k_tex, layer, j, 13u)); s += dot(q1.t6, row_texel(k_tex, layer, j, 14u)); s += dot(q1.t7, row_texel(k_tex, layer, j, 15u)); }
+    if (CHUNKS > 2u) { s += dot(q2.t0, row_texel(k_tex, layer, j, 16u)); s += dot(q2.t1, row_texel(k_tex, layer, j, 17u)); s += dot(q2.t2, row_texel(k_tex, layer, j, 18u)); s += dot(q2.t3, row_texel(k_tex, layer, j, 19u)); s += dot(q2.t4, row_texel(k_tex, layer, j, 20u)); s += dot(q2.t5, row_texel(k_tex, layer, j, 21u)); s += dot(q2.t6, row_texel(k_tex, layer, j, 22u)); s += dot(q2.t7, row_texel(k_tex, layer, j, 23u)); }
+    if (CHUNKS > 3u) { s += dot(q3.t0, row_texel(k_tex, layer, j, 24u)); s += dot(q3.t1, row_texel(k_tex, layer, j, 25u)); s += dot(q3.t2, row_texel(k_tex, layer, j, 26u)); s += dot(q3.t3, row_texel(k_tex, layer, j, 27u)); s += dot(q3.t4, row_texel(k_tex, layer, j, 28u)); s += dot(q3.t5, row_texel(k_tex, layer, j, 29u)); s += dot(q3.t6, row_texel(k_tex, layer, j, 30u)); s += dot(q3.t7, row_texel(k_tex, layer, j, 31u)); }
+    if (CHUNKS > 4u) { s += dot(q4.t0, row_texel(k_tex, layer, j, 32u)); s += dot(q4.t1, row_texel(k_tex, layer, j, 33u)); s += dot(q4.t2, row_texel(k_tex, layer, j, 34u)); s += dot(q4.t3, row_texel(k_tex, layer, j, 35u)); s += dot(q4.t4, row_texel(k_tex, layer, j, 36u)); s += dot(q4.t5, row_texel(k_tex, layer, j, 37u)); s += dot(q4.t6, row_texel(k_tex, layer, j, 38u)); s += dot(q4.t7, row_texel(k_tex, layer, j, 39u)); }
+    if (CHUNKS > 5u) { s += dot(q5.t0, row_texel(k_tex, layer, j, 40u)); s += dot(q5.t1, row_texel(k_tex, layer, j, 41u)); s += dot(q5.t2, row_texel(k_tex, layer, j, 42u)); s += dot(q5.t3, row_texel(k_tex, layer, j, 43u)); s += dot(q5.t4, row_texel(k_tex, layer, j, 44u)); s += dot(q5.t5, row_texel(k_tex, layer, j, 45u)); s += dot(q5.t6, row_texel(k_tex, layer, j, 46u)); s += dot(q5.t7, row_texel(k_tex, layer, j, 47u)); }
+    if (CHUNKS > 6u) { s += dot(q6.t0, row_texel(k_tex, layer, j, 48u)); s += dot(q6.t1, row_texel(k_tex, layer, j, 49u)); s += dot(q6.t2, row_texel(k_tex, layer, j, 50u)); s += dot(q6.t3, row_texel(k_tex, layer, j, 51u)); s += dot(q6.t4, row_texel(k_tex, layer, j, 52u)); s += dot(q6.t5, row_texel(k_tex, layer, j, 53u)); s += dot(q6.t6, row_texel(k_tex, layer, j, 54u)); s += dot(q6.t7, row_texel(k_tex, layer, j, 55u)); }
+    if (CHUNKS > 7u) { s += dot(q7.t0, row_texel(k_tex, layer, j, 56u)); s += dot(q7.t1, row_texel(k_tex, layer, j, 57u)); s += dot(q7.t2, row_texel(k_tex, layer, j, 58u)); s += dot(q7.t3, row_texel(k_tex, layer, j, 59u)); s += dot(q7.t4, row_texel(k_tex, layer, j, 60u)); s += dot(q7.t5, row_texel(k_tex, layer, j, 61u)); s += dot(q7.t6, row_texel(k_tex, layer, j, 62u)); s += dot(q7.t7, row_texel(k_tex, layer, j, 63u)); }
+    return s;
+}
+
+// a += w * v_j over whole texels of row j, fetched by this lane.
+fn own_accumulate(layer: u32, j: u32, w: f32) {
+    let ws = vec4<f32>(w);
+    { a0.t0 = fma(ws, row_texel(v_tex, layer, j, 0u), a0.t0); a0.t1 = fma(ws, row_texel(v_tex, layer, j, 1u), a0.t1); a0.t2 = fma(ws, row_texel(v_tex, layer, j, 2u), a0.t2); a0.t3 = fma(ws, row_texel(v_tex, layer, j, 3u), a0.t3); a0.t4 = fma(ws, row_texel(v_tex, layer, j, 4u), a0.t4); a0.t5 = fma(ws, row_texel(v_tex, layer, j, 5u), a0.t5); a0.t6 = fma(ws, row_texel(v_tex, layer, j, 6u), a0.t6); a0.t7 = fma(ws, row_texel(v_tex, layer, j, 7u), a0.t7); }
+    if (CHUNKS > 1u) { a1.t0 = fma(ws, row_texel(v_tex, layer, j, 8u), a1.t0); a1.t1 = fma(ws, row_texel(v_tex, layer, j, 9u), a1.t1); a1.t2 = fma(ws, row_texel(v_tex, layer, j, 10u), a1.t2); a1.t3 = fma(ws, row_texel(v_tex, layer, j, 11u), a1.t3); a1.t4 = fma(ws, row_texel(v_tex, layer, j, 12u), a1.t4); a1.t5 = fma(ws, row_texel(v_tex, layer, j, 13u), a1.t5); a1.t6 = fma(ws, row_texel(v_tex, layer, j, 14u), a1.t6); a1.t7 = fma(ws, row_texel(v_tex, layer, j, 15u), a1.t7); }
+    if (CHUNKS > 2u) { a2.t0 = fma(ws, row_texel(v_tex, layer, j, 16u), a2.t0); a2.t1 = fma(ws, row_texel(v_tex, layer, j, 17u), a2.t1); a2.t2 = fma(ws, row_texel(v_tex, layer, j, 18u), a2.t2); a2.t3 = fma(ws, row_texel(v_tex, layer, j, 19u), a2.t3); a2.t4 = fma(ws, row_texel(v_tex, layer, j, 20u), a2.t4); a2.t5 = fma(ws, row_texel(v_tex, layer, j, 21u), a2.t5); a2.t6 = fma(ws, row_texel(v_tex, layer, j, 22u), a2.t6); a2.t7 = fma(ws, row_texel(v_tex, layer, j, 23u), a2.t7); }
+    if (CHUNKS > 3u) { a3.t0 = fma(ws, row_texel(v_tex, layer, j, 24u), a3.t0); a3.t1 = fma(ws, row_texel(v_tex, layer, j, 25u), a3.t1); a3.t2 = fma(ws, row_texel(v_tex, layer, j, 26u), a3.t2); a3.t3 = fma(ws, row_texel(v_tex, layer, j, 27u), a3.t3); a3.t4 = fma(ws, row_texel(v_tex, layer, j, 28u), a3.t4); a3.t5 = fma(ws, row_texel(v_tex, layer, j, 29u), a3.t5); a3.t6 = fma(ws, row_texel(v_tex, layer, j, 30u), a3.t6); a3.t7 = fma(ws, row_texel(v_tex, layer, j, 31u), a3.t7); }
+    if (CHUNKS > 4u) { a4.t0 = fma(ws, row_texel(v_tex, layer, j, 32u), a4.t0); a4.t1 = fma(ws, row_texel(v_tex, layer, j, 33u), a4.t1); a4.t2 = fma(ws, row_texel(v_tex, layer, j, 34u), a4.t2); a4.t3 = fma(ws, row_texel(v_tex, layer, j, 35u), a4.t3); a4.t4 = fma(ws, row_texel(v_tex, layer, j, 36u), a4.t4); a4.t5 = fma(ws, row_texel(v_tex, layer, j, 37u), a4.t5); a4.t6 = fma(ws, row_texel(v_tex, layer, j, 38u), a4.t6); a4.t7 = fma(ws, row_texel(v_tex, layer, j, 39u), a4.t7); }
+    if (CHUNKS > 5u) { a5.t0 = fma(ws, row_texel(v_tex, layer, j, 40u), a5.t0); a5.t1 = fma(ws, row_texel(v_tex, layer, j, 41u), a5.t1); a5.t2 = fma(ws, row_texel(v_tex, layer, j, 42u), a5.t2); a5.t3 = fma(ws, row_texel(v_tex, layer, j, 43u), a5.t3); a5.t4 = fma(ws, row_texel(v_tex, layer, j, 44u), a5.t4); a5.t5 = fma(ws, row_texel(v_tex, layer, j, 45u), a5.t5); a5.t6 = fma(ws, row_texel(v_tex, layer, j, 46u), a5.t6); a5.t7 = fma(ws, row_texel(v_tex, layer, j, 47u), a5.t7); }
+    if (CHUNKS > 6u) { a6.t0 = fma(ws, row_texel(v_tex, layer, j, 48u), a6.t0); a6.t1 = fma(ws, row_texel(v_tex, layer, j, 49u), a6.t1); a6.t2 = fma(ws, row_texel(v_tex, layer, j, 50u), a6.t2); a6.t3 = fma(ws, row_texel(v_tex, layer, j, 51u), a6.t3); a6.t4 = fma(ws, row_texel(v_tex, layer, j, 52u), a6.t4); a6.t5 = fma(ws, row_texel(v_tex, layer, j, 53u), a6.t5); a6.t6 = fma(ws, row_texel(v_tex, layer, j, 54u), a6.t6); a6.t7 = fma(ws, row_texel(v_tex, layer, j, 55u), a6.t7); }
+    if (CHUNKS > 7u) { a7.t0 = fma(ws, row_texel(v_tex, layer, j, 56u), a7.t0); a7.t1 = fma(ws, row_texel(v_tex, layer, j, 57u), a7.t1); a7.t2 = fma(ws, row_texel(v_tex, layer, j, 58u), a7.t2); a7.t3 = fma(ws, row_texel(v_tex, layer, j, 59u), a7.t3); a7.t4 = fma(ws, row_texel(v_tex, layer, j, 60u), a7.t4); a7.t5 = fma(ws, row_texel(v_tex, layer, j, 61u), a7.t5); a7.t6 = fma(ws, row_texel(v_tex, layer, j, 62u), a7.t6); a7.t7 = fma(ws, row_texel(v_tex, layer, j, 63u), a7.t7); }
+}
+
+// Texel t of row j (clamped to the row: the query's zeros past D cancel it, and values past D
+// are never stored).
+fn row_texel(tex: texture_2d_array<f32>, layer: u32, j: u32, t: u32) -> vec4<f32> {
+    return textureLoad(tex, vec2<u32>(min(t, p.texels - 1u), j), layer, 0);
+}
+
+@compute @workgroup_size(8)
+fn main_one(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let h = wid.y;
+    let b = wid.z;
+    let i = wid.x;
+    let layer = b * p.heads + h;
+    let q_base = p.q_first + (b * p.nq + i) * p.row + h * p.d;
+    let zero = Chunk(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    { q0 = query_chunk(q_base, 0u); a0 = zero; }
+    if (CHUNKS > 1u) { q1 = query_chunk(q_base, 1u); a1 = zero; }
+    if (CHUNKS > 2u) { q2 = query_chunk(q_base, 2u); a2 = zero; }
+    if (CHUNKS > 3u) { q3 = query_chunk(q_base, 3u); a3 = zero; }
+    if (CHUNKS > 4u) { q4 = query_chunk(q_base, 4u); a4 = zero; }
+    if (CHUNKS > 5u) { q5 = query_chunk(q_base, 5u); a5 = zero; }
+    if (CHUNKS > 6u) { q6 = query_chunk(q_base, 6u); a6 = zero; }
+    if (CHUNKS > 7u) { q7 = query_chunk(q_base, 7u); a7 = zero; }
+    var m = LOWEST;
+    var s = 0.0;
+    // With the causal mask, query i sees the range's keys before i + 1 - k_row0.
+    var keys = p.nk;
+    if ((p.flags & FLAG_CAUSAL) != 0u) {
+        keys = select(0u, min(keys, i + 1u - p.k_row0), i + 1u > p.k_row0);
+    }
+    for (var j = 4u * lane; j < keys; j += 32u) {
+        let js = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u);
+        let raw = vec4<f32>(own_score(layer, j), own_score(layer, j + 1u), own_score(layer, j + 2u), own_score(layer, j + 3u));
+        let u = online(m, s, raw, allowed(j, b) & (js < vec4<u32>(keys)));
+        m = u.m;
+        s = u.s;
+        rescale(vec2<f32>(u.r, 0.0));
+        own_accumulate(layer, j, u.e.x);
+        own_accumulate(layer, j + 1u, u.e.y);
+        own_accumulate(layer, j + 2u, u.e.z);
+        own_accumulate(layer, j + 3u, u.e.w);
+    }
+    // The lanes' states merged pairwise: after the steps 1, 2 and 4 every lane holds all 8.
+    {
+        let m_o = subgroupShuffleXor(m, 1u);
+        let m_n = max(m, m_o);
+        let f = exp(m - m_n);
+        let f_o = exp(m_o - m_n);
+        s = s * f + subgroupShuffleXor(s, 1u) * f_o;
+        m = m_n;
+        { a0.t0 = a0.t0 * f + subgroupShuffleXor(a0.t0, 1u) * f_o; a0.t1 = a0.t1 * f + subgroupShuffleXor(a0.t1, 1u) * f_o; a0.t2 = a0.t2 * f + subgroupShuffleXor(a0.t2, 1u) * f_o; a0.t3 = a0.t3 * f + subgroupShuffleXor(a0.t3, 1u) * f_o; a0.t4 = a0.t4 * f + subgroupShuffleXor(a0.t4, 1u) * f_o; a0.t5 = a0.t5 * f + subgroupShuffleXor(a0.t5, 1u) * f_o; a0.t6 = a0.t6 * f + subgroupShuffleXor(a0.t6, 1u) * f_o; a0.t7 = a0.t7 * f + subgroupShuffleXor(a0.t7, 1u) * f_o; }
+        if (CHUNKS > 1u) { a1.t0 = a1.t0 * f + subgroupShuffleXor(a1.t0, 1u) * f_o; a1.t1 = a1.t1 * f + subgroupShuffleXor(a1.t1, 1u) * f_o; a1.t2 = a1.t2 * f + subgroupShuffleXor(a1.t2, 1u) * f_o; a1.t3 = a1.t3 * f + subgroupShuffleXor(a1.t3, 1u) * f_o; a1.t4 = a1.t4 * f + subgroupShuffleXor(a1.t4, 1u) * f_o; a1.t5 = a1.t5 * f + subgroupShuffleXor(a1.t5, 1u) * f_o; a1.t6 = a1.t6 * f + subgroupShuffleXor(a1.t6, 1u) * f_o; a1.t7 = a1.t7 * f + subgroupShuffleXor(a1.t7, 1u) * f_o; }
+        if (CHUNKS > 2u) { a2.t0 = a2.t0 * f + subgroupShuffleXor(a2.t0, 1u) * f_o; a2.t1 = a2.t1 * f + subgroupShuffleXor(a2.t1, 1u) * f_o; a2.t2 = a2.t2 * f + subgroupShuffleXor(a2.t2, 1u) * f_o; a2.t3 = a2.t3 * f + subgroupShuffleXor(a2.t3, 1u) * f_o; a2.t4 = a2.t4 * f + subgroupShuffleXor(a2.t4, 1u) * f_o; a2.t5 = a2.t5 * f + subgroupShuffleXor(a2.t5, 1u) * f_o; a2.t6 = a2.t6 * f + subgroupShuffleXor(a2.t6, 1u) * f_o; a2.t7 = a2.t7 * f + subgroupShuffleXor(a2.t7, 1u) * f_o; }
+        if (CHUNKS > 3u) { a3.t0 = a3.t0 * f + subgroupShuffleXor(a3.t0, 1u) * f_o; a3.t1 = a3.t1 * f + subgroupShuffleXor(a3.t1, 1u) * f_o; a3.t2 = a3.t2 * f + subgroupShuffleXor(a3.t2, 1u) * f_o; a3.t3 = a3.t3 * f + subgroupShuffleXor(a3.t3, 1u) * f_o; a3.t4 = a3.t4 * f + subgroupShuffleXor(a3.t4, 1u) * f_o; a3.t5 = a3.t5 * f + subgroupShuffleXor(a3.t5, 1u) * f_o; a3.t6 = a3.t6 * f + subgroupShuffleXor(a3.t6, 1u) * f_o; a3.t7 = a3.t7 * f + subgroupShuffleXor(a3.t7, 1u) * f_o; }
+        if (CHUNKS > 4u) { a4.t0 = a4.t0 * f + subgroupShuffleXor(a4.t0, 1u) * f_o; a4.t1 = a4.t1 * f + subgroupShuffleXor(a4.t1, 1u) * f_o; a4.t2 = a4.t2 * f + subgroupShuffleXor(a4.t2, 1u) * f_o; a4.t3 = a4.t3 * f + subgroupShuffleXor(a4.t3, 1u) * f_o; a4.t4 = a4.t4 * f + subgroupShuffleXor(a4.t4, 1u) * f_o; a4.t5 = a4.t5 * f + subgroupShuffleXor(a4.t5, 1u) * f_o; a4.t6 = a4.t6 * f + subgroupShuffleXor(a4.t6, 1u) * f_o; a4.t7 = a4.t7 * f + subgroupShuffleXor(a4.t7, 1u) * f_o; }
+        if (CHUNKS > 5u) { a5.t0 = a5.t0 * f + subgroupShuffleXor(a5.t0, 1u) * f_o; a5.t1 = a5.t1 * f + subgroupShuffleXor(a5.t1, 1u) * f_o; a5.t2 = a5.t2 * f + subgroupShuffleXor(a5.t2, 1u) * f_o; a5.t3 = a5.t3 * f + subgroupShuffleXor(a5.t3, 1u) * f_o; a5.t4 = a5.t4 * f + subgroupShuffleXor(a5.t4, 1u) * f_o; a5.t5 = a5.t5 * f + subgroupShuffleXor(a5.t5, 1u) * f_o; a5.t6 = a5.t6 * f + subgroupShuffleXor(a5.t6, 1u) * f_o; a5.t7 = a5.t7 * f + subgroupShuffleXor(a5.t7, 1u) * f_o; }
+        if (CHUNKS > 6u) { a6.t0 = a6.t0 * f + subgroupShuffleXor(a6.t0, 1u) * f_o; a6.t1 = a6.t1 * f + subgroupShuffleXor(a6.t1, 1u) * f_o; a6.t2 = a6.t2 * f + subgroupShuffleXor(a6.t2, 1u) * f_o; a6.t3 = a6.t3 * f + subgroupShuffleXor(a6.t3, 1u) * f_o; a6.t4 = a6.t4 * f + subgroupShuffleXor(a6.t4, 1u) * f_o; a6.t5 = a6.t5 * f + subgroupShuffleXor(a6.t5, 1u) * f_o; a6.t6 = a6.t6 * f + subgroupShuffleXor(a6.t6, 1u) * f_o; a6.t7 = a6.t7 * f + subgroupShuffleXor(a6.t7, 1u) * f_o; }
+        if (CHUNKS > 7u) { a7.t0 = a7.t0 * f + subgroupShuffleXor(a7.t0, 1u) * f_o; a7.t1 = a7.t1 * f + subgroupShuffleXor(a7.t1, 1u) * f_o; a7.t2 = a7.t2 * f + subgroupShuffleXor(a7.t2, 1u) * f_o; a7.t3 = a7.t3 * f + subgroupShuffleXor(a7.t3, 1u) * f_o; a7.t4 = a7.t4 * f + subgroupShuffleXor(a7.t4, 1u) * f_o; a7.t5 = a7.t5 * f + subgroupShuffleXor(a7.t5, 1u) * f_o; a7.t6 = a7.t6 * f + subgroupShuffleXor(a7.t6, 1u) * f_o; a7.t7 = a7.t7 * f + subgroupShuffleXor(a7.t7, 1u) * f_o; }
+    }
+    {
+        let m_o = subgroupShuffleXor(m, 2u);
+        let m_n = max(m, m_o);
+        let f = exp(m - m_n);
+        let f_o = exp(m_o - m_n);
+        s = s * f + subgroupShuffleXor(s, 2u) * f_o;
+        m = m_n;
+        { a0.t0 = a0.t0 * f + subgroupShuffleXor(a0.t0, 2u) * f_o; a0.t1 = a0.t1 * f + subgroupShuffleXor(a0.t1, 2u) * f_o; a0.t2 = a0.t2 * f + subgroupShuffleXor(a0.t2, 2u) * f_o; a0.t3 = a0.t3 * f + subgroupShuffleXor(a0.t3, 2u) * f_o; a0.t4 = a0.t4 * f + subgroupShuffleXor(a0.t4, 2u) * f_o; a0.t5 = a0.t5 * f + subgroupShuffleXor(a0.t5, 2u) * f_o; a0.t6 = a0.t6 * f + subgroupShuffleXor(a0.t6, 2u) * f_o; a0.t7 = a0.t7 * f + subgroupShuffleXor(a0.t7, 2u) * f_o; }
+        if (CHUNKS > 1u) { a1.t0 = a1.t0 * f + subgroupShuffleXor(a1.t0, 2u) * f_o; a1.t1 = a1.t1 * f + subgroupShuffleXor(a1.t1, 2u) * f_o; a1.t2 = a1.t2 * f + subgroupShuffleXor(a1.t2, 2u) * f_o; a1.t3 = a1.t3 * f + subgroupShuffleXor(a1.t3, 2u) * f_o; a1.t4 = a1.t4 * f + subgroupShuffleXor(a1.t4, 2u) * f_o; a1.t5 = a1.t5 * f + subgroupShuffleXor(a1.t5, 2u) * f_o; a1.t6 = a1.t6 * f + subgroupShuffleXor(a1.t6, 2u) * f_o; a1.t7 = a1.t7 * f + subgroupShuffleXor(a1.t7, 2u) * f_o; }
+        if (CHUNKS > 2u) { a2.t0 = a2.t0 * f + subgroupShuffleXor(a2.t0, 2u) * f_o; a2.t1 = a2.t1 * f + subgroupShuffleXor(a2.t1, 2u) * f_o; a2.t2 = a2.t2 * f + subgroupShuffleXor(a2.t2, 2u) * f_o; a2.t3 = a2.t3 * f + subgroupShuffleXor(a2.t3, 2u) * f_o; a2.t4 = a2.t4 * f + subgroupShuffleXor(a2.t4, 2u) * f_o; a2.t5 = a2.t5 * f + subgroupShuffleXor(a2.t5, 2u) * f_o; a2.t6 = a2.t6 * f + subgroupShuffleXor(a2.t6, 2u) * f_o; a2.t7 = a2.t7 * f + subgroupShuffleXor(a2.t7, 2u) * f_o; }
+        if (CHUNKS > 3u) { a3.t0 = a3.t0 * f + subgroupShuffleXor(a3.t0, 2u) * f_o; a3.t1 = a3.t1 * f + subgroupShuffleXor(a3.t1, 2u) * f_o; a3.t2 = a3.t2 * f + subgroupShuffleXor(a3.t2, 2u) * f_o; a3.t3 = a3.t3 * f + subgroupShuffleXor(a3.t3, 2u) * f_o; a3.t4 = a3.t4 * f + subgroupShuffleXor(a3.t4, 2u) * f_o; a3.t5 = a3.t5 * f + subgroupShuffleXor(a3.t5, 2u) * f_o; a3.t6 = a3.t6 * f + subgroupShuffleXor(a3.t6, 2u) * f_o; a3.t7 = a3.t7 * f + subgroupShuffleXor(a3.t7, 2u) * f_o; }
+        if (CHUNKS > 4u) { a4.t0 = a4.t0 * f + subgroupShuffleXor(a4.t0, 2u) * f_o; a4.t1 = a4.t1 * f + subgroupShuffleXor(a4.t1, 2u) * f_o; a4.t2 = a4.t2 * f + subgroupShuffleXor(a4.t2, 2u) * f_o; a4.t3 = a4.t3 * f + subgroupShuffleXor(a4.t3, 2u) * f_o; a4.t4 = a4.t4 * f + subgroupShuffleXor(a4.t4, 2u) * f_o; a4.t5 = a4.t5 * f + subgroupShuffleXor(a4.t5, 2u) * f_o; a4.t6 = a4.t6 * f + subgroupShuffleXor(a4.t6, 2u) * f_o; a4.t7 = a4.t7 * f + subgroupShuffleXor(a4.t7, 2u) * f_o; }
+        if (CHUNKS > 5u) { a5.t0 = a5.t0 * f + subgroupShuffleXor(a5.t0, 2u) * f_o; a5.t1 = a5.t1 * f + subgroupShuffleXor(a5.t1, 2u) * f_o; a5.t2 = a5.t2 * f + subgroupShuffleXor(a5.t2, 2u) * f_o; a5.t3 = a5.t3 * f + subgroupShuffleXor(a5.t3, 2u) * f_o; a5.t4 = a5.t4 * f + subgroupShuffleXor(a5.t4, 2u) * f_o; a5.t5 = a5.t5 * f + subgroupShuffleXor(a5.t5, 2u) * f_o; a5.t6 = a5.t6 * f + subgroupShuffleXor(a5.t6, 2u) * f_o; a5.t7 = a5.t7 * f + subgroupShuffleXor(a5.t7, 2u) * f_o; }
+        if (CHUNKS > 6u) { a6.t0 = a6.t0 * f + subgroupShuffleXor(a6.t0, 2u) * f_o; a6.t1 = a6.t1 * f + subgroupShuffleXor(a6.t1, 2u) * f_o; a6.t2 = a6.t2 * f + subgroupShuffleXor(a6.t2, 2u) * f_o; a6.t3 = a6.t3 * f + subgroupShuffleXor(a6.t3, 2u) * f_o; a6.t4 = a6.t4 * f + subgroupShuffleXor(a6.t4, 2u) * f_o; a6.t5 = a6.t5 * f + subgroupShuffleXor(a6.t5, 2u) * f_o; a6.t6 = a6.t6 * f + subgroupShuffleXor(a6.t6, 2u) * f_o; a6.t7 = a6.t7 * f + subgroupShuffleXor(a6.t7, 2u) * f_o; }
+        if (CHUNKS > 7u) { a7.t0 = a7.t0 * f + subgroupShuffleXor(a7.t0, 2u) * f_o; a7.t1 = a7.t1 * f + subgroupShuffleXor(a7.t1, 2u) * f_o; a7.t2 = a7.t2 * f + subgroupShuffleXor(a7.t2, 2u) * f_o; a7.t3 = a7.t3 * f + subgroupShuffleXor(a7.t3, 2u) * f_o; a7.t4 = a7.t4 * f + subgroupShuffleXor(a7.t4, 2u) * f_o; a7.t5 = a7.t5 * f + subgroupShuffleXor(a7.t5, 2u) * f_o; a7.t6 = a7.t6 * f + subgroupShuffleXor(a7.t6, 2u) * f_o; a7.t7 = a7.t7 * f + subgroupShuffleXor(a7.t7, 2u) * f_o; }
+    }
+    {
+        let m_o = subgroupShuffleXor(m, 4u);
+        let m_n = max(m, m_o);
+        let f = exp(m - m_n);
+        let f_o = exp(m_o - m_n);
+        s = s * f + subgroupShuffleXor(s, 4u) * f_o;
+        m = m_n;
+        { a0.t0 = a0.t0 * f + subgroupShuffleXor(a0.t0, 4u) * f_o; a0.t1 = a0.t1 * f + subgroupShuffleXor(a0.t1, 4u) * f_o; a0.t2 = a0.t2 * f + subgroupShuffleXor(a0.t2, 4u) * f_o; a0.t3 = a0.t3 * f + subgroupShuffleXor(a0.t3, 4u) * f_o; a0.t4 = a0.t4 * f + subgroupShuffleXor(a0.t4, 4u) * f_o; a0.t5 = a0.t5 * f + subgroupShuffleXor(a0.t5, 4u) * f_o; a0.t6 = a0.t6 * f + subgroupShuffleXor(a0.t6, 4u) * f_o; a0.t7 = a0.t7 * f + subgroupShuffleXor(a0.t7, 4u) * f_o; }
+        if (CHUNKS > 1u) { a1.t0 = a1.t0 * f + subgroupShuffleXor(a1.t0, 4u) * f_o; a1.t1 = a1.t1 * f + subgroupShuffleXor(a1.t1, 4u) * f_o; a1.t2 = a1.t2 * f + subgroupShuffleXor(a1.t2, 4u) * f_o; a1.t3 = a1.t3 * f + subgroupShuffleXor(a1.t3, 4u) * f_o; a1.t4 = a1.t4 * f + subgroupShuffleXor(a1.t4, 4u) * f_o; a1.t5 = a1.t5 * f + subgroupShuffleXor(a1.t5, 4u) * f_o; a1.t6 = a1.t6 * f + subgroupShuffleXor(a1.t6, 4u) * f_o; a1.t7 = a1.t7 * f + subgroupShuffleXor(a1.t7, 4u) * f_o; }
+        if (CHUNKS > 2u) { a2.t0 = a2.t0 * f + subgroupShuffleXor(a2.t0, 4u) * f_o; a2.t1 = a2.t1 * f + subgroupShuffleXor(a2.t1, 4u) * f_o; a2.t2 = a2.t2 * f + subgroupShuffleXor(a2.t2, 4u) * f_o; a2.t3 = a2.t3 * f + subgroupShuffleXor(a2.t3, 4u) * f_o; a2.t4 = a2.t4 * f + subgroupShuffleXor(a2.t4, 4u) * f_o; a2.t5 = a2.t5 * f + subgroupShuffleXor(a2.t5, 4u) * f_o; a2.t6 = a2.t6 * f + subgroupShuffleXor(a2.t6, 4u) * f_o; a2.t7 = a2.t7 * f + subgroupShuffleXor(a2.t7, 4u) * f_o; }
+        if (CHUNKS > 3u) { a3.t0 = a3.t0 * f + subgroupShuffleXor(a3.t0, 4u) * f_o; a3.t1 = a3.t1 * f + subgroupShuffleXor(a3.t1, 4u) * f_o; a3.t2 = a3.t2 * f + subgroupShuffleXor(a3.t2, 4u) * f_o; a3.t3 = a3.t3 * f + subgroupShuffleXor(a3.t3, 4u) * f_o; a3.t4 = a3.t4 * f + subgroupShuffleXor(a3.t4, 4u) * f_o; a3.t5 = a3.t5 * f + subgroupShuffleXor(a3.t5, 4u) * f_o; a3.t6 = a3.t6 * f + subgroupShuffleXor(a3.t6, 4u) * f_o; a3.t7 = a3.t7 * f + subgroupShuffleXor(a3.t7, 4u) * f_o; }
+        if (CHUNKS > 4u) { a4.t0 = a4.t0 * f + subgroupShuffleXor(a4.t0, 4u) * f_o; a4.t1 = a4.t1 * f + subgroupShuffleXor(a4.t1, 4u) * f_o; a4.t2 = a4.t2 * f + subgroupShuffleXor(a4.t2, 4u) * f_o; a4.t3 = a4.t3 * f + subgroupShuffleXor(a4.t3, 4u) * f_o; a4.t4 = a4.t4 * f + subgroupShuffleXor(a4.t4, 4u) * f_o; a4.t5 = a4.t5 * f + subgroupShuffleXor(a4.t5, 4u) * f_o; a4.t6 = a4.t6 * f + subgroupShuffleXor(a4.t6, 4u) * f_o; a4.t7 = a4.t7 * f + subgroupShuffleXor(a4.t7, 4u) * f_o; }
+        if (CHUNKS > 5u) { a5.t0 = a5.t0 * f + subgroupShuffleXor(a5.t0, 4u) * f_o; a5.t1 = a5.t1 * f + subgroupShuffleXor(a5.t1, 4u) * f_o; a5.t2 = a5.t2 * f + subgroupShuffleXor(a5.t2, 4u) * f_o; a5.t3 = a5.t3 * f + subgroupShuffleXor(a5.t3, 4u) * f_o; a5.t4 = a5.t4 * f + subgroupShuffleXor(a5.t4, 4u) * f_o; a5.t5 = a5.t5 * f + subgroupShuffleXor(a5.t5, 4u) * f_o; a5.t6 = a5.t6 * f + subgroupShuffleXor(a5.t6, 4u) * f_o; a5.t7 = a5.t7 * f + subgroupShuffleXor(a5.t7, 4u) * f_o; }
+        if (CHUNKS > 6u) { a6.t0 = a6.t0 * f + subgroupShuffleXor(a6.t0, 4u) * f_o; a6.t1 = a6.t1 * f + subgroupShuffleXor(a6.t1, 4u) * f_o; a6.t2 = a6.t2 * f + subgroupShuffleXor(a6.t2, 4u) * f_o; a6.t3 = a6.t3 * f + subgroupShuffleXor(a6.t3, 4u) * f_o; a6.t4 = a6.t4 * f + subgroupShuffleXor(a6.t4, 4u) * f_o; a6.t5 = a6.t5 * f + subgroupShuffleXor(a6.t5, 4u) * f_o; a6.t6 = a6.t6 * f + subgroupShuffleXor(a6.t6, 4u) * f_o; a6.t7 = a6.t7 * f + subgroupShuffleXor(a6.t7, 4u) * f_o; }
+        if (CHUNKS > 7u) { a7.t0 = a7.t0 * f + subgroupShuffleXor(a7.t0, 4u) * f_o; a7.t1 = a7.t1 * f + subgroupShuffleXor(a7.t1, 4u) * f_o; a7.t2 = a7.t2 * f + subgroupShuffleXor(a7.t2, 4u) * f_o; a7.t3 = a7.t3 * f + subgroupShuffleXor(a7.t3, 4u) * f_o; a7.t4 = a7.t4 * f + subgroupShuffleXor(a7.t4, 4u) * f_o; a7.t5 = a7.t5 * f + subgroupShuffleXor(a7.t5, 4u) * f_o; a7.t6 = a7.t6 * f + subgroupShuffleXor(a7.t6, 4u) * f_o; a7.t7 = a7.t7 * f + subgroupShuffleXor(a7.t7, 4u) * f_o; }
+    }
+    if (lane != 0u) {
+        return;
+    }
+    let inv = select(0.0, 1.0 / s, s > 0.0);
+    if ((p.flags & FLAG_LSE) != 0u) {
+        lse[p.lse_first + (b * p.nq + i) * p.heads + h] = select(LOWEST, m + log(s), s > 0.0);
+    }
+    let o_base = p.o_first + (b * p.nq + i) * p.row + h * p.d;
+    { store_chunk(o_base, 0u, a0, inv); }
+    if (CHUNKS > 1u) { store_chunk(o_base, 1u, a1, inv); }
+    if (CHUNKS > 2u) { store_chunk(o_base, 2u, a2, inv); }
+    if (CHUNKS > 3u) { store_chunk(o_base, 3u, a3, inv); }
+    if (CHUNKS > 4u) { store_chunk(o_base, 4u, a4, inv); }
+    if (CHUNKS > 5u) { store_chunk(o_base, 5u, a5, inv); }
+    if (CHUNKS > 6u) { store_chunk(o_base, 6u, a6, inv); }
+    if (CHUNKS > 7u) { store_chunk(o_base, 7u, a7, inv); }
 }

@@ -27,7 +27,7 @@ use speckle::ops::attention::{
     self, AttentionChoice, AttentionConfig, AttentionDims, AttentionOptions, AttentionParams,
     AttentionVariant,
 };
-use speckle::ops::attention_texture;
+use speckle::ops::attention_texture::{self, QueryLayout};
 use speckle::{Gpu, Tensor};
 
 const TOL: f64 = 1e-5;
@@ -826,15 +826,21 @@ fn the_texture_variant_takes_keys_in_ranges_merged_by_their_log_sum_exp() {
 }
 
 #[test]
-fn the_texture_variant_with_one_or_two_queries_per_invocation_matches_the_reference() {
-    // Both layouts whatever the rule would choose: query counts around the 16 rows of a paired
-    // workgroup (the second row of some invocations past Nq), every head dimension's chunk
-    // count, the causal mask, a key mask, and key ranges merged by their log-sum-exp.
+fn the_texture_variant_in_every_query_layout_matches_the_reference() {
+    // Every layout whatever the rule would choose: one or two query rows per lane, or one per
+    // workgroup with its keys split over the lanes; query counts around the 16 rows of a
+    // paired workgroup (the second row of some invocations past Nq), every head dimension's
+    // chunk count, the causal mask, a key mask, and key ranges merged by their log-sum-exp.
     let real = gpu();
     if !texture_variant_runs(real) {
         return;
     }
-    let run = |gpu: &Gpu, c: Case, data: &Inputs, mask: Option<&[f32]>, causal, pair| {
+    let layouts = [
+        QueryLayout::OnePerLane,
+        QueryLayout::TwoPerLane,
+        QueryLayout::KeysSplit,
+    ];
+    let run = |gpu: &Gpu, c: Case, data: &Inputs, mask: Option<&[f32]>, causal, layout| {
         let row = c.h * c.d;
         let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
         let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
@@ -853,7 +859,7 @@ fn the_texture_variant_with_one_or_two_queries_per_invocation_matches_the_refere
             &out,
             scale,
             causal,
-            pair,
+            layout,
         )
         .unwrap();
         gpu.execute(&plan).unwrap();
@@ -866,7 +872,7 @@ fn the_texture_variant_with_one_or_two_queries_per_invocation_matches_the_refere
             f64::from(scale),
             causal,
         );
-        let label = format!("texture {c:?} causal {causal} pair {pair}");
+        let label = format!("texture {c:?} causal {causal} {layout:?}");
         assert_rel_close(&label, &out.to_vec(gpu).unwrap(), &want, TOL);
     };
     let cases = [
@@ -876,25 +882,33 @@ fn the_texture_variant_with_one_or_two_queries_per_invocation_matches_the_refere
         Case::new(2, 23, 41, 1, 100),
         Case::new(1, 40, 12, 1, 256),
         Case::new(1, 3, 30, 2, 16),
+        Case::new(2, 1, 45, 3, 64),
+        Case::new(1, 1, 5, 1, 100),
     ];
     for (i, &c) in cases.iter().enumerate() {
         let data = inputs(c, 150 + i as u64, 1.0);
         let flags = random_scaled(c.b * c.nk, 160 + i as u64, 1.0);
         let mask: Vec<f32> = flags.iter().map(|&f| f32::from(f > -0.5)).collect();
-        for pair in [false, true] {
+        for layout in layouts {
             for causal in [false, true] {
-                run(real, c, &data, None, causal, pair);
+                run(real, c, &data, None, causal, layout);
             }
-            run(real, c, &data, Some(&mask), true, pair);
+            run(real, c, &data, Some(&mask), true, layout);
         }
     }
-    // Ranges of 60 keys (as in the test above) with 2 query rows per invocation.
+    // Ranges of 60 keys (as in the test above), in every layout.
     let d = 40;
     let small = gpu_with_loop_limit(attention_texture::loop_iterations(d, 64));
-    let c = Case::new(2, 37, 200, 2, d);
-    let data = inputs(c, 170, 1.0);
-    for causal in [false, true] {
-        run(&small, c, &data, None, causal, true);
+    for (c, seed) in [
+        (Case::new(2, 37, 200, 2, d), 170),
+        (Case::new(2, 1, 200, 2, d), 171),
+    ] {
+        let data = inputs(c, seed, 1.0);
+        for layout in layouts {
+            for causal in [false, true] {
+                run(&small, c, &data, None, causal, layout);
+            }
+        }
     }
 }
 
@@ -911,6 +925,11 @@ fn texture_pairs_queries_where_enough_workgroups_remain() {
     assert!(attention_texture::pairs_on(&dims(1, 32, 1), 2));
     assert!(attention_texture::pairs_on(&dims(1, 1024, 4), 16));
     assert!(!attention_texture::pairs_on(&dims(1, 48, 4), 16));
+    // One query row: its keys split over the lanes, whatever the cores.
+    assert_eq!(
+        attention_texture::layout(&dims(3, 1, 16)),
+        QueryLayout::KeysSplit
+    );
 }
 
 #[test]

@@ -919,7 +919,7 @@ pub fn plan_with(
                 out,
                 scale,
                 options.causal,
-                attention_texture::pairs(&dims),
+                attention_texture::layout(&dims),
             );
         }
         AttentionChoice::Tiled(config) => config,

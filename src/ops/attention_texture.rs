@@ -1,6 +1,7 @@
 //! The fused attention variant for CPU adapters with 8-wide subgroups
 //! (`shaders/attention_texture.wgsl`), chosen automatically on lavapipe: one query row per
-//! invocation, or two where enough workgroups remain ([`pairs`]), K and V packed into textures
+//! invocation, two where enough workgroups remain ([`pairs_on`]), or one per workgroup with
+//! its keys split over the lanes for a single query ([`QueryLayout`]), K and V packed into textures
 //! by `matmul_pack` and shared across the subgroup by `subgroupBroadcast`, because lavapipe
 //! loads storage buffers and workgroup memory one SIMD lane at a time but fetches texels as
 //! vector gathers. Same contract as
@@ -76,11 +77,29 @@ pub fn eligible(gpu: &Gpu, dims: &AttentionDims, tensors: &[&Tensor]) -> bool {
     subgroups && textures_fit && grid_fits && bindings_fit
 }
 
-/// Whether each invocation should hold two query rows (the shader's PAIR) on this machine's
-/// CPU cores, which run the CPU adapter: [`pairs_on`] with their count.
-pub fn pairs(dims: &AttentionDims) -> bool {
+/// How the texture kernel lays a problem's query rows over a subgroup's 8 lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryLayout {
+    /// One query row per lane (`main`).
+    OnePerLane,
+    /// Two query rows per lane (`main` with PAIR): every fetched texel serves both.
+    TwoPerLane,
+    /// One query row per workgroup, its keys split over the lanes (`main_one`): for decoding
+    /// steps of one query, where the other layouts leave 7 of 8 lanes on rows never written.
+    KeysSplit,
+}
+
+/// The layout for `dims` on this machine's CPU cores, which run the CPU adapter: the keys split
+/// over the lanes for one query row, else [`pairs_on`] with the cores' count.
+pub fn layout(dims: &AttentionDims) -> QueryLayout {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    pairs_on(dims, cores)
+    if dims.nq == 1 {
+        QueryLayout::KeysSplit
+    } else if pairs_on(dims, cores) {
+        QueryLayout::TwoPerLane
+    } else {
+        QueryLayout::OnePerLane
+    }
 }
 
 /// Whether each invocation should hold two query rows where the adapter runs `cores`
@@ -98,7 +117,7 @@ pub fn pairs_on(dims: &AttentionDims, cores: usize) -> bool {
 /// An upper bound of the loop passes of the busiest invocation of one dispatch over `nk` keys
 /// with head dimension `head_dim`, counted as `ops::loop_limit` says (`Loops:` in
 /// `shaders/attention_texture.wgsl`): the query rows' loads and the outputs' stores (two of
-/// each where the invocation holds two queries, [`pairs`]), 8 texels per chunk of 32 values
+/// each where the invocation holds two queries, [`QueryLayout::TwoPerLane`]), 8 texels per chunk of 32 values
 /// (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass per 4 keys.
 pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
     let chunks = head_dim.div_ceil(32) as u64;
@@ -155,7 +174,7 @@ pub fn key_ranges(gpu: &Gpu, dims: &AttentionDims, causal: bool) -> Result<Vec<(
 }
 
 /// Plans `out = attention(q, k, v)`; shapes already checked into `dims` by the caller, `scale`
-/// resolved, `pair` two query rows per invocation (the caller's choice: [`pairs`]). Errors
+/// resolved, the query rows laid out as `layout` says (the caller's choice: [`layout`]). Errors
 /// where the adapter cannot run this variant ([`eligible`]). Keys beyond one
 /// dispatch's ([`keys_per_dispatch`]) run as several dispatches over [`key_ranges`], merged by
 /// [`attention_combine`] (see `shaders/attention_texture.wgsl`).
@@ -173,7 +192,7 @@ pub fn plan(
     out: &Tensor,
     scale: f32,
     causal: bool,
-    pair: bool,
+    layout: QueryLayout,
 ) -> Result<Vec<Dispatch>> {
     let mut tensors = vec![q, k, v, out];
     tensors.extend(key_mask);
@@ -189,14 +208,20 @@ pub fn plan(
     let texels = d.div_ceil(4);
     let chunks = d.div_ceil(32);
     let ranges = key_ranges(gpu, dims, causal)?;
-    let pipeline = gpu.pipeline(
+    let pair = layout == QueryLayout::TwoPerLane;
+    let (entry, queries_per_group) = match layout {
+        QueryLayout::OnePerLane => ("main", SUBGROUP as usize),
+        QueryLayout::TwoPerLane => ("main", 2 * SUBGROUP as usize),
+        QueryLayout::KeysSplit => ("main_one", 1),
+    };
+    let pipeline = gpu.pipeline_entry(
         &shaders::ATTENTION_TEXTURE,
+        entry,
         &[
             ("CHUNKS", chunks as f64),
             ("PAIR", f64::from(u8::from(pair))),
         ],
     )?;
-    let queries_per_group = SUBGROUP as usize * if pair { 2 } else { 1 };
     // With several ranges, each writes its partial output and its rows' log-sum-exps into its
     // slice of these, and attention_combine merges them into `out`.
     let rows = dims.batch * dims.nq;
