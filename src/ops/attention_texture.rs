@@ -1,12 +1,11 @@
 //! The fused attention variant for CPU adapters with 8-wide subgroups
 //! (`shaders/attention_texture.wgsl`), chosen automatically on lavapipe: one query row per
 //! invocation, two where enough workgroups remain ([`pairs_on`]), or one per workgroup with
-//! its keys split over the lanes for a single query ([`QueryLayout`]), K and V packed into textures
-//! by `matmul_pack` and shared across the subgroup by `subgroupBroadcast`, because lavapipe
-//! loads storage buffers and workgroup memory one SIMD lane at a time but fetches texels as
-//! vector gathers. Same contract as
-//! [`attention::plan`](super::attention::plan); the CPU reference is
-//! [`crate::cpu::attention`].
+//! its keys split over the lanes for a single query ([`QueryLayout`]); K and V packed into
+//! textures by `matmul_pack` and shared across the subgroup by `subgroupBroadcast`, because
+//! lavapipe loads storage buffers and workgroup memory one SIMD lane at a time but fetches
+//! texels as vector gathers. Same contract as [`attention::plan`](super::attention::plan); the
+//! CPU reference is [`crate::cpu::attention`].
 //!
 //! Any number of keys: a dispatch takes at most what one texture holds and the adapter's loop
 //! limit allows ([`keys_per_dispatch`]: 16,380 keys on lavapipe); longer problems run one
@@ -117,8 +116,9 @@ pub fn pairs_on(dims: &AttentionDims, cores: usize) -> bool {
 /// An upper bound of the loop passes of the busiest invocation of one dispatch over `nk` keys
 /// with head dimension `head_dim`, counted as `ops::loop_limit` says (`Loops:` in
 /// `shaders/attention_texture.wgsl`): the query rows' loads and the outputs' stores (two of
-/// each where the invocation holds two queries, [`QueryLayout::TwoPerLane`]), 8 texels per chunk of 32 values
-/// (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass per 4 keys.
+/// each where the invocation holds two queries, [`QueryLayout::TwoPerLane`]), 8 texels per
+/// chunk of 32 values (CHUNKS = ceil(D / 32)) each a loop over its 4 values, and one pass per 4
+/// keys (fewer with [`QueryLayout::KeysSplit`], whose lanes take every 8th block of keys).
 pub fn loop_iterations(head_dim: usize, nk: usize) -> u64 {
     let chunks = head_dim.div_ceil(32) as u64;
     2 * 2 * chunks * 8 * looped(4, 0, 0) + looped((nk as u64).div_ceil(4), 0, 0)
