@@ -57,6 +57,13 @@ pub use ops::softmax::SoftmaxOptions;
 pub use tensor::{check_finite, element_count, HalfTensor, Tensor};
 pub use tune::Tuning;
 
+/// The host's CPU cores available to this process (1 where unknown), read once: on Linux the
+/// standard library reads cgroup files for it, which planning calls should not repeat.
+pub(crate) fn cpu_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// The README's code blocks, compiled as doc tests so that they cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -107,17 +107,55 @@ fn check(
     options: AttentionOptions,
     tol: f64,
 ) -> Vec<f32> {
+    let scale = options.scale.unwrap_or_else(|| c.dims().default_scale());
+    let label = format!("attention {c:?} {options:?}");
+    let plan = |q: &Tensor, k: &Tensor, v: &Tensor, m: Option<&Tensor>, out: &Tensor| {
+        attention::plan(gpu, q, k, v, m, out, c.h, &options)
+    };
+    check_planned(
+        gpu,
+        c,
+        data,
+        mask,
+        (scale, options.causal),
+        &label,
+        plan,
+        tol,
+    )
+}
+
+/// Plans `c` with `plan` (from Q, K, V, the key mask and a poisoned output), runs it, and
+/// compares the output, all finite, with the reference at `scale` (causal where `causal`).
+/// Returns the output.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the problem, its inputs and how it is planned and checked, all named"
+)]
+fn check_planned(
+    gpu: &Gpu,
+    c: Case,
+    data: &Inputs,
+    mask: Option<&[f32]>,
+    (scale, causal): (f32, bool),
+    label: &str,
+    plan: impl FnOnce(
+        &Tensor,
+        &Tensor,
+        &Tensor,
+        Option<&Tensor>,
+        &Tensor,
+    ) -> speckle::Result<Vec<speckle::Dispatch>>,
+    tol: f64,
+) -> Vec<f32> {
     let row = c.h * c.d;
     let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
     let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
     let v = Tensor::from_slice(gpu, &data.v, &[c.b, c.nk, row]).unwrap();
     let m = mask.map(|m| Tensor::from_slice(gpu, m, &[c.b, c.nk]).unwrap());
     let out = poisoned(gpu, &[c.b, c.nq, row]);
-    let plan = attention::plan(gpu, &q, &k, &v, m.as_ref(), &out, c.h, &options)
-        .unwrap_or_else(|e| panic!("{c:?} {options:?}: {e}"));
+    let plan = plan(&q, &k, &v, m.as_ref(), &out).unwrap_or_else(|e| panic!("{label}: {e}"));
     gpu.execute(&plan).unwrap();
     let got = out.to_vec(gpu).unwrap();
-    let scale = options.scale.unwrap_or_else(|| c.dims().default_scale());
     let want = reference(
         &data.q,
         &data.k,
@@ -125,13 +163,13 @@ fn check(
         mask,
         &c.dims(),
         f64::from(scale),
-        options.causal,
+        causal,
     );
     assert!(
         got.iter().all(|x| x.is_finite()),
-        "{c:?} {options:?}: non-finite output"
+        "{label}: non-finite output"
     );
-    assert_rel_close(&format!("attention {c:?} {options:?}"), &got, &want, tol);
+    assert_rel_close(label, &got, &want, tol);
     got
 }
 
@@ -841,39 +879,13 @@ fn the_texture_variant_in_every_query_layout_matches_the_reference() {
         QueryLayout::KeysSplit,
     ];
     let run = |gpu: &Gpu, c: Case, data: &Inputs, mask: Option<&[f32]>, causal, layout| {
-        let row = c.h * c.d;
-        let q = Tensor::from_slice(gpu, &data.q, &[c.b, c.nq, row]).unwrap();
-        let k = Tensor::from_slice(gpu, &data.k, &[c.b, c.nk, row]).unwrap();
-        let v = Tensor::from_slice(gpu, &data.v, &[c.b, c.nk, row]).unwrap();
-        let m = mask.map(|m| Tensor::from_slice(gpu, m, &[c.b, c.nk]).unwrap());
-        let out = poisoned(gpu, &[c.b, c.nq, row]);
         let scale = c.dims().default_scale();
-        let dims = c.dims();
-        let plan = attention_texture::plan(
-            gpu,
-            &dims,
-            &q,
-            &k,
-            &v,
-            m.as_ref(),
-            &out,
-            scale,
-            causal,
-            layout,
-        )
-        .unwrap();
-        gpu.execute(&plan).unwrap();
-        let want = reference(
-            &data.q,
-            &data.k,
-            &data.v,
-            mask,
-            &dims,
-            f64::from(scale),
-            causal,
-        );
         let label = format!("texture {c:?} causal {causal} {layout:?}");
-        assert_rel_close(&label, &out.to_vec(gpu).unwrap(), &want, TOL);
+        let plan = |q: &Tensor, k: &Tensor, v: &Tensor, m: Option<&Tensor>, out: &Tensor| {
+            let dims = c.dims();
+            attention_texture::plan(gpu, &dims, q, k, v, m, out, scale, causal, layout)
+        };
+        check_planned(gpu, c, data, mask, (scale, causal), &label, plan, TOL);
     };
     let cases = [
         Case::new(1, 9, 20, 1, 8),

@@ -699,27 +699,29 @@ fn speckle_tune_writes_shows_uses_and_clears_the_cache() {
     assert!(TuneFile::load(&file).unwrap().entries.is_empty());
 }
 
+/// `speckle tune --json-lines` of the matmul problems `shapes`, one quick run per candidate.
+fn tune_matmul_lines(cache: &std::path::Path, shapes: &str) -> std::process::Output {
+    let quick = ["--runs", "1", "--warmup", "0", "--json-lines"];
+    let mut args = vec!["tune", "--ops", "matmul", "--matmul-shapes", shapes];
+    args.extend(quick);
+    speckle(cache, &args)
+}
+
+/// Standard output as JSON values, one per line.
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
     // The second problem's output (10¹⁰ values) exceeds any binding: the run fails there, says
     // which problem, and the first class's winner is already in the cache.
     let dir = scratch("partial");
     let cache = dir.join("cache");
-    let out = speckle(
-        &cache,
-        &[
-            "tune",
-            "--ops",
-            "matmul",
-            "--matmul-shapes",
-            "40,24,36;100000,100000,8",
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-            "--json-lines",
-        ],
-    );
+    let out = tune_matmul_lines(&cache, "40,24,36;100000,100000,8");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -730,12 +732,8 @@ fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
     assert_eq!(file.entries.len(), 1);
     assert_eq!(file.entries[0].shape, vec![40, 24, 36]);
     // The finished class's result was printed as it was measured, as one JSON line.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["shape"], serde_json::json!([40, 24, 36]));
     assert!(!lines[0]["candidates"].as_array().unwrap().is_empty());
 }
@@ -744,32 +742,14 @@ fn speckle_tune_keeps_the_classes_it_finished_when_a_later_one_fails() {
 fn speckle_tune_json_lines_print_each_class_then_a_summary() {
     let dir = scratch("lines");
     let cache = dir.join("cache");
-    let out = speckle(
-        &cache,
-        &[
-            "tune",
-            "--ops",
-            "matmul",
-            "--matmul-shapes",
-            "40,24,36;17,9,5,NT",
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-            "--json-lines",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = tune_matmul_lines(&cache, "40,24,36;17,9,5,NT");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0]["shape"], serde_json::json!([40, 24, 36]));
     assert_eq!(lines[1]["shape"], serde_json::json!([17, 9, 5]));
     assert_eq!(lines[2]["written"], 2);

@@ -91,10 +91,9 @@ pub enum QueryLayout {
 /// The layout for `dims` on this machine's CPU cores, which run the CPU adapter: the keys split
 /// over the lanes for one query row, else [`pairs_on`] with the cores' count.
 pub fn layout(dims: &AttentionDims) -> QueryLayout {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if dims.nq == 1 {
         QueryLayout::KeysSplit
-    } else if pairs_on(dims, cores) {
+    } else if pairs_on(dims, crate::cpu_cores()) {
         QueryLayout::TwoPerLane
     } else {
         QueryLayout::OnePerLane

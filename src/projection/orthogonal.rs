@@ -26,10 +26,7 @@ pub fn rows(seed: u64, d: usize, row0: usize, rows: usize) -> (Vec<f64>, Vec<f64
     let first_block = row0 / d;
     let last_block = end.div_ceil(d);
     let blocks: Vec<usize> = (first_block..last_block).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(blocks.len())
-        .max(1);
+    let threads = crate::cpu_cores().min(blocks.len()).max(1);
     // Each block is generated whole (its rows depend on the earlier ones), then cut.
     let mut generated: Vec<(usize, Vec<f64>, Vec<f64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
